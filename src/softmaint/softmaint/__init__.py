@@ -1,0 +1,1 @@
+"""Onboard node suite: sensor ingestion, student inference (onnxruntime), maintenance agent, bringup."""

@@ -1,0 +1,1 @@
+"""ROS-free core of softmaint: specs, windowing, health, policy, calibration sets, the log."""

@@ -1,0 +1,52 @@
+"""Calibration measures and split-conformal prediction sets (numpy only).
+
+Conformal sets use the LAC score s = 1 - p(true class) (Sadinle, Lei & Wasserman, JASA 2019):
+with q-hat the ceil((n + 1)(1 - alpha)) / n empirical quantile of the scores on n held-out
+calibration windows, the set {k : 1 - p_k <= q-hat} contains the true class with probability at
+least 1 - alpha on exchangeable data (Vovk et al. 2005; Angelopoulos & Bates 2021).
+"""
+import numpy as np
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax of logits / temperature."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def conformal_threshold(probs: np.ndarray, labels: np.ndarray, alpha: float) -> float:
+    """Split-conformal q-hat for LAC scores from calibration probs [n, C] and labels [n]."""
+    n = len(labels)
+    if n == 0:
+        raise ValueError('conformal calibration needs at least one window')
+    if not 0 < alpha < 1:
+        raise ValueError(f'alpha must be in (0, 1), got {alpha}')
+    scores = 1.0 - probs[np.arange(n), labels]
+    level = np.ceil((n + 1) * (1 - alpha)) / n
+    if level > 1:  # too few calibration windows for this alpha: the set must be everything
+        return 1.0
+    return float(np.quantile(scores, level, method='higher'))
+
+
+def prediction_set(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean mask [..., C] of the classes in the conformal set (never empty)."""
+    members = (1.0 - probs) <= threshold + 1e-12
+    top = np.argmax(probs, axis=-1)
+    np.put_along_axis(members, top[..., None], True, axis=-1)
+    return members
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Top-label ECE with equal-width confidence bins (Guo et al., ICML 2017)."""
+    confidence = probs.max(axis=-1)
+    correct = probs.argmax(axis=-1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)

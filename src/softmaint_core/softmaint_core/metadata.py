@@ -1,0 +1,120 @@
+"""Model metadata: the JSON file beside every exported ONNX student.
+
+It tells the onboard nodes how to feed the model (input spec with normalisation), how to read
+its outputs (class names, calibration temperature, conformal thresholds) and which file it
+belongs to (SHA-256). Nodes refuse a model whose file or spec does not match.
+"""
+from dataclasses import asdict, dataclass, field
+import hashlib
+import json
+from pathlib import Path
+from typing import Dict, Tuple
+
+from .spec import InputSpec, OUTPUTS, SpecError
+from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+
+FORMAT_VERSION = 1
+
+
+class MetadataError(ValueError):
+    """A model whose metadata is missing, malformed or does not match its file."""
+
+
+@dataclass
+class ModelMetadata:
+    """Everything the onboard side needs to know about one exported student."""
+
+    model_id: str                       # name and version, e.g. 'student-field-v1'
+    sha256: str                         # of the .onnx file
+    input_spec: InputSpec
+    members: int                        # ensemble members in the graph (K)
+    temperature_fatigue: float = 1.0    # calibration temperatures (divide logits)
+    temperature_damage: float = 1.0
+    conformal_alpha: float = 0.1        # miscoverage: sets cover the truth with 1 - alpha
+    conformal_fatigue: float = 1.0      # score thresholds q-hat (score = 1 - p(true class))
+    conformal_damage: float = 1.0
+    fatigue_classes: Tuple[str, ...] = FATIGUE_LEVELS
+    damage_classes: Tuple[str, ...] = DAMAGE_TYPES
+    metrics: Dict[str, float] = field(default_factory=dict)
+    dataset_card_sha256: str = ''
+    training_config: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        """Serialise to indented JSON."""
+        data = asdict(self)
+        data['input_spec'] = self.input_spec.to_dict()
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> 'ModelMetadata':
+        """Parse and validate; raises MetadataError naming the bad field."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise MetadataError(f'metadata is not valid JSON: {err}') from err
+        if data.get('format_version') != FORMAT_VERSION:
+            raise MetadataError(f'metadata format_version {data.get("format_version")!r} '
+                                f'is not {FORMAT_VERSION}: re-export the model')
+        try:
+            data['input_spec'] = InputSpec.from_dict(data['input_spec'])
+            data['fatigue_classes'] = tuple(data['fatigue_classes'])
+            data['damage_classes'] = tuple(data['damage_classes'])
+            meta = cls(**data)
+        except (KeyError, TypeError, SpecError) as err:
+            raise MetadataError(f'metadata is malformed: {err}') from err
+        meta.validate()
+        return meta
+
+    def validate(self) -> None:
+        """Check ranges; raise MetadataError naming the field."""
+        if self.members < 1:
+            raise MetadataError(f'members must be >= 1, got {self.members}')
+        for name in ('temperature_fatigue', 'temperature_damage'):
+            if not getattr(self, name) > 0:
+                raise MetadataError(f'{name} must be > 0, got {getattr(self, name)}')
+        if not 0 < self.conformal_alpha < 1:
+            raise MetadataError(f'conformal_alpha must be in (0, 1), got {self.conformal_alpha}')
+        if len(self.sha256) != 64:
+            raise MetadataError('sha256 must be 64 hex digits')
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def metadata_path(model_path: Path) -> Path:
+    """Metadata file that belongs to `model_path` (same stem, .json)."""
+    return Path(model_path).with_suffix('.json')
+
+
+def load_verified(model_path: Path) -> ModelMetadata:
+    """Load the metadata beside `model_path` and check the file's SHA-256 against it."""
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise MetadataError(f'model file {model_path} not found')
+    meta_file = metadata_path(model_path)
+    if not meta_file.is_file():
+        raise MetadataError(f'metadata {meta_file} not found beside the model')
+    meta = ModelMetadata.from_json(meta_file.read_text())
+    actual = sha256_file(model_path)
+    if actual != meta.sha256:
+        raise MetadataError(f'{model_path.name}: SHA-256 {actual[:12]}… does not match the '
+                            f'metadata ({meta.sha256[:12]}…): file corrupt or not this model')
+    return meta
+
+
+def check_onnx_io(input_names, output_names, meta: ModelMetadata) -> None:
+    """Check an ONNX session's input/output names against the metadata's spec."""
+    expected_in = set(meta.input_spec.names) | {'mask'}
+    if set(input_names) != expected_in:
+        raise MetadataError(f'model inputs {sorted(input_names)} do not match the input spec '
+                            f'{sorted(expected_in)}')
+    missing = set(OUTPUTS) - set(output_names)
+    if missing:
+        raise MetadataError(f'model lacks outputs {sorted(missing)}')

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: each package's test/ and the repository's tests/, in one pytest run.
+# Each run gets its own ROS_DOMAIN_ID and localhost-only discovery, so parallel runs and other
+# ROS 2 systems on the network do not see each other.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+. tools/env.sh
+export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+export ROS_LOCALHOST_ONLY=  # superseded by the discovery range; an old 1 would warn
+echo "tests: ROS_DOMAIN_ID=$ROS_DOMAIN_ID"
+python -m pytest src tests "$@"
