@@ -16,11 +16,11 @@ help:
 	@echo "make setup  only the set-up (venv + colcon build)"
 
 $(VENV_STAMP): requirements/*.txt tools/setup_venv.sh tools/fix_ros_cmake_exports.py
-	tools/setup_venv.sh
+	flock .build.lock tools/setup_venv.sh
 	@touch $@
 
 $(BUILD_STAMP): $(VENV_STAMP) $(SRC_FILES) colcon.meta tools/build.sh
-	tools/build.sh
+	flock .build.lock tools/build.sh
 	@touch $@
 
 setup: $(BUILD_STAMP)

@@ -22,8 +22,6 @@ MODALITIES = ('camera', 'tactile', 'proprio', 'environment')
 MASK_INPUT = 'mask'
 OUTPUTS = ('fatigue_logits', 'damage_logits', 'urgency', 'reconstruction')
 
-# Proprioception feature layout per time step, for `joints` bending angles and `actuators` tendons.
-PROPRIO_TIP_FEATURES = ('tip_x', 'tip_z')
 
 
 class SpecError(ValueError):
@@ -150,8 +148,8 @@ class InputSpec:
 
 
 def proprio_size(joints: int, actuators: int) -> int:
-    """Features per proprio step: joint angles, commands, achieved actuation, tip position."""
-    return joints + 2 * actuators + len(PROPRIO_TIP_FEATURES)
+    """Features per proprio step: joint angles [rad], then commands, then achieved actuation."""
+    return joints + 2 * actuators
 
 
 def _spec(camera_hw, camera_steps, taxels, joints, actuators, description):
