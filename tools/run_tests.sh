@@ -10,4 +10,5 @@ export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_LOCALHOST_ONLY=  # superseded by the discovery range; an old 1 would warn
 echo "tests: ROS_DOMAIN_ID=$ROS_DOMAIN_ID"
-python -m pytest src tests "$@"
+[ $# -gt 0 ] || set -- src tests
+python -m pytest "$@"
