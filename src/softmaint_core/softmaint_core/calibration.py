@@ -1,4 +1,5 @@
-"""Calibration measures and split-conformal prediction sets (numpy only).
+"""
+Calibration measures and split-conformal prediction sets (numpy only).
 
 Conformal sets use the LAC score s = 1 - p(true class) (Sadinle, Lei & Wasserman, JASA 2019):
 with q-hat the ceil((n + 1)(1 - alpha)) / n empirical quantile of the scores on n held-out

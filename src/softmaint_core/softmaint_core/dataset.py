@@ -1,4 +1,5 @@
-"""On-disk layout of simulated datasets, shared by the generator and the offline tool.
+"""
+On-disk layout of simulated datasets, shared by the generator and the offline tool.
 
     <root>/card.json                 dataset card: generator version, parameters, counts
     <root>/shards/shard-00000/*.npy  one .npy per array, first axis = episode
@@ -64,7 +65,7 @@ def write_shard(root: Path, index: int, arrays: Dict[str, np.ndarray]) -> Path:
 
 
 def completed_shards(root: Path) -> List[int]:
-    """Indices of the shards that were written completely."""
+    """Return the indices of the shards that were written completely."""
     shards = Path(root) / SHARDS
     if not shards.is_dir():
         return []
@@ -129,5 +130,5 @@ class Dataset:
         return out
 
     def array(self, name: str) -> np.ndarray:
-        """The whole array `name` in memory (use take() for large camera arrays)."""
+        """Load the whole array `name` into memory (use take() for large camera arrays)."""
         return np.concatenate(self._parts(name))

@@ -1,4 +1,5 @@
-"""sensor_msgs/Image conversion in numpy, for machines without cv_bridge.
+"""
+sensor_msgs/Image conversion in numpy, for machines without cv_bridge.
 
 Covers the encodings softmaint accepts (rgb8, bgr8, mono8, mono16, 32FC1) with row padding
 (`step` > width * pixel size) and either byte order. Output is float32 RGB in [0, 1].
@@ -53,7 +54,8 @@ def to_rgb_float(image: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Downsample [h, w, c] by averaging over the source pixels each target pixel covers.
+    """
+    Downsample [h, w, c] by averaging over the source pixels each target pixel covers.
 
     Exact area averaging for integer factors; for other sizes each target pixel averages the
     block of source pixels whose centres fall in it. Upsampling repeats nearest pixels.

@@ -1,4 +1,5 @@
-"""Model metadata: the JSON file beside every exported ONNX student.
+"""
+Model metadata: the JSON file beside every exported ONNX student.
 
 It tells the onboard nodes how to feed the model (input spec with normalisation), how to read
 its outputs (class names, calibration temperature, conformal thresholds) and which file it

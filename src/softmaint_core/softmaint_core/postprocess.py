@@ -1,4 +1,5 @@
-"""Turn the student's raw ONNX outputs into calibrated, uncertainty-aware predictions.
+"""
+Turn the student's raw ONNX outputs into calibrated, uncertainty-aware predictions.
 
 Shared by the inference node and offline bag evaluation, so both publish the same numbers.
 """

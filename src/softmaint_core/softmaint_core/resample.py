@@ -1,4 +1,5 @@
-"""Resampling of irregular, stamped sensor samples onto a window's fixed time grid.
+"""
+Resampling of irregular, stamped sensor samples onto a window's fixed time grid.
 
 Used by the ingestion node on live messages and by the simulator to build dataset views, so a
 model sees the same thing in training and on the robot.
@@ -10,7 +11,8 @@ import numpy as np
 
 def bin_to_steps(stamps: np.ndarray, values: np.ndarray, start: float, window: float,
                  steps: int, reduce: str = 'mean') -> Tuple[np.ndarray, np.ndarray]:
-    """Resample samples to `steps` equal bins covering [start, start + window).
+    """
+    Resample samples to `steps` equal bins covering [start, start + window).
 
     Each bin takes the mean (or the last) of the samples that fall in it. Bins with no sample
     hold the previous bin's value (the first filled bin's value before it), which is what a

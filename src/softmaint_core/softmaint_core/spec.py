@@ -1,4 +1,5 @@
-"""Input specs of the models: which modalities, at what rates and shapes, and the ONNX contract.
+"""
+Input specs of the models: which modalities, at what rates and shapes, and the ONNX contract.
 
 A window covers `window` seconds. Each modality is resampled to its own number of time steps
 inside the window (camera frames are few, joint states many) and normalised per channel with
@@ -23,7 +24,6 @@ MASK_INPUT = 'mask'
 OUTPUTS = ('fatigue_logits', 'damage_logits', 'urgency', 'reconstruction')
 
 
-
 class SpecError(ValueError):
     """An input spec or a tensor that does not match one."""
 
@@ -46,7 +46,7 @@ class ModalitySpec:
 
     @property
     def channels(self) -> int:
-        """Number of normalisation channels (the first feature dimension)."""
+        """Return how many normalisation channels there are (the first feature size)."""
         return self.features[0]
 
     def validate(self) -> None:

@@ -1,4 +1,5 @@
-"""Fatigue levels, damage types and maintenance urgency: the labels every part agrees on.
+"""
+Fatigue levels, damage types and maintenance urgency: the labels every part agrees on.
 
 Fatigue is graded by the remaining fraction of nominal bending stiffness (cyclic softening of the
 elastomer). Urgency is derived from remaining useful life (RUL): motion cycles until the arm
@@ -32,7 +33,8 @@ def fatigue_level(stiffness_fraction: float) -> int:
 
 
 def urgency_from_rul(rul_cycles: float, horizon: float = URGENCY_HORIZON_CYCLES) -> float:
-    """Map remaining useful life [cycles] to urgency in [0, 1].
+    """
+    Map remaining useful life [cycles] to urgency in [0, 1].
 
     urgency = 1 - RUL / horizon, clipped: 1 means failure now, 0 means at least `horizon`
     cycles left, and urgency >= CRITICAL_URGENCY means fewer than 20 % of the horizon remain.
