@@ -24,11 +24,11 @@ def conformal_threshold(probs: np.ndarray, labels: np.ndarray, alpha: float) -> 
         raise ValueError('conformal calibration needs at least one window')
     if not 0 < alpha < 1:
         raise ValueError(f'alpha must be in (0, 1), got {alpha}')
-    scores = 1.0 - probs[np.arange(n), labels]
-    level = np.ceil((n + 1) * (1 - alpha)) / n
-    if level > 1:  # too few calibration windows for this alpha: the set must be everything
+    scores = np.sort(1.0 - probs[np.arange(n), labels])
+    rank = int(np.ceil((n + 1) * (1 - alpha)))  # 1-based rank of q-hat among the scores
+    if rank > n:  # too few calibration windows for this alpha: the set must be everything
         return 1.0
-    return float(np.quantile(scores, level, method='higher'))
+    return float(scores[rank - 1])
 
 
 def prediction_set(probs: np.ndarray, threshold: float) -> np.ndarray:

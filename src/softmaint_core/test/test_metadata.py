@@ -1,0 +1,60 @@
+"""Model metadata: JSON round trip, SHA-256 verification, ONNX I/O check, clear errors."""
+import json
+
+import pytest
+from softmaint_core.metadata import (check_onnx_io, load_verified, MetadataError, ModelMetadata,
+                                     sha256_file)
+from softmaint_core.spec import FIELD_SPEC, OUTPUTS
+
+
+def _write_model(tmp_path, content=b'onnx bytes'):
+    model = tmp_path / 'student.onnx'
+    model.write_bytes(content)
+    meta = ModelMetadata(model_id='student-test', sha256=sha256_file(model),
+                         input_spec=FIELD_SPEC, members=3, temperature_damage=1.5,
+                         metrics={'damage_f1': 0.8})
+    (tmp_path / 'student.json').write_text(meta.to_json())
+    return model, meta
+
+
+def test_round_trip_and_verification(tmp_path):
+    model, meta = _write_model(tmp_path)
+    loaded = load_verified(model)
+    assert loaded == meta
+    assert loaded.input_spec.spec_id == FIELD_SPEC.spec_id
+
+
+def test_corrupted_model_is_refused(tmp_path):
+    model, _ = _write_model(tmp_path)
+    model.write_bytes(b'onnx bytez')
+    with pytest.raises(MetadataError, match='does not match the metadata'):
+        load_verified(model)
+
+
+def test_missing_files_and_bad_fields_say_what_is_wrong(tmp_path):
+    with pytest.raises(MetadataError, match='not found'):
+        load_verified(tmp_path / 'absent.onnx')
+    model, _ = _write_model(tmp_path)
+    meta_file = tmp_path / 'student.json'
+    data = json.loads(meta_file.read_text())
+    data['members'] = 0
+    meta_file.write_text(json.dumps(data))
+    with pytest.raises(MetadataError, match='members must be >= 1'):
+        load_verified(model)
+    data['members'], data['format_version'] = 3, 99
+    meta_file.write_text(json.dumps(data))
+    with pytest.raises(MetadataError, match='re-export'):
+        load_verified(model)
+    meta_file.write_text('{not json')
+    with pytest.raises(MetadataError, match='not valid JSON'):
+        load_verified(model)
+
+
+def test_onnx_io_must_match_the_spec(tmp_path):
+    _, meta = _write_model(tmp_path)
+    check_onnx_io(list(FIELD_SPEC.names) + ['mask'], OUTPUTS, meta)
+    with pytest.raises(MetadataError, match='do not match the input spec'):
+        check_onnx_io(['camera', 'mask'], OUTPUTS, meta)
+    with pytest.raises(MetadataError, match="lacks outputs \\['urgency'\\]"):
+        check_onnx_io(list(FIELD_SPEC.names) + ['mask'],
+                      [o for o in OUTPUTS if o != 'urgency'], meta)

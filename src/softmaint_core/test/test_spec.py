@@ -1,0 +1,44 @@
+"""Input specs: validation names the bad field, JSON round trip, stable ids."""
+import pytest
+from softmaint_core.spec import FIELD_SPEC, InputSpec, ModalitySpec, SpecError, TEACHER_SPEC
+
+
+def test_default_specs_are_valid_and_round_trip():
+    for spec in (FIELD_SPEC, TEACHER_SPEC):
+        spec.validate()
+        assert InputSpec.from_dict(spec.to_dict()) == spec
+    assert FIELD_SPEC.spec_id != TEACHER_SPEC.spec_id
+    assert FIELD_SPEC.modality('proprio').features == (4 + 2 * 2,)
+
+
+def test_normalisation_changes_the_id_and_is_validated():
+    stats = {'tactile': ([0.5] * 8, [2.0] * 8)}
+    normalised = FIELD_SPEC.with_normalisation(stats)
+    assert normalised.modality('tactile').mean == (0.5,) * 8
+    assert normalised.spec_id != FIELD_SPEC.spec_id
+    with pytest.raises(SpecError, match='tactile: mean/std need 8 channels'):
+        FIELD_SPEC.with_normalisation({'tactile': ([0.0] * 3, [1.0] * 3)}).validate()
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'name': 'sonar'}, "modality name 'sonar'"),
+    ({'steps': 0}, 'camera.steps must be >= 1'),
+    ({'rate': -1.0}, 'camera.rate must be > 0'),
+    ({'features': (3, 0, 32)}, 'camera.features must be positive'),
+])
+def test_bad_modality_fields_are_named(change, message):
+    good = FIELD_SPEC.modality('camera')
+    fields = {**good.__dict__, **change}
+    with pytest.raises(SpecError, match=message):
+        ModalitySpec(**fields).validate()
+
+
+def test_malformed_dict_gives_spec_error():
+    data = FIELD_SPEC.to_dict()
+    del data['window']
+    with pytest.raises(SpecError, match='malformed'):
+        InputSpec.from_dict(data)
+    data = FIELD_SPEC.to_dict()
+    data['joints'] = 5
+    with pytest.raises(SpecError, match=r'proprio.features must be \(9,\)'):
+        InputSpec.from_dict(data)
