@@ -16,5 +16,10 @@ if [ -f "$_softmaint_root/install/local_setup.sh" ]; then
   COLCON_CURRENT_PREFIX="$_softmaint_root/install" . "$_softmaint_root/install/local_setup.sh"
   [ -n "${_softmaint_nounset:-}" ] && set -u
   unset _softmaint_nounset
+  # Without the `ros2` CLI (`ros2 run`), put the packages' executables on PATH.
+  for _softmaint_bin in "$_softmaint_root"/install/*/lib/softmaint*; do
+    case ":$PATH:" in *":$_softmaint_bin:"*) ;; *) PATH="$_softmaint_bin:$PATH" ;; esac
+  done
+  unset _softmaint_bin
 fi
 unset _softmaint_root
