@@ -14,7 +14,8 @@ setup(
     zip_safe=True,
     maintainer='softmaint maintainers',
     maintainer_email='maintainers@softmaint.dev',
-    description='Offline tool: teacher training, cross-modal distillation into the student, calibration, ONNX export, evaluation reports.',
+    description=('Offline tool: teacher training, cross-modal distillation into the student, '
+                 'calibration, ONNX export, evaluation reports.'),
     license='Apache-2.0',
-    entry_points={'console_scripts': []},
+    entry_points={'console_scripts': ['softmaint-train = softmaint_train.cli:main']},
 )

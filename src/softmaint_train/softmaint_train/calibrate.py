@@ -1,0 +1,49 @@
+"""
+Post-hoc calibration of the ensemble: temperatures and split-conformal thresholds.
+
+The onboard side (softmaint_core.postprocess) computes mean_k softmax(z_k / T) over the K
+members; T is fitted here to minimise the negative log-likelihood of exactly that ensemble mean
+on the held-out calibration split (temperature scaling, Guo et al., ICML 2017), and the LAC
+conformal threshold q-hat is then computed on the calibrated probabilities with
+softmaint_core.calibration.conformal_threshold.
+"""
+from typing import Dict
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from softmaint_core.calibration import conformal_threshold, softmax
+
+T_MIN, T_MAX = 0.05, 20.0
+
+
+def ensemble_probs(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Mean over members of softmax(logits / T): logits [n, K, C] -> probs [n, C]."""
+    return softmax(logits, temperature).mean(axis=1)
+
+
+def ensemble_nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean negative log-likelihood of the ensemble-mean probabilities."""
+    probs = ensemble_probs(logits, temperature)
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)).mean())
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature in [T_MIN, T_MAX] minimising the ensemble-mean NLL (bounded search on log T)."""
+    result = minimize_scalar(lambda log_t: ensemble_nll(logits, labels, float(np.exp(log_t))),
+                             bounds=(np.log(T_MIN), np.log(T_MAX)), method='bounded',
+                             options={'xatol': 1e-4})
+    return float(np.exp(result.x))
+
+
+def calibrate(outputs: Dict[str, np.ndarray], labels: Dict[str, np.ndarray],
+              alpha: float) -> Dict[str, float]:
+    """Temperatures and conformal q-hats for fatigue and damage from calibration outputs."""
+    result = {'conformal_alpha': float(alpha)}
+    for head in ('fatigue', 'damage'):
+        t = fit_temperature(outputs[head], labels[head])
+        probs = ensemble_probs(outputs[head], t)
+        result[f'temperature_{head}'] = t
+        result[f'conformal_{head}'] = conformal_threshold(probs, labels[head], alpha)
+        result[f'nll_before_{head}'] = ensemble_nll(outputs[head], labels[head], 1.0)
+        result[f'nll_after_{head}'] = ensemble_nll(outputs[head], labels[head], t)
+    return result

@@ -1,0 +1,216 @@
+"""
+Command line: softmaint-train <teacher|distill|reproduce|ablate|export|evaluate|bench|finetune>.
+
+Every training command takes --config (YAML) and any number of --set path.to.field=value
+overrides; the config is validated before anything runs. Runs under torchrun as well:
+    torchrun --nproc_per_node=2 -m softmaint_train reproduce --config config/train/default.yaml
+"""
+import argparse
+import json
+from pathlib import Path
+import sys
+import time
+
+import numpy as np
+import torch
+
+from .config import ConfigError, load_config, parse_override
+
+
+def _config(args):
+    overrides = dict(parse_override(s) for s in args.set or [])
+    return load_config(args.config, overrides)
+
+
+def _add_config(p):
+    p.add_argument('--config', default='config/train/default.yaml', help='YAML config')
+    p.add_argument('--set', action='append', metavar='PATH=VALUE',
+                   help='override a config field, e.g. --set seed=1 (repeatable)')
+    p.add_argument('--no-progress', action='store_true', help='hide progress bars')
+
+
+def cmd_reproduce(args) -> int:
+    """Teacher, distillation, calibration, evaluation and export of the default model."""
+    from .evaluate import write_report
+    from .pipeline import run
+    from .train import is_main
+    cfg = _config(args)
+    start = time.monotonic()
+    out_dir = Path(cfg.runs_dir) / cfg.name
+    record = run(cfg, out_dir, export=not args.no_export, progress=not args.no_progress)
+    if not is_main():
+        return 0
+    record['wall_seconds'] = time.monotonic() - start
+    (out_dir / 'record.json').write_text(json.dumps(record, indent=2))
+    tag = f'{cfg.name}-f{cfg.data.label_fraction:g}-seed{cfg.seed}'
+    report = write_report([record], out_dir / f'predictions-{tag}.npz', out_dir / 'report',
+                          f'softmaint student {cfg.name}', f'softmaint-train reproduce '
+                          f'--config {args.config}')
+    m = record['student']['all']
+    print(f"done in {record['wall_seconds']:.0f} s: damage F1 {m['damage.macro_f1']:.3f}, "
+          f"fatigue F1 {m['fatigue.macro_f1']:.3f}, urgency MAE {m['urgency.mae']:.3f}, "
+          f"damage ECE {m['damage.ece']:.3f}, coverage {m['damage.coverage']:.3f}; "
+          f"teacher damage F1 {record['teacher']['damage.macro_f1']:.3f}; report {report}")
+    return 0
+
+
+def cmd_teacher(args) -> int:
+    """Train (or reuse) only the teacher of the config's seed."""
+    from .data import make_splits, open_dataset
+    from .pipeline import get_teacher
+    cfg = _config(args)
+    torch.set_num_threads(cfg.threads)
+    ds = open_dataset(cfg.data.root)
+    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
+    get_teacher(cfg, ds, splits, Path(cfg.runs_dir) / cfg.name, not args.no_progress)
+    return 0
+
+
+def cmd_distill(args) -> int:
+    """Run the full protocol without export (teacher reused if present)."""
+    args.no_export = True
+    return cmd_reproduce(args)
+
+
+def cmd_ablate(args) -> int:
+    """All seeds x label fractions x variants of an ablation config; then the report."""
+    from .evaluate import load_records, write_report
+    from .pipeline import ablate
+    results = ablate(args.config, Path(args.out), progress=not args.no_progress)
+    records = load_records(results)
+    pred = sorted(Path(args.out).glob('predictions-distilled-f1-seed0.npz'))
+    report = write_report(records, pred[0] if pred else None, Path(args.report),
+                          'softmaint distillation: ablations',
+                          f'softmaint-train ablate --config {args.config} --out {args.out}')
+    print(f'{len(records)} runs; report {report}')
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    """(Re)write a report from a results.jsonl (and a predictions file for the plots)."""
+    from .evaluate import load_records, write_report
+    records = load_records(args.results)
+    report = write_report(records, Path(args.predictions) if args.predictions else None,
+                          Path(args.out), args.title, args.command or 'softmaint-train evaluate')
+    print(report)
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Re-export a student checkpoint (uses the calibration stored in it)."""
+    from .pipeline import export_student
+    from .train import load_checkpoint
+    student, ckpt = load_checkpoint(args.checkpoint)
+    from .config import config_from_dict
+    cfg = config_from_dict(ckpt['config'])
+    if args.out:
+        cfg.export.out = args.out
+    metrics = {}
+    if args.metrics:
+        metrics = json.loads(Path(args.metrics).read_text())['student']['all']
+    print(json.dumps(export_student(cfg, student, ckpt['stats'], ckpt['calibration'], metrics,
+                                    Path(args.checkpoint)), indent=2))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    """Latency of onnxruntime vs torch eager for the exported student."""
+    from .bench import bench, format_bench
+    from .train import load_checkpoint
+    student, _ = load_checkpoint(args.checkpoint)
+    result = bench(student, args.onnx, runs=args.runs)
+    print(format_bench(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    """Fine-tune a student on new labelled field windows with (or without) EWC."""
+    from .data import make_splits, open_dataset, Windows
+    from .evaluate import labels_of, metrics_of, student_outputs
+    from .train import finetune_ewc, fisher_diagonal, load_checkpoint
+    student, ckpt = load_checkpoint(args.checkpoint)
+    from .config import config_from_dict
+    cfg = config_from_dict(ckpt['config'])
+    torch.set_num_threads(cfg.threads)
+    old = open_dataset(args.old_data or cfg.data.root)
+    new = open_dataset(args.new_data)
+    s_old = make_splits(old.array('episode'), old.array('domain'), cfg.data)
+    s_new = make_splits(new.array('episode'), new.array('domain'), cfg.data)
+    old_train = Windows.load(old, 'field', np.sort(np.concatenate(
+        [s_old.teacher_train, s_old.field_train])))
+    fisher = fisher_diagonal(student, old_train, ckpt['stats'], seed=cfg.seed)
+    new_train = Windows.load(new, 'field', s_new.field_train)
+    student = finetune_ewc(student, cfg, new_train, ckpt['stats'], fisher, args.ewc,
+                           steps=args.steps)
+    calib = ckpt['calibration']
+    for name, ds, rows in (('old', old, s_old.field_test), ('new', new, s_new.field_test)):
+        w = Windows.load(ds, 'field', rows)
+        m = metrics_of(student_outputs(student, w, ckpt['stats']), labels_of(w), calib)
+        print(f"{name} test: damage F1 {m['damage.macro_f1']:.3f} fatigue F1 "
+              f"{m['fatigue.macro_f1']:.3f} urgency MAE {m['urgency.mae']:.3f}")
+    if args.out:
+        from .train import save_checkpoint
+        save_checkpoint(args.out, 'student', student, cfg, stats=ckpt['stats'],
+                        calibration=calib)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """Build the argument parser of softmaint-train."""
+    p = argparse.ArgumentParser(prog='softmaint-train', description=__doc__.split('\n')[1])
+    sub = p.add_subparsers(dest='command', required=True)
+    for name, fn in (('reproduce', cmd_reproduce), ('distill', cmd_distill),
+                     ('teacher', cmd_teacher)):
+        s = sub.add_parser(name, help=fn.__doc__)
+        _add_config(s)
+        s.add_argument('--no-export', action='store_true', help='skip the ONNX export')
+        s.set_defaults(fn=fn)
+    s = sub.add_parser('ablate', help=cmd_ablate.__doc__)
+    s.add_argument('--config', default='config/train/ablation.yaml')
+    s.add_argument('--out', default='runs/ablation')
+    s.add_argument('--report', default='docs/reports/ablation')
+    s.add_argument('--no-progress', action='store_true')
+    s.set_defaults(fn=cmd_ablate)
+    s = sub.add_parser('evaluate', help=cmd_evaluate.__doc__)
+    s.add_argument('--results', required=True, help='results.jsonl or record lines')
+    s.add_argument('--predictions', help='predictions-*.npz for the plots')
+    s.add_argument('--out', default='docs/reports/latest')
+    s.add_argument('--title', default='softmaint evaluation')
+    s.add_argument('--command', help='command line to print in the report')
+    s.set_defaults(fn=cmd_evaluate)
+    s = sub.add_parser('export', help=cmd_export.__doc__)
+    s.add_argument('--checkpoint', required=True)
+    s.add_argument('--out', help='ONNX path (default: the config export.out)')
+    s.add_argument('--metrics', help='record.json whose test metrics go into the metadata')
+    s.set_defaults(fn=cmd_export)
+    s = sub.add_parser('bench', help=cmd_bench.__doc__)
+    s.add_argument('--onnx', default='models/student.onnx')
+    s.add_argument('--checkpoint', default='models/student.pt')
+    s.add_argument('--runs', type=int, default=1000)
+    s.add_argument('--json', help='also write the numbers to this file')
+    s.set_defaults(fn=cmd_bench)
+    s = sub.add_parser('finetune', help=cmd_finetune.__doc__)
+    s.add_argument('--checkpoint', default='models/student.pt')
+    s.add_argument('--new-data', required=True, help='dataset with the new field episodes')
+    s.add_argument('--old-data', help='dataset the student was trained on (default: config)')
+    s.add_argument('--ewc', type=float, default=100.0, help='EWC strength lambda (0 = off)')
+    s.add_argument('--steps', type=int, default=200)
+    s.add_argument('--out', help='where to save the fine-tuned checkpoint')
+    s.set_defaults(fn=cmd_finetune)
+    return p
+
+
+def main(argv=None) -> int:
+    """Entry point of the softmaint-train console script."""
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as err:
+        print(f'softmaint-train: config error: {err}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""
+Training configuration: typed dataclasses, loaded from YAML with errors naming bad fields.
+
+A config file is a nested mapping whose keys are exactly the dataclass fields below; unknown
+keys, wrong types and out-of-range values raise ConfigError with the dotted path of the field
+(e.g. ``distill.alpha: must be in [0, 1], got 1.5``). Every checkpoint, exported model and
+report carries the full config it was made with (``asdict``).
+"""
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+import difflib
+from pathlib import Path
+import typing
+from typing import Optional, Tuple
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or value that is malformed; the message names the field."""
+
+
+@dataclass
+class ModelConfig:
+    """Size of one multi-modal encoder (teacher or one student ensemble member)."""
+
+    d_model: int = 32                       # token width
+    heads: int = 4                          # attention heads
+    layers: int = 2                         # fusion transformer layers
+    cnn_channels: Tuple[int, ...] = (16, 32, 32)   # one stride-2 conv per entry
+    stem_patch: int = 0                     # > 0: first conv is a patch embedding of this size
+    dropout: float = 0.1
+    embedding: int = 32                     # per-modality feature vector size
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is split (the split is fixed by split_seed, not seed)."""
+
+    root: str = 'data/sim-v1'
+    split_seed: int = 0
+    teacher_val: float = 0.1                # simulation episodes held out from the teacher
+    field_train: float = 0.6                # field-domain episodes: train / calibration / test
+    field_cal: float = 0.2
+    label_fraction: float = 1.0             # of field-train episodes whose labels are used
+    max_windows: int = 0                    # 0 = all; else subsample episodes (quick runs)
+    lighting_shift: float = 0.6             # brightness factor of the lighting-shift test
+
+
+@dataclass
+class TeacherConfig:
+    """Teacher training (teacher view of simulation episodes)."""
+
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(
+        d_model=48, cnn_channels=(16, 32, 32), stem_patch=4))
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    privileged_weight: float = 0.5          # auxiliary regression of privileged physics state
+    urgency_weight: float = 1.0
+
+
+@dataclass
+class StudentConfig:
+    """Student training (field view)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    members: int = 3                        # deep-ensemble members in one graph (K)
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    urgency_weight: float = 1.0
+    min_labelled_steps: int = 300           # scratch / few-label runs: at least this many steps
+
+
+@dataclass
+class MixConfig:
+    """Convex-combination augmentation ('superposition sampling' of the source design)."""
+
+    enabled: bool = False
+    beta: float = 0.4                       # lambda ~ Beta(beta, beta)
+    noise: float = 0.05                     # std of added Gaussian noise (normalised units)
+    probability: float = 0.5                # fraction of batches that are mixed
+
+
+@dataclass
+class DistillConfig:
+    """Which distillation terms are on, with weights and schedules (each one an ablation)."""
+
+    use_teacher: bool = True                # False = student from scratch on the labels
+    kd: bool = True                         # temperature-scaled KL on logits
+    temperature: float = 4.0
+    alpha_start: float = 0.5                # weight of KD vs supervised at the start ...
+    alpha_end: float = 0.8                  # ... and at the end (linear ramp)
+    urgency_kd_weight: float = 1.0
+    feature: str = 'cosine'                 # 'cosine', 'contrastive' or 'none'
+    feature_weight: float = 1.0
+    contrastive_tau: float = 0.1
+    relational_weight: float = 0.5          # RKD distance term
+    angle_weight: float = 0.0               # RKD angle term
+    fidelity_weight: float = 0.0            # angle-encoded product-state fidelity
+    fidelity_reduction: str = 'neg_log'     # 'neg_log' (-log F / n) or 'one_minus' (1 - F)
+    alignment_schedule: str = 'sigmoid'     # 'sigmoid' or 'constant' weight of alignment terms
+    sigmoid_steepness: float = 10.0
+    modality_dropout: float = 0.3           # per-modality drop probability in training
+    adversarial_weight: float = 0.1         # gradient reversal against lighting
+    reconstruction_weight: float = 1.0
+    mix: MixConfig = field(default_factory=MixConfig)
+
+
+@dataclass
+class CalibrationConfig:
+    """Post-hoc calibration on the held-out field calibration split."""
+
+    conformal_alpha: float = 0.1
+
+
+@dataclass
+class ExportConfig:
+    """ONNX export of the student."""
+
+    out: str = 'models/student.onnx'
+    model_id: str = 'student-field-v1'
+    opset: int = 17
+
+
+@dataclass
+class TrainConfig:
+    """Everything one reproduce run needs."""
+
+    name: str = 'default'
+    seed: int = 0
+    threads: int = 2
+    runs_dir: str = 'runs'
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+_CHOICES = {
+    'distill.feature': ('cosine', 'contrastive', 'none'),
+    'distill.fidelity_reduction': ('neg_log', 'one_minus'),
+    'distill.alignment_schedule': ('sigmoid', 'constant'),
+}
+_UNIT = ('data.teacher_val', 'data.field_train', 'data.field_cal', 'distill.alpha_start',
+         'distill.alpha_end', 'distill.modality_dropout', 'student.model.dropout',
+         'teacher.model.dropout', 'distill.mix.probability', 'calibration.conformal_alpha')
+_POSITIVE = ('d_model', 'heads', 'layers', 'epochs', 'batch_size', 'members', 'embedding', 'lr',
+             'temperature', 'contrastive_tau', 'beta', 'threads')
+
+
+def _coerce(value, hint, path):
+    origin = typing.get_origin(hint)
+    if is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f'{path.rstrip(".")}: expected a mapping, '
+                              f'got {type(value).__name__}')
+        return _build(hint, value, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f'{path}: expected a list, got {value!r}')
+        inner = typing.get_args(hint)[0]
+        return tuple(_coerce(v, inner, f'{path}[{i}]') for i, v in enumerate(value))
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        return _coerce(value, typing.get_args(hint)[0], path)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f'{path}: expected true/false, got {value!r}')
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f'{path}: expected an integer, got {value!r}')
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f'{path}: expected a number, got {value!r}')
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f'{path}: expected a string, got {value!r}')
+        return value
+    raise ConfigError(f'{path}: unsupported type {hint}')
+
+
+def _build(cls, data: dict, prefix: str = ''):
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f' (did you mean {close[0]!r}?)' if close else ''
+            raise ConfigError(f'{prefix}{key}: unknown field{hint}; known: {", ".join(names)}')
+    kwargs = {k: _coerce(v, hints[k], f'{prefix}{k}.' if is_dataclass(hints[k])
+                         else f'{prefix}{k}') for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _check(cfg: 'TrainConfig') -> None:
+    flat = _flatten(asdict(cfg))
+    for path, choices in _CHOICES.items():
+        if flat[path] not in choices:
+            raise ConfigError(f'{path}: must be one of {choices}, got {flat[path]!r}')
+    for path in _UNIT:
+        if not 0.0 <= flat[path] <= 1.0:
+            raise ConfigError(f'{path}: must be in [0, 1], got {flat[path]}')
+    for path, value in flat.items():
+        if path.rsplit('.', 1)[-1] in _POSITIVE and not value > 0:
+            raise ConfigError(f'{path}: must be > 0, got {value}')
+    if not 0.0 < cfg.data.label_fraction <= 1.0:
+        raise ConfigError(f'data.label_fraction: must be in (0, 1], got {cfg.data.label_fraction}')
+    if cfg.data.field_train + cfg.data.field_cal >= 1.0:
+        raise ConfigError('data.field_train + data.field_cal: must leave test episodes (< 1)')
+    for which in ('teacher', 'student'):
+        model = getattr(cfg, which).model
+        if model.d_model % model.heads:
+            raise ConfigError(f'{which}.model.d_model: {model.d_model} is not divisible by '
+                              f'{which}.model.heads = {model.heads}')
+
+
+def _flatten(data: dict, prefix: str = '') -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f'{prefix}{key}.'))
+        else:
+            out[f'{prefix}{key}'] = value
+    return out
+
+
+def config_from_dict(data: Optional[dict]) -> TrainConfig:
+    """Build and validate a TrainConfig from a nested mapping (missing keys: defaults)."""
+    cfg = _build(TrainConfig, data or {})
+    _check(cfg)
+    return cfg
+
+
+def load_config(path, overrides: Optional[dict] = None) -> TrainConfig:
+    """Read a YAML config; `overrides` maps dotted paths to values (e.g. {'seed': 1})."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f'config file {path} not found')
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f'{path}: not valid YAML: {err}') from err
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: top level must be a mapping')
+    for dotted, value in (overrides or {}).items():
+        apply_override(data, dotted, value)
+    try:
+        return config_from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f'{path}: {err}') from None
+
+
+def apply_override(data: dict, dotted: str, value) -> None:
+    """Set data['a']['b'] = value for dotted = 'a.b' (creating mappings on the way)."""
+    keys = dotted.split('.')
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def parse_override(text: str):
+    """Parse a command-line override 'path.to.field=value' (value read as YAML)."""
+    if '=' not in text:
+        raise ConfigError(f'override {text!r} must look like path.to.field=value')
+    key, value = text.split('=', 1)
+    return key.strip(), yaml.safe_load(value)

@@ -1,0 +1,232 @@
+"""
+Memory-mapped dataset -> torch batches: episode splits, label fractions, normalisation.
+
+Rows of the dataset are windows; every window belongs to an episode, and all splits are by
+episode so no episode leaks between train, calibration and test. The split depends only on
+`data.split_seed`, so every training seed is evaluated on the same held-out field episodes:
+
+    simulation episodes (domain 0)  -> teacher_train | teacher_val
+    field episodes (domain 1)       -> field_train | field_cal | field_test
+
+The teacher learns from teacher_train (teacher view, all labels). The student distils on the
+field view of teacher_train + field_train, but sees labels only for `label_fraction` of the
+field_train episodes (chosen by the run's seed). field_cal fits temperatures and conformal
+thresholds; field_test is only evaluated.
+"""
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+from softmaint_core.dataset import Dataset
+from softmaint_core.spec import FIELD_SPEC, InputSpec, MODALITIES, TEACHER_SPEC
+import torch
+
+from .config import DataConfig
+
+VIEW_SPECS = {'teacher': TEACHER_SPEC, 'field': FIELD_SPEC}
+LABEL_NAMES = ('fatigue', 'damage', 'urgency', 'domain', 'lighting', 'episode')
+MIN_STD = 1e-3
+
+
+class DataError(RuntimeError):
+    """A dataset that cannot serve the protocol (e.g. no field-domain episodes)."""
+
+
+@dataclass
+class Splits:
+    """Window indices of every split (global dataset rows)."""
+
+    teacher_train: np.ndarray
+    teacher_val: np.ndarray
+    field_train: np.ndarray
+    field_cal: np.ndarray
+    field_test: np.ndarray
+
+    def sizes(self) -> Dict[str, int]:
+        """Return the number of windows per split."""
+        return {k: int(len(v)) for k, v in self.__dict__.items()}
+
+
+def _cut(episodes: np.ndarray, fractions: Sequence[float]):
+    bounds = np.cumsum([int(round(f * len(episodes))) for f in fractions])
+    return np.split(episodes, bounds)
+
+
+def make_splits(episode: np.ndarray, domain: np.ndarray, cfg: DataConfig) -> Splits:
+    """Split windows by episode with `cfg.split_seed` (see the module docstring)."""
+    rng = np.random.default_rng(cfg.split_seed)
+    sim = np.unique(episode[domain == 0])
+    field = np.unique(episode[domain == 1])
+    if len(field) < 3:
+        raise DataError(f'need >= 3 field-domain episodes (domain 1), found {len(field)}')
+    if len(sim) < 2:
+        raise DataError(f'need >= 2 simulation episodes (domain 0), found {len(sim)}')
+    rng.shuffle(sim)
+    rng.shuffle(field)
+    if cfg.max_windows and len(episode) > cfg.max_windows:
+        keep = cfg.max_windows / len(episode)
+        sim = sim[:max(2, int(round(keep * len(sim))))]
+        field = field[:max(3, int(round(keep * len(field))))]
+    sim_val, sim_train = _cut(sim, [cfg.teacher_val])
+    if len(sim_val) == 0:
+        sim_val, sim_train = sim[:1], sim[1:]
+    f_train, f_cal, f_test = _cut(field, [cfg.field_train, cfg.field_cal])
+    if min(len(f_train), len(f_cal), len(f_test)) == 0:
+        f_train, f_cal, f_test = field[:-2], field[-2:-1], field[-1:]
+
+    def rows(eps):
+        return np.flatnonzero(np.isin(episode, eps))
+
+    return Splits(rows(sim_train), rows(sim_val), rows(f_train), rows(f_cal), rows(f_test))
+
+
+def labelled_rows(rows: np.ndarray, episode: np.ndarray, fraction: float,
+                  seed: int) -> np.ndarray:
+    """Rows of `fraction` of the episodes in `rows` (at least one episode), chosen by seed."""
+    eps = np.unique(episode[rows])
+    n = max(1, int(round(fraction * len(eps))))
+    chosen = np.random.default_rng(10_000 + seed).choice(eps, size=n, replace=False)
+    return rows[np.isin(episode[rows], chosen)]
+
+
+class Windows:
+    """One view's arrays for a set of rows, in memory (camera kept as uint8)."""
+
+    def __init__(self, arrays: Dict[str, np.ndarray], spec: InputSpec):
+        self.arrays = arrays
+        self.spec = spec
+        self.n = len(arrays['fatigue'])
+
+    def __len__(self) -> int:
+        return self.n
+
+    @classmethod
+    def load(cls, ds: Dataset, view: str, rows: np.ndarray, chunk: int = 512) -> 'Windows':
+        """Gather `rows` of `view` from the memory-mapped dataset."""
+        spec = VIEW_SPECS[view]
+        rows = np.asarray(rows)
+        arrays = {}
+        for name in MODALITIES:
+            parts = [ds.take(f'{view}_{name}', rows[i:i + chunk])
+                     for i in range(0, len(rows), chunk)] or [ds.take(f'{view}_{name}', rows)]
+            arrays[name] = np.concatenate(parts)
+            expected = spec.modality(name).shape
+            if arrays[name].shape[1:] != expected:
+                raise DataError(f'{view}_{name} has window shape {arrays[name].shape[1:]}, '
+                                f'the {view} spec expects {expected}')
+        for name in LABEL_NAMES + ('privileged',):
+            arrays[name] = ds.take(name, rows)
+        if view == 'field':
+            arrays['mask'] = ds.take('field_mask', rows).astype(bool)
+        else:  # the simulation gives the teacher every modality
+            arrays['mask'] = np.ones((len(rows), len(MODALITIES)), dtype=bool)
+        arrays['row'] = rows
+        return cls(arrays, spec)
+
+    def subset(self, index: np.ndarray) -> 'Windows':
+        """Return a new Windows with the given positions (not dataset rows)."""
+        return Windows({k: v[index] for k, v in self.arrays.items()}, self.spec)
+
+
+def _channel_shape(ndim: int, channels: int):
+    return (1, 1, channels) + (1,) * (ndim - 3)
+
+
+def fit_normalisation(windows: Windows, chunk: int = 256) -> Dict[str, tuple]:
+    """
+    Per-channel (mean, std) of every modality over the windows where it is available.
+
+    Camera stats are on [0, 1] values (uint8 / 255) per RGB channel, as the onboard ingestion
+    feeds them; vector modalities per feature.
+    """
+    stats = {}
+    for i, name in enumerate(MODALITIES):
+        data = windows.arrays[name]
+        rows = np.flatnonzero(windows.arrays['mask'][:, i])
+        channels = windows.spec.modality(name).channels
+        if len(rows) == 0:
+            stats[name] = ([0.0] * channels, [1.0] * channels)
+            continue
+        axes = tuple(a for a in range(data.ndim) if a != 2)
+        total = np.zeros(channels)
+        total_sq = np.zeros(channels)
+        count = 0
+        for start in range(0, len(rows), chunk):
+            x = data[rows[start:start + chunk]].astype(np.float64)
+            if name == 'camera':
+                x /= 255.0
+            total += x.sum(axis=axes)
+            total_sq += (x ** 2).sum(axis=axes)
+            count += x.size // channels
+        mean = total / count
+        std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+        stats[name] = (mean.tolist(), np.maximum(std, MIN_STD).tolist())
+    return stats
+
+
+def normalise(name: str, x: np.ndarray, stats: Dict[str, tuple],
+              lighting: float = 1.0) -> np.ndarray:
+    """Normalise one modality's raw array [B, T, ...] with (mean, std) per channel."""
+    x = x.astype(np.float32)
+    if name == 'camera':
+        x /= 255.0
+        if lighting != 1.0:
+            x = np.clip(x * lighting, 0.0, 1.0)
+    mean, std = (np.asarray(s, dtype=np.float32) for s in stats[name])
+    shape = _channel_shape(x.ndim, len(mean))
+    return (x - mean.reshape(shape)) / std.reshape(shape)
+
+
+def make_inputs(windows: Windows, index: np.ndarray, stats: Dict[str, tuple],
+                mask: Optional[np.ndarray] = None, lighting: float = 1.0):
+    """
+    Model inputs for positions `index`: (dict of float tensors, mask tensor [B, M]).
+
+    Unavailable modalities are zeros (as the onboard ingestion feeds them); `mask` overrides
+    the data's availability (it is AND-ed with it).
+    """
+    avail = windows.arrays['mask'][index]
+    if mask is not None:
+        avail = avail & np.broadcast_to(np.asarray(mask, dtype=bool), avail.shape)
+    inputs = {}
+    for i, name in enumerate(MODALITIES):
+        x = normalise(name, windows.arrays[name][index], stats, lighting)
+        x[~avail[:, i]] = 0.0
+        inputs[name] = torch.from_numpy(np.ascontiguousarray(x))
+    return inputs, torch.from_numpy(avail.astype(np.float32))
+
+
+def make_targets(windows: Windows, index: np.ndarray) -> Dict[str, torch.Tensor]:
+    """Label tensors for positions `index`."""
+    a = windows.arrays
+    return {'fatigue': torch.from_numpy(a['fatigue'][index].astype(np.int64)),
+            'damage': torch.from_numpy(a['damage'][index].astype(np.int64)),
+            'urgency': torch.from_numpy(a['urgency'][index].astype(np.float32))}
+
+
+def lighting_edges(lighting: np.ndarray, bins: int = 3) -> np.ndarray:
+    """Inner quantile edges that split the training lighting into `bins` equal-count bins."""
+    return np.quantile(lighting, np.linspace(0, 1, bins + 1)[1:-1])
+
+
+def lighting_bins(lighting: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin index of every window's lighting factor."""
+    return np.digitize(lighting, edges).astype(np.int64)
+
+
+def privileged_stats(privileged: np.ndarray):
+    """Mean and std (floored) of the privileged columns, for standardised regression targets."""
+    mean = privileged.mean(axis=0)
+    std = np.maximum(privileged.std(axis=0), MIN_STD)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def open_dataset(root) -> Dataset:
+    """Open a dataset and check it has both views and the labels the protocol needs."""
+    ds = Dataset(root)
+    needed = [f'{v}_{m}' for v in VIEW_SPECS for m in MODALITIES]
+    needed += list(LABEL_NAMES) + ['privileged', 'field_mask']
+    missing = sorted(set(needed) - set(ds.names))
+    if missing:
+        raise DataError(f'{root} lacks arrays {missing}')
+    return ds

@@ -1,0 +1,253 @@
+"""
+Every loss, schedule and augmentation of the offline tool, in one registry.
+
+Each entry states its formula and the paper it comes from; tests/train/test_losses.py checks
+each one against values computed by hand. Shapes: B = batch, C = classes, D = features.
+"""
+import math
+from typing import Callable, Dict, Iterable, Tuple
+
+import torch
+import torch.nn.functional as F
+
+LOSSES: Dict[str, Callable] = {}
+
+
+def register(name: str):
+    """Add a function to LOSSES under `name`."""
+    def wrap(fn):
+        if name in LOSSES:
+            raise KeyError(f'loss {name!r} registered twice')
+        LOSSES[name] = fn
+        return fn
+    return wrap
+
+
+def get_loss(name: str) -> Callable:
+    """Look a loss up by name, with an error listing the known ones."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise KeyError(f'unknown loss {name!r}; known: {sorted(LOSSES)}') from None
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor = None) -> torch.Tensor:
+    if weights is None:
+        return values.mean()
+    weights = weights.to(values.dtype)
+    return (values * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+@register('soft_cross_entropy')
+def soft_cross_entropy(logits, targets, weights=None):
+    """
+    Cross-entropy with (possibly soft) targets, weighted mean over the batch.
+
+    L = sum_b w_b * (-sum_c y_bc log softmax(z_b)_c) / sum_b w_b. One-hot y is the usual
+    supervised loss; convex combinations of one-hots are mixup targets (Zhang et al., ICLR 2018).
+    Weights 0 mark unlabelled windows.
+    """
+    per = -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+    return _weighted_mean(per, weights)
+
+
+@register('kd_kl')
+def kd_kl(student_logits, teacher_logits, temperature: float):
+    """
+    Temperature-scaled knowledge distillation (Hinton, Vinyals & Dean, 2015).
+
+    L = T^2 * mean_b KL(softmax(t_b / T) || softmax(s_b / T)); the T^2 keeps gradient
+    magnitudes comparable across temperatures.
+    """
+    log_p_s = F.log_softmax(student_logits / temperature, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits / temperature, dim=-1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=-1)
+    return temperature ** 2 * kl.mean()
+
+
+@register('kd_objective')
+def kd_objective(supervised, distillation, alpha: float):
+    """Hinton et al.'s combination: L = alpha * L_KD + (1 - alpha) * L_supervised."""
+    return alpha * distillation + (1.0 - alpha) * supervised
+
+
+@register('urgency_mse')
+def urgency_mse(pred, target, weights=None):
+    """Mean squared error of urgency in [0, 1]: L = sum_b w_b (u_b - y_b)^2 / sum_b w_b."""
+    return _weighted_mean((pred - target) ** 2, weights)
+
+
+@register('feature_cosine')
+def feature_cosine(student, teacher):
+    """
+    Feature alignment through a projection head, cosine form of FitNets' hint loss.
+
+    L = mean_b (1 - cos(g(s_b), t_b)) with g the projection (Romero et al., ICLR 2015 use an
+    L2 hint; the cosine variant ignores scale, as in cross-modal supervision transfer, Gupta,
+    Hoffman & Malik, CVPR 2016). `student` is already projected.
+    """
+    return (1.0 - F.cosine_similarity(student, teacher, dim=-1)).mean()
+
+
+@register('feature_contrastive')
+def feature_contrastive(student, teacher, tau: float):
+    """
+    Contrastive (InfoNCE) alignment of projected student and teacher features.
+
+    Pairs are the two views of the same window.
+
+    L = -mean_i log( exp(<s_i, t_i> / tau) / sum_j exp(<s_i, t_j> / tau) ) with unit-norm
+    s, t; the other windows of the batch are the negatives (CRD, Tian, Krishnan & Isola,
+    ICLR 2020, with in-batch negatives instead of a memory bank; van den Oord et al. 2018).
+    """
+    s = F.normalize(student, dim=-1)
+    t = F.normalize(teacher, dim=-1)
+    logits = s @ t.t() / tau
+    return F.cross_entropy(logits, torch.arange(len(s), device=s.device))
+
+
+def _pairwise_distances(x):
+    sq = (x[:, None, :] - x[None, :, :]).pow(2).sum(-1)
+    return sq.clamp_min(1e-12).sqrt() * (1 - torch.eye(len(x), device=x.device, dtype=x.dtype))
+
+
+@register('rkd_distance')
+def rkd_distance(student, teacher):
+    """
+    Relational KD, distance-wise (Park, Kim, Lu & Cho, CVPR 2019).
+
+    psi(x_i, x_j) = ||x_i - x_j|| / mu, mu = mean distance over pairs i != j;
+    L = mean_{i != j} huber(psi_s(i, j) - psi_t(i, j)) with the Huber (smooth-L1, delta 1).
+    Only the structure of the batch is matched, so the feature sizes may differ.
+    """
+    n = len(student)
+    if n < 2:
+        return student.sum() * 0.0
+    off = ~torch.eye(n, dtype=torch.bool, device=student.device)
+    d_s = _pairwise_distances(student)[off]
+    d_t = _pairwise_distances(teacher)[off]
+    d_s = d_s / d_s.mean().clamp_min(1e-12)
+    d_t = d_t / d_t.mean().clamp_min(1e-12)
+    return F.smooth_l1_loss(d_s, d_t)
+
+
+def _angles(x):
+    diff = x[None, :, :] - x[:, None, :]           # diff[j, i] = x_i - x_j
+    unit = F.normalize(diff, dim=-1)
+    return unit @ unit.transpose(1, 2)              # [j, i, k] = cos of angle i-j-k at j
+
+
+@register('rkd_angle')
+def rkd_angle(student, teacher):
+    """
+    Relational KD, angle-wise (Park et al., CVPR 2019).
+
+    psi(x_i, x_j, x_k) = <e_ij, e_kj>, e_ij = (x_i - x_j) / ||x_i - x_j||: the cosine of the
+    angle at x_j; L = mean over all (j, i, k) of huber(psi_s - psi_t). Degenerate triplets
+    (i = j or k = j) give 0 on both sides.
+    """
+    return F.smooth_l1_loss(_angles(student), _angles(teacher))
+
+
+def angle_encode(x):
+    """Map features to rotation angles in (0, pi): theta = pi * sigmoid(x)."""
+    return math.pi * torch.sigmoid(x)
+
+
+@register('product_state_fidelity')
+def product_state_fidelity(theta_s, theta_t, reduction: str = 'neg_log'):
+    """
+    Align features like the source's 'quantum' method, computed classically and exactly.
+
+    Angle-encode each feature as one qubit, |psi(theta)> = prod_d (cos(theta_d / 2)|0> +
+    sin(theta_d / 2)|1>) (angle/RY encoding; Schuld & Petruccione 2018). The fidelity of two
+    such product states factorises:
+        F = |<psi(a)|psi(b)>|^2 = prod_d cos^2((a_d - b_d) / 2),
+    because <q(a_d)|q(b_d)> = cos(a_d/2)cos(b_d/2) + sin(a_d/2)sin(b_d/2) = cos((a_d - b_d)/2).
+    reduction 'one_minus': L = mean_b (1 - F_b), which vanishes in gradient for many features;
+    'neg_log': L = mean_b (-log F_b) / D = mean of -log cos^2(delta / 2), the same fidelity on a
+    log scale. No quantum hardware or simulation is involved: this is a product of cosines.
+    """
+    half = (theta_s - theta_t) / 2.0
+    if reduction == 'one_minus':
+        return (1.0 - torch.cos(half).pow(2).prod(dim=-1)).mean()
+    if reduction == 'neg_log':
+        return -torch.log(torch.cos(half).pow(2).clamp_min(1e-12)).mean()
+    raise ValueError(f"reduction must be 'neg_log' or 'one_minus', got {reduction!r}")
+
+
+@register('reconstruction_mse')
+def reconstruction_mse(pred, target, weights):
+    """
+    Missing-modality feature reconstruction: L = sum_bm w_bm ||r_bm - f_bm||^2 / (E sum w).
+
+    r = the student's prediction of modality m's feature from the fused state (computed
+    without the dropped modalities), f = that modality's own encoder feature computed from the
+    real input (detached), w = 1 where modality m exists in the data (ShaSpec-like, Wang et al.,
+    CVPR 2023; missing-modality hallucination, Hoffman, Gupta & Darrell, CVPR 2016).
+    """
+    per = (pred - target).pow(2).mean(dim=-1)
+    return _weighted_mean(per, weights)
+
+
+@register('domain_adversarial')
+def domain_adversarial(logits, labels):
+    """
+    Domain-adversarial loss (DANN, Ganin & Lempitsky, ICML 2015).
+
+    L = CE(D(GRL(h)), lighting bin): the discriminator learns the lighting bin, and the gradient
+    reversal layer in the model makes the encoder remove it from h (lighting invariance).
+    """
+    return F.cross_entropy(logits, labels)
+
+
+@register('ewc_penalty')
+def ewc_penalty(params: Iterable[Tuple[str, torch.Tensor]], anchors: Dict[str, torch.Tensor],
+                fisher: Dict[str, torch.Tensor], strength: float):
+    """
+    Elastic weight consolidation (Kirkpatrick et al., PNAS 2017).
+
+    L = (lambda / 2) * sum_i F_i (theta_i - theta*_i)^2 with F the diagonal Fisher information
+    on the old data and theta* the old weights.
+    """
+    total = None
+    for name, p in params:
+        if name in fisher:
+            term = (fisher[name] * (p - anchors[name]).pow(2)).sum()
+            total = term if total is None else total + term
+    if total is None:
+        return torch.zeros(())
+    return 0.5 * strength * total
+
+
+@register('sigmoid_schedule')
+def sigmoid_schedule(step: int, total: int, steepness: float = 10.0) -> float:
+    """
+    Progressive alignment weight w(t) = 1 / (1 + exp(-k (t / T - 1/2))), t = step, T = total.
+
+    Starts near 0 and ends near 1 (progressive/curriculum distillation).
+    """
+    x = step / max(total, 1) - 0.5
+    return 1.0 / (1.0 + math.exp(-steepness * x))
+
+
+@register('linear_ramp')
+def linear_ramp(step: int, total: int, start: float, end: float) -> float:
+    """Supervised-to-distillation ramp: a(t) = start + (end - start) * min(t / T, 1)."""
+    return start + (end - start) * min(step / max(total, 1), 1.0)
+
+
+@register('convex_mix')
+def convex_mix(x_a, x_b, lam, noise: float = 0.0, generator=None):
+    """
+    Convex combination plus Gaussian noise: x = lam * x_a + (1 - lam) * x_b + noise * eps.
+
+    The source design's 'superposition sampling' is this mixup-style augmentation (Zhang et
+    al., ICLR 2018) with additive noise; lam broadcasts over the trailing dimensions.
+    """
+    lam = torch.as_tensor(lam, dtype=x_a.dtype).reshape((-1,) + (1,) * (x_a.dim() - 1))
+    mixed = lam * x_a + (1.0 - lam) * x_b
+    if noise > 0:
+        mixed = mixed + noise * torch.randn(mixed.shape, generator=generator,
+                                            dtype=mixed.dtype)
+    return mixed

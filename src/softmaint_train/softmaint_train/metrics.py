@@ -1,0 +1,79 @@
+"""
+Evaluation metrics of the protocol (numpy only): macro-F1, urgency, conformal, risk.
+
+Calibration error comes from softmaint_core.calibration (the same code the robot uses).
+"""
+from typing import Dict
+
+import numpy as np
+from scipy.stats import spearmanr
+from softmaint_core.calibration import expected_calibration_error, prediction_set
+from softmaint_core.taxonomy import CRITICAL_URGENCY
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int) -> np.ndarray:
+    """Count windows per [true, predicted] class."""
+    cm = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(cm, (labels, preds), 1)
+    return cm
+
+
+def macro_f1(labels: np.ndarray, preds: np.ndarray, classes: int) -> float:
+    """
+    Unweighted mean of per-class F1 over the classes present in labels or predictions.
+
+    F1_c = 2 TP_c / (2 TP_c + FP_c + FN_c); a class absent from both is skipped.
+    """
+    cm = confusion_matrix(labels, preds, classes)
+    tp = np.diag(cm).astype(float)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    present = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+    f1 = np.where(present, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+def missed_critical_rate(true_urgency: np.ndarray, pred_urgency: np.ndarray,
+                         critical: float = CRITICAL_URGENCY, low: float = 0.5) -> float:
+    """Fraction of critical windows (true urgency >= 0.8) predicted below 0.5 (NaN if none)."""
+    crit = true_urgency >= critical
+    if not crit.any():
+        return float('nan')
+    return float((pred_urgency[crit] < low).mean())
+
+
+def risk_coverage(probs: np.ndarray, labels: np.ndarray):
+    """
+    Trace the selective-classification curve, keeping the most confident windows first.
+
+    Geifman & El-Yaniv, NeurIPS 2017. Returns arrays of length n and the area under it (AURC).
+    """
+    order = np.argsort(-probs.max(axis=-1), kind='stable')
+    errors = (probs.argmax(axis=-1) != labels)[order].astype(float)
+    kept = np.arange(1, len(labels) + 1)
+    risk = np.cumsum(errors) / kept
+    coverage = kept / len(labels)
+    return coverage, risk, float(risk.mean())
+
+
+def head_metrics(probs: np.ndarray, labels: np.ndarray, qhat: float) -> Dict[str, float]:
+    """Macro-F1, accuracy, ECE, conformal coverage and mean set size of one head."""
+    classes = probs.shape[-1]
+    preds = probs.argmax(axis=-1)
+    sets = prediction_set(probs, qhat)
+    return {
+        'macro_f1': macro_f1(labels, preds, classes),
+        'accuracy': float((preds == labels).mean()),
+        'ece': expected_calibration_error(probs, labels),
+        'coverage': float(sets[np.arange(len(labels)), labels].mean()),
+        'set_size': float(sets.sum(axis=-1).mean()),
+        'aurc': risk_coverage(probs, labels)[2],
+    }
+
+
+def urgency_metrics(true: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
+    """Urgency MAE, Spearman rank correlation and missed-critical rate."""
+    rho = spearmanr(true, pred).statistic if np.std(true) > 0 and np.std(pred) > 0 else 0.0
+    return {'mae': float(np.abs(true - pred).mean()), 'spearman': float(rho),
+            'missed_critical': missed_critical_rate(true, pred),
+            'critical_windows': int((true >= CRITICAL_URGENCY).sum())}

@@ -1,0 +1,279 @@
+"""
+Models: the multi-modal teacher and the compact field student (modules only).
+
+Both share one design. Each modality is encoded step by step into tokens of width d (a small
+strided CNN per camera frame, an MLP per tactile/proprio/environment step), tagged with a
+learned modality embedding and a learned time embedding. A learned summary token that is always
+present is prepended, and a pre-norm transformer attends jointly over all tokens: cross-modal
+attention fusion and temporal attention over the window in one, never plain concatenation.
+Tokens of unavailable modalities get an additive attention bias of MASK_BIAS, so any subset of
+modalities works and no attention row is ever fully masked (the summary token is always there).
+The summary token's output is the fused feature h.
+
+Per-modality feature vectors (mean of a modality's step encodings, projected to `embedding`)
+serve as the targets of the student's reconstruction head: from h, computed without the missing
+modalities, the student predicts the features of every modality ("sees what it cannot sense").
+"""
+from dataclasses import dataclass
+import math
+from typing import Dict, Sequence, Tuple
+
+from softmaint_core.spec import InputSpec, MODALITIES
+from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+MASK_BIAS = -1.0e4      # finite, so even a fully masked row stays NaN-free
+N_FATIGUE = len(FATIGUE_LEVELS)
+N_DAMAGE = len(DAMAGE_TYPES)
+
+
+@dataclass(frozen=True)
+class ModalityShape:
+    """Shape of one modality's window, as the model needs it."""
+
+    name: str
+    steps: int
+    features: Tuple[int, ...]
+
+
+def shapes_from_spec(spec: InputSpec) -> Tuple[ModalityShape, ...]:
+    """Modality shapes in mask order."""
+    return tuple(ModalityShape(m.name, m.steps, tuple(m.features)) for m in spec.modalities)
+
+
+class FrameCNN(nn.Module):
+    """
+    Strided 3x3 convolutions over each frame, global average pool, linear to d.
+
+    With stem_patch > 0 the first layer is a patch embedding (kernel = stride = stem_patch),
+    which makes large frames (the teacher's 64x64) cheap.
+    """
+
+    def __init__(self, in_channels: int, channels: Sequence[int], d_model: int,
+                 stem_patch: int = 0):
+        super().__init__()
+        layers, prev = [], in_channels
+        for i, ch in enumerate(channels):
+            if i == 0 and stem_patch > 0:
+                layers += [nn.Conv2d(prev, ch, stem_patch, stride=stem_patch), nn.GELU()]
+            else:
+                layers += [nn.Conv2d(prev, ch, 3, stride=2, padding=1), nn.GELU()]
+            prev = ch
+        self.convs = nn.Sequential(*layers)
+        self.out = nn.Linear(prev, d_model)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """Map [B, T, C, H, W] to [B, T, d]."""
+        b, t = frames.shape[0], frames.shape[1]
+        x = self.convs(frames.reshape((b * t,) + tuple(frames.shape[2:])))
+        x = x.mean(dim=(2, 3))
+        return self.out(x).reshape(b, t, -1)
+
+
+class StepMLP(nn.Module):
+    """Two-layer MLP applied to every time step of a vector modality."""
+
+    def __init__(self, features: int, d_model: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(features, d_model), nn.GELU(),
+                                 nn.Linear(d_model, d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map [B, T, D] to [B, T, d]."""
+        return self.net(x)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with explicit (ONNX-friendly) masked attention."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, 2 * d_model), nn.GELU(),
+                                 nn.Linear(2 * d_model, d_model))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Attend over tokens x [B, N, d]; bias [B, N] is added to every query's scores."""
+        b, n, d = x.shape
+        dh = d // self.heads
+        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
+        q = q.reshape(b, n, self.heads, dh).transpose(1, 2)
+        k = k.reshape(b, n, self.heads, dh).transpose(1, 2)
+        v = v.reshape(b, n, self.heads, dh).transpose(1, 2)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(dh) + bias[:, None, None, :]
+        attn = torch.softmax(scores, dim=-1)
+        out = (attn @ v).transpose(1, 2).reshape(b, n, d)
+        x = x + self.drop(self.proj(out))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class MultiModalEncoder(nn.Module):
+    """Tokens of every modality + summary token, fused by masked attention."""
+
+    def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig):
+        super().__init__()
+        self.names = tuple(s.name for s in shapes)
+        self.steps = tuple(s.steps for s in shapes)
+        d = cfg.d_model
+        self.encoders = nn.ModuleDict()
+        for s in shapes:
+            if len(s.features) == 3:
+                self.encoders[s.name] = FrameCNN(
+                    s.features[0], cfg.cnn_channels, d, cfg.stem_patch)
+            else:
+                self.encoders[s.name] = StepMLP(s.features[0], d)
+        self.time = nn.ParameterDict({
+            s.name: nn.Parameter(0.02 * torch.randn(s.steps, d)) for s in shapes})
+        self.modality = nn.Parameter(0.02 * torch.randn(len(shapes), d))
+        self.summary = nn.Parameter(0.02 * torch.randn(1, 1, d))
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(d)
+        self.to_embedding = nn.Linear(d, cfg.embedding)
+
+    def forward(self, inputs: Dict[str, torch.Tensor], mask: torch.Tensor):
+        """
+        Return (fused h [B, d], per-modality features [B, M, embedding]).
+
+        `mask` [B, M] (1 = available) decides which tokens take part in the attention; the
+        per-modality features are computed from the inputs regardless of the mask.
+        """
+        tokens, biases, feats = [], [], []
+        b = mask.shape[0]
+        for i, name in enumerate(self.names):
+            enc = self.encoders[name](inputs[name])                     # [B, T, d]
+            feats.append(self.to_embedding(enc.mean(dim=1)))
+            tokens.append(enc + self.time[name][None] + self.modality[i][None, None])
+            biases.append(((1.0 - mask[:, i:i + 1]) * MASK_BIAS).expand(b, self.steps[i]))
+        x = torch.cat([self.summary.expand(b, 1, -1)] + tokens, dim=1)
+        bias = torch.cat([torch.zeros_like(mask[:, :1])] + biases, dim=1)
+        for block in self.blocks:
+            x = block(x, bias)
+        return self.norm(x[:, 0]), torch.stack(feats, dim=1)
+
+
+class Heads(nn.Module):
+    """Fatigue, damage and urgency from the fused feature."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU())
+        self.fatigue = nn.Linear(d_model, N_FATIGUE)
+        self.damage = nn.Linear(d_model, N_DAMAGE)
+        self.urgency = nn.Linear(d_model, 1)
+
+    def forward(self, h: torch.Tensor):
+        """Return (fatigue logits, damage logits, urgency in [0, 1])."""
+        z = self.trunk(h)
+        return self.fatigue(z), self.damage(z), torch.sigmoid(self.urgency(z)).squeeze(-1)
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward, gradient times -scale backward (Ganin & Lempitsky, ICML 2015)."""
+
+    @staticmethod
+    def forward(ctx, x, scale: float):
+        """Pass x through unchanged."""
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        """Reverse and scale the gradient."""
+        return -ctx.scale * grad, None
+
+
+class Teacher(nn.Module):
+    """Multi-modal teacher on the simulation (teacher) view, with a privileged-state head."""
+
+    def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig, privileged: int):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = MultiModalEncoder(shapes, cfg)
+        self.heads = Heads(cfg.d_model)
+        self.privileged = nn.Linear(cfg.d_model, max(privileged, 1))
+
+    def forward(self, inputs: Dict[str, torch.Tensor], mask: torch.Tensor):
+        """Return a dict of logits, urgency, fused and per-modality features, privileged."""
+        h, feats = self.encoder(inputs, mask)
+        fatigue, damage, urgency = self.heads(h)
+        return {'fatigue': fatigue, 'damage': damage, 'urgency': urgency, 'feature': h,
+                'modality_features': feats, 'privileged': self.privileged(h)}
+
+
+class StudentMember(nn.Module):
+    """One compact field student: encoder, heads, reconstruction of every modality."""
+
+    def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig, teacher_dim: int,
+                 lighting_bins: int):
+        super().__init__()
+        self.encoder = MultiModalEncoder(shapes, cfg)
+        self.heads = Heads(cfg.d_model)
+        self.n_modalities = len(shapes)
+        self.embedding = cfg.embedding
+        self.reconstruct = nn.Sequential(
+            nn.Linear(cfg.d_model, 2 * cfg.d_model), nn.GELU(),
+            nn.Linear(2 * cfg.d_model, len(shapes) * cfg.embedding))
+        # Training-only heads (not exported): feature projection to the teacher's space and
+        # the lighting discriminator behind gradient reversal.
+        self.project = nn.Sequential(nn.Linear(cfg.d_model, teacher_dim), nn.GELU(),
+                                     nn.Linear(teacher_dim, teacher_dim))
+        self.discriminator = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(),
+                                           nn.Linear(cfg.d_model, lighting_bins))
+
+    def forward(self, inputs, mask, reversal: float = 0.0):
+        """Return the outputs of one member as a dict (see Student.forward)."""
+        h, feats = self.encoder(inputs, mask)
+        fatigue, damage, urgency = self.heads(h)
+        recon = self.reconstruct(h).reshape(h.shape[0], self.n_modalities, self.embedding)
+        out = {'fatigue': fatigue, 'damage': damage, 'urgency': urgency,
+               'reconstruction': recon, 'feature': h, 'modality_features': feats}
+        if self.training:
+            out['projection'] = self.project(h)
+            out['lighting'] = self.discriminator(GradientReversal.apply(h, reversal))
+        return out
+
+
+class Student(nn.Module):
+    """Deep ensemble of K student members in one module (and later one ONNX graph)."""
+
+    def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig, members: int,
+                 teacher_dim: int, lighting_bins: int = 3):
+        super().__init__()
+        self.cfg = cfg
+        self.names = tuple(s.name for s in shapes)
+        self.members = nn.ModuleList(
+            StudentMember(shapes, cfg, teacher_dim, lighting_bins) for _ in range(members))
+
+    def forward(self, inputs: Dict[str, torch.Tensor], mask: torch.Tensor,
+                reversal: float = 0.0) -> Dict[str, torch.Tensor]:
+        """Run every member; outputs stacked on axis 1: fatigue [B, K, 3], damage [B, K, 5]..."""
+        outs = [m(inputs, mask, reversal) for m in self.members]
+        return {key: torch.stack([o[key] for o in outs], dim=1) for key in outs[0]}
+
+
+class OnnxStudent(nn.Module):
+    """Export wrapper: positional inputs in spec order + mask, the four contract outputs."""
+
+    def __init__(self, student: Student):
+        super().__init__()
+        self.student = student
+        self.names = student.names
+
+    def forward(self, camera, tactile, proprio, environment, mask):
+        """Run the ensemble; the argument names are the ONNX input names."""
+        inputs = dict(zip(MODALITIES, (camera, tactile, proprio, environment)))
+        out = self.student(inputs, mask)
+        return out['fatigue'], out['damage'], out['urgency'], out['reconstruction']
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Count the trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

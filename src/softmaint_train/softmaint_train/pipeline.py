@@ -1,0 +1,223 @@
+"""
+One experiment end to end: teacher -> distillation -> calibration -> evaluation -> export.
+
+`run` is what `softmaint-train reproduce` calls; `ablate` repeats it over seeds, label
+fractions and config variants and appends one JSON record per run to results.jsonl (runs that
+are already in the file are skipped, so an interrupted ablation resumes).
+"""
+from dataclasses import asdict, dataclass, field
+import json
+from pathlib import Path
+import shutil
+import time
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+from softmaint_core.metadata import sha256_file
+import torch
+import yaml
+
+from .calibrate import calibrate
+from .config import apply_override, config_from_dict, ConfigError, TrainConfig
+from .data import fit_normalisation, make_splits, open_dataset, Windows
+from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
+                       teacher_metrics)
+from .export import check_parity, export_onnx, write_metadata
+from .train import (dist_info, is_main, load_checkpoint, save_checkpoint,
+                    student_pool, teacher_outputs_from_dataset, train_student, train_teacher)
+
+
+def _log(msg: str) -> None:
+    if is_main():
+        print(f'[softmaint-train] {msg}', flush=True)
+
+
+def _card_hash(root: Path) -> str:
+    card = Path(root) / 'card.json'
+    return sha256_file(card) if card.is_file() else ''
+
+
+def get_teacher(cfg: TrainConfig, ds, splits, out_dir: Path, progress: bool = True):
+    """Train the teacher of cfg.seed, or load it from out_dir if it was trained already."""
+    path = Path(out_dir) / f'teacher-seed{cfg.seed}.pt'
+    teacher_cfg = asdict(cfg.teacher)
+    if path.is_file():
+        teacher, ckpt = load_checkpoint(path)
+        if ckpt['config']['teacher'] == teacher_cfg and ckpt['splits'] == splits.sizes():
+            _log(f'teacher: reusing {path}')
+            return teacher, ckpt['stats']
+    _log(f'teacher: loading {len(splits.teacher_train)} teacher-view windows')
+    windows = Windows.load(ds, 'teacher', splits.teacher_train)
+    stats = fit_normalisation(windows)
+    start = time.monotonic()
+    teacher = train_teacher(cfg, windows, stats, progress)
+    _log(f'teacher: trained in {time.monotonic() - start:.0f} s')
+    if is_main():
+        save_checkpoint(path, 'teacher', teacher, cfg, stats=stats, splits=splits.sizes(),
+                        privileged_dim=windows.arrays['privileged'].shape[1],
+                        privileged_stats=[s.tolist() for s in teacher.privileged_stats])
+    del windows
+    return teacher, stats
+
+
+def _teacher_cache(teacher, ds, rows, stats, path: Path, **kwargs):
+    if path.is_file():
+        data = np.load(path)
+        if np.array_equal(data['rows'], rows):
+            return {k: data[k] for k in data.files if k != 'rows'}
+    out = teacher_outputs_from_dataset(teacher, ds, rows, stats, **kwargs)
+    if is_main():
+        np.savez(path, rows=rows, **out)
+    return out
+
+
+def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = True,
+        teacher_override: Optional[Tuple] = None) -> Dict:
+    """Run the protocol once for cfg (its seed and label fraction); return the run record."""
+    torch.set_num_threads(cfg.threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    ds = open_dataset(cfg.data.root)
+    episode, domain = ds.array('episode'), ds.array('domain')
+    splits = make_splits(episode, domain, cfg.data)
+    _log(f'data {cfg.data.root}: {len(ds)} windows; splits {splits.sizes()}')
+
+    teacher, t_stats = teacher_override or get_teacher(cfg, ds, splits, out_dir, progress)
+    pool_all = np.sort(np.concatenate([splits.teacher_train, splits.field_train]))
+    pool, labelled = student_pool(splits, episode, cfg, cfg.seed)
+    _log(f'student: pool {len(pool_all)} windows, {len(labelled)} labelled '
+         f'({cfg.data.label_fraction:g} of field-train episodes)')
+    windows = Windows.load(ds, 'field', pool_all)
+    stats = fit_normalisation(windows)
+    lab_pos = np.searchsorted(pool_all, labelled)
+    t_out = None
+    if cfg.distill.use_teacher:
+        t_out = _teacher_cache(teacher, ds, pool_all, t_stats,
+                               out_dir / f'teacher-seed{cfg.seed}-pool.npz')
+    start = time.monotonic()
+    student = train_student(cfg, windows, lab_pos, stats, t_out, progress)
+    train_time = time.monotonic() - start
+    del windows
+    _, world = dist_info()
+    if not is_main():
+        return {}
+
+    cal = Windows.load(ds, 'field', splits.field_cal)
+    calib = calibrate(student_outputs(student, cal, stats), labels_of(cal),
+                      cfg.calibration.conformal_alpha)
+    test = Windows.load(ds, 'field', splits.field_test)
+    results, test_out = evaluate_student(student, test, stats, calib, cfg.data.lighting_shift)
+    t_test = _teacher_cache(teacher, ds, splits.field_test, t_stats,
+                            out_dir / f'teacher-seed{cfg.seed}-test.npz')
+    record = {
+        'variant': cfg.name, 'seed': cfg.seed, 'label_fraction': cfg.data.label_fraction,
+        'labelled_windows': int(len(labelled)), 'splits': splits.sizes(),
+        'calibration': calib, 'student': results,
+        'teacher': teacher_metrics(t_test, labels_of(test)),
+        'train_seconds': train_time, 'total_seconds': time.monotonic() - started,
+        'world_size': world, 'dataset_card_sha256': _card_hash(cfg.data.root),
+    }
+    tag = f'{cfg.name}-f{cfg.data.label_fraction:g}-seed{cfg.seed}'
+    save_predictions(out_dir / f'predictions-{tag}.npz', test_out, labels_of(test), calib)
+    save_checkpoint(out_dir / f'student-{tag}.pt', 'student', student, cfg, stats=stats,
+                    calibration=calib)
+    if export:
+        record['export'] = export_student(cfg, student, stats, calib, results['all'],
+                                          out_dir / f'student-{tag}.pt')
+    record['total_seconds'] = time.monotonic() - started
+    return record
+
+
+def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint: Path) -> Dict:
+    """Export ONNX + metadata to cfg.export.out and copy the torch checkpoint beside it."""
+    path = Path(cfg.export.out)
+    export_onnx(student, path, cfg.export.opset)
+    worst = check_parity(student, path)
+    flat = {f'test.{k}': v for k, v in metrics.items() if v == v}
+    flat['parity_max_abs_diff'] = worst
+    meta = write_metadata(path, cfg.export.model_id, stats, cfg.student.members, calib, flat,
+                          _card_hash(cfg.data.root), asdict(cfg))
+    shutil.copyfile(checkpoint, path.with_suffix('.pt'))
+    _log(f'exported {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {meta.sha256[:12]}, '
+         f'parity max |diff| {worst:.2e})')
+    return {'path': str(path), 'sha256': meta.sha256, 'parity_max_abs_diff': worst,
+            'bytes': path.stat().st_size}
+
+
+@dataclass
+class AblationConfig:
+    """Seeds x label fractions x variants; extra variants only at ablation_fraction."""
+
+    base: str = 'default.yaml'
+    seeds: Tuple[int, ...] = (0, 1, 2)
+    label_fractions: Tuple[float, ...] = (0.01, 0.05, 1.0)
+    variants: Dict[str, dict] = field(default_factory=dict)       # at every label fraction
+    ablations: Dict[str, dict] = field(default_factory=dict)      # at ablation_fraction only
+    ablation_fraction: float = 0.01
+    overrides: Dict[str, object] = field(default_factory=dict)    # applied to every run
+
+
+def load_ablation(path: Path) -> Tuple[AblationConfig, dict]:
+    """Read an ablation YAML; returns it and the base config mapping."""
+    path = Path(path)
+    data = yaml.safe_load(path.read_text()) or {}
+    known = set(AblationConfig.__dataclass_fields__)
+    for key in data:
+        if key not in known:
+            raise ConfigError(f'{path}: {key}: unknown field; known: {sorted(known)}')
+    abl = AblationConfig(**{k: (tuple(v) if k in ('seeds', 'label_fractions') else v)
+                            for k, v in data.items()})
+    base = yaml.safe_load((path.parent / abl.base).read_text()) or {}
+    return abl, base
+
+
+def ablation_runs(abl: AblationConfig, base: dict):
+    """Yield (name, TrainConfig) of every run, validated before anything trains."""
+    plan = []
+    for seed in abl.seeds:
+        for frac in abl.label_fractions:
+            for name, over in abl.variants.items():
+                plan.append((name, seed, frac, over))
+        for name, over in abl.ablations.items():
+            plan.append((name, seed, abl.ablation_fraction, over))
+    for name, seed, frac, over in plan:
+        data = json.loads(json.dumps(base))
+        for dotted, value in {**abl.overrides, **(over or {})}.items():
+            apply_override(data, dotted, value)
+        apply_override(data, 'name', name)
+        apply_override(data, 'seed', seed)
+        apply_override(data, 'data.label_fraction', frac)
+        try:
+            cfg = config_from_dict(data)
+        except ConfigError as err:
+            raise ConfigError(f'ablation variant {name!r}: {err}') from None
+        yield f'{name}-f{frac:g}-seed{seed}', cfg
+
+
+def ablate(path: Path, out_dir: Path, progress: bool = True) -> Path:
+    """Run every ablation run not yet in out_dir/results.jsonl; return that file."""
+    abl, base = load_ablation(path)
+    runs = list(ablation_runs(abl, base))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / 'results.jsonl'
+    done = set()
+    if results.is_file():
+        done = {f"{r['variant']}-f{r['label_fraction']:g}-seed{r['seed']}"
+                for r in map(json.loads, results.read_text().splitlines()) if r}
+    teachers = {}
+    for i, (tag, cfg) in enumerate(runs):
+        if tag in done:
+            continue
+        _log(f'ablation run {i + 1}/{len(runs)}: {tag}')
+        if cfg.seed not in teachers:
+            ds = open_dataset(cfg.data.root)
+            splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
+            torch.set_num_threads(cfg.threads)
+            teachers = {cfg.seed: get_teacher(cfg, ds, splits, out_dir, progress)}
+        record = run(cfg, out_dir, progress=progress, teacher_override=teachers[cfg.seed])
+        if record:
+            with open(results, 'a') as stream:
+                stream.write(json.dumps(record) + '\n')
+    return results

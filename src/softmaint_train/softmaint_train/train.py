@@ -1,0 +1,434 @@
+"""
+Training: the teacher stage and the student (distillation) stage, in flat readable loops.
+
+Launched plainly it trains on the local CPU threads; launched by `torchrun` (env vars RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR) every stage runs data-parallel with
+DistributedDataParallel: each rank draws its own batches, gradients are averaged, rank 0 writes
+files and shows progress bars. A non-finite loss stops training with an error naming the terms.
+"""
+from dataclasses import asdict
+import math
+import os
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import losses as L
+from .config import config_from_dict, TrainConfig
+from .data import (labelled_rows, lighting_bins, lighting_edges, make_inputs, make_targets,
+                   privileged_stats, VIEW_SPECS, Windows)
+from .models import N_DAMAGE, N_FATIGUE, shapes_from_spec, Student, Teacher
+
+TEACHER_CHUNK = 128
+
+
+class TrainingError(RuntimeError):
+    """Training cannot continue (e.g. a non-finite loss)."""
+
+
+def dist_info():
+    """(rank, world size) from torchrun's environment; initialises the process group once."""
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if world > 1 and not dist.is_initialized():
+        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+        dist.init_process_group(backend=backend)
+    return (dist.get_rank() if world > 1 else 0), world
+
+
+def is_main() -> bool:
+    """Return True on rank 0 (or without DDP)."""
+    return dist_info()[0] == 0
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and numpy's global state (batches use explicit generators)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+
+
+def _wrap(model: nn.Module) -> nn.Module:
+    rank, world = dist_info()
+    if world == 1:
+        return model
+    device = [rank % torch.cuda.device_count()] if torch.cuda.is_available() else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device,
+                                               find_unused_parameters=True)
+
+
+def _check_finite(loss: torch.Tensor, terms: Dict[str, torch.Tensor], stage: str, step: int):
+    if not torch.isfinite(loss):
+        parts = ', '.join(f'{k}={float(v):.4g}' for k, v in terms.items())
+        raise TrainingError(f'{stage}: non-finite loss at step {step} ({parts}); lower the '
+                            'learning rate or check the inputs for NaN/inf')
+
+
+def _cosine_lr(step: int, total: int, base: float, warmup: int = 20) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def save_checkpoint(path: Path, kind: str, model: nn.Module, cfg: TrainConfig, **extra):
+    """Save weights with the config and everything needed to rebuild the model."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = getattr(model, 'module', model)
+    torch.save({'kind': kind, 'config': asdict(cfg), 'state_dict': model.state_dict(),
+                **extra}, path)
+
+
+def build_teacher(cfg: TrainConfig, privileged: int) -> Teacher:
+    """Build a fresh teacher for the teacher view."""
+    return Teacher(shapes_from_spec(VIEW_SPECS['teacher']), cfg.teacher.model, privileged)
+
+
+def build_student(cfg: TrainConfig) -> Student:
+    """Build a fresh K-member student for the field view."""
+    return Student(shapes_from_spec(VIEW_SPECS['field']), cfg.student.model,
+                   cfg.student.members, teacher_dim=cfg.teacher.model.d_model)
+
+
+def load_checkpoint(path: Path):
+    """Rebuild (model, checkpoint dict) from a teacher or student checkpoint."""
+    ckpt = torch.load(Path(path), map_location='cpu', weights_only=False)
+    cfg = config_from_dict(ckpt['config'])
+    if ckpt['kind'] == 'teacher':
+        model = build_teacher(cfg, ckpt['privileged_dim'])
+    else:
+        model = build_student(cfg)
+    model.load_state_dict(ckpt['state_dict'])
+    model.eval()
+    return model, ckpt
+
+
+# ----------------------------------------------------------------------------- teacher stage
+
+def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = True) -> Teacher:
+    """
+    Supervised multi-task training of the teacher on the teacher view of simulation.
+
+    Loss = CE(fatigue) + CE(damage) + w_u * MSE(urgency) + w_p * MSE(standardised privileged).
+    """
+    tc = cfg.teacher
+    rank, world = dist_info()
+    seed_everything(cfg.seed)
+    priv = windows.arrays['privileged']
+    p_mean, p_std = privileged_stats(priv)
+    model = build_teacher(cfg, priv.shape[1])
+    model.privileged_stats = (p_mean, p_std)
+    net = _wrap(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(windows) / (tc.batch_size * world)))
+    total = tc.epochs * steps_per_epoch
+    rng = np.random.default_rng(cfg.seed * 1000 + rank)
+    bar = tqdm(range(total), desc='teacher', disable=not (progress and rank == 0),
+               dynamic_ncols=True)
+    model.train()
+    order = np.empty(0, dtype=np.int64)
+    for step in bar:
+        if len(order) < tc.batch_size:
+            order = np.concatenate([order, rng.permutation(len(windows))])
+        index, order = np.sort(order[:tc.batch_size]), order[tc.batch_size:]
+        inputs, mask = make_inputs(windows, index, stats)
+        targets = make_targets(windows, index)
+        privileged = torch.from_numpy((priv[index] - p_mean) / p_std)
+        for group in opt.param_groups:
+            group['lr'] = _cosine_lr(step, total, tc.lr)
+        out = net(inputs, mask)
+        terms = {
+            'fatigue': F.cross_entropy(out['fatigue'], targets['fatigue']),
+            'damage': F.cross_entropy(out['damage'], targets['damage']),
+            'urgency': tc.urgency_weight * L.urgency_mse(out['urgency'], targets['urgency']),
+            'privileged': tc.privileged_weight * F.mse_loss(out['privileged'], privileged),
+        }
+        loss = sum(terms.values())
+        _check_finite(loss, terms, 'teacher', step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 10 == 0:
+            bar.set_postfix(loss=f'{loss.item():.3f}')
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def teacher_outputs(teacher: Teacher, windows: Windows, stats, lighting: float = 1.0,
+                    mask: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+    """Teacher logits, urgency and fused features for every window (eval mode, chunked)."""
+    teacher.eval()
+    parts = []
+    for start in range(0, len(windows), TEACHER_CHUNK):
+        index = np.arange(start, min(start + TEACHER_CHUNK, len(windows)))
+        inputs, m = make_inputs(windows, index, stats, mask=mask, lighting=lighting)
+        out = teacher(inputs, m)
+        parts.append({k: out[k].numpy() for k in ('fatigue', 'damage', 'urgency', 'feature')})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def teacher_outputs_from_dataset(teacher, ds, rows, stats, chunk: int = 512, **kwargs):
+    """teacher_outputs over dataset rows, loading the (large) teacher view in chunks."""
+    parts = []
+    for start in range(0, len(rows), chunk):
+        windows = Windows.load(ds, 'teacher', rows[start:start + chunk])
+        parts.append(teacher_outputs(teacher, windows, stats, **kwargs))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+# ----------------------------------------------------------------------------- student stage
+
+def modality_dropout(mask: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """
+    Drop each available modality with probability p, keeping at least one (ModDrop).
+
+    Neverova et al., 'ModDrop', IEEE TPAMI 2016. Rows with nothing available stay empty.
+    """
+    if p <= 0:
+        return mask.copy()
+    kept = mask & (rng.random(mask.shape) >= p)
+    for row in np.flatnonzero(~kept.any(axis=1) & mask.any(axis=1)):
+        kept[row, rng.choice(np.flatnonzero(mask[row]))] = True
+    return kept
+
+
+def _one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    return F.one_hot(labels, classes).float()
+
+
+def _student_batch(windows: Windows, index, labelled, teacher, stats, bins, cfg, rng):
+    """Assemble one student batch: inputs, train mask, targets, teacher targets, augments."""
+    dc = cfg.distill
+    data_mask = windows.arrays['mask'][index]
+    inputs, _ = make_inputs(windows, index, stats)
+    train_mask = modality_dropout(data_mask, dc.modality_dropout, rng)
+    targets = make_targets(windows, index)
+    batch = {
+        'inputs': inputs,
+        'mask': torch.from_numpy(train_mask.astype(np.float32)),
+        'data_mask': torch.from_numpy(data_mask.astype(np.float32)),
+        'fatigue': _one_hot(targets['fatigue'], N_FATIGUE),
+        'damage': _one_hot(targets['damage'], N_DAMAGE),
+        'urgency': targets['urgency'],
+        'labelled': torch.from_numpy(labelled.astype(np.float32)),
+        'lighting': torch.from_numpy(bins[index]),
+    }
+    if teacher is not None:
+        for key in ('fatigue', 'damage', 'urgency', 'feature'):
+            batch['t_' + key] = torch.from_numpy(teacher[key][index])
+    if dc.mix.enabled and rng.random() < dc.mix.probability:
+        batch = _mix(batch, dc.mix, rng)
+    return batch
+
+
+def _mix(batch, mc, rng):
+    """Convex combinations of the batch with a permutation of itself, plus noise."""
+    n = len(batch['urgency'])
+    perm = torch.from_numpy(rng.permutation(n))
+    lam = torch.from_numpy(rng.beta(mc.beta, mc.beta, size=n).astype(np.float32))
+    gen = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
+    out = dict(batch)
+    both = batch['mask'] * batch['mask'][perm]
+    out['inputs'] = {}
+    for i, (name, x) in enumerate(batch['inputs'].items()):
+        mixed = L.convex_mix(x, x[perm], lam, mc.noise, generator=gen)
+        keep = both[:, i].reshape((-1,) + (1,) * (x.dim() - 1))
+        out['inputs'][name] = mixed * keep
+    out['mask'] = both
+    out['data_mask'] = batch['data_mask'] * batch['data_mask'][perm]
+    for key in ('fatigue', 'damage', 'urgency', 't_fatigue', 't_damage', 't_urgency',
+                't_feature'):
+        if key in batch:
+            out[key] = L.convex_mix(batch[key], batch[key][perm], lam)
+    out['labelled'] = batch['labelled'] * batch['labelled'][perm]
+    out['lighting'] = torch.where(lam >= 0.5, batch['lighting'], batch['lighting'][perm])
+    return out
+
+
+def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
+    """All student terms for one batch; returns (loss, terms) with terms for logging."""
+    dc, sc = cfg.distill, cfg.student
+    k = out['fatigue'].shape[1]
+    lab = batch['labelled']
+    terms = {}
+
+    def mean_members(fn):
+        return sum(fn(i) for i in range(k)) / k
+
+    sup = mean_members(lambda i: L.soft_cross_entropy(out['fatigue'][:, i], batch['fatigue'], lab)
+                       + L.soft_cross_entropy(out['damage'][:, i], batch['damage'], lab))
+    sup_u = mean_members(lambda i: L.urgency_mse(out['urgency'][:, i], batch['urgency'], lab))
+    teacher = dc.use_teacher and 't_fatigue' in batch
+    if teacher and dc.kd:
+        alpha = L.linear_ramp(step, total, dc.alpha_start, dc.alpha_end)
+        kd = mean_members(
+            lambda i: L.kd_kl(out['fatigue'][:, i], batch['t_fatigue'], dc.temperature)
+            + L.kd_kl(out['damage'][:, i], batch['t_damage'], dc.temperature))
+        kd_u = mean_members(lambda i: L.urgency_mse(out['urgency'][:, i], batch['t_urgency']))
+        terms['classes'] = L.kd_objective(sup, kd, alpha)
+        terms['urgency'] = sc.urgency_weight * ((1 - alpha) * sup_u
+                                                + alpha * dc.urgency_kd_weight * kd_u)
+    else:
+        terms['classes'] = sup
+        terms['urgency'] = sc.urgency_weight * sup_u
+    if teacher:
+        w = (L.sigmoid_schedule(step, total, dc.sigmoid_steepness)
+             if dc.alignment_schedule == 'sigmoid' else 1.0)
+        t_feat = batch['t_feature']
+        if dc.feature == 'cosine' and dc.feature_weight > 0:
+            terms['feature'] = w * dc.feature_weight * mean_members(
+                lambda i: L.feature_cosine(out['projection'][:, i], t_feat))
+        elif dc.feature == 'contrastive' and dc.feature_weight > 0:
+            terms['feature'] = w * dc.feature_weight * mean_members(
+                lambda i: L.feature_contrastive(out['projection'][:, i], t_feat,
+                                                dc.contrastive_tau))
+        if dc.relational_weight > 0:
+            terms['relational'] = w * dc.relational_weight * mean_members(
+                lambda i: L.rkd_distance(out['feature'][:, i], t_feat))
+        if dc.angle_weight > 0:
+            terms['angle'] = w * dc.angle_weight * mean_members(
+                lambda i: L.rkd_angle(out['feature'][:, i], t_feat))
+        if dc.fidelity_weight > 0:
+            terms['fidelity'] = w * dc.fidelity_weight * mean_members(
+                lambda i: L.product_state_fidelity(L.angle_encode(out['projection'][:, i]),
+                                                   L.angle_encode(t_feat),
+                                                   dc.fidelity_reduction))
+    if dc.reconstruction_weight > 0:
+        target = out['modality_features'].detach()
+        weights = batch['data_mask'][:, None, :].expand(-1, k, -1)
+        terms['reconstruction'] = dc.reconstruction_weight * L.reconstruction_mse(
+            out['reconstruction'], target, weights)
+    if dc.adversarial_weight > 0 and 'lighting' in out:
+        terms['adversarial'] = dc.adversarial_weight * mean_members(
+            lambda i: L.domain_adversarial(out['lighting'][:, i], batch['lighting']))
+    return sum(terms.values()), terms
+
+
+def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stats,
+                  teacher: Optional[Dict[str, np.ndarray]] = None, progress: bool = True,
+                  desc: str = 'student') -> Student:
+    """
+    Train the K-member student on field-view windows.
+
+    `labelled` (positions into windows) are the windows whose labels may be used; `teacher`
+    holds cached teacher outputs for every window (None or distill.use_teacher False = from
+    scratch). With a teacher, every step draws batch_size windows from the whole pool plus
+    batch_size / 4 labelled windows; from scratch, batch_size labelled windows. Both run the
+    same number of steps (a fair compute budget).
+    """
+    sc, dc = cfg.student, cfg.distill
+    rank, world = dist_info()
+    seed_everything(cfg.seed)
+    use_teacher = teacher is not None and dc.use_teacher
+    model = build_student(cfg)
+    net = _wrap(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=sc.lr, weight_decay=sc.weight_decay)
+    pool = np.arange(len(windows))
+    steps_per_epoch = max(1, math.ceil(len(pool) / (sc.batch_size * world)))
+    total = max(sc.epochs * steps_per_epoch, sc.min_labelled_steps)
+    edges = lighting_edges(windows.arrays['lighting'])
+    bins = lighting_bins(windows.arrays['lighting'], edges)
+    is_labelled = np.zeros(len(windows), dtype=bool)
+    is_labelled[labelled] = True
+    rng = np.random.default_rng(cfg.seed * 1000 + rank + 1)
+    n_lab = max(8, sc.batch_size // 4)
+    bar = tqdm(range(total), desc=desc, disable=not (progress and rank == 0),
+               dynamic_ncols=True)
+    model.train()
+    order = np.empty(0, dtype=np.int64)
+    for step in bar:
+        if use_teacher:
+            if len(order) < sc.batch_size:
+                order = np.concatenate([order, rng.permutation(pool)])
+            index, order = order[:sc.batch_size], order[sc.batch_size:]
+            index = np.concatenate([index, rng.choice(labelled, size=n_lab)])
+        else:
+            index = rng.choice(labelled, size=sc.batch_size, replace=len(labelled) < 4 * sc.
+                               batch_size)
+        index = np.sort(index)
+        batch = _student_batch(windows, index, is_labelled[index],
+                               teacher if use_teacher else None, stats, bins, cfg, rng)
+        for group in opt.param_groups:
+            group['lr'] = _cosine_lr(step, total, sc.lr)
+        progress_frac = step / max(1, total)
+        reversal = 2.0 / (1.0 + math.exp(-10.0 * progress_frac)) - 1.0  # DANN's schedule
+        out = net(batch['inputs'], batch['mask'], reversal)
+        loss, terms = student_loss(out, batch, cfg, step, total)
+        _check_finite(loss, terms, desc, step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 10 == 0:
+            bar.set_postfix(loss=f'{loss.item():.3f}')
+    model.eval()
+    model.lighting_edges = edges
+    return model
+
+
+def student_pool(splits, episode: np.ndarray, cfg: TrainConfig, seed: int):
+    """Dataset rows of the student's training pool and the labelled rows among them."""
+    labelled = labelled_rows(splits.field_train, episode, cfg.data.label_fraction, seed)
+    if cfg.distill.use_teacher:
+        pool = np.concatenate([splits.teacher_train, splits.field_train])
+    else:
+        pool = labelled
+    return np.sort(pool), np.sort(labelled)
+
+
+# ----------------------------------------------------------------------------- EWC fine-tuning
+
+def fisher_diagonal(model: Student, windows: Windows, stats, batches: int = 20,
+                    batch_size: int = 64, seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Diagonal empirical Fisher of the ensemble's labelled log-likelihood on old data."""
+    rng = np.random.default_rng(seed)
+    fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters() if p.requires_grad}
+    model.eval()
+    for _ in range(batches):
+        index = np.sort(rng.choice(len(windows), size=min(batch_size, len(windows)),
+                                   replace=False))
+        inputs, mask = make_inputs(windows, index, stats)
+        targets = make_targets(windows, index)
+        out = model(inputs, mask)
+        nll = sum(F.cross_entropy(out['fatigue'][:, i], targets['fatigue'])
+                  + F.cross_entropy(out['damage'][:, i], targets['damage'])
+                  for i in range(out['fatigue'].shape[1]))
+        model.zero_grad(set_to_none=True)
+        nll.backward()
+        for n, p in model.named_parameters():
+            if p.grad is not None:
+                fisher[n] += p.grad.detach() ** 2 / batches
+    model.zero_grad(set_to_none=True)
+    return fisher
+
+
+def finetune_ewc(model: Student, cfg: TrainConfig, windows: Windows, stats,
+                 fisher: Dict[str, torch.Tensor], strength: float, steps: int = 200,
+                 lr: float = 5e-4, progress: bool = True) -> Student:
+    """Fine-tune on new labelled field windows with the EWC penalty against the old weights."""
+    anchors = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    rng = np.random.default_rng(cfg.seed + 7)
+    bins = np.zeros(len(windows), dtype=np.int64)
+    model.train()
+    for step in tqdm(range(steps), desc='finetune', disable=not progress, dynamic_ncols=True):
+        index = np.sort(rng.choice(len(windows), size=cfg.student.batch_size))
+        batch = _student_batch(windows, index, np.ones(len(index), bool), None, stats, bins,
+                               cfg, rng)
+        out = model(batch['inputs'], batch['mask'])
+        loss, terms = student_loss(out, batch, cfg, step, steps)
+        terms['ewc'] = L.ewc_penalty(model.named_parameters(), anchors, fisher, strength)
+        loss = loss + terms['ewc']
+        _check_finite(loss, terms, 'finetune', step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model

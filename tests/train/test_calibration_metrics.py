@@ -1,0 +1,58 @@
+"""Temperature fitting on the ensemble mean, conformal thresholds, protocol metrics."""
+import numpy as np
+import pytest
+from softmaint_core.calibration import softmax
+from softmaint_train.calibrate import calibrate, ensemble_probs, fit_temperature
+from softmaint_train.metrics import (head_metrics, macro_f1, missed_critical_rate,
+                                     risk_coverage, urgency_metrics)
+
+
+def test_macro_f1_by_hand():
+    labels = np.array([0, 0, 1, 1, 2])
+    preds = np.array([0, 1, 1, 1, 0])
+    # class 0: TP1 FP1 FN1 -> 0.5; class 1: TP2 FP1 FN0 -> 0.8; class 2: TP0 FN1 -> 0
+    assert macro_f1(labels, preds, 3) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    assert macro_f1(labels, labels, 5) == 1.0                  # absent classes skipped
+
+
+def test_missed_critical_and_urgency():
+    true = np.array([0.9, 0.85, 0.1, 0.95])
+    pred = np.array([0.4, 0.6, 0.9, 0.2])
+    assert missed_critical_rate(true, pred) == pytest.approx(2 / 3)
+    assert np.isnan(missed_critical_rate(np.array([0.1]), np.array([0.1])))
+    m = urgency_metrics(np.array([0.1, 0.2, 0.3]), np.array([0.2, 0.3, 0.5]))
+    assert m['mae'] == pytest.approx(0.4 / 3) and m['spearman'] == pytest.approx(1.0)
+
+
+def test_risk_coverage_orders_by_confidence():
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+    labels = np.array([0, 1, 1])
+    coverage, risk, aurc = risk_coverage(probs, labels)
+    # most confident first: 0.9 right, 0.8 right, 0.6 wrong
+    assert risk.tolist() == pytest.approx([0.0, 0.0, 1 / 3])
+    assert aurc == pytest.approx(1 / 9)
+    assert coverage[-1] == 1.0
+
+
+def test_fit_temperature_recovers_overconfidence():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 1.5, (4000, 5))
+    labels = np.array([rng.choice(5, p=p) for p in softmax(z)])
+    logits = np.stack([2.5 * z, 2.5 * z], axis=1)               # K = 2, too sharp by 2.5
+    assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.1)
+
+
+def test_calibrate_gives_coverage_near_nominal():
+    rng = np.random.default_rng(1)
+    n = 3000
+    z = rng.normal(0, 2, (2 * n, 1, 5))
+    labels = np.array([rng.choice(5, p=p) for p in softmax(z[:, 0])])
+    out = {'fatigue': z[:, :, :3], 'damage': z}
+    lab = {'fatigue': np.array([rng.choice(3, p=p) for p in softmax(z[:, 0, :3])]),
+           'damage': labels}
+    cal = calibrate({k: v[:n] for k, v in out.items()}, {k: v[:n] for k, v in lab.items()}, 0.1)
+    probs = ensemble_probs(out['damage'][n:], cal['temperature_damage'])
+    m = head_metrics(probs, labels[n:], cal['conformal_damage'])
+    assert m['coverage'] == pytest.approx(0.9, abs=0.02)
+    assert m['ece'] < 0.03
+    assert cal['nll_after_damage'] <= cal['nll_before_damage'] + 1e-9

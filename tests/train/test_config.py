@@ -1,0 +1,45 @@
+"""Config files validate into dataclasses; bad fields are named in the error."""
+from pathlib import Path
+
+import pytest
+from softmaint_train.cli import main
+from softmaint_train.config import config_from_dict, ConfigError, load_config, parse_override
+from softmaint_train.pipeline import ablation_runs, load_ablation
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_committed_configs_validate():
+    cfg = load_config(REPO / 'config/train/default.yaml')
+    assert cfg.student.members >= 3 and cfg.calibration.conformal_alpha == 0.1
+    abl, base = load_ablation(REPO / 'config/train/ablation.yaml')
+    runs = list(ablation_runs(abl, base))
+    assert len(runs) == len(abl.seeds) * (len(abl.label_fractions) * len(abl.variants)
+                                          + len(abl.ablations))
+    assert {c.distill.use_teacher for _, c in runs} == {True, False}
+
+
+@pytest.mark.parametrize('data, message', [
+    ({'distill': {'temperatur': 2}}, "distill.temperatur: unknown field (did you mean 'temperature'"),
+    ({'distill': {'alpha_start': 1.5}}, 'distill.alpha_start: must be in [0, 1]'),
+    ({'student': {'members': 'three'}}, 'student.members: expected an integer'),
+    ({'student': {'model': {'d_model': 30, 'heads': 4}}}, 'student.model.d_model'),
+    ({'distill': {'feature': 'l2'}}, 'distill.feature: must be one of'),
+    ({'data': {'label_fraction': 0.0}}, 'data.label_fraction'),
+    ({'teacher': 3}, 'teacher: expected a mapping'),
+    ({'distill': {'mix': {'enabled': 'yes'}}}, 'distill.mix.enabled: expected true/false'),
+])
+def test_bad_fields_are_named(data, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(data)
+    assert message in str(err.value)
+
+
+def test_overrides_and_cli_exit_code(tmp_path, capsys):
+    assert parse_override('distill.alpha_end=0.9') == ('distill.alpha_end', 0.9)
+    cfg = load_config(REPO / 'config/train/default.yaml', {'seed': 3})
+    assert cfg.seed == 3
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('student:\n  epochz: 3\n')
+    assert main(['reproduce', '--config', str(bad)]) == 2
+    assert 'student.epochz: unknown field' in capsys.readouterr().err

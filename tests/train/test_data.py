@@ -1,0 +1,65 @@
+"""Splits by episode, label fractions, normalisation and masked inputs."""
+import numpy as np
+import pytest
+from softmaint_train.config import DataConfig
+from softmaint_train.data import (fit_normalisation, labelled_rows, make_inputs, make_splits,
+                                  open_dataset, Windows)
+from softmaint_train.train import modality_dropout
+
+
+def test_splits_are_disjoint_by_episode_and_fixed(synthetic_root):
+    ds = open_dataset(synthetic_root)
+    episode, domain = ds.array('episode'), ds.array('domain')
+    splits = make_splits(episode, domain, DataConfig())
+    parts = [splits.teacher_train, splits.teacher_val, splits.field_train, splits.field_cal,
+             splits.field_test]
+    eps = [set(episode[p]) for p in parts]
+    for i in range(len(eps)):
+        for j in range(i + 1, len(eps)):
+            assert not eps[i] & eps[j]
+    assert sum(len(p) for p in parts) == len(ds)
+    assert (domain[splits.teacher_train] == 0).all() and (domain[splits.field_test] == 1).all()
+    again = make_splits(episode, domain, DataConfig())
+    assert np.array_equal(again.field_test, splits.field_test)
+
+
+def test_label_fraction_chooses_whole_episodes(synthetic_root):
+    ds = open_dataset(synthetic_root)
+    episode = ds.array('episode')
+    splits = make_splits(episode, ds.array('domain'), DataConfig())
+    n_eps = len(np.unique(episode[splits.field_train]))
+    one = labelled_rows(splits.field_train, episode, 0.01, seed=0)
+    assert len(np.unique(episode[one])) == 1                    # at least one episode
+    half = labelled_rows(splits.field_train, episode, 0.5, seed=0)
+    assert len(np.unique(episode[half])) == round(0.5 * n_eps)
+    assert set(one) <= set(splits.field_train)
+    other = labelled_rows(splits.field_train, episode, 0.5, seed=1)
+    assert not np.array_equal(half, other)
+
+
+def test_normalisation_and_masked_zeros(synthetic_root):
+    ds = open_dataset(synthetic_root)
+    w = Windows.load(ds, 'field', np.arange(len(ds)))
+    stats = fit_normalisation(w)
+    cam = w.arrays['camera'][w.arrays['mask'][:, 0]].astype(np.float64) / 255.0
+    assert stats['camera'][0] == pytest.approx(cam.mean(axis=(0, 1, 3, 4)), abs=1e-6)
+    assert stats['camera'][1] == pytest.approx(cam.std(axis=(0, 1, 3, 4)), abs=1e-5)
+    inputs, mask = make_inputs(w, np.arange(len(w)), stats)
+    tac = inputs['tactile'][mask[:, 1] > 0].numpy()
+    assert tac.mean(axis=(0, 1)) == pytest.approx(np.zeros(8), abs=1e-4)
+    assert (inputs['tactile'][mask[:, 1] == 0] == 0).all()
+    only_camera, m = make_inputs(w, np.arange(10), stats, mask=[True, False, False, False])
+    assert (m[:, 1:] == 0).all() and (only_camera['proprio'] == 0).all()
+
+
+def test_modality_dropout_keeps_one():
+    rng = np.random.default_rng(0)
+    mask = np.ones((500, 4), bool)
+    mask[0] = [False, True, False, False]
+    mask[1] = False
+    kept = modality_dropout(mask, 0.9, rng)
+    assert kept[2:].any(axis=1).all()
+    assert kept[0].tolist() == [False, True, False, False]
+    assert not kept[1].any()
+    assert not (kept & ~mask).any()
+    assert 0.05 < kept[2:].mean() < 0.4

@@ -1,0 +1,159 @@
+"""Every registered loss against values computed by hand (numbers in the comments)."""
+import math
+
+import numpy as np
+import pytest
+from softmaint_train import losses as L
+from softmaint_train.models import GradientReversal
+import torch
+
+LN3 = math.log(3.0)
+
+
+def t(x):
+    return torch.tensor(x, dtype=torch.float32)
+
+
+def test_registry_has_every_loss_with_a_paper_or_formula():
+    expected = {'soft_cross_entropy', 'kd_kl', 'kd_objective', 'urgency_mse', 'feature_cosine',
+                'feature_contrastive', 'rkd_distance', 'rkd_angle', 'product_state_fidelity',
+                'reconstruction_mse', 'domain_adversarial', 'ewc_penalty', 'sigmoid_schedule',
+                'linear_ramp', 'convex_mix'}
+    assert expected <= set(L.LOSSES)
+    for name, fn in L.LOSSES.items():
+        assert fn.__doc__ and ('=' in fn.__doc__), name
+    with pytest.raises(KeyError, match='unknown loss'):
+        L.get_loss('nope')
+
+
+def test_soft_cross_entropy():
+    # softmax([0, ln 3]) = [0.25, 0.75]: CE(class 1) = -ln 0.75, CE(class 0) = -ln 0.25
+    logits = t([[0.0, LN3], [0.0, LN3]])
+    targets = t([[0.0, 1.0], [1.0, 0.0]])
+    assert L.soft_cross_entropy(logits, targets).item() == pytest.approx(
+        (-math.log(0.75) - math.log(0.25)) / 2, rel=1e-5)
+    assert L.soft_cross_entropy(logits, targets, t([1.0, 0.0])).item() == pytest.approx(
+        0.287682, abs=1e-5)
+    # a mixup target 0.5/0.5: 0.5 * (-ln .25) + 0.5 * (-ln .75) = 0.836988
+    assert L.soft_cross_entropy(logits[:1], t([[0.5, 0.5]])).item() == pytest.approx(
+        0.836988, abs=1e-5)
+
+
+def test_kd_kl_temperature_scaled():
+    # T = 2: teacher/T = [0, ln 3] -> [.25, .75]; student [0, 0] -> [.5, .5]
+    # KL = .25 ln(.5) + .75 ln(1.5) = 0.130812; times T^2 = 4 -> 0.523248
+    loss = L.kd_kl(t([[0.0, 0.0]]), t([[0.0, 2 * LN3]]), temperature=2.0)
+    assert loss.item() == pytest.approx(0.523248, abs=1e-5)
+    assert L.kd_kl(t([[1.0, 2.0]]), t([[1.0, 2.0]]), 4.0).item() == pytest.approx(0, abs=1e-7)
+
+
+def test_kd_objective_and_urgency():
+    assert L.kd_objective(t(2.0), t(1.0), 0.25).item() == pytest.approx(1.75)
+    # (0.5^2 + 0.4^2) / 2 = 0.205; weight only the second: 0.16
+    pred, target = t([0.5, 0.9]), t([0.0, 0.5])
+    assert L.urgency_mse(pred, target).item() == pytest.approx(0.205, abs=1e-6)
+    assert L.urgency_mse(pred, target, t([0.0, 1.0])).item() == pytest.approx(0.16, abs=1e-6)
+
+
+def test_feature_cosine():
+    # cos((1,0),(1,1)) = 1/sqrt 2 -> 0.292893; cos((0,2),(0,-1)) = -1 -> 2; mean 1.146447
+    loss = L.feature_cosine(t([[1.0, 0.0], [0.0, 2.0]]), t([[1.0, 1.0], [0.0, -1.0]]))
+    assert loss.item() == pytest.approx(1.146447, abs=1e-5)
+
+
+def test_feature_contrastive():
+    # identity logits / tau: -log(e^(1/tau) / (e^(1/tau) + 1)) = log(1 + e^(-1/tau))
+    eye = t([[1.0, 0.0], [0.0, 1.0]])
+    assert L.feature_contrastive(eye, eye, 1.0).item() == pytest.approx(0.313262, abs=1e-5)
+    assert L.feature_contrastive(eye, eye, 0.5).item() == pytest.approx(0.126928, abs=1e-5)
+
+
+def test_rkd_distance():
+    # student right triangle: distances 1, 1, sqrt 2, mean (2 + sqrt 2) / 3
+    # teacher collinear 0, 1, 2: distances 1, 2, 1, mean 4/3
+    mu_s = (2 + math.sqrt(2)) / 3
+    diffs = [1 / mu_s - 0.75, 1 / mu_s - 1.5, math.sqrt(2) / mu_s - 0.75]
+    expected = sum(0.5 * d * d for d in diffs) / 3        # all |d| < 1: Huber = d^2 / 2
+    s = t([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    teacher = t([[0.0], [1.0], [2.0]])
+    assert L.rkd_distance(s, teacher).item() == pytest.approx(expected, abs=1e-5)
+    assert expected == pytest.approx(0.107549, abs=1e-5)
+    assert L.rkd_distance(s, 3.0 * s).item() == pytest.approx(0.0, abs=1e-6)  # scale-free
+
+
+def test_rkd_angle():
+    # cross terms (each twice) of 27 triplets: vertex 0: 0 vs 1 -> Huber 0.5;
+    # vertex 1: 1/sqrt2 vs -1 -> 1.707107 - 0.5; vertex 2: 1/sqrt2 vs 1 -> 0.5 * 0.292893^2
+    expected = 2 * (0.5 + (1 / math.sqrt(2) + 1 - 0.5)
+                    + 0.5 * (1 - 1 / math.sqrt(2)) ** 2) / 27
+    s = t([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    teacher = t([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    assert expected == pytest.approx(3.5 / 27, abs=1e-6)
+    assert L.rkd_angle(s, teacher).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_product_state_fidelity_closed_form():
+    # half-angle differences (-pi/4, 0): cos^2 = (0.5, 1) -> F = 0.5
+    a, b = t([[0.0, math.pi / 2]]), t([[math.pi / 2, math.pi / 2]])
+    assert L.product_state_fidelity(a, b, 'one_minus').item() == pytest.approx(0.5, abs=1e-6)
+    assert L.product_state_fidelity(a, b, 'neg_log').item() == pytest.approx(
+        math.log(2) / 2, abs=1e-6)
+    # orthogonal qubit (angle difference pi) -> F = 0
+    assert L.product_state_fidelity(t([[math.pi, 0.0]]), t([[0.0, 0.0]]),
+                                    'one_minus').item() == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError):
+        L.product_state_fidelity(a, b, 'other')
+
+
+def test_product_state_fidelity_equals_explicit_state_overlap():
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0, np.pi, 5), rng.uniform(0, np.pi, 5)
+
+    def state(theta):
+        psi = np.ones(1)
+        for x in theta:
+            psi = np.kron(psi, [np.cos(x / 2), np.sin(x / 2)])
+        return psi
+
+    fidelity = float(np.dot(state(a), state(b)) ** 2)       # 32-dim state vectors
+    loss = L.product_state_fidelity(t(np.array([a])), t(np.array([b])), 'one_minus').item()
+    assert 1 - loss == pytest.approx(fidelity, abs=1e-5)
+
+
+def test_reconstruction_mse():
+    pred = t([[[[0.0, 0.0], [1.0, 1.0]]]])          # [B=1, K=1, M=2, E=2]
+    target = t([[[[1.0, 1.0], [1.0, 3.0]]]])        # per-modality MSE: 1 and 2
+    assert L.reconstruction_mse(pred, target, t([[[1.0, 0.0]]])).item() == pytest.approx(1.0)
+    assert L.reconstruction_mse(pred, target, t([[[1.0, 1.0]]])).item() == pytest.approx(1.5)
+
+
+def test_domain_adversarial_and_gradient_reversal():
+    loss = L.domain_adversarial(t([[0.0, LN3]]), torch.tensor([1]))
+    assert loss.item() == pytest.approx(-math.log(0.75), abs=1e-6)
+    x = torch.ones(3, requires_grad=True)
+    GradientReversal.apply(x, 0.5).sum().backward()
+    assert x.grad.tolist() == [-0.5, -0.5, -0.5]
+
+
+def test_ewc_penalty():
+    # 0.5 * 2 * (1 * 1^2 + 0.5 * 2^2) = 3
+    params = [('w', t([1.0, 2.0])), ('other', t([5.0]))]
+    value = L.ewc_penalty(params, {'w': t([0.0, 0.0])}, {'w': t([1.0, 0.5])}, 2.0)
+    assert value.item() == pytest.approx(3.0)
+
+
+def test_schedules():
+    assert L.sigmoid_schedule(50, 100, 10.0) == pytest.approx(0.5)
+    assert L.sigmoid_schedule(100, 100, 10.0) == pytest.approx(1 / (1 + math.exp(-5)))
+    assert L.sigmoid_schedule(0, 100, 10.0) == pytest.approx(0.006693, abs=1e-6)
+    assert L.linear_ramp(25, 100, 0.5, 0.9) == pytest.approx(0.6)
+    assert L.linear_ramp(200, 100, 0.5, 0.9) == pytest.approx(0.9)
+
+
+def test_convex_mix():
+    mixed = L.convex_mix(t([[2.0, 4.0]]), t([[0.0, 0.0]]), t([0.25]))
+    assert mixed.tolist() == [[0.5, 1.0]]
+    gen = torch.Generator().manual_seed(0)
+    noisy = L.convex_mix(torch.zeros(1000, 4), torch.zeros(1000, 4), torch.ones(1000), 0.1,
+                         generator=gen)
+    assert noisy.std().item() == pytest.approx(0.1, rel=0.1)

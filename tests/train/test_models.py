@@ -1,0 +1,76 @@
+"""Models: shapes, any availability mask without NaN, masked inputs really ignored."""
+import itertools
+
+import numpy as np
+import pytest
+from softmaint_core.spec import FIELD_SPEC, MODALITIES, TEACHER_SPEC
+from softmaint_train.config import ModelConfig
+from softmaint_train.models import count_parameters, shapes_from_spec, Student, Teacher
+import torch
+
+MASKS = list(itertools.product([0.0, 1.0], repeat=len(MODALITIES)))
+
+
+def random_inputs(spec, batch, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return {m.name: torch.randn((batch,) + m.shape, generator=gen) for m in spec.modalities}
+
+
+@pytest.fixture(scope='module')
+def student():
+    torch.manual_seed(0)
+    return Student(shapes_from_spec(FIELD_SPEC), ModelConfig(), members=3, teacher_dim=48).eval()
+
+
+def test_student_outputs_follow_the_contract(student):
+    out = student(random_inputs(FIELD_SPEC, 4), torch.ones(4, 4))
+    assert out['fatigue'].shape == (4, 3, 3)
+    assert out['damage'].shape == (4, 3, 5)
+    assert out['urgency'].shape == (4, 3)
+    assert out['reconstruction'].shape == (4, 3, 4, FIELD_SPEC.embedding)
+    assert ((out['urgency'] >= 0) & (out['urgency'] <= 1)).all()
+    assert 'projection' not in out  # training-only heads are not run in eval mode
+
+
+def test_every_mask_including_empty_is_finite(student):
+    mask = torch.tensor(MASKS)                      # all 16 subsets, one per row
+    inputs = random_inputs(FIELD_SPEC, len(MASKS))
+    for i, name in enumerate(MODALITIES):
+        inputs[name][mask[:, i] == 0] = 0.0
+    out = student(inputs, mask)
+    for key, value in out.items():
+        assert torch.isfinite(value).all(), key
+
+
+def test_unavailable_modalities_do_not_change_the_prediction(student):
+    mask = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    a = random_inputs(FIELD_SPEC, 1, seed=1)
+    b = {k: v.clone() for k, v in a.items()}
+    b['tactile'] = 100 * torch.randn_like(b['tactile'])      # garbage in a missing modality
+    b['environment'] = torch.full_like(b['environment'], 1e6)
+    out_a, out_b = student(a, mask), student(b, mask)
+    for key in ('fatigue', 'damage', 'urgency', 'reconstruction'):
+        torch.testing.assert_close(out_a[key], out_b[key], rtol=1e-5, atol=1e-6)
+    # while an available modality does change it
+    b['camera'] = b['camera'] + 1.0
+    assert not torch.allclose(student(b, mask)['damage'], out_a['damage'])
+
+
+def test_members_differ_and_train_mode_exposes_training_heads():
+    torch.manual_seed(0)
+    s = Student(shapes_from_spec(FIELD_SPEC), ModelConfig(), members=2, teacher_dim=48).train()
+    out = s(random_inputs(FIELD_SPEC, 3), torch.ones(3, 4), reversal=1.0)
+    assert out['projection'].shape == (3, 2, 48)
+    assert out['lighting'].shape == (3, 2, 3)
+    assert not torch.allclose(out['damage'][:, 0], out['damage'][:, 1])
+
+
+def test_teacher_and_student_sizes():
+    teacher = Teacher(shapes_from_spec(TEACHER_SPEC),
+                      ModelConfig(d_model=48, stem_patch=4), privileged=5).eval()
+    out = teacher(random_inputs(TEACHER_SPEC, 2), torch.ones(2, 4))
+    assert out['privileged'].shape == (2, 5)
+    assert out['feature'].shape == (2, 48)
+    student = Student(shapes_from_spec(FIELD_SPEC), ModelConfig(), members=3, teacher_dim=48)
+    assert count_parameters(student) < 1_000_000        # a few MB at most as float32
+    assert np.isfinite(count_parameters(teacher))
