@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 package_name = 'softmaint'
@@ -9,12 +11,23 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/config/scenarios', glob('config/scenarios/*.yaml')),
+        ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.json')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
     maintainer='softmaint maintainers',
     maintainer_email='maintainers@softmaint.dev',
-    description='Onboard node suite: sensor ingestion, student inference (onnxruntime), maintenance agent, bringup.',
+    description='Onboard node suite: sensor ingestion, student inference (onnxruntime), '
+                'maintenance agent, bringup.',
     license='Apache-2.0',
-    entry_points={'console_scripts': []},
+    entry_points={'console_scripts': [
+        'ingestion = softmaint.ingestion_node:main',
+        'inference = softmaint.inference_node:main',
+        'agent = softmaint.agent_node:main',
+        'softmaint-log = softmaint.log_cli:main',
+        'softmaint-bringup = softmaint.bringup:main',
+    ]},
 )

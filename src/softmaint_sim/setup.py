@@ -14,7 +14,13 @@ setup(
     zip_safe=True,
     maintainer='softmaint maintainers',
     maintainer_email='maintainers@softmaint.dev',
-    description='MuJoCo simulator of a degrading soft continuum arm: dataset generator, rosbag export and the live sim robot node.',
+    description='MuJoCo simulator of a degrading soft continuum arm: dataset generator, '
+                'rosbag export and the live sim robot node.',
     license='Apache-2.0',
-    entry_points={'console_scripts': []},
+    entry_points={'console_scripts': [
+        'softmaint-dataset = softmaint_sim.dataset_cli:main',
+        'sim_robot = softmaint_sim.sim_robot:main',
+        'softmaint-sim-bench = softmaint_sim.bench:main',
+        'softmaint-sim-fidelity = softmaint_sim.fidelity:main',
+    ]},
 )

@@ -1,1 +1,5 @@
-"""Onboard node suite: sensor ingestion, student inference (onnxruntime), maintenance agent, bringup."""
+"""
+Onboard node suite of softmaint.
+
+Sensor ingestion, student inference (onnxruntime), maintenance agent, bringup.
+"""

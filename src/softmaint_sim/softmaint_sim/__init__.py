@@ -1,1 +1,5 @@
-"""MuJoCo simulator of a degrading soft continuum arm: dataset generator, rosbag export and the live sim robot node."""
+"""
+MuJoCo simulator of a degrading soft continuum arm.
+
+Dataset generator, rosbag export and the live sim robot node.
+"""

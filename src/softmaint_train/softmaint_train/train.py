@@ -63,7 +63,7 @@ def _wrap(model: nn.Module) -> nn.Module:
 
 def _check_finite(loss: torch.Tensor, terms: Dict[str, torch.Tensor], stage: str, step: int):
     if not torch.isfinite(loss):
-        parts = ', '.join(f'{k}={float(v):.4g}' for k, v in terms.items())
+        parts = ', '.join(f'{k}={float(v.detach()):.4g}' for k, v in terms.items())
         raise TrainingError(f'{stage}: non-finite loss at step {step} ({parts}); lower the '
                             'learning rate or check the inputs for NaN/inf')
 

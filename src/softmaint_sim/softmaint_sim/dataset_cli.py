@@ -1,0 +1,281 @@
+"""
+softmaint-dataset: generate simulated datasets, show their card, export episodes to rosbag2.
+
+    softmaint-dataset generate --out DIR --episodes N --seed S --workers W [--field-fraction F]
+                               [--shard-size K]
+    softmaint-dataset card DIR
+    softmaint-dataset export-bag DIR --episodes 0:10 --out BAG_DIR
+
+Generation is deterministic for a seed: episode i is drawn from its own generator seeded with
+(seed, i), whatever the sharding or the number of workers. Shards are written atomically
+(softmaint_core.dataset.write_shard), so a crashed worker leaves finished shards intact and a
+rerun with the same arguments fills exactly the missing shards. A rerun with different arguments
+into the same directory is refused.
+"""
+import argparse
+from concurrent.futures import as_completed, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict
+import json
+import multiprocessing
+import os
+from pathlib import Path
+import sys
+import time
+from typing import List, Optional
+
+import numpy as np
+from softmaint_core import dataset as ds
+from softmaint_core.spec import FIELD_SPEC, MODALITIES, TEACHER_SPEC
+from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+
+from . import degradation as dg
+from . import episode as ep
+from . import sensors
+from .arm import FIELD_GEOMETRY, SIM_GEOMETRY
+
+DEFAULT_SHARD_SIZE = 100
+_GENERATOR: Optional[ep.EpisodeGenerator] = None
+
+
+class CliError(RuntimeError):
+    """A user error: the message says what to do."""
+
+
+def generation_parameters(episodes: int, seed: int, field_fraction: float,
+                          shard_size: int) -> dict:
+    """Parameters that determine a dataset's content (compared on resume)."""
+    return {
+        'generator_version': ep.GENERATOR_VERSION, 'episodes': int(episodes), 'seed': int(seed),
+        'field_fraction': float(field_fraction), 'shard_size': int(shard_size),
+        'teacher_spec_id': TEACHER_SPEC.spec_id, 'field_spec_id': FIELD_SPEC.spec_id,
+    }
+
+
+def physics_parameters() -> dict:
+    """Model constants recorded in the card (geometry, noise, rate laws)."""
+    laws = {k: getattr(dg, k) for k in (
+        'R_K', 'BETA', 'S0', 'DAMAGE_RATE', 'EA', 'T_REF', 'HUMIDITY_GAIN', 'CO2_GAIN',
+        'LOAD_REF', 'LOAD_EXPONENT', 'DAMPING_GROWTH', 'CRACK_STIFFNESS_LOSS', 'CRACK_WIDTH',
+        'LEAK_RATE', 'VALVE_TAU', 'CLOG_TAU_GAIN', 'CLOG_DEAD_TIME', 'DELAM_ARM_LOSS',
+        'DELAM_REST_ANGLE', 'DELAM_WIDTH')}
+    return {
+        'geometry': {'sim': asdict(SIM_GEOMETRY), 'field': asdict(FIELD_GEOMETRY)},
+        'noise': {'sim': asdict(sensors.SIM_NOISE), 'field': asdict(sensors.FIELD_NOISE)},
+        'faults': {'p_drop': sensors.P_DROP, 'p_dead_taxel': sensors.P_DEAD_TAXEL,
+                   'p_bias': sensors.P_BIAS, 'p_frozen': sensors.P_FROZEN,
+                   'p_light_shift': sensors.P_LIGHT_SHIFT},
+        'rate_laws': laws, 'warmup_s': ep.WARMUP, 'window_s': ep.WINDOW,
+        'sensor_rates_hz': {'tactile': ep.SENSOR_RATE, 'proprio': ep.SENSOR_RATE,
+                            'teacher_camera': ep.TEACHER_CAMERA_RATE,
+                            'field_camera': ep.FIELD_CAMERA_RATE,
+                            'environment': ep.ENV_RATE},
+    }
+
+
+def shard_ranges(episodes: int, shard_size: int) -> List[range]:
+    """Episode index range of every shard."""
+    return [range(start, min(start + shard_size, episodes))
+            for start in range(0, episodes, shard_size)]
+
+
+def _init_worker() -> None:
+    global _GENERATOR
+    _GENERATOR = ep.EpisodeGenerator()
+
+
+def make_shard(root: str, shard: int, indices: range, seed: int, field_fraction: float) -> int:
+    """Generate and atomically write one shard; returns the shard index."""
+    if _GENERATOR is None:
+        _init_worker()
+    rows = [ep.generate(_GENERATOR, seed, i, field_fraction) for i in indices]
+    arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
+    ds.write_shard(Path(root), shard, arrays)
+    return shard
+
+
+def _check_card(root: Path, params: dict) -> Optional[dict]:
+    card_path = root / ds.CARD
+    if not card_path.exists():
+        if root.exists() and any(root.iterdir()):
+            raise CliError(f'{root} is not empty and has no {ds.CARD}: choose an empty or new '
+                           'directory')
+        return None
+    card = json.loads(card_path.read_text())
+    old = card.get('parameters', {})
+    diff = {k: (old.get(k), v) for k, v in params.items() if old.get(k) != v}
+    if diff:
+        text = ', '.join(f'{k}: existing {a!r} vs requested {b!r}' for k, (a, b) in diff.items())
+        raise CliError(f'{root} holds a dataset generated with other parameters ({text}); '
+                       'rerun with the same arguments to resume, or use another --out')
+    return card
+
+
+def summarise(root: Path) -> dict:
+    """Class and domain counts over all complete shards."""
+    data = ds.Dataset(root)
+    fatigue, damage = data.array('fatigue'), data.array('damage')
+    domain, mask = data.array('domain'), data.array('field_mask')
+    urgency = data.array('urgency')
+    return {
+        'episodes': len(data),
+        'fatigue': {n: int((fatigue == i).sum()) for i, n in enumerate(FATIGUE_LEVELS)},
+        'damage': {n: int((damage == i).sum()) for i, n in enumerate(DAMAGE_TYPES)},
+        'domain': {'sim': int((domain == 0).sum()), 'field': int((domain == 1).sum())},
+        'field_modality_available': {n: int(mask[:, i].sum()) for i, n in enumerate(MODALITIES)},
+        'urgency': {'mean': float(urgency.mean()), 'critical_fraction':
+                    float((urgency >= 0.8).mean()),
+                    'histogram_0.1': np.histogram(urgency, bins=10, range=(0, 1))[0].tolist()},
+    }
+
+
+def write_card(root: Path, params: dict, complete: bool, elapsed: float = 0.0,
+               workers: int = 0) -> dict:
+    """Write card.json (atomically)."""
+    card = {
+        'generator': 'softmaint_sim', 'generator_version': ep.GENERATOR_VERSION,
+        'seed': params['seed'], 'parameters': params, 'physics': physics_parameters(),
+        'complete': complete,
+        'views': {'teacher': TEACHER_SPEC.to_dict(), 'field': FIELD_SPEC.to_dict()},
+        'arrays': {
+            **{f'{v}_{m}': list((v == 'teacher' and TEACHER_SPEC or FIELD_SPEC)
+                                .modality(m).shape) for v in ds.VIEWS for m in MODALITIES},
+            'labels': list(ds.LABELS)},
+        'units': {'tactile': 'N', 'proprio': 'joints/bend angles [rad], commands [N], '
+                  'achieved [N]', 'environment': 'temperature degC, humidity 0-1, co2 ppm, '
+                  'pressure kPa', 'camera': 'uint8 RGB, round(x * 255)'},
+        'classes': {'fatigue': list(FATIGUE_LEVELS), 'damage': list(DAMAGE_TYPES)},
+        'privileged_columns': list(ep.PRIVILEGED_COLUMNS),
+        'field_mask_order': list(MODALITIES),
+        'shards': [ds.shard_name(i) for i in ds.completed_shards(root)],
+    }
+    if complete:
+        card['counts'] = summarise(root)
+        card['generation_seconds'] = round(elapsed, 1)
+        card['workers'] = workers
+    tmp = root / f'.{ds.CARD}.tmp'
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=True))
+    os.replace(tmp, root / ds.CARD)
+    return card
+
+
+def generate(out: Path, episodes: int, seed: int, workers: int, field_fraction: float = 0.1,
+             shard_size: int = DEFAULT_SHARD_SIZE, progress: bool = True) -> dict:
+    """Generate (or resume) a dataset; return its card."""
+    if episodes < 1:
+        raise CliError(f'--episodes must be >= 1, got {episodes}')
+    if shard_size < 1:
+        raise CliError(f'--shard-size must be >= 1, got {shard_size}')
+    if not 0.0 <= field_fraction <= 1.0:
+        raise CliError(f'--field-fraction must be in [0, 1], got {field_fraction}')
+    if workers < 1:
+        raise CliError(f'--workers must be >= 1, got {workers}')
+    out = Path(out)
+    params = generation_parameters(episodes, seed, field_fraction, shard_size)
+    _check_card(out, params)
+    out.mkdir(parents=True, exist_ok=True)
+    removed = ds.remove_partial_shards(out)
+    if removed:
+        print(f'removed {removed} partial shard(s) of an interrupted run', file=sys.stderr)
+    write_card(out, params, complete=False)
+    ranges = shard_ranges(episodes, shard_size)
+    done = set(ds.completed_shards(out))
+    todo = [i for i in range(len(ranges)) if i not in done]
+    from tqdm import tqdm
+    bar = tqdm(total=episodes, initial=sum(len(ranges[i]) for i in done), unit='ep',
+               disable=not progress, desc=f'generate {out.name}')
+    start = time.monotonic()
+    try:
+        if workers == 1:
+            for i in todo:
+                make_shard(str(out), i, ranges[i], seed, field_fraction)
+                bar.update(len(ranges[i]))
+        elif todo:
+            context = multiprocessing.get_context('spawn')
+            with ProcessPoolExecutor(workers, mp_context=context,
+                                     initializer=_init_worker) as pool:
+                futures = {pool.submit(make_shard, str(out), i, ranges[i], seed,
+                                       field_fraction): i for i in todo}
+                for future in as_completed(futures):
+                    bar.update(len(ranges[future.result()]))
+    except BrokenProcessPool as err:
+        raise CliError(f'a worker process died ({err}); finished shards are intact: rerun the '
+                       'same command to generate the missing ones') from err
+    finally:
+        bar.close()
+    return write_card(out, params, complete=True, elapsed=time.monotonic() - start,
+                      workers=workers)
+
+
+def load(root: Path) -> ds.Dataset:
+    """Memory-mapped dataset; refuses an incomplete one."""
+    data = ds.Dataset(root)
+    if not data.card.get('complete'):
+        raise ds.DatasetError(f'{root} is incomplete: rerun its generate command to finish it')
+    return data
+
+
+def parse_range(text: str, total: int) -> List[int]:
+    """'3', '0:10', '1,5,7' -> episode indices."""
+    try:
+        if ':' in text:
+            a, b = text.split(':')
+            indices = list(range(int(a or 0), int(b) if b else total))
+        else:
+            indices = [int(x) for x in text.split(',')]
+    except ValueError as err:
+        raise CliError(f'--episodes {text!r}: use N, A:B or A,B,C') from err
+    bad = [i for i in indices if not 0 <= i < total]
+    if bad:
+        raise CliError(f'--episodes {bad[:3]} out of range [0, {total})')
+    return indices
+
+
+def main(argv=None) -> int:
+    """Entry point of softmaint-dataset."""
+    parser = argparse.ArgumentParser(prog='softmaint-dataset',
+                                     description=__doc__.strip().split('\n')[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    gen = sub.add_parser('generate', help='generate or resume a dataset')
+    gen.add_argument('--out', required=True, type=Path)
+    gen.add_argument('--episodes', required=True, type=int)
+    gen.add_argument('--seed', required=True, type=int)
+    gen.add_argument('--workers', type=int, default=max(1, os.cpu_count() or 1))
+    gen.add_argument('--field-fraction', type=float, default=0.1,
+                     help='fraction of episodes in the field-shifted domain (default 0.1)')
+    gen.add_argument('--shard-size', type=int, default=DEFAULT_SHARD_SIZE)
+    gen.add_argument('--no-progress', action='store_true')
+    card = sub.add_parser('card', help='print the dataset card')
+    card.add_argument('dir', type=Path)
+    bag = sub.add_parser('export-bag', help='export episodes to a rosbag2 (MCAP) directory')
+    bag.add_argument('dir', type=Path)
+    bag.add_argument('--episodes', required=True, help='N, A:B or A,B,C')
+    bag.add_argument('--out', required=True, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == 'generate':
+            result = generate(args.out, args.episodes, args.seed, args.workers,
+                              args.field_fraction, args.shard_size, not args.no_progress)
+            counts = result['counts']
+            print(f"{counts['episodes']} episodes in {args.out} "
+                  f"({result['generation_seconds']} s); fatigue {counts['fatigue']}, "
+                  f"damage {counts['damage']}, domain {counts['domain']}")
+        elif args.command == 'card':
+            path = args.dir / ds.CARD
+            if not path.is_file():
+                raise CliError(f'{path} not found: generate the dataset first')
+            print(path.read_text())
+        else:
+            from .bag import export_episodes
+            data = ds.Dataset(args.dir)
+            indices = parse_range(args.episodes, len(data))
+            count = export_episodes(data, indices, args.out)
+            print(f'wrote {count} messages of {len(indices)} episodes to {args.out}')
+    except (CliError, ds.DatasetError) as err:
+        print(f'softmaint-dataset: error: {err}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""
+Degradation state of the arm, its rate laws, remaining useful life and its physical effects.
+
+Rate laws (N = motion cycles, A = environmental acceleration, L = load factor, c = the arm's own
+rate factor, log-normal around 1):
+
+  fatigue (cyclic softening, Mullins-like, accelerating as the elastomer softens)
+      dk/dN = -R_K * A * L * c * (1 + BETA * (1 - k) / (1 - FAILURE_STIFFNESS))
+  damage growth (Paris-law-like: the growth rate rises with the damage's own size)
+      ds/dN = C_d * A * L * c * (s + S0) ** 2                       (s = severity in [0, 1])
+  environment (Arrhenius in temperature, linear above 50 % relative humidity, weak CO2 term as a
+  proxy for poorly ventilated, oxidising air)
+      A = exp(EA / R * (1 / T_REF - 1 / T)) * (1 + HUMIDITY_GAIN * max(0, H - 0.5))
+          * (1 + CO2_GAIN * (CO2 - 400) / 1600)
+  load (Basquin-like, in the peak tendon force of the cycle)
+      L = (F_peak / LOAD_REF) ** LOAD_EXPONENT
+
+Remaining useful life extrapolates the *current* rates linearly, as the issue asks:
+  RUL = min((k - FAILURE_STIFFNESS) / |dk/dN|, (1 - s) / (ds/dN))       [cycles]
+and urgency = taxonomy.urgency_from_rul(RUL).
+"""
+from dataclasses import asdict, dataclass, field
+import math
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from softmaint_core.taxonomy import (
+    DAMAGE_TYPES, FAILURE_STIFFNESS, fatigue_level, LOW_FATIGUE_MIN_STIFFNESS,
+    MEDIUM_FATIGUE_MIN_STIFFNESS, urgency_from_rul)
+
+from .arm import Physics, SEGMENTS
+
+R_K = 2.5e-6             # fatigue softening per cycle of a new arm at reference conditions
+BETA = 2.0               # acceleration of softening with accumulated softening
+S0 = 0.05                # initial flaw size in the damage growth law
+DAMAGE_RATE = {          # C_d per damage type [1/cycle]
+    'none': 0.0,
+    'puncture_leak': 6.0e-5,
+    'crack_tear': 1.0e-4,
+    'delamination_bulge': 7.5e-5,
+    'actuator_clog': 5.0e-5,
+}
+EA = 40.0e3              # activation energy of elastomer ageing [J/mol]
+GAS_R = 8.314            # [J/(mol K)]
+T_REF = 20.0             # reference temperature [degC]
+HUMIDITY_GAIN = 3.0      # rate x (1 + 3 * (H - 0.5)) above 50 % RH
+CO2_GAIN = 0.15          # rate x 1.15 at 2000 ppm
+LOAD_REF = 18.0          # reference peak tendon force [N]
+LOAD_EXPONENT = 2.0
+
+# Physical effect sizes
+DAMPING_GROWTH = 2.5     # damping factor = 1 + this * softening / (1 - FAILURE_STIFFNESS)
+CRACK_STIFFNESS_LOSS = 0.8     # local stiffness x (1 - this * severity) at the crack
+CRACK_WIDTH = 1.2              # [segments], Gaussian half-width of the weakened zone
+LEAK_RATE = 15.0               # leak-off rate at severity 1 [1/s]
+VALVE_TAU = 0.03               # nominal actuator (valve + chamber) time constant [s]
+CLOG_TAU_GAIN = 12.0           # clogged tau = VALVE_TAU * (1 + this * severity)
+CLOG_DEAD_TIME = 0.12          # added transport delay at severity 1 [s]
+DELAM_ARM_LOSS = 0.6           # tendon moment arm x (1 - this * severity) over the bulge
+DELAM_REST_ANGLE = 0.05        # bulge rest-angle offset per affected hinge at severity 1 [rad]
+DELAM_WIDTH = 3                # hinges affected by a delamination
+# Base hinges strain most: their share of the softening (mean 1).
+FATIGUE_PROFILE = np.linspace(1.3, 0.7, SEGMENTS)
+
+
+@dataclass
+class Environment:
+    """Ambient conditions (EnvironmentReading units)."""
+
+    temperature: float = 22.0   # [degC]
+    humidity: float = 0.45      # [0, 1]
+    co2: float = 450.0          # [ppm]
+    pressure: float = 101.3     # [kPa]
+
+    def as_array(self) -> np.ndarray:
+        """[temperature, humidity, co2, pressure] like spec.ENVIRONMENT_FIELDS."""
+        return np.array([self.temperature, self.humidity, self.co2, self.pressure])
+
+
+def acceleration(env: Environment) -> float:
+    """Environmental acceleration factor A of every degradation rate (1 at 20 degC, dry)."""
+    arrhenius = math.exp(EA / GAS_R * (1.0 / (T_REF + 273.15) - 1.0 / (env.temperature + 273.15)))
+    humid = 1.0 + HUMIDITY_GAIN * max(0.0, env.humidity - 0.5)
+    co2 = 1.0 + CO2_GAIN * max(0.0, env.co2 - 400.0) / 1600.0
+    return arrhenius * humid * co2
+
+
+def load_factor(peak_force: float) -> float:
+    """Load factor L of the motion cycle with tendon peak force `peak_force` [N]."""
+    return (max(peak_force, 0.0) / LOAD_REF) ** LOAD_EXPONENT
+
+
+@dataclass
+class Damage:
+    """One damage site."""
+
+    kind: int                    # index into DAMAGE_TYPES (> 0)
+    severity: float              # [0, 1]
+    location: float = 0.5        # arc-length fraction from the base [0, 1]
+    side: int = 0                # actuator / side it affects (0 or 1)
+
+    def rate(self, accel: float, load: float, rate_factor: float) -> float:
+        """Growth of severity per cycle."""
+        return DAMAGE_RATE[DAMAGE_TYPES[self.kind]] * accel * load * rate_factor * (
+            self.severity + S0) ** 2
+
+    def rul(self, accel: float, load: float, rate_factor: float) -> float:
+        """Cycles until this damage reaches severity 1 at its current rate."""
+        rate = self.rate(accel, load, rate_factor)
+        return max(0.0, 1.0 - self.severity) / rate if rate > 0 else math.inf
+
+
+@dataclass
+class Degradation:
+    """
+    Quasi-static degradation state of one arm.
+
+    A dataset episode has at most one damage (`damage`, `severity`, `location`, `side`); a live
+    scenario may add more sites in `extra`. The labelled damage is the one that fails first.
+    """
+
+    cycles: float = 0.0          # motion cycles since new
+    stiffness: float = 1.0       # fatigue: remaining fraction of nominal bending stiffness
+    damage: int = 0              # index into DAMAGE_TYPES
+    severity: float = 0.0        # damage severity [0, 1]
+    location: float = 0.5        # damage site as arc-length fraction from the base [0, 1]
+    side: int = 0                # actuator / side the damage affects (0 or 1)
+    rate_factor: float = 1.0     # this arm's rate multiplier (manufacturing spread)
+    extra: List[Damage] = field(default_factory=list)
+
+    @property
+    def damage_name(self) -> str:
+        """Name of the (primary) damage type."""
+        return DAMAGE_TYPES[self.damage]
+
+    def damages(self) -> List[Damage]:
+        """All damage sites; editing them edits the state."""
+        primary = [Damage(self.damage, self.severity, self.location, self.side)] \
+            if self.damage else []
+        return primary + list(self.extra)
+
+    def fatigue_rate(self, accel: float, load: float) -> float:
+        """Loss of stiffness fraction per cycle (>= 0)."""
+        softening = 1.0 - self.stiffness
+        return R_K * accel * load * self.rate_factor * (
+            1.0 + BETA * softening / (1.0 - FAILURE_STIFFNESS))
+
+    def damage_rate(self, accel: float, load: float) -> float:
+        """Growth of the labelled damage's severity per cycle (0 without damage)."""
+        worst = self.worst_damage(accel, load)
+        return worst.rate(accel, load, self.rate_factor) if worst else 0.0
+
+    def worst_damage(self, accel: float, load: float) -> Optional[Damage]:
+        """The damage that reaches severity 1 first, or None."""
+        damages = self.damages()
+        if not damages:
+            return None
+        return min(damages, key=lambda d: d.rul(accel, load, self.rate_factor))
+
+    def rul(self, accel: float, load: float) -> float:
+        """Remaining useful life [cycles] at the current rates."""
+        fatigue = max(0.0, self.stiffness - FAILURE_STIFFNESS) / self.fatigue_rate(accel, load)
+        worst = self.worst_damage(accel, load)
+        damage = worst.rul(accel, load, self.rate_factor) if worst else math.inf
+        return float(min(fatigue, damage))
+
+    def labels(self, accel: float, load: float) -> Dict[str, float]:
+        """Return the fatigue class, damage class and severity, urgency and RUL."""
+        rul = self.rul(accel, load)
+        worst = self.worst_damage(accel, load)
+        return {'fatigue': fatigue_level(min(1.0, max(0.0, self.stiffness))),
+                'damage': worst.kind if worst else 0,
+                'severity': worst.severity if worst else 0.0,
+                'urgency': urgency_from_rul(rul), 'rul': rul}
+
+    def advance(self, cycles: float, accel: float, load: float) -> None:
+        """Integrate the rate laws over `cycles` motion cycles (explicit, in small sub-steps)."""
+        remaining = float(cycles)
+        while remaining > 0:
+            step = min(remaining, 20.0)
+            dk = self.fatigue_rate(accel, load) * step
+            if self.damage:
+                self.severity = min(1.0, self.severity + step * Damage(
+                    self.damage, self.severity).rate(accel, load, self.rate_factor))
+            for extra in self.extra:
+                extra.severity = min(1.0, extra.severity + step * extra.rate(
+                    accel, load, self.rate_factor))
+            self.stiffness = max(0.0, self.stiffness - dk)
+            self.cycles += step
+            remaining -= step
+
+    def add_damage(self, damage: Damage) -> None:
+        """Add a damage site (the first one becomes the primary damage)."""
+        if not self.damage:
+            self.damage, self.severity = damage.kind, damage.severity
+            self.location, self.side = damage.location, damage.side
+        else:
+            self.extra.append(damage)
+
+    def to_dict(self) -> dict:
+        """Plain dict."""
+        return asdict(self)
+
+
+def cycles_to_soften(stiffness: float, accel: float, load: float, rate_factor: float) -> float:
+    """
+    Cycles a new arm needs to soften to `stiffness` under constant conditions (closed form).
+
+    With u = 1 - k and u_f = 1 - FAILURE_STIFFNESS the law du/dN = r (1 + BETA u / u_f) gives
+    N = u_f / (BETA r) * ln(1 + BETA u / u_f).
+    """
+    r = R_K * accel * load * rate_factor
+    u_f = 1.0 - FAILURE_STIFFNESS
+    return u_f / (BETA * r) * math.log1p(BETA * (1.0 - stiffness) / u_f)
+
+
+def fatigue_band(level: int) -> Tuple[float, float]:
+    """Stiffness-fraction interval of a fatigue level (before failure)."""
+    return [(LOW_FATIGUE_MIN_STIFFNESS, 1.0),
+            (MEDIUM_FATIGUE_MIN_STIFFNESS, LOW_FATIGUE_MIN_STIFFNESS),
+            (FAILURE_STIFFNESS + 0.01, MEDIUM_FATIGUE_MIN_STIFFNESS)][level]
+
+
+@dataclass
+class ActuatorModel:
+    """First-order actuator (valve + chamber) with leak-off and transport delay, per actuator."""
+
+    tau: Tuple[float, float] = (VALVE_TAU, VALVE_TAU)     # time constant [s]
+    leak: Tuple[float, float] = (0.0, 0.0)                 # leak-off rate [1/s]
+    dead_time: Tuple[float, float] = (0.0, 0.0)            # transport delay [s]
+
+    def shortfall(self, i: int) -> float:
+        """Steady-state fraction of the command that is lost: 1 - 1 / (1 + leak * tau)."""
+        return 1.0 - 1.0 / (1.0 + self.leak[i] * self.tau[i])
+
+    @property
+    def lag(self) -> float:
+        """Worst command-to-response lag [s]: time constant plus delay."""
+        return max(t + d for t, d in zip(self.tau, self.dead_time))
+
+    def respond(self, command: np.ndarray, dt: float, state=None) -> Tuple[np.ndarray, list]:
+        """
+        Achieved actuation [T, 2] for command [T, 2] sampled every `dt` s.
+
+        da/dt = (u(t - dead_time) - a) / tau - leak * a, discretised exactly for a zero-order
+        hold. `state` carries (a, delayed command buffer) across calls for the live node.
+        """
+        command = np.asarray(command, dtype=np.float64)
+        out = np.empty_like(command)
+        new_state = []
+        for i in range(command.shape[1]):
+            a, queue = (0.0, []) if state is None else state[i]
+            delay = int(round(self.dead_time[i] / dt))
+            if len(queue) < delay:   # the delay grew (a clog worsened): hold the oldest input
+                queue = [queue[0] if queue else 0.0] * (delay - len(queue)) + list(queue)
+            elif len(queue) > delay:
+                queue = list(queue[len(queue) - delay:])
+            u = np.concatenate([np.asarray(queue, dtype=np.float64)
+                                if queue else np.zeros(delay), command[:, i]])
+            # delayed input: u_delayed[k] = u[k] of the padded sequence
+            pole = 1.0 / self.tau[i] + self.leak[i]
+            alpha = math.exp(-pole * dt)
+            beta = (1.0 - alpha) / (self.tau[i] * pole)
+            delayed = u[:len(command)]
+            for k, value in enumerate(delayed):
+                a = alpha * a + beta * value
+                out[k, i] = a
+            new_state.append((a, list(u[len(command):])))
+        return out, new_state
+
+
+def apply(state: Degradation) -> Tuple[Physics, ActuatorModel]:
+    """Physical parameters of an arm in degradation `state` (the physics that the labels name)."""
+    softening = 1.0 - state.stiffness
+    stiff = np.clip(1.0 - softening * FATIGUE_PROFILE, 0.05, 1.0)
+    damping = np.full(SEGMENTS, 1.0 + DAMPING_GROWTH * softening / (1.0 - FAILURE_STIFFNESS))
+    rest = np.zeros(SEGMENTS)
+    arms = np.ones((2, SEGMENTS))
+    crack = np.zeros(SEGMENTS)
+    tau, leak, dead = [VALVE_TAU, VALVE_TAU], [0.0, 0.0], [0.0, 0.0]
+    for site in state.damages():
+        s = site.severity
+        centre = site.location * (SEGMENTS - 1)
+        name = DAMAGE_TYPES[site.kind]
+        if name == 'crack_tear':
+            profile = np.exp(-((np.arange(SEGMENTS) - centre) / CRACK_WIDTH) ** 2)
+            stiff = stiff * (1.0 - CRACK_STIFFNESS_LOSS * s * profile)
+            crack = np.clip(crack + s * profile, 0.0, 1.0)
+        elif name == 'puncture_leak':
+            leak[site.side] += LEAK_RATE * s
+        elif name == 'actuator_clog':
+            tau[site.side] *= 1.0 + CLOG_TAU_GAIN * s
+            dead[site.side] += CLOG_DEAD_TIME * s
+        elif name == 'delamination_bulge':
+            first = int(np.clip(round(centre) - DELAM_WIDTH // 2, 0, SEGMENTS - DELAM_WIDTH))
+            zone = slice(first, first + DELAM_WIDTH)
+            arms[site.side, zone] *= 1.0 - DELAM_ARM_LOSS * s
+            # the bulge lengthens the delaminated side: the arm bends away from it at rest
+            rest[zone] += DELAM_REST_ANGLE * s * (1.0 if site.side == 0 else -1.0)
+            stiff[zone] = stiff[zone] * (1.0 - 0.2 * s)
+    physics = Physics(stiffness=stiff, damping=damping, rest_angle=rest, arms=arms, crack=crack)
+    return physics, ActuatorModel(tuple(tau), tuple(leak), tuple(dead))

@@ -1,0 +1,231 @@
+"""
+Scenario files of the live sim robot: a YAML timeline of damage, environment and sensor faults.
+
+Example (config/scenarios/default.yaml)::
+
+    name: default
+    domain: field            # sim | field: which arm (material, geometry, scene) is simulated
+    seed: 7
+    wear_acceleration: 300   # degradation cycles per motion cycle (compresses months into minutes)
+    motion: {frequency: 0.5, amplitude: [18.0, 10.0]}
+    environment: {temperature: 24.0, humidity: 0.45, co2: 600.0, pressure: 101.3,
+                  drift: {temperature: 0.02}}
+    initial: {stiffness: 0.97, cycles: 0}
+    events:
+      - {at: 30.0, damage: crack_tear, severity: 0.15, location: 0.5}
+      - {at: 90.0, damage: puncture_leak, severity: 0.25, side: 0}
+      - {at: 60.0, environment: {temperature: 34.0, humidity: 0.8}}
+      - {at: 45.0, sensor_fault: dropout, modality: camera, duration: 5.0}
+
+The loader is strict: unknown keys, wrong types and out-of-range values raise ScenarioError
+naming the field and the allowed values.
+"""
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from softmaint_core.taxonomy import DAMAGE_TYPES
+import yaml
+
+DOMAINS = ('sim', 'field')
+SENSOR_FAULTS = ('dropout', 'frozen', 'bias', 'dead_taxels', 'saturation', 'lighting')
+FAULT_MODALITIES = ('camera', 'tactile', 'proprio', 'environment')
+ENV_KEYS = {'temperature': (-20.0, 80.0), 'humidity': (0.0, 1.0), 'co2': (0.0, 10000.0),
+            'pressure': (50.0, 120.0)}
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario file; the message names the field and what is allowed."""
+
+
+@dataclass
+class Event:
+    """One timeline entry."""
+
+    at: float
+    damage: Optional[str] = None
+    severity: float = 0.2
+    location: float = 0.5
+    side: int = 0
+    environment: dict = field(default_factory=dict)
+    sensor_fault: Optional[str] = None
+    modality: str = 'tactile'
+    duration: float = float('inf')
+    value: float = 0.0
+    taxels: Tuple[int, ...] = ()
+
+
+@dataclass
+class Scenario:
+    """A validated scenario."""
+
+    name: str
+    domain: str = 'field'
+    seed: int = 0
+    wear_acceleration: float = 1.0
+    frequency: float = 0.5
+    amplitude: Tuple[float, float] = (18.0, 10.0)
+    environment: dict = field(default_factory=lambda: {
+        'temperature': 22.0, 'humidity': 0.45, 'co2': 450.0, 'pressure': 101.3})
+    drift: dict = field(default_factory=dict)
+    stiffness: float = 1.0
+    cycles: float = 0.0
+    events: List[Event] = field(default_factory=list)
+    description: str = ''
+
+
+def _err(where: str, message: str) -> ScenarioError:
+    return ScenarioError(f'{where}: {message}')
+
+
+def _keys(data, allowed, where):
+    if not isinstance(data, dict):
+        raise _err(where, f'must be a mapping, got {type(data).__name__}')
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise _err(f'{where}.{unknown[0]}', f'unknown field; allowed: {sorted(allowed)}')
+
+
+def _number(data, key, where, low, high, default=None, integer=False):
+    if key not in data:
+        if default is None:
+            raise _err(f'{where}.{key}', 'is required')
+        return default
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _err(f'{where}.{key}', f'must be a number in [{low}, {high}], got {value!r}')
+    if integer and int(value) != value:
+        raise _err(f'{where}.{key}', f'must be an integer, got {value!r}')
+    if not low <= value <= high:
+        raise _err(f'{where}.{key}', f'must be in [{low}, {high}], got {value!r}')
+    return int(value) if integer else float(value)
+
+
+def _choice(data, key, where, allowed, default=None):
+    if key not in data:
+        if default is None:
+            raise _err(f'{where}.{key}', f'is required; allowed: {list(allowed)}')
+        return default
+    value = data[key]
+    if value not in allowed:
+        raise _err(f'{where}.{key}', f'{value!r} is not allowed; allowed: {list(allowed)}')
+    return value
+
+
+def _environment(data, where, require_all: bool) -> dict:
+    _keys(data, list(ENV_KEYS) + (['drift'] if require_all else []), where)
+    out = {}
+    for key, (low, high) in ENV_KEYS.items():
+        if key in data or require_all:
+            out[key] = _number(data, key, where, low, high,
+                               default=Scenario('x').environment[key] if require_all else None)
+    return out
+
+
+def _event(data, where) -> Event:
+    _keys(data, ('at', 'damage', 'severity', 'location', 'side', 'environment', 'sensor_fault',
+                 'modality', 'duration', 'value', 'taxels'), where)
+    event = Event(at=_number(data, 'at', where, 0.0, 1e7))
+    kinds = [k for k in ('damage', 'environment', 'sensor_fault') if k in data]
+    if len(kinds) != 1:
+        raise _err(where, 'needs exactly one of damage, environment, sensor_fault; '
+                   f'got {kinds or "none"}')
+    if 'damage' in data:
+        event.damage = _choice(data, 'damage', where, DAMAGE_TYPES[1:])
+        event.severity = _number(data, 'severity', where, 0.0, 1.0, default=0.2)
+        event.location = _number(data, 'location', where, 0.0, 1.0, default=0.5)
+        event.side = _number(data, 'side', where, 0, 1, default=0, integer=True)
+    elif 'environment' in data:
+        event.environment = _environment(data['environment'], f'{where}.environment', False)
+    else:
+        event.sensor_fault = _choice(data, 'sensor_fault', where, SENSOR_FAULTS)
+        allowed = ('tactile',) if event.sensor_fault in ('dead_taxels', 'saturation') else \
+            ('camera',) if event.sensor_fault == 'lighting' else FAULT_MODALITIES
+        event.modality = _choice(data, 'modality', where, allowed, default=allowed[0])
+        event.duration = _number(data, 'duration', where, 0.0, 1e7, default=float('inf'))
+        event.value = _number(data, 'value', where, -1e4, 1e4, default=0.0)
+        if 'taxels' in data:
+            taxels = data['taxels']
+            if not isinstance(taxels, list) or not all(
+                    isinstance(t, int) and 0 <= t < 8 for t in taxels):
+                raise _err(f'{where}.taxels', f'must be a list of taxel indices 0..7, got '
+                           f'{taxels!r}')
+            event.taxels = tuple(taxels)
+    return event
+
+
+def parse(data, source: str = 'scenario') -> Scenario:
+    """Validate a loaded YAML mapping into a Scenario."""
+    _keys(data, ('name', 'description', 'domain', 'seed', 'wear_acceleration', 'motion',
+                 'environment', 'initial', 'events'), source)
+    if not isinstance(data.get('name'), str) or not data['name']:
+        raise _err(f'{source}.name', 'is required and must be a non-empty string')
+    sc = Scenario(name=data['name'], description=str(data.get('description', '')))
+    sc.domain = _choice(data, 'domain', source, DOMAINS, default='field')
+    sc.seed = _number(data, 'seed', source, 0, 2 ** 31 - 1, default=0, integer=True)
+    sc.wear_acceleration = _number(data, 'wear_acceleration', source, 0.0, 1e6, default=1.0)
+    motion = data.get('motion', {})
+    _keys(motion, ('frequency', 'amplitude'), f'{source}.motion')
+    sc.frequency = _number(motion, 'frequency', f'{source}.motion', 0.05, 3.0, default=0.5)
+    amplitude = motion.get('amplitude', [18.0, 10.0])
+    if (not isinstance(amplitude, list) or len(amplitude) != 2 or not all(
+            isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= 25
+            for a in amplitude)):
+        raise _err(f'{source}.motion.amplitude',
+                   f'must be two tendon forces in [0, 25] N, got {amplitude!r}')
+    sc.amplitude = (float(amplitude[0]), float(amplitude[1]))
+    env = data.get('environment', {})
+    sc.environment = _environment(env, f'{source}.environment', True)
+    drift = env.get('drift', {}) if isinstance(env, dict) else {}
+    _keys(drift, list(ENV_KEYS), f'{source}.environment.drift')
+    sc.drift = {k: _number(drift, k, f'{source}.environment.drift', -100.0, 100.0)
+                for k in drift}
+    initial = data.get('initial', {})
+    _keys(initial, ('stiffness', 'cycles'), f'{source}.initial')
+    sc.stiffness = _number(initial, 'stiffness', f'{source}.initial', 0.45, 1.0, default=1.0)
+    sc.cycles = _number(initial, 'cycles', f'{source}.initial', 0.0, 1e9, default=0.0)
+    events = data.get('events', [])
+    if not isinstance(events, list):
+        raise _err(f'{source}.events', 'must be a list of events')
+    sc.events = sorted((_event(e, f'{source}.events[{i}]') for i, e in enumerate(events)),
+                       key=lambda e: e.at)
+    return sc
+
+
+def scenario_dirs() -> List[Path]:
+    """Directories searched for scenario names: $SOFTMAINT_SCENARIOS, the repository's config."""
+    dirs = [Path(p) for p in os.environ.get('SOFTMAINT_SCENARIOS', '').split(os.pathsep) if p]
+    for start in (Path.cwd(), Path(os.path.realpath(__file__)).parent):
+        for parent in (start, *start.parents):
+            candidate = parent / 'config' / 'scenarios'
+            if candidate.is_dir():
+                dirs.append(candidate)
+                break
+    return dirs
+
+
+def resolve(name_or_path: str) -> Path:
+    """A scenario file from a path or a name (default -> config/scenarios/default.yaml)."""
+    path = Path(name_or_path)
+    if path.suffix in ('.yaml', '.yml') or path.is_file():
+        if not path.is_file():
+            raise ScenarioError(f'scenario file {path} not found')
+        return path
+    for directory in scenario_dirs():
+        candidate = directory / f'{name_or_path}.yaml'
+        if candidate.is_file():
+            return candidate
+    names = sorted({p.stem for d in scenario_dirs() for p in d.glob('*.yaml')})
+    raise ScenarioError(f'scenario {name_or_path!r} not found; available: {names} '
+                        '(or give a path to a .yaml file, or set SOFTMAINT_SCENARIOS)')
+
+
+def load(name_or_path: str) -> Scenario:
+    """Load and validate a scenario by name or path."""
+    path = resolve(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ScenarioError(f'{path}: not valid YAML: {err}') from err
+    return parse(data, path.name)

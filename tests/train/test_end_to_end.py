@@ -1,0 +1,94 @@
+"""Tiny end-to-end runs on synthetic data (NOT the simulator): learning, export, DDP."""
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+from conftest import tiny_config
+import numpy as np
+import pytest
+from softmaint_core.metadata import load_verified
+from softmaint_core.postprocess import postprocess
+from softmaint_core.spec import OUTPUTS
+from softmaint_train.data import fit_normalisation, make_splits, open_dataset, Windows
+from softmaint_train.evaluate import labels_of, student_outputs
+from softmaint_train.export import example_inputs, session
+from softmaint_train.metrics import macro_f1
+from softmaint_train.pipeline import run
+from softmaint_train.train import TrainingError, train_student
+import torch
+
+
+@pytest.mark.slow
+def test_student_learns_above_chance(synthetic_root, tmp_path):
+    torch.set_num_threads(2)
+    cfg = tiny_config(synthetic_root, tmp_path, **{'distill.use_teacher': False,
+                                                    'student.min_labelled_steps': 150})
+    ds = open_dataset(synthetic_root)
+    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
+    train = Windows.load(ds, 'field', np.sort(np.concatenate([splits.teacher_train,
+                                                              splits.field_train])))
+    stats = fit_normalisation(train)
+    student = train_student(cfg, train, np.arange(len(train)), stats, progress=False)
+    test = Windows.load(ds, 'field', np.sort(np.concatenate([splits.field_test,
+                                                             splits.teacher_val])))
+    out = student_outputs(student, test, stats)
+    labels = labels_of(test)
+    f1 = macro_f1(labels['damage'], out['damage'].mean(1).argmax(-1), 5)
+    assert f1 > 0.5, f'damage macro-F1 {f1:.3f} is not above chance (0.2)'
+    mae = np.abs(out['urgency'].mean(1) - labels['urgency']).mean()
+    assert mae < np.abs(labels['urgency'] - labels['urgency'].mean()).mean()
+
+
+@pytest.mark.slow
+def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path):
+    torch.set_num_threads(2)
+    cfg = tiny_config(synthetic_root, tmp_path, **{'data.label_fraction': 0.2})
+    record = run(cfg, tmp_path / 'runs', export=True, progress=False)
+    assert record['export']['parity_max_abs_diff'] < 1e-4
+    assert 0 < record['labelled_windows'] < record['splits']['field_train']
+    assert {'all', 'no_camera', 'camera_only', 'lighting_shift'} <= set(record['student'])
+    path = Path(cfg.export.out)
+    meta = load_verified(path)
+    assert meta.members == cfg.student.members
+    assert meta.training_config['data']['label_fraction'] == 0.2
+    assert 'test.damage.macro_f1' in meta.metrics
+    assert path.with_suffix('.pt').is_file()
+    feeds = example_inputs(1, masks=[[1, 1, 1, 1]])
+    pred = postprocess(dict(zip(OUTPUTS, session(path).run(None, feeds))), [True] * 4, meta)
+    assert 1 <= len(pred.damage_set) <= 5 and 0 <= pred.uncertainty <= 1
+    json.dumps(record)  # the record is JSON-ready
+
+
+def test_non_finite_loss_stops_with_a_clear_error(synthetic_root, tmp_path):
+    cfg = tiny_config(synthetic_root, tmp_path, **{'distill.use_teacher': False,
+                                                    'student.min_labelled_steps': 2,
+                                                    'student.epochs': 1})
+    ds = open_dataset(synthetic_root)
+    train = Windows.load(ds, 'field', np.arange(32))
+    stats = fit_normalisation(train)
+    train.arrays['urgency'] = np.full_like(train.arrays['urgency'], np.nan)
+    with pytest.raises(TrainingError, match='non-finite loss at step 0'):
+        train_student(cfg, train, np.arange(len(train)), stats, progress=False)
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_two_processes(synthetic_root, tmp_path):
+    torchrun = Path(sys.executable).with_name('torchrun')
+    if not torchrun.exists():
+        pytest.skip('torchrun not installed beside python')
+    cfg = tmp_path / 'ddp.yaml'
+    import yaml
+    data = tiny_config(synthetic_root, tmp_path, **{'threads': 1, 'student.members': 1,
+                                                     'teacher.epochs': 1})
+    from dataclasses import asdict
+    cfg.write_text(yaml.safe_dump(json.loads(json.dumps(asdict(data)))))
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    proc = subprocess.run(
+        [str(torchrun), '--standalone', '--nproc_per_node=2', '-m', 'softmaint_train',
+         'reproduce', '--config', str(cfg), '--no-progress', '--no-export'],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / 'runs/default/record.json').read_text())
+    assert record['world_size'] == 2
