@@ -24,7 +24,7 @@ from . import degradation as dg
 from . import sensors
 from .arm import Arm, FIELD_GEOMETRY, Look, SEGMENTS, SIM_GEOMETRY
 
-GENERATOR_VERSION = '1.0.0'
+GENERATOR_VERSION = '1.0.1'
 WARMUP = 0.6                 # simulated seconds before the window (start-up transient)
 WINDOW = TEACHER_SPEC.window
 SENSOR_RATE = 100.0          # tactile and proprio sample rate [Hz]
@@ -159,7 +159,8 @@ class EpisodeGenerator:
             (np.arange(TEACHER_SPEC.modality('camera').steps) + 0.5)
             / TEACHER_CAMERA_RATE / dt).astype(int)
         field_phase = rng.uniform(0.0, 1.0 / FIELD_CAMERA_RATE)
-        field_steps = n_warm + np.round(
+        # floor, not round: a phase just under one camera period must not round past the window
+        field_steps = n_warm + np.floor(
             (field_phase + np.arange(int(WINDOW * FIELD_CAMERA_RATE)) / FIELD_CAMERA_RATE)
             / dt).astype(int)
         teacher_set, field_set = set(teacher_steps.tolist()), set(field_steps.tolist())
