@@ -27,6 +27,7 @@ setup(
         'ingestion = softmaint.ingestion_node:main',
         'inference = softmaint.inference_node:main',
         'agent = softmaint.agent_node:main',
+        'monitor = softmaint.monitor_node:main',
         'softmaint-log = softmaint.log_cli:main',
         'softmaint-bringup = softmaint.bringup:main',
     ]},

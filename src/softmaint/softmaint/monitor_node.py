@@ -1,0 +1,126 @@
+"""
+Monitor: shows the suite's predictions and decisions live and summarises a run against truth.
+
+Subscribes to predictions, decisions and (from the sim robot) ground truth; logs one line per
+prediction and every change of decision. When it stops it writes summary.json, summary.md and
+timeline.png (urgency against truth, uncertainty, decisions over time) into `report_dir`.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from softmaint_core import topics
+from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
+from softmaint_interfaces.msg import GroundTruth, MaintenanceDecision, MaintenancePrediction
+
+from .timeline_plot import plot_timeline
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def seconds(stamp) -> float:
+    """builtin_interfaces/Time -> float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class Monitor(Node):
+    """Collects a Timeline of the run and writes its summary on shutdown."""
+
+    def __init__(self):
+        super().__init__('softmaint_monitor')
+        self.declare_parameter('report_dir', 'reports/latest')
+        self.timeline = Timeline()
+        self.truth = None
+        self.create_subscription(MaintenancePrediction, topics.PREDICTION, self.on_prediction, 10)
+        self.create_subscription(MaintenanceDecision, topics.DECISION, self.on_decision, LATCHED)
+        self.create_subscription(GroundTruth, topics.GROUND_TRUTH, self.on_truth, 10)
+
+    def on_truth(self, msg: GroundTruth) -> None:
+        """Record ground truth."""
+        self.truth = msg
+        self.timeline.truth.append(Truth(seconds(msg.header.stamp), msg.fatigue_level,
+                                         msg.damage_type, msg.urgency))
+
+    def on_prediction(self, msg: MaintenancePrediction) -> None:
+        """Record a prediction and show it next to the truth."""
+        fatigue, damage = int(np.argmax(msg.fatigue_probs)), int(np.argmax(msg.damage_probs))
+        self.timeline.predictions.append(Predicted(
+            seconds(msg.header.stamp), fatigue, damage, msg.urgency, msg.uncertainty))
+        truth = ''
+        if self.truth is not None:
+            truth = (f' | truth {FATIGUE_LEVELS[self.truth.fatigue_level]:>6} '
+                     f'{self.truth.damage_name:<18} urgency {self.truth.urgency:.2f}')
+        missing = sorted({m.name for m in msg.reconstructed})
+        self.get_logger().info(
+            f'predicted {FATIGUE_LEVELS[fatigue]:>6} {DAMAGE_TYPES[damage]:<18} '
+            f'p={max(msg.damage_probs):.2f} urgency {msg.urgency:.2f}±{msg.urgency_std:.2f} '
+            f'uncertainty {msg.uncertainty:.2f}'
+            f'{" missing " + ",".join(missing) if missing else ""}{truth}')
+
+    def on_decision(self, msg: MaintenanceDecision) -> None:
+        """Record a decision; show it when it changes."""
+        last = self.timeline.decisions[-1].action if self.timeline.decisions else None
+        self.timeline.decisions.append(Decided(seconds(msg.header.stamp), msg.action_name))
+        if msg.action_name != last:
+            self.get_logger().info(f'DECISION {msg.action_name.upper()} '
+                                   f'(priority {msg.priority}): {msg.reason}')
+
+    def write_report(self) -> Path:
+        """Write summary.json, summary.md and timeline.png; return the directory."""
+        out = Path(self.get_parameter('report_dir').value)
+        out.mkdir(parents=True, exist_ok=True)
+        summary = self.timeline.summary()
+        (out / 'summary.json').write_text(json.dumps(summary, indent=2))
+        (out / 'summary.md').write_text(summary_markdown(summary))
+        if self.timeline.predictions:
+            plot_timeline(self.timeline, out / 'timeline.png', 'softmaint run: urgency, '
+                          'uncertainty and decisions against ground truth')
+        return out
+
+
+def _seconds_or_dash(value) -> str:
+    return '-' if value is None else f'{value:.1f}'
+
+
+def summary_markdown(summary: dict) -> str:
+    """Human-readable summary of a run."""
+    lines = ['# softmaint run summary', '',
+             f"{summary['predictions']} predictions, {summary['decisions']} decisions, "
+             f"urgency MAE against truth {summary['urgency_mae']:.3f}", '',
+             '| fault onset [s] | head | became | detected after [s] | acted on after [s] |',
+             '|---|---|---|---|---|']
+    t0 = summary['onsets'][0]['stamp'] if summary['onsets'] else 0.0
+    for onset in summary['onsets']:
+        lines.append(f"| {onset['stamp'] - t0:.1f} | {onset['head']} | {onset['label']} | "
+                     f"{_seconds_or_dash(onset['detected_after'])} | "
+                     f"{_seconds_or_dash(onset['acted_after'])} |")
+    lines += ['', '| decision | seconds |', '|---|---|']
+    lines += [f'| {action} | {secs:.1f} |'
+              for action, secs in summary['decision_seconds'].items()]
+    return '\n'.join(lines) + '\n'
+
+
+def main(args=None):
+    """Run the monitor until shutdown, then write its report."""
+    rclpy.init(args=args)
+    node = Monitor()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        out = node.write_report()
+        print(summary_markdown(node.timeline.summary()), flush=True)
+        print(f'report: {out}/summary.md, {out}/timeline.png', flush=True)
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,104 @@
+"""Bringup: the launch file and the runner start the same nodes with the same parameters."""
+import ast
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+from softmaint import bringup
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCH_FILE = REPO / 'launch' / 'bringup.launch.py'
+
+
+def test_default_plan_is_the_onboard_suite():
+    nodes = bringup.plan(bringup.resolve({}))
+    assert [n.name for n in nodes] == ['softmaint_ingestion', 'softmaint_inference',
+                                       'softmaint_agent']
+    model = Path(bringup.arguments()['model'][0])
+    assert nodes[1].parameters['model_path'] == str(model)
+    assert nodes[0].parameters['model_metadata'] == str(model.with_suffix('.json'))
+    assert all(n.parameters['use_sim_time'] is False for n in nodes)
+
+
+def test_sim_and_monitor_are_added_and_sim_ends_the_run():
+    args = bringup.resolve({'use_sim': 'true', 'monitor': 'true', 'duration': '30',
+                            'use_sim_time': 'true', 'scenario': 'leak'})
+    nodes = {n.name: n for n in bringup.plan(args)}
+    assert set(nodes) == {'softmaint_sim', 'softmaint_ingestion', 'softmaint_inference',
+                          'softmaint_agent', 'softmaint_monitor'}
+    sim = nodes['softmaint_sim']
+    assert sim.ends_run and not nodes['softmaint_agent'].ends_run
+    assert sim.parameters == {'use_sim_time': True, 'scenario': 'leak', 'duration': 30.0,
+                              'rate_factor': 1.0, 'publish_clock': True}
+
+
+@pytest.mark.parametrize('given, message', [
+    ({'use_sim': 'maybe'}, 'use_sim'),
+    ({'use_sim': 'true', 'duration': 'long'}, 'duration'),
+])
+def test_bad_argument_values_name_the_argument(given, message):
+    with pytest.raises(ValueError, match=message):
+        bringup.plan(bringup.resolve(given))
+
+
+def test_unknown_argument_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown argument\(s\) \['modle'\].*'model'"):
+        bringup.resolve({'modle': 'x.onnx'})
+
+
+def test_runner_command_carries_name_namespace_params_file_and_parameters(tmp_path):
+    params = tmp_path / 'params.yaml'
+    params.write_text('{}\n')
+    args = bringup.resolve({'namespace': 'arm_1', 'params_file': str(params)})
+    node = bringup.plan(args)[1]
+    cmd = bringup.command(node, args)
+    assert Path(cmd[0]).name == 'inference'
+    assert cmd[1:] == ['--ros-args', '-r', '__node:=softmaint_inference', '-r', '__ns:=/arm_1',
+                       '--params-file', str(params), '-p', 'use_sim_time:=false',
+                       '-p', f'model_path:={args["model"]}', '--log-level', 'info']
+
+
+def test_runner_refuses_a_missing_params_file_before_starting_anything(tmp_path):
+    result = subprocess.run(
+        [sys.executable, '-m', 'softmaint.bringup', f'params_file:={tmp_path}/none.yaml'],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert 'none.yaml not found' in result.stderr
+    assert 'started' not in result.stdout
+
+
+def test_runner_rejects_malformed_arguments():
+    result = subprocess.run([sys.executable, '-m', 'softmaint.bringup', 'use_sim=true'],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and 'name:=value' in result.stderr
+
+
+def test_launch_file_declares_the_runner_arguments_and_uses_the_plan():
+    """Checked on the source here; on a distro the next test runs the launch file itself."""
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.module == 'softmaint.bringup' for alias in node.names}
+    assert {'arguments', 'plan'} <= imported
+    called = {node.func.id for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert {'arguments', 'plan', 'DeclareLaunchArgument', 'Node'} <= called
+
+
+def test_launch_file_starts_the_planned_nodes_on_a_distro():
+    launch = pytest.importorskip('launch', reason='the ROS 2 launch system is not installed')
+    if not hasattr(launch, 'LaunchContext'):
+        pytest.skip('the PyPI "launch" package is an unrelated app launcher')
+    pytest.importorskip('launch_ros')
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('bringup_launch', LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    assert [a.name for a in description.get_launch_arguments()] == list(bringup.arguments())
+    context = launch.LaunchContext()
+    started = []
+    for entity in description.entities:   # arguments set their defaults, then the nodes
+        started += [n for n in entity.visit(context) or [] if hasattr(n, 'node_executable')]
+    assert [(n.node_package, n.node_executable) for n in started] == [
+        (n.package, n.executable) for n in bringup.plan(bringup.resolve({}))]
