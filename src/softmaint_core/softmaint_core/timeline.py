@@ -68,7 +68,7 @@ class Timeline:
     decisions: List[Decided] = field(default_factory=list)
 
     def onsets(self) -> List[Onset]:
-        """Changes of damage type and fatigue level, with time to detect and to act."""
+        """Return the changes of damage type and fatigue level, with time to detect and act."""
         found = []
         for before, now in zip(self.truth, self.truth[1:]):
             if now.damage != before.damage:
@@ -84,7 +84,7 @@ class Timeline:
         return found
 
     def decision_durations(self, end: Optional[float] = None) -> Dict[str, float]:
-        """Seconds spent in each action (a decision holds until the next one)."""
+        """Return the seconds spent in each action (a decision holds until the next one)."""
         durations = dict.fromkeys(ACTIONS, 0.0)
         if not self.decisions:
             return durations
@@ -95,7 +95,7 @@ class Timeline:
         return durations
 
     def urgency_mae(self) -> float:
-        """Mean absolute error of predicted urgency against the latest truth before it."""
+        """Return the mean absolute error of predicted urgency against the latest truth."""
         errors = []
         for pred in self.predictions:
             truth = latest_before(self.truth, pred.stamp)
@@ -104,7 +104,7 @@ class Timeline:
         return sum(errors) / len(errors) if errors else math.nan
 
     def summary(self) -> dict:
-        """JSON-ready summary of the run."""
+        """Return a JSON-ready summary of the run."""
         return {
             'predictions': len(self.predictions), 'decisions': len(self.decisions),
             'truth_samples': len(self.truth),
@@ -125,7 +125,7 @@ def _first_after(start: float, stamps: Sequence[float]) -> Optional[float]:
 
 
 def latest_before(samples: Sequence[Truth], stamp: float) -> Optional[Truth]:
-    """The last sample at or before `stamp` (samples in time order), or None."""
+    """Return the last sample at or before `stamp` (samples in time order), or None."""
     best = None
     for sample in samples:
         if sample.stamp > stamp:
