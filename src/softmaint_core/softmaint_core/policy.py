@@ -1,0 +1,504 @@
+"""
+Maintenance policy: from calibrated predictions to maintenance actions, with hysteresis.
+
+Pure and ROS-free: the agent node feeds it one PredictionSummary per window and publishes the
+Decision it returns; tests drive it window by window.
+
+Per window (`assess`), the severity the window calls for is the highest of
+  urgency   >= reduce_urgency -> reduce_workload; >= schedule_urgency -> schedule_maintenance
+  fatigue   P(medium) + P(high) >= fatigue_probability -> reduce_workload;
+            P(high) >= fatigue_probability -> schedule_maintenance
+  damage    1 - P(none) >= damage_probability -> schedule_maintenance
+  critical  urgency >= critical_urgency with uncertainty <= confident_uncertainty
+            -> immediate_shutdown
+and a human is needed (request_assistance) when a conformal set holds more than one class, the
+uncertainty is over max_uncertainty, fewer than min_modalities inputs were available, urgency is
+critical without a confident prediction, or predictions went stale.
+
+Over windows (`decide`), the level escalates after escalate_windows consecutive windows above it
+(to the lowest level all of them called for) and de-escalates after deescalate_windows
+consecutive windows below it; immediate_shutdown needs no confirmation. An assistance request
+opens after escalate_windows windows with a reason (at once when urgency is critical or
+predictions are stale) and is withdrawn after deescalate_windows windows without one. An
+operator's answer (`acknowledge`) sets the level and mutes the answered reasons while they last.
+"""
+from dataclasses import dataclass, field, fields, replace
+from enum import IntEnum
+import math
+from typing import Callable, Dict, FrozenSet, Optional, Sequence, Tuple
+import uuid
+
+from .taxonomy import CRITICAL_URGENCY, DAMAGE_TYPES, FATIGUE_LEVELS
+
+
+class Action(IntEnum):
+    """Maintenance actions; the values are the MaintenanceDecision constants."""
+
+    CONTINUE_MONITORING = 0
+    REDUCE_WORKLOAD = 1
+    SCHEDULE_MAINTENANCE = 2
+    IMMEDIATE_SHUTDOWN = 3
+    REQUEST_ASSISTANCE = 4
+
+    @property
+    def label(self) -> str:
+        """Return the name in lower case, e.g. 'reduce_workload'."""
+        return self.name.lower()
+
+
+# Actions ordered by severity; request_assistance is not a level but a call for a human.
+LEVELS = (Action.CONTINUE_MONITORING, Action.REDUCE_WORKLOAD, Action.SCHEDULE_MAINTENANCE,
+          Action.IMMEDIATE_SHUTDOWN)
+# Reasons that open an assistance request at once instead of after escalate_windows windows.
+URGENT_REASONS = ('critical_unconfirmed', 'stale_predictions')
+
+
+class ThresholdError(ValueError):
+    """A threshold outside its allowed range or inconsistent with another one."""
+
+
+def _threshold(default, low, high, description):
+    return field(default=default, metadata={'range': (low, high), 'description': description})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Validated policy thresholds; constructing an invalid set raises ThresholdError."""
+
+    reduce_urgency: float = _threshold(
+        0.4, 0.0, 1.0, 'urgency at or above which the workload is reduced')
+    schedule_urgency: float = _threshold(
+        0.6, 0.0, 1.0, 'urgency at or above which maintenance is scheduled')
+    critical_urgency: float = _threshold(
+        CRITICAL_URGENCY, 0.0, 1.0, 'urgency at or above which a confident prediction '
+        'shuts the arm down at once')
+    confident_uncertainty: float = _threshold(
+        0.3, 0.0, 1.0, 'uncertainty at or below which a critical prediction is confident '
+        'enough for a shutdown')
+    max_uncertainty: float = _threshold(
+        0.6, 0.0, 1.0, 'uncertainty above which a human is asked')
+    fatigue_probability: float = _threshold(
+        0.6, 0.0, 1.0, 'probability of medium-or-high (reduce) or high (schedule) fatigue that '
+        'acts')
+    damage_probability: float = _threshold(
+        0.6, 0.0, 1.0, 'probability of any damage at which maintenance is scheduled')
+    min_modalities: int = _threshold(
+        2, 0, 16, 'fewest available input modalities before a human is asked')
+    escalate_windows: int = _threshold(
+        3, 1, 100, 'consecutive windows that must call for a higher level before escalating')
+    deescalate_windows: int = _threshold(
+        10, 1, 1000, 'consecutive windows that must call for a lower level before '
+        'de-escalating (and to withdraw an assistance request)')
+    reduced_workload: float = _threshold(
+        0.5, 0.0, 1.0, 'workload limit under reduce_workload (fraction of nominal)')
+    maintenance_workload: float = _threshold(
+        0.25, 0.0, 1.0, 'workload limit while maintenance is scheduled')
+    assistance_workload: float = _threshold(
+        0.5, 0.0, 1.0, 'highest workload limit while a human is asked')
+
+    # (lower, upper): the first must not exceed the second.
+    ORDERED = (('reduce_urgency', 'schedule_urgency'), ('schedule_urgency', 'critical_urgency'),
+               ('confident_uncertainty', 'max_uncertainty'),
+               ('escalate_windows', 'deescalate_windows'),
+               ('maintenance_workload', 'reduced_workload'))
+
+    def __post_init__(self):
+        """Check every field's type and range, then their order."""
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            low, high = spec.metadata['range']
+            numeric = (int,) if spec.type is int else (int, float)
+            if isinstance(value, bool) or not isinstance(value, numeric):
+                raise ThresholdError(f'{spec.name} must be {spec.type.__name__} in '
+                                     f'[{low}, {high}], got {value!r}')
+            if not low <= value <= high:       # also refuses NaN
+                raise ThresholdError(f'{spec.name} must be in [{low}, {high}], got {value!r}')
+        for lower, upper in self.ORDERED:
+            if getattr(self, lower) > getattr(self, upper):
+                raise ThresholdError(f'{lower} ({getattr(self, lower)}) must be <= {upper} '
+                                     f'({getattr(self, upper)})')
+
+    @classmethod
+    def from_mapping(cls, values: Dict[str, object]) -> 'Thresholds':
+        """Build from {field name: value}; unknown names raise ThresholdError."""
+        unknown = set(values) - {spec.name for spec in fields(cls)}
+        if unknown:
+            raise ThresholdError(f'unknown thresholds {sorted(unknown)}')
+        return cls(**values)
+
+    def workload(self, level: Action) -> float:
+        """Workload limit of a level (fraction of nominal)."""
+        return {Action.CONTINUE_MONITORING: 1.0, Action.REDUCE_WORKLOAD: self.reduced_workload,
+                Action.SCHEDULE_MAINTENANCE: self.maintenance_workload,
+                Action.IMMEDIATE_SHUTDOWN: 0.0}[level]
+
+
+@dataclass(frozen=True)
+class PredictionSummary:
+    """What the policy needs of one window's prediction (and of the window's inputs)."""
+
+    urgency: float
+    uncertainty: float
+    fatigue_probs: Tuple[float, ...]
+    damage_probs: Tuple[float, ...]
+    fatigue_set: Tuple[int, ...]
+    damage_set: Tuple[int, ...]
+    available: Tuple[str, ...]          # modalities that were available in the window
+    modalities: int                     # modalities the model takes
+    urgency_std: float = 0.0
+    fatigue_classes: Tuple[str, ...] = FATIGUE_LEVELS
+    damage_classes: Tuple[str, ...] = DAMAGE_TYPES
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field that cannot come from a sound prediction."""
+        for name in ('urgency', 'uncertainty'):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f'{name} must be in [0, 1], got {value}')
+        if not (math.isfinite(self.urgency_std) and self.urgency_std >= 0):
+            raise ValueError(f'urgency_std must be finite and >= 0, got {self.urgency_std}')
+        for head, required in (('fatigue', ('medium', 'high')), ('damage', ('none',))):
+            probs = getattr(self, f'{head}_probs')
+            classes = getattr(self, f'{head}_classes')
+            members = getattr(self, f'{head}_set')
+            if len(probs) != len(classes) or not set(required) <= set(classes):
+                raise ValueError(f'{head}_probs must hold one probability per class of '
+                                 f'{classes} (which must include {required})')
+            if not all(0.0 <= p <= 1.0 for p in probs) or abs(sum(probs) - 1.0) > 1e-3:
+                raise ValueError(f'{head}_probs must be probabilities summing to 1, got {probs}')
+            if not members or not all(0 <= i < len(classes) for i in members):
+                raise ValueError(f'{head}_set must be non-empty indices into {head}_classes, '
+                                 f'got {members}')
+        if not 0 < self.modalities or len(self.available) > self.modalities:
+            raise ValueError(f'{len(self.available)} available of {self.modalities} modalities')
+
+    def top(self, head: str) -> Tuple[str, float]:
+        """Most likely class of `head` ('fatigue' or 'damage') and its probability."""
+        probs = getattr(self, f'{head}_probs')
+        best = max(range(len(probs)), key=probs.__getitem__)
+        return getattr(self, f'{head}_classes')[best], float(probs[best])
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What one window calls for, before hysteresis."""
+
+    target: Action                      # a level (continue .. immediate_shutdown)
+    driver: str                         # why that level, e.g. 'urgency 0.65 >= 0.60'
+    reasons: Dict[str, str]             # assistance reason code -> sentence fragment
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """Hysteresis memory between windows."""
+
+    level: Action = Action.CONTINUE_MONITORING
+    up_windows: int = 0                 # consecutive windows above the level
+    up_floor: Action = Action.CONTINUE_MONITORING    # lowest level those windows called for
+    down_windows: int = 0               # consecutive windows below the level
+    down_ceiling: Action = Action.CONTINUE_MONITORING  # highest level those windows called for
+    assist_windows: int = 0             # consecutive windows with an assistance reason
+    clear_windows: int = 0              # consecutive windows without one, request open
+    request_id: str = ''                # open assistance request ('' = none)
+    request_reasons: Tuple[str, ...] = ()           # reason codes of the open request
+    muted: FrozenSet[str] = frozenset()  # reasons an operator answered, muted while they last
+    driver: str = 'no prediction yet'   # latest driver of the level
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One maintenance decision, ready to publish and log."""
+
+    action: Action
+    priority: int                       # 0 (routine) .. 3 (critical)
+    reason: str                         # one sentence
+    evidence: Dict[str, str]
+    workload_limit: float
+    request_id: str = ''
+    basis: str = 'prediction'           # prediction, stale, operator or inspection
+
+    @property
+    def key(self) -> tuple:
+        """Return what must differ for this to count as a new decision."""
+        return (self.action, self.request_id, round(self.workload_limit, 6), self.basis)
+
+
+def new_request_id() -> str:
+    """Return a fresh, unique assistance request id."""
+    return 'req-' + uuid.uuid4().hex[:12]
+
+
+def _fraction(x: float) -> str:
+    return f'{x:.2f}'
+
+
+def assess(summary: PredictionSummary, thresholds: Thresholds) -> Assessment:
+    """Level and assistance reasons that one window calls for (no hysteresis)."""
+    s, t = summary, thresholds
+    candidates = [(Action.CONTINUE_MONITORING,
+                   f'urgency {_fraction(s.urgency)} and no likely fatigue or damage')]
+    if s.urgency >= t.schedule_urgency:
+        candidates.append((Action.SCHEDULE_MAINTENANCE, f'urgency {_fraction(s.urgency)} >= '
+                           f'{_fraction(t.schedule_urgency)}'))
+    elif s.urgency >= t.reduce_urgency:
+        candidates.append((Action.REDUCE_WORKLOAD, f'urgency {_fraction(s.urgency)} >= '
+                           f'{_fraction(t.reduce_urgency)}'))
+    fatigue = dict(zip(s.fatigue_classes, s.fatigue_probs))
+    if fatigue['high'] >= t.fatigue_probability:
+        candidates.append((Action.SCHEDULE_MAINTENANCE,
+                           f'high fatigue with p={_fraction(fatigue["high"])}'))
+    elif fatigue['high'] + fatigue['medium'] >= t.fatigue_probability:
+        candidates.append((Action.REDUCE_WORKLOAD, 'medium or high fatigue with '
+                           f'p={_fraction(fatigue["high"] + fatigue["medium"])}'))
+    damage = dict(zip(s.damage_classes, s.damage_probs))
+    if 1.0 - damage['none'] >= t.damage_probability:
+        worst = max((c for c in s.damage_classes if c != 'none'), key=damage.__getitem__)
+        candidates.append((Action.SCHEDULE_MAINTENANCE, f'damage likely with '
+                           f'p={_fraction(1.0 - damage["none"])} (most likely {worst})'))
+    critical = s.urgency >= t.critical_urgency
+    confident = s.uncertainty <= t.confident_uncertainty
+    if critical and confident:
+        candidates.append((Action.IMMEDIATE_SHUTDOWN, f'urgency {_fraction(s.urgency)} >= '
+                           f'critical {_fraction(t.critical_urgency)} with uncertainty '
+                           f'{_fraction(s.uncertainty)} <= {_fraction(t.confident_uncertainty)}'))
+    target, driver = max(candidates, key=lambda candidate: candidate[0])
+    return Assessment(target, driver, _assistance_reasons(s, t, critical and not confident))
+
+
+def _assistance_reasons(s: PredictionSummary, t: Thresholds,
+                        critical_unconfirmed: bool) -> Dict[str, str]:
+    reasons = {}
+    if critical_unconfirmed:
+        reasons['critical_unconfirmed'] = (
+            f'urgency {_fraction(s.urgency)} is critical but uncertainty '
+            f'{_fraction(s.uncertainty)} > {_fraction(t.confident_uncertainty)}')
+    for head in ('damage', 'fatigue'):
+        members = getattr(s, f'{head}_set')
+        if len(members) > 1:
+            names = ', '.join(getattr(s, f'{head}_classes')[i] for i in members)
+            reasons[f'ambiguous_{head}'] = (
+                f'the {head} conformal set holds {len(members)} classes ({names})')
+    if s.uncertainty > t.max_uncertainty:
+        reasons['uncertain'] = (f'uncertainty {_fraction(s.uncertainty)} > '
+                                f'{_fraction(t.max_uncertainty)}')
+    if len(s.available) < t.min_modalities:
+        reasons['degraded_inputs'] = (f'only {len(s.available)} of {s.modalities} modalities '
+                                      f'available (need {t.min_modalities})')
+    return reasons
+
+
+def _step_level(assessment: Assessment, state: PolicyState,
+                t: Thresholds) -> Tuple[PolicyState, str]:
+    """Apply hysteresis to the level; return the new state and why it is at that level."""
+    target, driver = assessment.target, assessment.driver
+    settled = {'up_windows': 0, 'down_windows': 0}
+    if target == Action.IMMEDIATE_SHUTDOWN or target == state.level:
+        return replace(state, level=target, **settled), driver
+    if target > state.level:
+        floor = min(state.up_floor, target) if state.up_windows else target
+        up = state.up_windows + 1
+        if up >= t.escalate_windows:
+            return (replace(state, level=floor, **settled),
+                    f'escalated after {up} consecutive windows at or above it '
+                    f'(latest: {driver})')
+        return (replace(state, up_windows=up, up_floor=floor, down_windows=0),
+                f'{target.label} called for ({driver}) in {up} of {t.escalate_windows} '
+                'windows needed to escalate')
+    ceiling = max(state.down_ceiling, target) if state.down_windows else target
+    down = state.down_windows + 1
+    if down >= t.deescalate_windows:
+        return (replace(state, level=ceiling, **settled),
+                f'de-escalated after {down} consecutive windows below {state.level.label} '
+                f'(latest: {driver})')
+    return (replace(state, down_windows=down, down_ceiling=ceiling, up_windows=0),
+            f'held while {target.label} is called for ({driver}) in {down} of '
+            f'{t.deescalate_windows} windows needed to de-escalate')
+
+
+def _step_assistance(reasons: Dict[str, str], state: PolicyState, t: Thresholds,
+                     make_request_id: Callable[[], str]) -> PolicyState:
+    """Open, keep or withdraw the assistance request; answered reasons stay muted."""
+    muted = state.muted & frozenset(reasons)
+    active = tuple(code for code in reasons if code not in muted)
+    if state.request_id:
+        if active:
+            return replace(state, clear_windows=0, request_reasons=active, muted=muted)
+        clear = state.clear_windows + 1
+        if clear >= t.deescalate_windows:
+            return replace(state, clear_windows=0, assist_windows=0, request_id='',
+                           request_reasons=(), muted=muted)
+        return replace(state, clear_windows=clear, muted=muted)
+    if not active:
+        return replace(state, assist_windows=0, muted=muted)
+    streak = state.assist_windows + 1
+    if streak >= t.escalate_windows or set(active) & set(URGENT_REASONS):
+        return replace(state, assist_windows=0, clear_windows=0, request_id=make_request_id(),
+                       request_reasons=active, muted=muted)
+    return replace(state, assist_windows=streak, muted=muted)
+
+
+def _compose(state: PolicyState, t: Thresholds, reasons: Dict[str, str], driver: str,
+             evidence: Dict[str, str], basis: str) -> Decision:
+    """Turn a state into the decision to publish."""
+    evidence = {**evidence, 'level': state.level.label,
+                'escalation': f'{state.up_windows}/{t.escalate_windows}',
+                'deescalation': f'{state.down_windows}/{t.deescalate_windows}',
+                'assistance_reasons': ','.join(reasons) or 'none'}
+    if state.level == Action.IMMEDIATE_SHUTDOWN or not state.request_id:
+        level = state.level
+        return Decision(level, LEVELS.index(level), f'{_sentence(level.label)}: {driver}.',
+                        evidence, t.workload(level), basis=basis)
+    present = [reasons[code] for code in state.request_reasons if code in reasons]
+    why = '; '.join(present) or (f'raised for {", ".join(state.request_reasons)}, '
+                                 f'{state.clear_windows} of {t.deescalate_windows} clear windows '
+                                 'needed to withdraw it')
+    critical = 'critical_unconfirmed' in state.request_reasons
+    return Decision(Action.REQUEST_ASSISTANCE, 3 if critical else 2,
+                    f'Request assistance: {why}; level {state.level.label}.', evidence,
+                    min(t.workload(state.level), t.assistance_workload), state.request_id,
+                    basis)
+
+
+def _sentence(label: str) -> str:
+    return label.replace('_', ' ').capitalize()
+
+
+def evidence_of(summary: PredictionSummary) -> Dict[str, str]:
+    """Return the numbers behind a decision as strings (diagnostic_msgs/KeyValue)."""
+    s = summary
+    fatigue, p_fatigue = s.top('fatigue')
+    damage, p_damage = s.top('damage')
+    return {'urgency': f'{s.urgency:.3f}', 'urgency_std': f'{s.urgency_std:.3f}',
+            'uncertainty': f'{s.uncertainty:.3f}',
+            'fatigue': f'{fatigue} p={p_fatigue:.3f}',
+            'fatigue_set': ','.join(s.fatigue_classes[i] for i in s.fatigue_set),
+            'damage': f'{damage} p={p_damage:.3f}',
+            'damage_set': ','.join(s.damage_classes[i] for i in s.damage_set),
+            'inputs': f'{len(s.available)}/{s.modalities} {",".join(s.available)}'.strip()}
+
+
+def decide(summary: PredictionSummary, thresholds: Thresholds, state: PolicyState,
+           make_request_id: Callable[[], str] = new_request_id
+           ) -> Tuple[Decision, PolicyState]:
+    """Decision for the newest window and the state to pass with the next one."""
+    summary.validate()
+    assessment = assess(summary, thresholds)
+    state, driver = _step_level(assessment, state, thresholds)
+    state = _step_assistance(assessment.reasons, state, thresholds, make_request_id)
+    state = replace(state, driver=driver)
+    evidence = {**evidence_of(summary), 'target': assessment.target.label}
+    return (_compose(state, thresholds, assessment.reasons, driver, evidence, 'prediction'),
+            state)
+
+
+def stale_age(last_prediction: Optional[float], started: float, now: float,
+              timeout: float) -> Optional[float]:
+    """
+    Watchdog: age [s] of the newest prediction when it is stale, else None.
+
+    Before the first prediction the age counts from `started`. A clock that went backwards
+    (a restarted simulation) gives a negative age, which is not stale.
+    """
+    age = now - (started if last_prediction is None else last_prediction)
+    return age if age >= timeout else None
+
+
+def stale_decision(state: PolicyState, thresholds: Thresholds, age: float, timeout: float,
+                   safe_action: Action,
+                   make_request_id: Callable[[], str] = new_request_id
+                   ) -> Tuple[Decision, PolicyState]:
+    """
+    Safe decision while predictions are stale: ask a human, or reduce the workload.
+
+    Never relaxes the current level: a scheduled maintenance or a shutdown holds.
+    """
+    if safe_action not in (Action.REQUEST_ASSISTANCE, Action.REDUCE_WORKLOAD):
+        raise ValueError(f'safe action must be request_assistance or reduce_workload, '
+                         f'not {safe_action.label}')
+    why = f'no prediction for {age:.1f} s (timeout {timeout:.1f} s)'
+    evidence = {'prediction_age': f'{age:.3f}', 'stale_timeout': f'{timeout:.3f}'}
+    if safe_action == Action.REQUEST_ASSISTANCE:
+        reasons = {'stale_predictions': why}
+        state = _step_assistance(reasons, state, thresholds, make_request_id)
+        return _compose(state, thresholds, reasons, why, evidence, 'stale'), state
+    held = replace(state, level=max(state.level, Action.REDUCE_WORKLOAD))
+    return _compose(held, thresholds, {}, f'{why}, holding until predictions resume',
+                    evidence, 'stale'), state
+
+
+def acknowledge(state: PolicyState, thresholds: Thresholds, action: Action, operator: str,
+                request_id: str) -> Tuple[Decision, PolicyState]:
+    """
+    Apply an operator's answer to the open request: their action becomes the level.
+
+    The reasons of the answered request stay muted while they last, so the same condition does
+    not raise a new request; a new reason does.
+    """
+    if action not in LEVELS:
+        raise ValueError(f'the operator must choose one of '
+                         f'{", ".join(f"{int(a)} ({a.label})" for a in LEVELS)}, not {action!r}')
+    state = replace(state, level=Action(action), up_windows=0, down_windows=0,
+                    assist_windows=0, clear_windows=0, request_id='', request_reasons=(),
+                    muted=state.muted | frozenset(state.request_reasons),
+                    driver=f'operator {operator} chose it answering {request_id}')
+    return _compose(state, thresholds, {}, state.driver, {'operator': operator,
+                                                          'answered': request_id},
+                    'operator'), state
+
+
+def aggregate(summaries: Sequence[PredictionSummary]) -> PredictionSummary:
+    """
+    One summary for several windows (an inspection).
+
+    Probabilities, urgency and uncertainty are means; a class is in a conformal set, and a
+    modality counts as available, when it was so in at least half of the windows (the most
+    likely class always is).
+    """
+    if not summaries:
+        raise ValueError('aggregate needs at least one window')
+    n = len(summaries)
+    first = summaries[0]
+
+    def mean(values):
+        return sum(values) / n
+
+    def majority_set(head):
+        probs = tuple(mean(p) for p in zip(*(getattr(s, f'{head}_probs') for s in summaries)))
+        votes = [sum(i in getattr(s, f'{head}_set') for s in summaries)
+                 for i in range(len(probs))]
+        best = max(range(len(probs)), key=probs.__getitem__)
+        return probs, tuple(i for i, v in enumerate(votes) if 2 * v >= n or i == best)
+
+    fatigue_probs, fatigue_set = majority_set('fatigue')
+    damage_probs, damage_set = majority_set('damage')
+    names = []
+    for s in summaries:
+        names.extend(name for name in s.available if name not in names)
+    available = tuple(name for name in names
+                      if 2 * sum(name in s.available for s in summaries) >= n)
+    return replace(first, urgency=mean([s.urgency for s in summaries]),
+                   uncertainty=mean([s.uncertainty for s in summaries]),
+                   urgency_std=mean([s.urgency_std for s in summaries]),
+                   fatigue_probs=fatigue_probs, damage_probs=damage_probs,
+                   fatigue_set=fatigue_set, damage_set=damage_set, available=available)
+
+
+def considered_decision(summaries: Sequence[PredictionSummary],
+                        thresholds: Thresholds) -> Decision:
+    """Decision over several windows at once (no hysteresis, no request to acknowledge)."""
+    summary = aggregate(summaries)
+    summary.validate()
+    assessment = assess(summary, thresholds)
+    level = assessment.target
+    evidence = {**evidence_of(summary), 'windows': str(len(summaries)),
+                'assistance_reasons': ','.join(assessment.reasons) or 'none'}
+    if level == Action.IMMEDIATE_SHUTDOWN or not assessment.reasons:
+        return Decision(level, LEVELS.index(level), f'{_sentence(level.label)}: '
+                        f'{assessment.driver} over {len(summaries)} windows.', evidence,
+                        thresholds.workload(level), basis='inspection')
+    critical = 'critical_unconfirmed' in assessment.reasons
+    return Decision(Action.REQUEST_ASSISTANCE, 3 if critical else 2,
+                    f'Request assistance: {"; ".join(assessment.reasons.values())} over '
+                    f'{len(summaries)} windows; level {level.label}.', evidence,
+                    min(thresholds.workload(level), thresholds.assistance_workload),
+                    basis='inspection')

@@ -1,0 +1,250 @@
+"""Maintenance policy: each rule, hysteresis timing, assistance requests, watchdog, validation."""
+from dataclasses import fields, replace
+import itertools
+import math
+
+import pytest
+from softmaint_core.policy import (acknowledge, Action, aggregate, considered_decision, decide,
+                                   PolicyState, PredictionSummary, stale_age, stale_decision,
+                                   ThresholdError, Thresholds)
+
+ALL = ('camera', 'tactile', 'proprio', 'environment')
+# Escalate after 3 windows, de-escalate after 5.
+T = Thresholds(escalate_windows=3, deescalate_windows=5)
+
+
+def window(urgency=0.1, uncertainty=0.1, fatigue=(0.9, 0.05, 0.05),
+           damage=(0.9, 0.025, 0.025, 0.025, 0.025), fatigue_set=(0,), damage_set=(0,),
+           available=ALL):
+    return PredictionSummary(urgency=urgency, uncertainty=uncertainty, fatigue_probs=fatigue,
+                             damage_probs=damage, fatigue_set=fatigue_set,
+                             damage_set=damage_set, available=available, modalities=4)
+
+
+def ids():
+    counter = itertools.count(1)
+    return lambda: f'req-{next(counter)}'
+
+
+def run(windows, state=None, thresholds=T, make_id=None):
+    """Feed windows in order; return every decision and the final state."""
+    state = state or PolicyState()
+    make_id = make_id or ids()
+    decisions = []
+    for w in windows:
+        decision, state = decide(w, thresholds, state, make_id)
+        decisions.append(decision)
+    return decisions, state
+
+
+def actions(decisions):
+    return [d.action for d in decisions]
+
+
+C, R, S, X, A = (Action.CONTINUE_MONITORING, Action.REDUCE_WORKLOAD,
+                 Action.SCHEDULE_MAINTENANCE, Action.IMMEDIATE_SHUTDOWN,
+                 Action.REQUEST_ASSISTANCE)
+
+
+@pytest.mark.parametrize('summary, target, driver', [
+    (window(), C, 'urgency 0.10 and no likely fatigue or damage'),
+    (window(urgency=0.45), R, 'urgency 0.45 >= 0.40'),
+    (window(urgency=0.7), S, 'urgency 0.70 >= 0.60'),
+    (window(fatigue=(0.3, 0.5, 0.2)), R, 'medium or high fatigue with p=0.70'),
+    (window(fatigue=(0.1, 0.2, 0.7)), S, 'high fatigue with p=0.70'),
+    (window(damage=(0.2, 0.1, 0.6, 0.05, 0.05)), S, 'damage likely with p=0.80 (most likely '
+     'crack_tear)'),
+    (window(urgency=0.85, uncertainty=0.2), X, 'urgency 0.85 >= critical 0.80 with '
+     'uncertainty 0.20 <= 0.30'),
+])
+def test_each_rule_sets_the_level_once_confirmed(summary, target, driver):
+    decisions, state = run([summary] * 3)
+    assert decisions[-1].action == target
+    assert driver in decisions[-1].reason
+    assert decisions[-1].priority == int(target)
+    assert decisions[-1].workload_limit == T.workload(target)
+    assert decisions[-1].request_id == ''
+
+
+def test_escalation_needs_consecutive_windows_and_takes_the_lowest_level():
+    high, mid = window(urgency=0.7), window(urgency=0.5)
+    decisions, state = run([high, high])
+    assert actions(decisions) == [C, C]
+    assert 'schedule_maintenance called for (urgency 0.70 >= 0.60) in 2 of 3 windows' in \
+        decisions[-1].reason
+    decisions, state = run([window()], state)            # a calm window breaks the streak
+    assert state.up_windows == 0
+    decisions, state = run([high, mid, high], state)     # 3 above, lowest is reduce
+    assert actions(decisions) == [C, C, R]
+    assert 'escalated after 3 consecutive windows' in decisions[-1].reason
+    decisions, _ = run([high] * 3, state)
+    assert actions(decisions) == [R, R, S]
+
+
+def test_deescalation_is_slower_and_takes_the_highest_level():
+    _, state = run([window(urgency=0.7)] * 3)
+    assert state.level == S
+    calm, mid = window(), window(urgency=0.5)
+    decisions, state = run([calm] * 4, state)
+    assert actions(decisions) == [S] * 4
+    assert 'held while continue_monitoring is called for' in decisions[-1].reason
+    decisions, state = run([window(urgency=0.7)], state)  # one high window resets the count
+    assert state.down_windows == 0
+    decisions, state = run([calm, calm, mid, calm, calm], state)
+    assert actions(decisions) == [S, S, S, S, R]
+    assert 'de-escalated after 5 consecutive windows below schedule_maintenance' in \
+        decisions[-1].reason
+
+
+def test_critical_confident_shuts_down_at_once_and_holds():
+    _, state = run([window()] * 2)
+    decisions, state = run([window(urgency=0.9, uncertainty=0.05)], state)
+    assert decisions[0].action == X and decisions[0].workload_limit == 0.0
+    assert decisions[0].priority == 3
+    decisions, state = run([window()] * 4, state)
+    assert actions(decisions) == [X] * 4                 # de-escalation hysteresis applies
+    # shutdown outranks an open assistance request
+    decisions, _ = run([window(urgency=0.9, uncertainty=0.05, damage_set=(0, 2))] * 3)
+    assert actions(decisions) == [X] * 3
+
+
+def test_critical_but_uncertain_asks_a_human_at_once():
+    decisions, state = run([window(urgency=0.9, uncertainty=0.5)])
+    d = decisions[0]
+    assert d.action == A and d.priority == 3 and d.request_id == 'req-1'
+    assert 'urgency 0.90 is critical but uncertainty 0.50 > 0.30' in d.reason
+    assert d.workload_limit == T.assistance_workload
+
+
+@pytest.mark.parametrize('summary, code, fragment', [
+    (window(damage_set=(0, 2)), 'ambiguous_damage',
+     'the damage conformal set holds 2 classes (none, crack_tear)'),
+    (window(fatigue_set=(1, 2)), 'ambiguous_fatigue', 'fatigue conformal set holds 2'),
+    (window(uncertainty=0.65), 'uncertain', 'uncertainty 0.65 > 0.60'),
+    (window(available=('proprio',)), 'degraded_inputs',
+     'only 1 of 4 modalities available (need 2)'),
+])
+def test_assistance_reasons_open_a_request_after_confirmation(summary, code, fragment):
+    make_id = ids()
+    decisions, state = run([summary] * 3, make_id=make_id)
+    assert actions(decisions) == [C, C, A]
+    d = decisions[-1]
+    assert d.request_id == 'req-1' and d.priority == 2 and fragment in d.reason
+    assert d.evidence['assistance_reasons'] == code
+    assert state.request_reasons == (code,)
+    decisions, state = run([summary] * 10, state, make_id=make_id)   # the same one stays open
+    assert {x.request_id for x in decisions} == {'req-1'}
+
+
+def test_request_keeps_the_lower_workload_and_withdraws_slowly():
+    _, state = run([window(urgency=0.7)] * 3)
+    decisions, state = run([window(urgency=0.7, damage_set=(0, 1))] * 3, state)
+    assert decisions[-1].action == A
+    assert decisions[-1].workload_limit == T.maintenance_workload  # min(0.25, 0.5)
+    decisions, state = run([window(urgency=0.7)] * 5, state)
+    assert actions(decisions) == [A] * 4 + [S]
+    assert '3 of 5 clear windows needed to withdraw it' in decisions[2].reason
+    assert state.request_id == ''
+
+
+def test_acknowledge_sets_the_level_and_mutes_the_answered_reason():
+    ambiguous = window(damage_set=(0, 1))
+    make_id = ids()
+    decisions, state = run([ambiguous] * 3, make_id=make_id)
+    decision, state = acknowledge(state, T, Action.REDUCE_WORKLOAD, 'ada', 'req-1')
+    assert decision.action == R and decision.basis == 'operator'
+    assert 'operator ada chose it answering req-1' in decision.reason
+    decisions, state = run([ambiguous] * 4, state, make_id=make_id)
+    assert actions(decisions) == [R] * 4                 # muted while it lasts
+    decisions, state = run([window(uncertainty=0.7, damage_set=(0, 1))] * 3, state,
+                           make_id=make_id)
+    assert decisions[-1].action == A and decisions[-1].request_id == 'req-2'
+    assert decisions[-1].evidence['assistance_reasons'] == 'ambiguous_damage,uncertain'
+    decision, state = acknowledge(state, T, Action.CONTINUE_MONITORING, 'bo', 'req-2')
+    decisions, state = run([window()] + [ambiguous] * 3, state, make_id=make_id)
+    assert decisions[-1].request_id == 'req-3'          # it went away, so it counts again
+    with pytest.raises(ValueError, match='must choose one of 0 .*not <Action.REQUEST'):
+        acknowledge(state, T, Action.REQUEST_ASSISTANCE, 'ada', 'req-3')
+
+
+def test_watchdog_age_and_safe_decisions():
+    assert stale_age(None, started=10.0, now=12.0, timeout=3.0) is None
+    assert stale_age(None, started=10.0, now=13.0, timeout=3.0) == pytest.approx(3.0)
+    assert stale_age(20.0, started=10.0, now=22.0, timeout=3.0) is None
+    assert stale_age(20.0, started=10.0, now=24.5, timeout=3.0) == pytest.approx(4.5)
+    assert stale_age(20.0, started=10.0, now=5.0, timeout=3.0) is None   # clock reset
+
+    make_id = ids()
+    d, state = stale_decision(PolicyState(), T, 4.0, 3.0, Action.REQUEST_ASSISTANCE, make_id)
+    assert d.action == A and d.request_id == 'req-1' and d.basis == 'stale'
+    assert 'no prediction for 4.0 s (timeout 3.0 s)' in d.reason
+    d2, state = stale_decision(state, T, 5.0, 3.0, Action.REQUEST_ASSISTANCE, make_id)
+    assert d2.request_id == 'req-1'                      # one request per stale spell
+
+    d, same = stale_decision(PolicyState(), T, 4.0, 3.0, Action.REDUCE_WORKLOAD)
+    assert d.action == R and d.workload_limit == T.reduced_workload
+    assert same == PolicyState()                          # the level is not changed
+    _, scheduled = run([window(urgency=0.7)] * 3)
+    d, _ = stale_decision(scheduled, T, 4.0, 3.0, Action.REDUCE_WORKLOAD)
+    assert d.action == S and d.workload_limit == T.maintenance_workload   # never relaxes
+    with pytest.raises(ValueError, match='request_assistance or reduce_workload'):
+        stale_decision(PolicyState(), T, 4.0, 3.0, Action.CONTINUE_MONITORING)
+
+
+def test_decision_key_marks_changes():
+    decisions, _ = run([window()] * 2 + [window(urgency=0.7)] * 3)
+    keys = [d.key for d in decisions]
+    assert keys[0] == keys[1] == keys[3] and keys[4] != keys[3]
+
+
+def test_aggregate_and_considered_decision():
+    windows = [window(urgency=0.5, damage_set=(0, 1)), window(urgency=0.7),
+               window(urgency=0.9, uncertainty=0.05, damage_set=(0, 1),
+                      available=('camera', 'proprio'))]
+    summary = aggregate(windows)
+    assert summary.urgency == pytest.approx(0.7)
+    assert summary.damage_set == (0, 1)                   # in 2 of 3 sets
+    assert summary.available == ALL                       # each missing once only
+    assert sum(summary.damage_probs) == pytest.approx(1.0)
+    decision = considered_decision(windows, T)
+    assert decision.action == A and decision.basis == 'inspection'
+    assert 'over 3 windows' in decision.reason and decision.evidence['windows'] == '3'
+    assert considered_decision([window(urgency=0.7)] * 2, T).action == S
+    with pytest.raises(ValueError, match='at least one window'):
+        aggregate([])
+
+
+@pytest.mark.parametrize('bad, message', [
+    ({'urgency': math.nan}, 'urgency must be in'),
+    ({'uncertainty': 1.5}, 'uncertainty must be in'),
+    ({'fatigue': (0.5, 0.5, 0.5)}, 'fatigue_probs must be probabilities summing to 1'),
+    ({'damage': (1.0, 0.0)}, 'damage_probs must hold one probability per class'),
+    ({'damage_set': ()}, 'damage_set must be non-empty'),
+    ({'fatigue_set': (3,)}, 'fatigue_set must be non-empty indices'),
+])
+def test_unsound_predictions_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        decide(window(**bad), T, PolicyState())
+
+
+def test_thresholds_validation_names_the_field_and_range():
+    for spec in fields(Thresholds):
+        low, high = spec.metadata['range']
+        with pytest.raises(ThresholdError, match=rf'^{spec.name} must be in \[{low}, {high}\]'):
+            Thresholds(**{spec.name: high + 1})
+    with pytest.raises(ThresholdError, match=r'max_uncertainty must be in \[0.0, 1.0\], got nan'):
+        Thresholds(max_uncertainty=math.nan)
+    with pytest.raises(ThresholdError, match='escalate_windows must be int'):
+        Thresholds(escalate_windows=2.5)
+    with pytest.raises(ThresholdError, match='min_modalities must be int'):
+        Thresholds(min_modalities=True)
+    with pytest.raises(ThresholdError, match=r'reduce_urgency \(0.7\) must be <= '
+                                             r'schedule_urgency \(0.6\)'):
+        Thresholds(reduce_urgency=0.7)
+    with pytest.raises(ThresholdError, match='escalate_windows .* deescalate_windows'):
+        Thresholds(escalate_windows=20)
+    with pytest.raises(ThresholdError, match='unknown thresholds'):
+        Thresholds.from_mapping({'urgency': 0.5})
+    assert Thresholds.from_mapping({'schedule_urgency': 0.7}) == replace(
+        Thresholds(), schedule_urgency=0.7)
+    assert Thresholds(critical_urgency=1).critical_urgency == 1   # ints are fine for floats
