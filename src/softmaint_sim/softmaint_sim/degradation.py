@@ -151,7 +151,7 @@ class Degradation:
         return worst.rate(accel, load, self.rate_factor) if worst else 0.0
 
     def worst_damage(self, accel: float, load: float) -> Optional[Damage]:
-        """The damage that reaches severity 1 first, or None."""
+        """Return the damage that reaches severity 1 first, or None."""
         damages = self.damages()
         if not damages:
             return None

@@ -21,12 +21,15 @@ The loader is strict: unknown keys, wrong types and out-of-range values raise Sc
 naming the field and the allowed values.
 """
 from dataclasses import dataclass, field
+import math
 import os
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 from softmaint_core.taxonomy import DAMAGE_TYPES
 import yaml
+
+from .arm import FIELD_TAXELS
 
 DOMAINS = ('sim', 'field')
 SENSOR_FAULTS = ('dropout', 'frozen', 'bias', 'dead_taxels', 'saturation', 'lighting')
@@ -53,7 +56,8 @@ class Event:
     modality: str = 'tactile'
     duration: float = float('inf')
     value: float = 0.0
-    taxels: Tuple[int, ...] = ()
+    taxels: Tuple[int, ...] = ()     # dead taxels (empty = all)
+    quantity: str = ''               # environment quantity a bias offsets
 
 
 @dataclass
@@ -90,15 +94,15 @@ def _keys(data, allowed, where):
 def _number(data, key, where, low, high, default=None, integer=False):
     if key not in data:
         if default is None:
-            raise _err(f'{where}.{key}', 'is required')
+            raise _err(f'{where}.{key}', f'is required: a number in [{low}, {high}]')
         return default
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _err(f'{where}.{key}', f'must be a number in [{low}, {high}], got {value!r}')
-    if integer and int(value) != value:
-        raise _err(f'{where}.{key}', f'must be an integer, got {value!r}')
     if not low <= value <= high:
         raise _err(f'{where}.{key}', f'must be in [{low}, {high}], got {value!r}')
+    if integer and int(value) != value:
+        raise _err(f'{where}.{key}', f'must be an integer in [{low}, {high}], got {value!r}')
     return int(value) if integer else float(value)
 
 
@@ -123,36 +127,99 @@ def _environment(data, where, require_all: bool) -> dict:
     return out
 
 
+# Keys an event may have besides `at`, per kind; a key of another kind is an error.
+EVENT_KEYS = {
+    'damage': ('damage', 'severity', 'location', 'side'),
+    'environment': ('environment',),
+    'sensor_fault': ('sensor_fault', 'modality', 'duration', 'value', 'taxels', 'quantity'),
+}
+# Modalities each sensor fault can hit (the first is the default).
+FAULT_TARGETS = {
+    'dropout': FAULT_MODALITIES, 'frozen': FAULT_MODALITIES,
+    'bias': ('tactile', 'proprio', 'environment'),
+    'dead_taxels': ('tactile',), 'saturation': ('tactile',), 'lighting': ('camera',),
+}
+# Allowed `value` of each sensor fault: (low, high, default, meaning).
+FAULT_VALUES = {
+    'dropout': None, 'frozen': None, 'dead_taxels': None,
+    'bias': (-1e4, 1e4, 0.0, 'offset in the unit of the reading'),
+    'saturation': (0.01, 100.0, 1.0, 'new taxel range_max [N]'),
+    'lighting': (0.05, 10.0, 0.5, 'camera brightness gain'),
+}
+
+
 def _event(data, where) -> Event:
-    _keys(data, ('at', 'damage', 'severity', 'location', 'side', 'environment', 'sensor_fault',
-                 'modality', 'duration', 'value', 'taxels'), where)
-    event = Event(at=_number(data, 'at', where, 0.0, 1e7))
-    kinds = [k for k in ('damage', 'environment', 'sensor_fault') if k in data]
+    if not isinstance(data, dict):
+        raise _err(where, f'must be a mapping, got {type(data).__name__}')
+    kinds = [k for k in EVENT_KEYS if k in data]
     if len(kinds) != 1:
-        raise _err(where, 'needs exactly one of damage, environment, sensor_fault; '
-                   f'got {kinds or "none"}')
-    if 'damage' in data:
+        raise _err(where, f'needs exactly one of {list(EVENT_KEYS)}; got {kinds or "none"}')
+    kind = kinds[0]
+    _keys(data, ('at',) + EVENT_KEYS[kind], where)
+    event = Event(at=_number(data, 'at', where, 0.0, 1e7))
+    if kind == 'damage':
         event.damage = _choice(data, 'damage', where, DAMAGE_TYPES[1:])
         event.severity = _number(data, 'severity', where, 0.0, 1.0, default=0.2)
         event.location = _number(data, 'location', where, 0.0, 1.0, default=0.5)
         event.side = _number(data, 'side', where, 0, 1, default=0, integer=True)
-    elif 'environment' in data:
+    elif kind == 'environment':
         event.environment = _environment(data['environment'], f'{where}.environment', False)
+        if not event.environment:
+            raise _err(f'{where}.environment', f'must set at least one of {list(ENV_KEYS)}')
     else:
-        event.sensor_fault = _choice(data, 'sensor_fault', where, SENSOR_FAULTS)
-        allowed = ('tactile',) if event.sensor_fault in ('dead_taxels', 'saturation') else \
-            ('camera',) if event.sensor_fault == 'lighting' else FAULT_MODALITIES
-        event.modality = _choice(data, 'modality', where, allowed, default=allowed[0])
-        event.duration = _number(data, 'duration', where, 0.0, 1e7, default=float('inf'))
-        event.value = _number(data, 'value', where, -1e4, 1e4, default=0.0)
-        if 'taxels' in data:
-            taxels = data['taxels']
-            if not isinstance(taxels, list) or not all(
-                    isinstance(t, int) and 0 <= t < 8 for t in taxels):
-                raise _err(f'{where}.taxels', f'must be a list of taxel indices 0..7, got '
-                           f'{taxels!r}')
-            event.taxels = tuple(taxels)
+        _sensor_fault(data, where, event)
     return event
+
+
+def _sensor_fault(data, where, event: Event) -> None:
+    fault = event.sensor_fault = _choice(data, 'sensor_fault', where, SENSOR_FAULTS)
+    targets = FAULT_TARGETS[fault]
+    event.modality = _choice(data, 'modality', where, targets, default=targets[0])
+    event.duration = _number(data, 'duration', where, 0.0, 1e7, default=float('inf'))
+    values = FAULT_VALUES[fault]
+    if values is None and 'value' in data:
+        raise _err(f'{where}.value', f'a {fault} fault takes no value; allowed only for '
+                   f'{sorted(k for k, v in FAULT_VALUES.items() if v)}')
+    if values is not None:
+        low, high, default, meaning = values
+        try:
+            event.value = _number(data, 'value', where, low, high, default=default)
+        except ScenarioError as err:
+            raise ScenarioError(f'{err} ({meaning})') from None
+    if 'taxels' in data and fault != 'dead_taxels':
+        raise _err(f'{where}.taxels', 'allowed only for a dead_taxels fault')
+    if 'taxels' in data:
+        taxels = data['taxels']
+        if not isinstance(taxels, list) or not taxels or not all(
+                isinstance(t, int) and not isinstance(t, bool) and 0 <= t < FIELD_TAXELS
+                for t in taxels):
+            raise _err(f'{where}.taxels', f'must be a non-empty list of taxel indices '
+                       f'0..{FIELD_TAXELS - 1}, got {taxels!r}')
+        event.taxels = tuple(taxels)
+    if 'quantity' in data and not (fault == 'bias' and event.modality == 'environment'):
+        raise _err(f'{where}.quantity', 'allowed only for a bias fault on the environment')
+    if fault == 'bias' and event.modality == 'environment':
+        event.quantity = _choice(data, 'quantity', where, tuple(ENV_KEYS),
+                                 default='temperature')
+
+
+def describe(event: Event) -> str:
+    """One line saying what the event does (for logs)."""
+    if event.damage:
+        return (f'damage {event.damage} starts: severity {event.severity:.2f} at '
+                f'{event.location:.0%} of the arm, side {event.side}')
+    if event.environment:
+        return 'environment changes: ' + ', '.join(
+            f'{k} {v:g}' for k, v in event.environment.items())
+    target = (f'{event.modality} {event.quantity}' if event.quantity else event.modality)
+    text = f'sensor fault {event.sensor_fault} on {target}'
+    if FAULT_VALUES[event.sensor_fault]:
+        text += f' (value {event.value:g})'
+    if event.taxels:
+        text += f' (taxels {list(event.taxels)})'
+    if math.isfinite(event.duration):
+        text += f' for {event.duration:g} s'
+    return text
 
 
 def parse(data, source: str = 'scenario') -> Scenario:
@@ -206,7 +273,7 @@ def scenario_dirs() -> List[Path]:
 
 
 def resolve(name_or_path: str) -> Path:
-    """A scenario file from a path or a name (default -> config/scenarios/default.yaml)."""
+    """Return the scenario file of a path or a name (default -> config/scenarios/default.yaml)."""
     path = Path(name_or_path)
     if path.suffix in ('.yaml', '.yml') or path.is_file():
         if not path.is_file():

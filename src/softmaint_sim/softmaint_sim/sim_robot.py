@@ -1,0 +1,256 @@
+"""
+The simulated soft arm as a ROS 2 robot: publishes the field robot's sensor topics live.
+
+    sim_robot --ros-args -p scenario:=default -p rate_factor:=1.0 -p duration:=90.0
+
+Runs a scenario (config/scenarios/<name>.yaml or a path) through LiveSim and publishes camera
+(sensor_msgs/Image rgb8), tactile (TactileArray 8x1, N, NaN = dead taxel), the bend sensors
+(sensor_msgs/JointState, rad), actuation (ActuatorState, N), environment (EnvironmentReading)
+and, for evaluation only, ground truth (GroundTruth). Header stamps are acquisition times on
+the node clock. With publish_clock the node also publishes /clock (simulated time), so nodes
+with use_sim_time follow it whatever rate_factor the CPU reaches.
+"""
+import sys
+import time
+
+from builtin_interfaces.msg import Time
+import numpy as np
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+import rclpy
+from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
+                       ReliabilityPolicy)
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.task import Future
+from rosgraph_msgs.msg import Clock as ClockMsg
+from sensor_msgs.msg import Image, JointState
+from softmaint_core import topics
+from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, GroundTruth,
+                                      TactileArray)
+
+from .live import FORCE_UNITS, LiveSim, Pacer, Reading, SAMPLE_PERIOD, taxel_pitch
+from .scenario import load, ScenarioError
+
+TICK = 0.01              # pacing timer period [s of wall time]
+MAX_STEPS_PER_TICK = 50  # sensor periods per tick at most, so the executor stays responsive
+MAX_LAG = 1.0            # [s of sim time] behind schedule: skip ahead instead of catching up
+GROUND_TRUTH_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def _descriptor(description: str, read_only: bool = False, floats=None, ints=None):
+    return ParameterDescriptor(
+        description=description, read_only=read_only,
+        floating_point_range=[FloatingPointRange(from_value=floats[0], to_value=floats[1])]
+        if floats else [],
+        integer_range=[IntegerRange(from_value=ints[0], to_value=ints[1], step=1)]
+        if ints else [])
+
+
+def _time_msg(stamp_ns: int) -> Time:
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+class SimRobot(Node):
+    """Steps the simulated arm through a scenario and publishes what its sensors read."""
+
+    def __init__(self):
+        super().__init__('softmaint_sim')
+        self.sim = None   # until the parameters are valid (destroy_node may come first)
+        self.add_on_set_parameters_callback(self._validate)
+        self.declare_parameter('scenario', 'default', _descriptor(
+            'scenario name in config/scenarios (or $SOFTMAINT_SCENARIOS) or a .yaml path',
+            read_only=True))
+        self.declare_parameter('rate_factor', 1.0, _descriptor(
+            'simulated seconds per wall-clock second', floats=(0.05, 100.0)))
+        self.declare_parameter('publish_clock', False, _descriptor(
+            'publish /clock with simulated time (for nodes with use_sim_time)', read_only=True))
+        self.declare_parameter('camera_size', 64, _descriptor(
+            'camera image width and height [px]', read_only=True, ints=(16, 512)))
+        self.declare_parameter('camera_rate', 5.0, _descriptor(
+            'camera frame rate [Hz of simulated time]', read_only=True, floats=(0.5, 30.0)))
+        self.declare_parameter('duration', 0.0, _descriptor(
+            'stop after this many simulated seconds; 0 = run until stopped',
+            floats=(0.0, 1.0e7)))
+        self.declare_parameter('frame_id', 'softmaint_arm', _descriptor(
+            'frame_id of every header (the arm base)', read_only=True))
+        param = self.get_parameter
+        self.scenario = load(param('scenario').value)
+        self.sim = LiveSim(self.scenario, param('camera_size').value, param('camera_rate').value)
+        self.frame_id = param('frame_id').value
+        self.pitch = taxel_pitch(self.scenario)
+        overridable = QoSOverridingOptions.with_default_policies()
+        self._outputs = {
+            key: self.create_publisher(cls, topic, qos, qos_overriding_options=overridable)
+            for key, cls, topic, qos in (
+                ('camera', Image, topics.CAMERA, qos_profile_sensor_data),
+                ('tactile', TactileArray, topics.TACTILE, qos_profile_sensor_data),
+                ('joint_states', JointState, topics.JOINT_STATES, qos_profile_sensor_data),
+                ('actuation', ActuatorState, topics.ACTUATION, qos_profile_sensor_data),
+                ('environment', EnvironmentReading, topics.ENVIRONMENT,
+                 qos_profile_sensor_data),
+                ('truth', GroundTruth, topics.GROUND_TRUTH, GROUND_TRUTH_QOS))}
+        self._clock_publisher = (self.create_publisher(ClockMsg, '/clock', 10)
+                                 if param('publish_clock').value else None)
+        # Stamps: with /clock, simulated time from a wall-clock epoch; without, the node clock
+        # time at which each sample was due (the two agree at rate_factor 1).
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._epoch_ns = (time.time_ns() if self._clock_publisher
+                          else self.get_clock().now().nanoseconds)
+        self._start = self._wall()
+        self.pacer = Pacer(param('rate_factor').value, self._start)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
+        self.finished = Future()
+        self._last_truth = None
+        self.create_timer(TICK, self._tick, clock=self._steady)
+        duration = param('duration').value
+        self.get_logger().info(
+            f'running scenario {self.scenario.name!r} ({self.scenario.domain} arm, '
+            f'{len(self.scenario.events)} events) at {self.pacer.rate:g}x real time'
+            + (f' for {duration:g} s' if duration else ' until stopped')
+            + (', publishing /clock' if self._clock_publisher else ''))
+
+    def _wall(self) -> float:
+        return self._steady.now().nanoseconds * 1e-9
+
+    def _validate(self, parameters) -> SetParametersResult:
+        """Reject values the descriptors cannot express."""
+        for p in parameters:
+            if p.name == 'scenario':
+                try:
+                    load(p.value)
+                except ScenarioError as err:
+                    return SetParametersResult(successful=False, reason=str(err))
+            if p.name == 'frame_id' and not p.value:
+                return SetParametersResult(successful=False, reason='frame_id must not be empty')
+        return SetParametersResult(successful=True)
+
+    def _on_parameters_set(self, parameters) -> None:
+        for p in parameters:
+            if p.name == 'rate_factor':
+                self.pacer.set_rate(p.value, self._wall(), self.sim.time)
+                self.get_logger().info(f'rate factor now {p.value:g}')
+
+    def stamp_ns(self, sim_time: float) -> int:
+        """Return the node-clock stamp [ns] of a sample acquired at `sim_time`."""
+        if self._clock_publisher:
+            return self._epoch_ns + round(sim_time * 1e9)
+        return self._epoch_ns + round((self.pacer.wall(sim_time) - self._start) * 1e9)
+
+    def _tick(self) -> None:
+        """Advance the simulation to where the pacer says it should be, publishing as it goes."""
+        if self.finished.done():
+            return
+        duration = self.get_parameter('duration').value
+        due = self.pacer.due(self._wall())
+        lag = due - self.sim.time
+        if lag > MAX_LAG:
+            self.get_logger().warning(
+                f'{lag:.1f} s behind at rate factor {self.pacer.rate:g}: the CPU is too slow, '
+                'skipping ahead' + (' (nodes following /clock are not affected)'
+                                    if self._clock_publisher else ''),
+                throttle_duration_sec=10.0)
+            self.pacer.set_rate(self.pacer.rate, self._wall(), self.sim.time)
+        for _ in range(MAX_STEPS_PER_TICK):
+            if self.sim.time + SAMPLE_PERIOD > due + 1e-9 or (
+                    duration and self.sim.time >= duration - 1e-9):
+                break
+            for reading in self.sim.step():
+                self._publish(reading)
+        if self._clock_publisher:
+            msg = ClockMsg()
+            msg.clock = _time_msg(self.stamp_ns(self.sim.time))
+            self._clock_publisher.publish(msg)
+        if duration and self.sim.time >= duration - 1e-9:
+            self.get_logger().info(
+                f'scenario {self.scenario.name!r} finished after {self.sim.time:.1f} s')
+            self.finished.set_result(True)
+
+    def _header(self, reading: Reading, msg) -> None:
+        msg.header.stamp = _time_msg(self.stamp_ns(reading.stamp))
+        msg.header.frame_id = self.frame_id
+
+    def _publish(self, reading: Reading) -> None:
+        if reading.kind == 'event':
+            self.get_logger().info(f'[t={reading.stamp:6.1f} s] {reading.data["text"]}')
+            return
+        make = getattr(self, f'_{reading.kind}_messages')
+        for topic, msg in make(reading.data):
+            self._header(reading, msg)
+            self._outputs[topic].publish(msg)
+
+    def _camera_messages(self, data):
+        image = data['image']
+        msg = Image(height=image.shape[0], width=image.shape[1], encoding='rgb8',
+                    is_bigendian=0, step=image.shape[1] * 3)
+        msg.data = image.tobytes()
+        yield 'camera', msg
+
+    def _tactile_messages(self, data):
+        yield 'tactile', TactileArray(
+            rows=len(data['taxels']), cols=1, pitch=self.pitch, units=FORCE_UNITS,
+            range_max=self.sim.range_max, data=data['taxels'].astype(np.float32).tolist())
+
+    def _proprio_messages(self, data):
+        yield 'joint_states', JointState(name=list(topics.BEND_JOINTS),
+                                         position=data['bend'].tolist())
+        yield 'actuation', ActuatorState(name=list(topics.ACTUATORS), units=FORCE_UNITS,
+                                         command=data['command'].tolist(),
+                                         achieved=data['achieved'].tolist())
+
+    def _environment_messages(self, data):
+        temperature, humidity, co2, pressure = (float(v) for v in data['values'])
+        yield 'environment', EnvironmentReading(temperature=temperature, humidity=humidity,
+                                                co2=co2, pressure=pressure)
+
+    def _truth_messages(self, data):
+        msg = GroundTruth(**{k: (float(v) if isinstance(v, float) else v)
+                             for k, v in data.items()})
+        key = (msg.fatigue_level, msg.damage_type, round(msg.urgency, 1))
+        if key != self._last_truth:
+            self._last_truth = key
+            self.get_logger().info(
+                f'truth: fatigue {msg.fatigue_level}, damage {msg.damage_name} '
+                f'(severity {msg.damage_severity:.2f}), urgency {msg.urgency:.2f}, '
+                f'stiffness {msg.stiffness_fraction:.2f}')
+        yield 'truth', msg
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Wait until reliable subscribers have the last ground truth (before exiting)."""
+        self._outputs['truth'].wait_for_all_acked(Duration(seconds=timeout))
+
+    def destroy_node(self):
+        """Release the renderer with the node."""
+        if self.sim is not None:
+            self.sim.close()
+        return super().destroy_node()
+
+
+def main(args=None):
+    """Run the sim robot until its duration is over, Ctrl-C or SIGTERM."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SimRobot()
+        rclpy.spin_until_future_complete(node, node.finished)
+        node.flush()
+        return 0
+    except (ScenarioError, InvalidParameterValueException) as err:
+        rclpy.logging.get_logger('softmaint_sim').error(str(err))
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
