@@ -146,9 +146,13 @@ class LiveSim:
                 self.active.append(ev)
             fired.append(Reading('event', t, {'event': ev, 'text': describe(ev)}))
         self.active = [ev for ev in self.active if t < ev.at + ev.duration - 1e-9]
-        if changed:
+        if changed and not self._slow_due():   # else the periodic truth follows anyway
             fired.append(Reading('truth', t, self.truth()))
         return fired
+
+    def _slow_due(self) -> bool:
+        """Whether environment and ground truth are due in this sensor period."""
+        return self.periods % round(SLOW_PERIOD / SAMPLE_PERIOD) == 0
 
     def _publishable(self, kind: str, faults: sensors.Faults, data: dict) -> Optional[dict]:
         """Apply dropout and frozen faults; None when the reading is not published."""
@@ -173,7 +177,7 @@ class LiveSim:
         env = self.environment()
         accel = dg.acceleration(env)
         readings += self._simulate_period(t, faults, noise)
-        if self.periods % round(SLOW_PERIOD / SAMPLE_PERIOD) == 0:
+        if self._slow_due():
             values = sensors.read_environment(rng, env.as_array()[None], noise, faults)[0]
             readings.append(Reading('environment', t, {'values': values}))
             readings.append(Reading('truth', t, self.truth(accel)))
@@ -239,6 +243,47 @@ class LiveSim:
         self.arm.close()
 
 
+def timeline(scenario: Scenario, until: float, every: float = 5.0) -> List[Reading]:
+    """Ground truth every `every` s and every event up to `until` s (fast: no rendering)."""
+    sim = LiveSim(scenario, render=False)
+    try:
+        out = []
+        while sim.time < until - 1e-9:
+            for reading in sim.step():
+                periodic = reading.kind == 'truth' and round(reading.stamp * 100) % round(
+                    every * 100) == 0
+                if reading.kind == 'event' or periodic:
+                    out.append(reading)
+        return out
+    finally:
+        sim.close()
+
+
+def main(argv=None) -> int:
+    """Print a scenario's ground-truth timeline: python -m softmaint_sim.live NAME [SECONDS]."""
+    import argparse
+    from .scenario import load, ScenarioError
+    parser = argparse.ArgumentParser(prog='python -m softmaint_sim.live',
+                                     description=main.__doc__.split(':')[0])
+    parser.add_argument('scenario', help='scenario name or .yaml path')
+    parser.add_argument('seconds', type=float, nargs='?', default=90.0)
+    parser.add_argument('--every', type=float, default=5.0, help='truth period [s]')
+    args = parser.parse_args(argv)
+    try:
+        scenario = load(args.scenario)
+    except ScenarioError as err:
+        parser.exit(2, f'error: {err}\n')
+    for r in timeline(scenario, args.seconds, args.every):
+        if r.kind == 'event':
+            print(f'{r.stamp:7.1f} s  event: {r.data["text"]}')
+            continue
+        d = r.data
+        print(f'{r.stamp:7.1f} s  fatigue {d["fatigue_level"]}  {d["damage_name"]:<18} '
+              f'severity {d["damage_severity"]:.2f}  urgency {d["urgency"]:.2f}  '
+              f'stiffness {d["stiffness_fraction"]:.3f}  RUL {d["remaining_useful_life"]:.0f}')
+    return 0
+
+
 class Pacer:
     """
     Maps simulated time onto a steady wall clock at a rate factor (sim seconds per wall second).
@@ -262,4 +307,7 @@ class Pacer:
         return self.wall0 + (sim - self.sim0) / self.rate
 
 
-__all__ = ['FORCE_UNITS', 'LiveSim', 'Pacer', 'Reading', 'taxel_pitch']
+__all__ = ['FORCE_UNITS', 'LiveSim', 'Pacer', 'Reading', 'taxel_pitch', 'timeline']
+
+if __name__ == '__main__':
+    raise SystemExit(main())

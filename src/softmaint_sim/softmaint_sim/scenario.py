@@ -1,21 +1,27 @@
 """
 Scenario files of the live sim robot: a YAML timeline of damage, environment and sensor faults.
 
-Example (config/scenarios/default.yaml)::
+Example (times in simulated seconds)::
 
-    name: default
+    name: example
     domain: field            # sim | field: which arm (material, geometry, scene) is simulated
-    seed: 7
-    wear_acceleration: 300   # degradation cycles per motion cycle (compresses months into minutes)
-    motion: {frequency: 0.5, amplitude: [18.0, 10.0]}
+    seed: 7                  # sensor noise and fault draws
+    wear_acceleration: 1000  # degradation cycles per motion cycle (months in minutes)
+    motion: {frequency: 0.5, amplitude: [18.0, 10.0]}   # [Hz], peak tendon forces [N]
     environment: {temperature: 24.0, humidity: 0.45, co2: 600.0, pressure: 101.3,
-                  drift: {temperature: 0.02}}
+                  drift: {temperature: 0.02}}           # drift per second
     initial: {stiffness: 0.97, cycles: 0}
     events:
       - {at: 30.0, damage: crack_tear, severity: 0.15, location: 0.5}
       - {at: 90.0, damage: puncture_leak, severity: 0.25, side: 0}
       - {at: 60.0, environment: {temperature: 34.0, humidity: 0.8}}
       - {at: 45.0, sensor_fault: dropout, modality: camera, duration: 5.0}
+      - {at: 50.0, sensor_fault: dead_taxels, taxels: [2, 5]}
+      - {at: 70.0, sensor_fault: bias, modality: environment, quantity: humidity, value: 0.2}
+
+Sensor faults (duration: seconds, default forever): dropout and frozen (any modality), bias
+(tactile [N], proprio [rad], environment: one quantity in its unit), dead_taxels (a list,
+default all), saturation (value = new taxel range [N]), lighting (value = camera gain).
 
 The loader is strict: unknown keys, wrong types and out-of-range values raise ScenarioError
 naming the field and the allowed values.
@@ -261,7 +267,12 @@ def parse(data, source: str = 'scenario') -> Scenario:
 
 
 def scenario_dirs() -> List[Path]:
-    """Directories searched for scenario names: $SOFTMAINT_SCENARIOS, the repository's config."""
+    """
+    Return the directories searched for scenario names, first match wins.
+
+    $SOFTMAINT_SCENARIOS, then config/scenarios of the working directory's or this source
+    file's repository, then the installed share/softmaint/config/scenarios.
+    """
     dirs = [Path(p) for p in os.environ.get('SOFTMAINT_SCENARIOS', '').split(os.pathsep) if p]
     for start in (Path.cwd(), Path(os.path.realpath(__file__)).parent):
         for parent in (start, *start.parents):
@@ -269,7 +280,12 @@ def scenario_dirs() -> List[Path]:
             if candidate.is_dir():
                 dirs.append(candidate)
                 break
-    return dirs
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        dirs.append(Path(get_package_share_directory('softmaint')) / 'config' / 'scenarios')
+    except (ImportError, LookupError):
+        pass   # not installed as a ROS package: the repository's config is enough
+    return list(dict.fromkeys(d for d in dirs if d.is_dir()))
 
 
 def resolve(name_or_path: str) -> Path:
