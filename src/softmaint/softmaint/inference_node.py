@@ -1,0 +1,366 @@
+"""
+Student inference node: runs the ONNX student on every sensor window.
+
+Loads the model given by `model_path` (SHA-256, input spec and a test inference checked before
+use), subscribes to softmaint/window (SensorWindow), runs onnxruntime and publishes a calibrated
+MaintenancePrediction on softmaint/prediction. Windows built for another input spec (spec_id) or
+malformed are counted and dropped with a throttled error. The softmaint/reload_model service
+swaps in a new model only after it passed the same checks; a refused model leaves the serving
+one untouched. /diagnostics reports the model, latency percentiles and dropped windows.
+"""
+from collections import deque
+from pathlib import Path
+import time
+from typing import Dict, List, Sequence, Tuple
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+import onnxruntime as ort
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.time import Time
+from softmaint_core import topics
+from softmaint_core.metadata import check_onnx_io, load_verified, MetadataError, ModelMetadata
+from softmaint_core.postprocess import postprocess, Prediction
+from softmaint_core.spec import InputSpec, MASK_INPUT, OUTPUTS
+from softmaint_interfaces.msg import (MaintenancePrediction, ModalityTensor,
+                                      ReconstructedModality, SensorWindow)
+from softmaint_interfaces.srv import ReloadModel
+
+NODE_NAME = 'softmaint_inference'
+# Recent windows kept for the latency percentiles.
+LATENCY_SAMPLES = 1000
+
+
+class ModelError(ValueError):
+    """A model that must not serve: missing, corrupt, or not fitting its metadata."""
+
+
+class WindowError(ValueError):
+    """A sensor window that does not fit the model's input spec."""
+
+
+def default_model_path() -> str:
+    """Return models/student.onnx of the installed share directory, else of the source tree."""
+    candidates = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory('softmaint')) / 'models')
+    except (ImportError, LookupError):
+        pass
+    candidates.append(Path(__file__).resolve().parents[1] / 'models')
+    for folder in candidates:
+        if (folder / 'student.onnx').is_file():
+            return str(folder / 'student.onnx')
+    return str(candidates[0] / 'student.onnx')
+
+
+class StudentModel:
+    """A verified student: onnxruntime session and metadata, ROS-free."""
+
+    def __init__(self, path, threads: int = 1):
+        """Load and check a model; raise ModelError saying why it cannot serve."""
+        self.path = Path(path).expanduser()
+        try:
+            self.meta: ModelMetadata = load_verified(self.path)
+        except MetadataError as err:
+            raise ModelError(str(err)) from err
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self.session = ort.InferenceSession(str(self.path), options,
+                                                providers=['CPUExecutionProvider'])
+        except Exception as err:  # onnxruntime raises its own types for every kind of bad file
+            raise ModelError(f'onnxruntime cannot load {self.path.name}: {err}') from err
+        try:
+            check_onnx_io([i.name for i in self.session.get_inputs()],
+                          [o.name for o in self.session.get_outputs()], self.meta)
+        except MetadataError as err:
+            raise ModelError(str(err)) from err
+        self._check_input_shapes()
+        self._test_inference()
+
+    @property
+    def spec(self) -> InputSpec:
+        """Input spec the windows must be built for."""
+        return self.meta.input_spec
+
+    def describe(self) -> str:
+        """Model id with a short SHA-256."""
+        return f'{self.meta.model_id} (sha256 {self.meta.sha256[:12]})'
+
+    def _check_input_shapes(self) -> None:
+        """Every static input dimension (after the batch) must match the metadata's spec."""
+        expected = {m.name: m.shape for m in self.spec.modalities}
+        expected[MASK_INPUT] = (len(self.spec.modalities),)
+        for graph_input in self.session.get_inputs():
+            dims = tuple(graph_input.shape[1:])
+            want = expected[graph_input.name]
+            fits = len(dims) == len(want) and all(
+                not isinstance(d, int) or d == w for d, w in zip(dims, want))
+            if not fits:
+                raise ModelError(f'input {graph_input.name} of the graph has shape '
+                                 f'{list(dims)} per window but the metadata spec says '
+                                 f'{list(want)}')
+
+    def _test_inference(self) -> None:
+        """Run zero windows with all and with one fewer modality; check shapes and values."""
+        names = self.spec.names
+        k, e = self.meta.members, self.spec.embedding
+        expected = {'fatigue_logits': (1, k, len(self.meta.fatigue_classes)),
+                    'damage_logits': (1, k, len(self.meta.damage_classes)),
+                    'urgency': (1, k), 'reconstruction': (1, k, len(names), e)}
+        for mask in ([True] * len(names), [False] + [True] * (len(names) - 1)):
+            feeds = {m.name: np.zeros((1,) + m.shape, np.float32) for m in self.spec.modalities}
+            try:
+                outputs, _ = self.run(feeds, mask)
+            except Exception as err:  # any runtime failure of the graph refuses the model
+                raise ModelError(f'test inference failed: {err}') from err
+            for name, shape in expected.items():
+                if outputs[name].shape != shape:
+                    raise ModelError(f'test inference: output {name} has shape '
+                                     f'{list(outputs[name].shape)}, expected {list(shape)}')
+                if not np.all(np.isfinite(outputs[name])):
+                    raise ModelError(f'test inference: output {name} is not finite')
+            postprocess(outputs, mask, self.meta)
+
+    def run(self, feeds: Dict[str, np.ndarray], mask: Sequence[bool]
+            ) -> Tuple[Dict[str, np.ndarray], float]:
+        """Raw outputs for one window and the onnxruntime time [ms]."""
+        feeds = {**feeds, MASK_INPUT: np.asarray([mask], dtype=np.float32)}
+        start = time.perf_counter()
+        outputs = self.session.run(list(OUTPUTS), feeds)
+        elapsed_ms = (time.perf_counter() - start) * 1e3
+        return dict(zip(OUTPUTS, outputs)), elapsed_ms
+
+    def predict(self, feeds: Dict[str, np.ndarray], mask: Sequence[bool]
+                ) -> Tuple[Prediction, float]:
+        """Calibrated prediction for one window and the onnxruntime time [ms]."""
+        outputs, elapsed_ms = self.run(feeds, mask)
+        return postprocess(outputs, mask, self.meta), elapsed_ms
+
+
+def window_feeds(window: SensorWindow, spec: InputSpec
+                 ) -> Tuple[Dict[str, np.ndarray], List[bool]]:
+    """Model inputs [1, *shape] and the mask of a window; raise WindowError if it does not fit."""
+    names = [tensor.name for tensor in window.modalities]
+    if tuple(names) != spec.names:
+        raise WindowError(f'modalities {names} are not those of the spec {list(spec.names)}')
+    if len(window.available) != len(names):
+        raise WindowError(f'{len(window.available)} availability flags for '
+                          f'{len(names)} modalities')
+    feeds, mask = {}, []
+    for tensor, modality, flag in zip(window.modalities, spec.modalities, window.available):
+        available = tensor.status == ModalityTensor.AVAILABLE
+        if bool(flag) != available:
+            raise WindowError(f'{modality.name}: available={bool(flag)} but status '
+                              f'{tensor.status}')
+        if tuple(tensor.shape) != modality.shape:
+            raise WindowError(f'{modality.name}: shape {list(tensor.shape)} is not '
+                              f'{list(modality.shape)}')
+        data = np.asarray(tensor.data, dtype=np.float32)
+        if not available and data.size == 0:
+            data = np.zeros(modality.shape, np.float32)
+        if data.size != int(np.prod(modality.shape)):
+            raise WindowError(f'{modality.name}: {data.size} values for shape '
+                              f'{list(modality.shape)}')
+        if available and not np.all(np.isfinite(data)):
+            raise WindowError(f'{modality.name}: values are not finite')
+        feeds[modality.name] = (data * available).reshape((1,) + modality.shape)
+        mask.append(available)
+    return feeds, mask
+
+
+def prediction_msg(window: SensorWindow, model: StudentModel, prediction: Prediction,
+                   mask: Sequence[bool], inference_ms: float) -> MaintenancePrediction:
+    """Fill a MaintenancePrediction (all but latency_ms) for one window."""
+    meta, p = model.meta, prediction
+    msg = MaintenancePrediction(header=window.header, window_sequence=window.sequence)
+    msg.fatigue_classes = list(meta.fatigue_classes)
+    msg.fatigue_probs = p.fatigue_probs.tolist()
+    msg.fatigue_set = p.fatigue_set
+    msg.damage_classes = list(meta.damage_classes)
+    msg.damage_probs = p.damage_probs.tolist()
+    msg.damage_set = p.damage_set
+    msg.conformal_coverage = 1.0 - meta.conformal_alpha
+    msg.urgency, msg.urgency_std = p.urgency, p.urgency_std
+    msg.fatigue_entropy, msg.damage_entropy = p.fatigue_entropy, p.damage_entropy
+    msg.fatigue_disagreement = p.fatigue_disagreement
+    msg.damage_disagreement = p.damage_disagreement
+    msg.uncertainty = p.uncertainty
+    msg.input_modalities = [n for n, ok in zip(model.spec.names, mask) if ok]
+    msg.reconstructed = [
+        ReconstructedModality(name=name, embedding=vector.tolist(),
+                              confidence=p.reconstruction_confidence[name])
+        for name, vector in p.reconstructed.items()]
+    msg.model_id, msg.model_sha256 = meta.model_id, meta.sha256
+    msg.inference_ms = inference_ms
+    return msg
+
+
+def percentiles(samples: Sequence[float]) -> Tuple[float, float, float]:
+    """Return p50, p95 and p99 of samples (NaN when there are none)."""
+    if not samples:
+        return (float('nan'),) * 3
+    return tuple(float(v) for v in np.percentile(np.asarray(samples), [50, 95, 99]))
+
+
+class InferenceNode(Node):
+    """Publishes the student's prediction for every sensor window."""
+
+    def __init__(self):
+        super().__init__(NODE_NAME)
+        self.declare_parameter('model_path', default_model_path(), ParameterDescriptor(
+            description='student ONNX file; its metadata JSON sits beside it. Change the model '
+                        f'at run time with the {topics.RELOAD_MODEL} service', read_only=True))
+        self.declare_parameter('threads', 1, ParameterDescriptor(
+            description='onnxruntime intra-op threads', read_only=True,
+            integer_range=[IntegerRange(from_value=1, to_value=64, step=1)]))
+        self.declare_parameter('allow_spec_change', False, ParameterDescriptor(
+            description='accept a reloaded model whose input spec differs from the serving '
+                        'one (only when ingestion is switched to the new spec as well)'))
+        self.declare_parameter('warn_latency_ms', 50.0, ParameterDescriptor(
+            description='diagnostics warn when the p99 window-to-prediction latency exceeds '
+                        'this [ms]',
+            floating_point_range=[FloatingPointRange(from_value=1.0, to_value=60000.0)]))
+        self.declare_parameter('diagnostics_period', 1.0, ParameterDescriptor(
+            description='period of the /diagnostics status [s]', read_only=True,
+            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=60.0)]))
+
+        self._threads = self.get_parameter('threads').value
+        self._model = StudentModel(self.get_parameter('model_path').value, self._threads)
+        self._latency_ms = deque(maxlen=LATENCY_SAMPLES)
+        self._inference_ms = deque(maxlen=LATENCY_SAMPLES)
+        self._counts = {'windows': 0, 'predictions': 0, 'dropped_spec_mismatch': 0,
+                        'dropped_malformed': 0, 'lost_in_transit': 0, 'reloads': 0,
+                        'reloads_refused': 0}
+        self._last_sequence = None
+        self._dropped_reported = 0
+
+        windows_group = MutuallyExclusiveCallbackGroup()
+        self._publisher = self.create_publisher(MaintenancePrediction, topics.PREDICTION, 10)
+        self._diagnostics = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.create_subscription(
+            SensorWindow, topics.WINDOW, self._on_window, 10, callback_group=windows_group,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self.create_service(ReloadModel, topics.RELOAD_MODEL, self._on_reload,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(self.get_parameter('diagnostics_period').value,
+                          self._publish_diagnostics, callback_group=windows_group)
+        self.get_logger().info(f'serving {self._model.describe()} from {self._model.path}, '
+                               f'input spec {self._model.spec.spec_id}')
+
+    def _on_window(self, window: SensorWindow) -> None:
+        self._counts['windows'] += 1
+        self._count_lost(window.sequence)
+        model = self._model                   # one model per window, even during a reload
+        if window.spec_id != model.spec.spec_id:
+            self._drop('dropped_spec_mismatch', f'window {window.sequence} was built for input '
+                       f'spec {window.spec_id!r}, the model takes {model.spec.spec_id!r}')
+            return
+        try:
+            feeds, mask = window_feeds(window, model.spec)
+        except WindowError as err:
+            self._drop('dropped_malformed', f'window {window.sequence}: {err}')
+            return
+        prediction, inference_ms = model.predict(feeds, mask)
+        msg = prediction_msg(window, model, prediction, mask, inference_ms)
+        msg.latency_ms = (self.get_clock().now() - Time.from_msg(window.header.stamp)
+                          ).nanoseconds / 1e6
+        self._publisher.publish(msg)
+        self._counts['predictions'] += 1
+        self._latency_ms.append(msg.latency_ms)
+        self._inference_ms.append(inference_ms)
+
+    def _count_lost(self, sequence: int) -> None:
+        """Gaps in window sequence numbers are windows lost before they reached this node."""
+        if self._last_sequence is not None and sequence > self._last_sequence + 1:
+            self._counts['lost_in_transit'] += sequence - self._last_sequence - 1
+        self._last_sequence = sequence
+
+    def _drop(self, counter: str, message: str) -> None:
+        self._counts[counter] += 1
+        self.get_logger().error(f'dropped {message} ({self._counts[counter]} so far)',
+                                throttle_duration_sec=5.0)
+
+    def _on_reload(self, request: ReloadModel.Request, response: ReloadModel.Response):
+        serving = self._model
+        response.previous_model_id = serving.meta.model_id
+        try:
+            candidate = StudentModel(request.model_path, self._threads)
+            new_spec, old_spec = candidate.spec.spec_id, serving.spec.spec_id
+            if new_spec != old_spec and not self.get_parameter('allow_spec_change').value:
+                raise ModelError(f'its input spec {new_spec} differs from the serving spec '
+                                 f'{old_spec} that windows are built for (set '
+                                 'allow_spec_change once ingestion uses the new spec)')
+        except ModelError as err:
+            self._counts['reloads_refused'] += 1
+            response.success, response.model_id = False, serving.meta.model_id
+            response.message = (f'refused {request.model_path!r}: {err}; still serving '
+                                f'{serving.describe()}')
+            self.get_logger().error(response.message)
+            return response
+        self._model = candidate               # atomic: the next window uses the new model
+        self._counts['reloads'] += 1
+        response.success, response.model_id = True, candidate.meta.model_id
+        response.message = f'now serving {candidate.describe()}, replacing {serving.describe()}'
+        self.get_logger().info(response.message)
+        return response
+
+    def _publish_diagnostics(self) -> None:
+        model = self._model
+        latency = percentiles(self._latency_ms)
+        inference = percentiles(self._inference_ms)
+        dropped = self._counts['dropped_spec_mismatch'] + self._counts['dropped_malformed']
+        status = DiagnosticStatus(name=f'{NODE_NAME}: model', hardware_id=model.meta.model_id)
+        if dropped > self._dropped_reported:
+            status.level = DiagnosticStatus.WARN
+            status.message = f'{dropped - self._dropped_reported} windows dropped'
+            self._dropped_reported = dropped
+        elif latency[2] > self.get_parameter('warn_latency_ms').value:
+            status.level = DiagnosticStatus.WARN
+            status.message = f'p99 latency {latency[2]:.1f} ms'
+        else:
+            status.level, status.message = DiagnosticStatus.OK, 'serving'
+        values = {'model_id': model.meta.model_id, 'model_sha256': model.meta.sha256,
+                  'spec_id': model.spec.spec_id, 'model_path': str(model.path),
+                  **{key: str(count) for key, count in self._counts.items()},
+                  'dropped_windows': str(dropped)}
+        for name, triple in (('latency_ms', latency), ('inference_ms', inference)):
+            for label, value in zip(('p50', 'p95', 'p99'), triple):
+                values[f'{name}_{label}'] = f'{value:.3f}'
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(array)
+
+
+def main(args=None):
+    """Run the node until Ctrl-C or SIGTERM; return 1 when the model cannot serve."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = InferenceNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ModelError as err:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot serve the model: {err}')
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
