@@ -17,23 +17,40 @@ ENCODINGS = {
 
 
 class ImageError(ValueError):
-    """An image message that cannot be converted; the text says why."""
+    """An image message that cannot be converted; the text says why, `reason` names the kind."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason   # 'encoding', 'size', 'empty' or 'non_finite'
+
+
+def _layout(encoding: str):
+    """(dtype, channels, full scale) of a supported encoding."""
+    if encoding not in ENCODINGS:
+        raise ImageError(f'unsupported encoding {encoding!r}; use one of {sorted(ENCODINGS)}',
+                         'encoding')
+    return ENCODINGS[encoding]
+
+
+def check_layout(encoding: str, height: int, width: int, step: int, size: int) -> int:
+    """Raise ImageError unless the fields describe `size` bytes of an image; return pixel bytes."""
+    dtype, channels, _ = _layout(encoding)
+    if height < 1 or width < 1:
+        raise ImageError(f'empty image {width}x{height}', 'empty')
+    pixel = np.dtype(dtype).itemsize * channels
+    if step < width * pixel:
+        raise ImageError(f'step {step} < width {width} x {pixel} bytes per pixel', 'size')
+    if size != step * height:
+        raise ImageError(f'data has {size} bytes, expected step {step} x height {height}', 'size')
+    return pixel
 
 
 def image_to_array(encoding: str, height: int, width: int, step: int, is_bigendian: bool,
                    data) -> np.ndarray:
     """Return the image as a native-order array [height, width, channels] of its own dtype."""
-    if encoding not in ENCODINGS:
-        raise ImageError(f'unsupported encoding {encoding!r}; use one of {sorted(ENCODINGS)}')
-    dtype, channels, _ = ENCODINGS[encoding]
-    if height < 1 or width < 1:
-        raise ImageError(f'empty image {width}x{height}')
-    pixel = np.dtype(dtype).itemsize * channels
-    if step < width * pixel:
-        raise ImageError(f'step {step} < width {width} x {pixel} bytes per pixel')
     buffer = np.frombuffer(data, dtype=np.uint8)
-    if buffer.size != step * height:
-        raise ImageError(f'data has {buffer.size} bytes, expected step {step} x height {height}')
+    pixel = check_layout(encoding, height, width, step, buffer.size)
+    dtype, channels, _ = ENCODINGS[encoding]
     rows = buffer.reshape(height, step)[:, :width * pixel]
     order = '>' if is_bigendian else '<'
     typed = np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(order))
@@ -41,16 +58,27 @@ def image_to_array(encoding: str, height: int, width: int, step: int, is_bigendi
 
 
 def to_rgb_float(image: np.ndarray, encoding: str) -> np.ndarray:
-    """Convert an image_to_array result to float32 RGB [h, w, 3] in [0, 1]."""
-    _, _, full_scale = ENCODINGS[encoding]
+    """Convert an image_to_array (or cv_bridge) result to float32 RGB [h, w, 3] in [0, 1]."""
+    dtype, _, full_scale = _layout(encoding)
+    if image.ndim == 2:   # cv_bridge returns single-channel images without a channel axis
+        image = image[..., None]
     rgb = image.astype(np.float32) / full_scale
     if encoding == 'bgr8':
         rgb = rgb[..., ::-1]
     if rgb.shape[-1] == 1:
         rgb = np.repeat(rgb, 3, axis=-1)
+    if np.issubdtype(dtype, np.integer):   # already in [0, 1] and finite: skip the scans
+        return rgb
     if not np.isfinite(rgb).all():
-        raise ImageError('image holds NaN or inf')
+        raise ImageError('image holds NaN or inf', 'non_finite')
     return np.clip(rgb, 0.0, 1.0)
+
+
+def image_msg_to_rgb(msg) -> np.ndarray:
+    """Float32 RGB [h, w, 3] in [0, 1] of a sensor_msgs/Image (or any object with its fields)."""
+    image = image_to_array(msg.encoding, msg.height, msg.width, msg.step,
+                           bool(msg.is_bigendian), msg.data)
+    return to_rgb_float(image, msg.encoding)
 
 
 def resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -59,14 +87,39 @@ def resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
     Exact area averaging for integer factors; for other sizes each target pixel averages the
     block of source pixels whose centres fall in it. Upsampling repeats nearest pixels.
+    Sums are taken in float64 (exact for 8-bit images), so the result does not depend on the
+    order of summation.
     """
     src_h, src_w = image.shape[:2]
     rows = (np.arange(src_h) * height) // src_h
     cols = (np.arange(src_w) * width) // src_w
-    summed = np.zeros((height, width) + image.shape[2:], dtype=np.float64)
-    np.add.at(summed, (rows[:, None], cols[None, :]), image)
-    counts = np.bincount(rows, minlength=height)[:, None] * np.bincount(cols, minlength=width)
-    if (counts == 0).any():  # upsampling: fill from the nearest source pixel
+    if src_h < height or src_w < width:  # upsampling: fill from the nearest source pixel
         return image[(np.arange(height) * src_h) // height][:, (np.arange(width) * src_w) // width]
+    # Source rows (columns) of one target row (column) are contiguous: sum them block-wise.
+    row_starts = np.searchsorted(rows, np.arange(height))
+    col_starts = np.searchsorted(cols, np.arange(width))
+    summed = np.add.reduceat(image.astype(np.float64), row_starts, axis=0)
+    summed = np.add.reduceat(summed, col_starts, axis=1)
+    counts = np.bincount(rows, minlength=height)[:, None] * np.bincount(cols, minlength=width)
     counts = counts.reshape(counts.shape + (1,) * (image.ndim - 2))
     return (summed / counts).astype(np.float32)
+
+
+def array_to_image(image: np.ndarray, encoding: str, is_bigendian: bool = False,
+                   padding: int = 0):
+    """
+    Inverse of image_to_array: (step, data bytes) of an image message in `encoding`.
+
+    `image` is [h, w, channels] (or [h, w] for one channel) of any numeric dtype; values are
+    cast to the encoding's dtype; each row gets `padding` zero bytes at its end.
+    """
+    dtype, channels, _ = _layout(encoding)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] != channels:
+        raise ImageError(f'{encoding} needs [h, w, {channels}], got {image.shape}', 'size')
+    typed = image.astype(np.dtype(dtype).newbyteorder('>' if is_bigendian else '<'))
+    rows = np.ascontiguousarray(typed).reshape(image.shape[0], -1).view(np.uint8)
+    padded = np.zeros((image.shape[0], rows.shape[1] + padding), np.uint8)
+    padded[:, :rows.shape[1]] = rows
+    return padded.shape[1], padded.tobytes()

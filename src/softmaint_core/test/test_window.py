@@ -1,0 +1,353 @@
+"""
+Window assembly: the dataset's field view, rejects, health checks, normalisation, readers.
+
+Same arrays as the dataset's field view; bad samples rejected, counted and kept out; stale /
+frozen / absent / invalid detection; normalisation as in training; message readers.
+"""
+from dataclasses import replace
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from softmaint_core.image import array_to_image, image_msg_to_rgb
+from softmaint_core.spec import FIELD_SPEC, SpecError
+from softmaint_core.window import (HealthConfig, InputError, read_actuation, read_environment,
+                                   read_joints, read_tactile, REJECT_REASONS, Source,
+                                   stamp_seconds, Status, WindowAssembler)
+
+RATES = {'camera': 5.0, 'tactile': 100.0, 'joint_states': 100.0, 'actuation': 100.0,
+         'environment': 1.0}
+STATS = {'camera': ([0.4, 0.5, 0.6], [0.2, 0.25, 0.3]),
+         'tactile': ([0.5 + 0.1 * i for i in range(8)], [1.0 + 0.2 * i for i in range(8)]),
+         'proprio': ([0.1, -0.1, 0.2, 0.0, 8.0, 6.0, 7.5, 5.5], [0.3] * 4 + [4.0] * 4),
+         'environment': ([25.0, 0.5, 900.0, 100.0], [8.0, 0.2, 400.0, 2.0])}
+SPEC = FIELD_SPEC.with_normalisation(STATS)
+
+
+def good_value(source: str, t: float) -> np.ndarray:
+    """Return a plausible, always-changing reading of `source` at time t."""
+    if source == 'camera':   # 64x64 RGB frame in [0, 1], uniform per channel
+        level = 0.5 + 0.3 * np.sin(t + np.arange(3))
+        return np.broadcast_to(level, (64, 64, 3)).astype(np.float32)
+    width = {'tactile': 8, 'joint_states': 4, 'actuation': 4, 'environment': 4}[source]
+    phase = np.arange(width)
+    if source == 'tactile':
+        return 1.0 + np.sin(2.0 * t + phase)
+    if source == 'joint_states':
+        return 0.1 * np.sin(t + phase)
+    if source == 'actuation':
+        return 10.0 + np.cos(t + phase)
+    return np.array([20.0 + 0.1 * t, 0.5 + 0.01 * t, 800.0 + t, 101.0 - 0.01 * t])
+
+
+def samples(source: str, t0: float, t1: float, rate: float = None):
+    """(stamp, value) of `source` at its rate, stamps mid-period in [t0, t1)."""
+    rate = rate or RATES[source]
+    count = int(math.floor((t1 - t0) * rate + 1e-9))
+    return [(t0 + (k + 0.5) / rate, good_value(source, t0 + (k + 0.5) / rate))
+            for k in range(count)]
+
+
+def feed(assembler, t0, t1, sources=tuple(RATES)):
+    for source in sources:
+        for stamp, value in samples(source, t0, t1):
+            assert assembler.push(source, stamp, value, stamp) is None
+
+
+def assert_same_window(a, b):
+    assert a.mask.tolist() == b.mask.tolist()
+    for x, y in zip(a.modalities, b.modalities):
+        assert x.status == y.status
+        np.testing.assert_array_equal(x.raw, y.raw)
+        np.testing.assert_array_equal(x.data, y.data)
+
+
+def test_window_matches_dataset_field_view():
+    """Field samples of simulated episodes give the dataset's field view, array for array."""
+    from softmaint_sim import episode as ep
+    generator = ep.EpisodeGenerator()
+    seen = set()
+    try:
+        for index in range(12):   # seed 7, episodes 0-11: drops, dead taxels, freezes, lights
+            rng = ep.episode_rng(7, index)
+            params = ep.sample_params(rng, index, index % 2)
+            streams, _ = generator.simulate(params, rng)
+            field = ep.field_samples(params, streams, rng, generator.noise[params.domain])
+            expected, expected_mask = ep.field_view(field)
+            assembler = WindowAssembler(FIELD_SPEC)
+            for name, (stamps, values) in field.items():
+                for stamp, value in zip(stamps, values):
+                    for source, part in _as_messages(name, value):
+                        assert assembler.push(source, stamp, part, stamp) is None
+            window = assembler.assemble(ep.WINDOW)
+            assert window.mask.tolist() == expected_mask.tolist()
+            for name, array in window.raw().items():
+                assert array.dtype == expected[name].dtype, name
+                np.testing.assert_array_equal(array, expected[name], err_msg=name)
+            faults = params.faults
+            seen |= {f'dropped {k}' for k, v in faults.dropped.items() if v}
+            seen |= {'dead taxel'} if faults.dead_taxels.any() and 'tactile' in field else set()
+            seen |= {f'frozen {k}' for k in faults.frozen_from if k in field}
+    finally:
+        generator.close()
+    assert {'dropped camera', 'dropped tactile', 'dropped proprio', 'dropped environment',
+            'dead taxel', 'frozen tactile'} <= seen
+
+
+def _as_messages(name, value):
+    """Split a field sample like the robot's topics carry it."""
+    if name == 'camera':   # through an rgb8 Image message and the numpy conversion
+        step, data = array_to_image(value, 'rgb8')
+        msg = SimpleNamespace(encoding='rgb8', height=value.shape[0], width=value.shape[1],
+                              step=step, is_bigendian=0, data=data)
+        return [('camera', image_msg_to_rgb(msg))]
+    if name == 'proprio':
+        return [('joint_states', value[:4]), ('actuation', value[4:])]
+    return [(name, value)]
+
+
+def test_normalised_inputs_match_training():
+    from softmaint_train.data import normalise as train_normalise
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0)
+    window = assembler.assemble(2.0)
+    assert window.mask.all()
+    inputs = window.inputs()
+    for mod in window.modalities:
+        assert mod.data.dtype == np.float32 and mod.data.shape == SPEC.modality(mod.name).shape
+        expected = train_normalise(mod.name, mod.raw[None], STATS)[0]
+        np.testing.assert_array_equal(mod.data, expected, err_msg=mod.name)
+        np.testing.assert_array_equal(inputs[mod.name], expected)
+    np.testing.assert_array_equal(inputs['mask'], np.ones(4, np.float32))
+    # Known values: tactile channel 0 of the first step is the mean of 10 samples, normalised.
+    first = np.mean([v[0] for s, v in samples('tactile', 0.0, 0.1)], dtype=np.float32)
+    assert window.modalities[1].data[0, 0] == pytest.approx((first - 0.5) / 1.0, abs=1e-6)
+
+
+def _bad(reason, source, value=None, stamp_shift=0.0):
+    return pytest.param(source, value, stamp_shift, reason, id=f'{source}-{reason}')
+
+
+BAD_SAMPLES = [
+    _bad('empty', 'tactile', np.zeros(0)),
+    _bad('shape', 'tactile', np.ones(7)),
+    _bad('shape', 'tactile', np.ones((2, 8))),
+    _bad('non_finite', 'tactile', np.r_[np.ones(7), np.inf]),
+    _bad('non_finite', 'tactile', np.full(8, np.nan)),          # no live taxel at all
+    _bad('non_finite', 'joint_states', np.r_[0.1, np.nan, 0.1, 0.1]),
+    _bad('non_finite', 'actuation', np.r_[10.0, 10.0, -np.inf, 10.0]),
+    _bad('non_finite', 'environment', np.r_[20.0, 0.5, 1e39, 101.0]),   # inf in float32
+    _bad('shape', 'actuation', ['a', 'b', 'c', 'd']),
+    _bad('future_stamp', 'environment', 'good', stamp_shift=1.0),
+    _bad('out_of_order', 'joint_states', 'good', stamp_shift=-0.5),
+    _bad('empty', 'camera', np.zeros((0, 64, 3))),
+    _bad('shape', 'camera', np.zeros((64, 64))),
+    _bad('non_finite', 'camera', np.full((64, 64, 3), np.nan)),
+]
+
+
+@pytest.mark.parametrize('source, value, stamp_shift, reason', BAD_SAMPLES)
+def test_bad_samples_are_rejected_counted_and_never_reach_the_window(
+        source, value, stamp_shift, reason):
+    # Environment has 2 samples per window: tolerate 1 reject in 3 for every case alike.
+    config = HealthConfig(max_reject_fraction=0.5)
+    clean, dirty = WindowAssembler(SPEC, config), WindowAssembler(SPEC, config)
+    feed(clean, 0.0, 2.0)
+    feed(dirty, 0.0, 1.0)
+    now = 1.0
+    bad = good_value(source, now + stamp_shift) if isinstance(value, str) else value
+    error = dirty.push(source, now + stamp_shift, bad, now)
+    assert isinstance(error, InputError) and error.reason == reason
+    feed(dirty, 1.0, 2.0)
+    window = dirty.assemble(2.0)
+    assert_same_window(window, clean.assemble(2.0))
+    health = window.sources[source]
+    assert health.status == Status.AVAILABLE   # one reject among many does not blank it
+    assert health.rejected == {r: int(r == reason) for r in REJECT_REASONS}
+    assert health.rejected_in_window == 1
+    assert health.accepted == clean.health(2.0)[source].accepted
+
+
+def test_dead_taxels_are_allowed_and_read_as_zero():
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0, ('camera', 'joint_states', 'actuation', 'environment'))
+    for stamp, value in samples('tactile', 0.0, 2.0):
+        value = value.copy()
+        value[[2, 5]] = np.nan
+        assert assembler.push('tactile', stamp, value, stamp) is None
+    tactile = assembler.assemble(2.0).modalities[1]
+    assert tactile.status == Status.AVAILABLE
+    assert (tactile.raw[:, [2, 5]] == 0.0).all() and (tactile.raw[:, [0, 1, 3]] != 0.0).all()
+    assert np.isfinite(tactile.data).all()
+
+
+def test_rejects_reported_upstream_are_counted_and_dominate_to_invalid():
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0, ('tactile', 'joint_states', 'actuation', 'environment'))
+    for k in range(10):   # a camera publishing only undecodable frames
+        error = assembler.reject('camera', InputError('encoding', 'rgba8'), 1.0 + k / 10)
+        assert error.reason == 'encoding'
+    window = assembler.assemble(2.0)
+    camera = window.sources['camera']
+    assert camera.status == Status.INVALID and 'most often: encoding' in camera.detail
+    assert camera.rejected['encoding'] == 10 and camera.accepted == 0
+    assert window.mask.tolist() == [False, True, True, True]
+    assert not window.modalities[0].raw.any() and not window.modalities[0].data.any()
+
+
+def test_invalid_when_rejects_pass_the_fraction_then_recovers():
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0, ('camera', 'joint_states', 'actuation', 'environment'))
+    for k, (stamp, value) in enumerate(samples('tactile', 0.0, 2.0)):
+        bad = k % 3 == 0   # a third of the samples: above the 25 % default
+        assembler.push('tactile', stamp, np.full(8, np.inf) if bad else value, stamp)
+    window = assembler.assemble(2.0)
+    assert window.sources['tactile'].status == Status.INVALID
+    assert window.sources['tactile'].rejected['non_finite'] == 67
+    assert window.mask.tolist() == [True, False, True, True]
+    assembler.config = replace(assembler.config, max_reject_fraction=0.4)
+    assert assembler.assemble(2.0).sources['tactile'].status == Status.AVAILABLE
+    assembler.config = HealthConfig()
+    feed(assembler, 2.0, 4.0)   # a clean window later: available again
+    assert assembler.assemble(4.0).sources['tactile'].status == Status.AVAILABLE
+    # A 1 Hz sensor has 2 samples per window: one bad reading is a third of them.
+    assembler.push('environment', 4.2, np.full(4, np.nan), 4.2)
+    assert assembler.assemble(5.0).sources['environment'].status == Status.INVALID
+
+
+def test_stale_after_a_sensor_goes_silent():
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0)
+    feed(assembler, 2.0, 3.0, ('camera', 'joint_states', 'actuation'))
+    assert assembler.timeout('tactile') == 0.5        # stale_timeout
+    assert assembler.timeout('environment') == 1.5    # 1.5 periods of 1 Hz
+    window = assembler.assemble(2.4)   # silent for 0.405 s < 0.5 s
+    assert window.mask.all()
+    window = assembler.assemble(3.0)
+    tactile = window.sources['tactile']
+    assert tactile.status == Status.STALE and tactile.age == pytest.approx(1.005)
+    assert window.sources['environment'].status == Status.AVAILABLE   # 1.5 s < 1.5 periods
+    assert window.mask.tolist() == [True, False, True, True]
+    assert not window.modalities[1].data.any()
+    assert assembler.assemble(3.6).sources['environment'].status == Status.STALE
+    assert assembler.assemble(10.0).sources['camera'].status == Status.STALE
+
+
+def test_absent_sensors_and_a_partial_proprio():
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0, ('tactile', 'joint_states', 'environment'))
+    window = assembler.assemble(2.0)
+    statuses = {m.name: m.status for m in window.modalities}
+    assert statuses == {'camera': Status.ABSENT, 'tactile': Status.AVAILABLE,
+                        'proprio': Status.ABSENT, 'environment': Status.AVAILABLE}
+    assert window.sources['joint_states'].status == Status.AVAILABLE
+    assert window.sources['actuation'].status == Status.ABSENT
+    assert window.sources['actuation'].detail == 'no message received yet'
+    assert not window.modalities[2].raw.any() and not window.modalities[2].data.any()
+    assert WindowAssembler(SPEC).assemble(5.0).mask.tolist() == [False] * 4
+
+
+def test_frozen_sensors_are_detected():
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0, ('joint_states', 'actuation'))
+    stuck = good_value('tactile', 0.0)
+    for stamp, value in samples('tactile', 0.0, 2.0):
+        assembler.push('tactile', stamp, stuck + 1e-7 * (stamp > 1.0), stamp)  # < epsilon
+    frame = good_value('camera', 0.3)
+    for stamp, _ in samples('camera', 0.0, 2.0):
+        assembler.push('camera', stamp, frame, stamp)
+    window = assembler.assemble(2.0)
+    assert window.sources['tactile'].status == Status.FROZEN
+    assert window.sources['camera'].status == Status.FROZEN
+    assert window.mask.tolist() == [False, False, True, False]
+    for t in (0.5, 1.5, 2.5):   # environment at 1 Hz: 2 equal samples in the window
+        assembler.push('environment', t, good_value('environment', 0.0), t)
+    assert assembler.assemble(3.0).sources['environment'].status == Status.FROZEN
+    assert assembler.assemble(2.0).sources['environment'].status == Status.AVAILABLE  # only 2
+    assembler.config = replace(assembler.config, frozen_epsilon=0.0)
+    assert assembler.assemble(2.0).sources['tactile'].status == Status.AVAILABLE
+
+
+def test_a_freeze_within_the_window_is_still_available():
+    """Like the dataset: a sensor that sticks part way through the window still counts."""
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0, ('camera', 'joint_states', 'actuation', 'environment'))
+    for stamp, value in samples('tactile', 0.0, 2.0):
+        assembler.push('tactile', stamp, good_value('tactile', min(stamp, 1.2)), stamp)
+    assert assembler.assemble(2.0).sources['tactile'].status == Status.AVAILABLE
+    assert assembler.assemble(3.3).sources['tactile'].status == Status.STALE
+
+
+def test_coverage_rate_and_last_stamp():
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0, ('camera', 'joint_states', 'actuation', 'environment'))
+    for stamp, value in samples('tactile', 0.0, 2.0):
+        if not 0.5 <= stamp < 1.0:   # a quarter of the window lost
+            assembler.push('tactile', stamp, value, stamp)
+    window = assembler.assemble(2.0)
+    tactile = window.modalities[1]
+    assert tactile.coverage == pytest.approx(0.75) and tactile.rate == pytest.approx(75.0)
+    assert window.modalities[0].rate == pytest.approx(5.0)
+    assert window.modalities[0].coverage == 1.0
+    assert window.last_input_stamp == pytest.approx(1.995)
+    # The lost quarter holds the last value before it (zero-order hold), like the dataset.
+    np.testing.assert_array_equal(tactile.raw[5:10], np.repeat(tactile.raw[4:5], 5, axis=0))
+
+
+def test_assembly_is_deterministic_and_memory_is_bounded():
+    a, b = WindowAssembler(SPEC), WindowAssembler(SPEC)
+    feed(a, 0.0, 30.0)
+    feed(b, 0.0, 30.0)
+    first = a.assemble(30.0)
+    assert_same_window(first, a.assemble(30.0))
+    assert_same_window(first, b.assemble(30.0))
+    kept = len(a._buffers['tactile'].stamps)
+    assert kept <= 2 * SPEC.window * RATES['tactile'] + 1
+    a.reset()
+    assert a.assemble(30.0).sources['tactile'].status == Status.ABSENT
+
+
+def test_config_and_sources_are_validated():
+    with pytest.raises(ValueError, match='frozen_min_samples must be >= 2'):
+        HealthConfig(frozen_min_samples=1).validate()
+    with pytest.raises(ValueError, match='max_reject_fraction must be in'):
+        WindowAssembler(SPEC, HealthConfig(max_reject_fraction=1.0))
+    sources = (Source('camera', 'camera', (32, 32, 3)), Source('tactile', 'tactile', (8,)),
+               Source('joint_states', 'proprio', (4,)),
+               Source('environment', 'environment', (4,)))
+    with pytest.raises(SpecError, match='sources of proprio give 4 features, the spec needs 8'):
+        WindowAssembler(SPEC, sources=sources)
+    with pytest.raises(ValueError, match='unknown reject reason'):
+        InputError('bad vibes', 'no')
+
+
+def _joint_state(names, positions):
+    return SimpleNamespace(name=names, position=positions)
+
+
+def test_message_readers():
+    joints = ('bend_0', 'bend_1', 'bend_2', 'bend_3')
+    msg = _joint_state(['bend_3', 'other', 'bend_1', 'bend_0', 'bend_2'], [3, 9, 1, 0, 2])
+    np.testing.assert_array_equal(read_joints(msg, joints), [0, 1, 2, 3])
+    cases = [
+        (lambda: read_joints(_joint_state(['bend_0'], [0.1]), joints), 'missing_name'),
+        (lambda: read_joints(_joint_state(list(joints), [0.1]), joints), 'shape'),
+        (lambda: read_joints(_joint_state([], []), joints), 'empty'),
+        (lambda: read_tactile(SimpleNamespace(rows=2, cols=4, data=[]), 8), 'empty'),
+        (lambda: read_tactile(SimpleNamespace(rows=2, cols=4, data=[0.0] * 7), 8), 'shape'),
+        (lambda: read_tactile(SimpleNamespace(rows=3, cols=3, data=[0.0] * 9), 8), 'shape'),
+    ]
+    for read, reason in cases:
+        with pytest.raises(InputError) as err:
+            read()
+        assert err.value.reason == reason
+    actuation = SimpleNamespace(name=['tendon_1', 'tendon_0'], command=[2.0, 1.0],
+                                achieved=[4.0, 3.0])
+    np.testing.assert_array_equal(read_actuation(actuation, ('tendon_0', 'tendon_1')),
+                                  [1, 2, 3, 4])
+    tactile = read_tactile(SimpleNamespace(rows=8, cols=1, data=[0.5] * 7 + [math.nan]), 8)
+    assert tactile.shape == (8,) and math.isnan(tactile[7])
+    env = SimpleNamespace(temperature=21.0, humidity=0.4, co2=700.0, pressure=100.5)
+    np.testing.assert_allclose(read_environment(env), [21.0, 0.4, 700.0, 100.5], rtol=1e-6)
+    assert stamp_seconds(SimpleNamespace(sec=12, nanosec=500_000_000)) == 12.5
