@@ -33,6 +33,7 @@ from . import degradation as dg
 from . import episode as ep
 from . import sensors
 from .arm import FIELD_GEOMETRY, SIM_GEOMETRY
+from .bag import export_episodes, ExportError
 
 DEFAULT_SHARD_SIZE = 100
 _GENERATOR: Optional[ep.EpisodeGenerator] = None
@@ -266,12 +267,11 @@ def main(argv=None) -> int:
                 raise CliError(f'{path} not found: generate the dataset first')
             print(path.read_text())
         else:
-            from .bag import export_episodes
             data = ds.Dataset(args.dir)
             indices = parse_range(args.episodes, len(data))
             count = export_episodes(data, indices, args.out)
             print(f'wrote {count} messages of {len(indices)} episodes to {args.out}')
-    except (CliError, ds.DatasetError) as err:
+    except (CliError, ds.DatasetError, ExportError) as err:
         print(f'softmaint-dataset: error: {err}', file=sys.stderr)
         return 2
     return 0
