@@ -532,6 +532,80 @@ def test_training_image_is_separate_with_torch_cpu_pinned():
     assert user.split(':')[0] not in ('root', '0')
 
 
+# --- compose ---------------------------------------------------------------------------------
+
+def _compose(name: str) -> dict:
+    import yaml
+    return yaml.safe_load((DOCKER / name).read_text())['services']['softmaint']
+
+
+def _runtime_links(robot: RobotImage) -> Dict[str, str]:
+    """Symlinks the runtime stage creates (`ln -s TARGET LINK`): link -> target."""
+    text = ' '.join(i.args for i in robot.runtime.of('RUN'))
+    return {link: target for target, link in re.findall(r'ln -s (\S+) (\S+)', text)}
+
+
+def _agent_log_path() -> str:
+    """Return the agent's log_path: config/softmaint.yaml's value, or the declared default."""
+    import yaml
+    params = REPO / 'config' / 'softmaint.yaml'
+    if params.exists():
+        agent = (yaml.safe_load(params.read_text()) or {}).get('softmaint_agent', {})
+        if 'log_path' in agent.get('ros__parameters', {}):
+            return agent['ros__parameters']['log_path']
+    tree = ast.parse((REPO / 'src/softmaint/softmaint/agent_node.py').read_text())
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and getattr(node.func, 'attr', '') == 'declare_parameter'
+                and isinstance(node.args[0], ast.Constant) and node.args[0].value == 'log_path'):
+            return node.args[1].value
+    raise AssertionError('agent_node.py declares no log_path parameter')
+
+
+def _volume_targets(service: dict) -> Dict[str, str]:
+    """Container path -> source of a service's volumes (short syntax)."""
+    return {spec.split(':')[1]: spec.split(':')[0] for spec in service.get('volumes', [])}
+
+
+def test_compose_runs_the_robot_image_on_the_host_network_with_limits(robot):
+    service = _compose('compose.yaml')
+    build = service['build']
+    assert (DOCKER / build['context'] / build['dockerfile']).resolve() == ROBOT_DOCKERFILE
+    assert set(build['args']) == {'ROS_DISTRO', 'MODEL_ID'}
+    assert service['network_mode'] == 'host' and service['ipc'] == 'host'
+    assert 'ROS_DOMAIN_ID' in service['environment']
+    assert service['restart'] in ('always', 'unless-stopped')
+    assert {'cpus', 'memory'} <= set(service['deploy']['resources']['limits'])
+    created = ' '.join(i.args for i in robot.runtime.of('RUN'))
+    for target in _volume_targets(service):
+        assert target in created, f'compose mounts {target}, which the image does not create'
+
+
+def test_the_maintenance_log_lands_in_the_log_volume(robot):
+    targets = _volume_targets(_compose('compose.yaml'))
+    path = _agent_log_path().replace('~', '/home/softmaint', 1)
+    for link, target in _runtime_links(robot).items():
+        if path.startswith(link + '/'):
+            path = target + path[len(link):]
+    assert os.path.dirname(path) in targets, \
+        f'the agent writes its log to {path}, outside the volumes {sorted(targets)}'
+    assert targets[os.path.dirname(path)] == 'log'
+
+
+def test_override_example_uses_bringup_arguments_and_mounted_paths(robot):
+    from softmaint.bringup import arguments
+    base, override = _compose('compose.yaml'), _compose('compose.override.example.yaml')
+    command = override['command']
+    assert command[:4] == json.loads(robot.runtime.of('CMD')[-1].args)
+    given = dict(argument.split(':=', 1) for argument in command[4:])
+    unknown = set(given) - set(arguments())
+    assert not unknown, f'unknown launch arguments {sorted(unknown)}'
+    mounted = set(_volume_targets(base)) | set(_volume_targets(override))
+    for name in ('params_file', 'model'):
+        folder = os.path.dirname(given[name])
+        assert given[name] in mounted or folder in mounted, \
+            f'{name}:={given[name]} is in no volume of compose.yaml + the override'
+
+
 # --- scripts the robot image runs -----------------------------------------------------------
 
 def _run_script(args: List[str], **kwargs) -> subprocess.CompletedProcess:
