@@ -7,13 +7,16 @@ so they do not depend on the committed model.
 """
 from array import array
 import json
+from pathlib import Path
 import shutil
 
 import numpy as np
 import pytest
 from ros_helpers import spin_until
 
-NODE = ['-m', 'softmaint.inference_node', '--ros-args', '-p', 'diagnostics_period:=0.2']
+CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'softmaint.yaml'
+NODE = ['-m', 'softmaint.inference_node', '--ros-args', '--params-file', str(CONFIG),
+        '-p', 'diagnostics_period:=0.2']
 STATS = {'camera': ([0.4, 0.5, 0.6], [0.2, 0.2, 0.2]), 'tactile': ([0.0] * 8, [1.0] * 8),
          'proprio': ([1.0] * 8, [0.3] * 8), 'environment': ([20, 50, 400, 1013], [3, 10, 50, 5])}
 OTHER_STATS = {**STATS, 'tactile': ([0.5] * 8, [2.0] * 8)}

@@ -62,22 +62,37 @@ class MaintenanceLog:
     """Append-only maintenance log over one SQLite file."""
 
     def __init__(self, path, create: bool = True):
-        """Open (and with `create`, create) the log at `path`; raise LogError on failure."""
-        self.path = Path(path).expanduser()
-        if not create and not self.path.is_file():
-            raise LogError(f'maintenance log {self.path} does not exist')
+        """
+        Open the log at `path`; raise LogError on failure.
+
+        With `create` the file and its table are made when missing; without, the file must
+        already be a maintenance log and is not modified by opening it.
+        """
+        self.path = Path(path).expanduser().absolute()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None,
-                                         check_same_thread=False)
-            mode = self._conn.execute('PRAGMA journal_mode=WAL').fetchone()[0]
-            if mode.lower() != 'wal':
-                raise LogError(f'{self.path}: SQLite refused WAL mode (got {mode})')
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = self._connect(str(self.path))
+                mode = self._conn.execute('PRAGMA journal_mode=WAL').fetchone()[0]
+                if mode.lower() != 'wal':
+                    raise LogError(f'{self.path}: SQLite refused WAL mode (got {mode})')
+                self._conn.executescript(SCHEMA)
+            else:
+                if not self.path.is_file():
+                    raise LogError(f'maintenance log {self.path} does not exist')
+                self._conn = self._connect(self.path.as_uri() + '?mode=rw', uri=True)
+                if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                          "AND name = 'events'").fetchone():
+                    raise LogError(f'{self.path} is not a maintenance log (no events table)')
             self._conn.execute('PRAGMA synchronous=NORMAL')
-            self._conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as err:
             raise LogError(f'cannot open maintenance log {self.path}: {err}') from err
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
+        return sqlite3.connect(target, timeout=10.0, isolation_level=None, uri=uri,
+                               check_same_thread=False)
 
     def close(self) -> None:
         """Close the file (a checkpoint folds the WAL into it)."""

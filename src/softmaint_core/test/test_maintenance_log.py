@@ -84,6 +84,15 @@ def test_missing_or_foreign_files_are_refused(tmp_path):
     junk.write_bytes(b'this is not a database' * 100)
     with pytest.raises(LogError, match='cannot open maintenance log'):
         MaintenanceLog(junk)
+    other = tmp_path / 'other.db'
+    conn = sqlite3.connect(str(other))
+    conn.execute('CREATE TABLE things (x)')
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    with pytest.raises(LogError, match='is not a maintenance log'):
+        MaintenanceLog(other, create=False)
+    assert other.read_bytes() == before
 
 
 WRITER = textwrap.dedent("""

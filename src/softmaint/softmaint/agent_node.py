@@ -1,0 +1,540 @@
+"""
+Maintenance agent node: turns the student's predictions into maintenance decisions.
+
+Every MaintenancePrediction on softmaint/prediction goes through softmaint_core.policy
+(hysteresis, assistance requests). The node publishes the decision on softmaint/decision
+(latched) and the workload limit on softmaint/workload_limit (latched) when the decision changes
+and every `decision_period`, calls the robot's std_srvs/Trigger emergency stop on a shutdown
+(retrying until it is confirmed), and moves to a safe decision when predictions go stale. It
+serves softmaint/inspect (watch for a while, report a considered decision) and
+softmaint/acknowledge (an operator answers an assistance request), and writes every decision,
+acknowledgement, model change and emergency stop to the durable maintenance log.
+"""
+from dataclasses import fields
+import math
+import threading
+import time
+from typing import List, Optional, Tuple
+
+from builtin_interfaces.msg import Time as TimeMsg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from softmaint_core import topics
+from softmaint_core.maintenance_log import LogError, MaintenanceLog, RequestError
+from softmaint_core.policy import (acknowledge, Action, considered_decision, decide, Decision,
+                                   LEVELS, PolicyState, PredictionSummary, stale_age,
+                                   stale_decision, ThresholdError, Thresholds)
+from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+from softmaint_interfaces.action import Inspect
+from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction
+from softmaint_interfaces.srv import AcknowledgeAssistance
+from std_msgs.msg import Float32
+from std_srvs.srv import Trigger
+
+NODE_NAME = 'softmaint_agent'
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+THRESHOLD_PREFIX = 'thresholds.'
+SAFE_ACTIONS = (Action.REQUEST_ASSISTANCE.label, Action.REDUCE_WORKLOAD.label)
+# How often the watchdog looks at the age of the newest prediction [s].
+WATCHDOG_TICK = 0.1
+# How long an inspection waits for the next prediction before checking cancel and time [s].
+INSPECTION_POLL = 0.1
+
+
+def summary_of(msg: MaintenancePrediction) -> PredictionSummary:
+    """Policy input of a prediction message (validated; raises ValueError)."""
+    summary = PredictionSummary(
+        urgency=msg.urgency, uncertainty=msg.uncertainty, urgency_std=msg.urgency_std,
+        fatigue_probs=tuple(msg.fatigue_probs), damage_probs=tuple(msg.damage_probs),
+        fatigue_set=tuple(msg.fatigue_set), damage_set=tuple(msg.damage_set),
+        fatigue_classes=tuple(msg.fatigue_classes), damage_classes=tuple(msg.damage_classes),
+        available=tuple(msg.input_modalities),
+        modalities=len(msg.input_modalities) + len(msg.reconstructed))
+    summary.validate()
+    return summary
+
+
+def decision_msg(decision: Decision, stamp: TimeMsg, prediction_stamp: TimeMsg,
+                 model_id: str) -> MaintenanceDecision:
+    """Build the MaintenanceDecision message of a policy decision."""
+    msg = MaintenanceDecision(action=int(decision.action), action_name=decision.action.label,
+                              priority=decision.priority, reason=decision.reason,
+                              workload_limit=decision.workload_limit,
+                              request_id=decision.request_id, model_id=model_id,
+                              prediction_stamp=prediction_stamp)
+    msg.header.stamp = stamp
+    msg.evidence = [KeyValue(key=key, value=value)
+                    for key, value in {**decision.evidence, 'basis': decision.basis}.items()]
+    return msg
+
+
+def acknowledgement_error(request: AcknowledgeAssistance.Request) -> Optional[str]:
+    """Return why an acknowledgement is invalid, or None."""
+    if not request.request_id:
+        return 'request_id is empty'
+    if not request.operator_name.strip():
+        return 'operator_name is empty: the log must say who answered'
+    if request.action not in LEVELS:
+        return (f'action {request.action} must be one of '
+                + ', '.join(f'{int(a)} ({a.label})' for a in LEVELS))
+    if not -1 <= request.fatigue_label < len(FATIGUE_LEVELS):
+        return f'fatigue_label {request.fatigue_label} must be -1 or a fatigue class index'
+    if not -1 <= request.damage_label < len(DAMAGE_TYPES):
+        return f'damage_label {request.damage_label} must be -1 or a damage class index'
+    if not (math.isnan(request.urgency_label) or 0.0 <= request.urgency_label <= 1.0):
+        return f'urgency_label {request.urgency_label} must be NaN or in [0, 1]'
+    return None
+
+
+class Inspection:
+    """Predictions gathered for one inspect goal, filled by the prediction callback."""
+
+    def __init__(self):
+        self.summaries: List[PredictionSummary] = []
+        self.changed = threading.Condition()
+
+    def add(self, summary: PredictionSummary) -> None:
+        """Record one window and wake the goal's thread."""
+        with self.changed:
+            self.summaries.append(summary)
+            self.changed.notify_all()
+
+    def wait_beyond(self, seen: int, timeout: float) -> List[PredictionSummary]:
+        """Wait until more than `seen` windows arrived or `timeout` passed; return a copy."""
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.summaries) > seen, timeout)
+            return list(self.summaries)
+
+
+def inspection_numbers(summaries: List[PredictionSummary],
+                       elapsed: float) -> Tuple[Inspect.Result, str]:
+    """Fill the result numbers over `summaries` (at least one); return them and a sentence."""
+    n = len(summaries)
+    result = Inspect.Result(windows_seen=n)
+    result.mean_urgency = sum(s.urgency for s in summaries) / n
+    result.max_urgency = max(s.urgency for s in summaries)
+    result.mean_uncertainty = sum(s.uncertainty for s in summaries) / n
+    result.fatigue_probs = [sum(p) / n for p in zip(*(s.fatigue_probs for s in summaries))]
+    result.damage_probs = [sum(p) / n for p in zip(*(s.damage_probs for s in summaries))]
+    fatigue = max(zip(result.fatigue_probs, summaries[0].fatigue_classes))
+    damage = max(zip(result.damage_probs, summaries[0].damage_classes))
+    text = (f'Inspected {n} windows over {elapsed:.1f} s: urgency {result.mean_urgency:.2f} '
+            f'on average (max {result.max_urgency:.2f}), uncertainty '
+            f'{result.mean_uncertainty:.2f}; most likely fatigue {fatigue[1]} '
+            f'(p={fatigue[0]:.2f}) and damage {damage[1]} (p={damage[0]:.2f}).')
+    return result, text
+
+
+def inspection_result(summaries: List[PredictionSummary], thresholds: Thresholds,
+                      elapsed: float) -> Tuple[Inspect.Result, Decision]:
+    """Return the result of a completed inspection and its considered decision."""
+    result, text = inspection_numbers(summaries, elapsed)
+    decision = considered_decision(summaries, thresholds)
+    result.summary = f'{text} Decision: {decision.action.label}. {decision.reason}'
+    return result, decision
+
+
+class AgentNode(Node):
+    """Runs the maintenance policy on the student's predictions."""
+
+    def __init__(self):
+        super().__init__(NODE_NAME)
+        self._declare_parameters()
+        self._thresholds = self._read_thresholds()          # ThresholdError stops start-up
+        self._apply_parameters([])
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self._log = MaintenanceLog(self.get_parameter('log_path').value)   # LogError too
+
+        self._state = PolicyState()
+        self._decision: Optional[Decision] = None
+        self._decision_msg: Optional[MaintenanceDecision] = None
+        self._started = self._now()
+        self._last_prediction: Optional[float] = None
+        self._prediction_stamp, self._model_id, self._model_sha = TimeMsg(), '', ''
+        self._stale = False
+        self._counts = {'predictions': 0, 'rejected_predictions': 0, 'decisions': 0,
+                        'acknowledgements': 0, 'inspections': 0}
+        self._estop = 'not needed'
+        self._inspections = set()
+        self._inspections_lock = threading.Lock()
+
+        main = MutuallyExclusiveCallbackGroup()    # everything that changes the policy state
+        self._decision_pub = self.create_publisher(MaintenanceDecision, topics.DECISION, LATCHED)
+        self._workload_pub = self.create_publisher(Float32, topics.WORKLOAD_LIMIT, LATCHED)
+        self._diagnostics = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.create_subscription(MaintenancePrediction, topics.PREDICTION, self._on_prediction,
+                                 10, callback_group=main)
+        self.create_service(AcknowledgeAssistance, topics.ACKNOWLEDGE, self._on_acknowledge,
+                            callback_group=main)
+        estop_service = self.get_parameter('emergency_stop_service').value
+        self._estop_client = (self.create_client(Trigger, estop_service, callback_group=main)
+                              if estop_service else None)
+        self.create_timer(WATCHDOG_TICK, self._on_watchdog, callback_group=main)
+        self.create_timer(self.get_parameter('decision_period').value, self._on_period,
+                          callback_group=main)
+        self.create_timer(self.get_parameter('diagnostics_period').value,
+                          self._publish_diagnostics, callback_group=main)
+        self._inspect_server = ActionServer(
+            self, Inspect, topics.INSPECT, execute_callback=self._execute_inspection,
+            goal_callback=self._on_inspect_goal, cancel_callback=self._on_inspect_cancel,
+            callback_group=ReentrantCallbackGroup())
+        if not estop_service:
+            self.get_logger().warn('emergency_stop_service is empty: shutdown decisions will '
+                                   'NOT stop the robot')
+        self.get_logger().info(f'ready: logging to {self._log.path}, emergency stop '
+                               f'{estop_service or "disabled"}')
+
+    # ------------------------------------------------------------------ parameters
+
+    def _declare_parameters(self) -> None:
+        for spec in fields(Thresholds):
+            low, high = spec.metadata['range']
+            descriptor = ParameterDescriptor(description=spec.metadata['description'])
+            if spec.type is int:
+                descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
+            else:
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=float(low), to_value=float(high))]
+            self.declare_parameter(THRESHOLD_PREFIX + spec.name, spec.default, descriptor)
+        self.declare_parameter('log_path', '~/.local/share/softmaint/maintenance.db',
+                               ParameterDescriptor(description='SQLite maintenance log file',
+                                                   read_only=True))
+        self.declare_parameter('stale_timeout', 3.0, ParameterDescriptor(
+            description='seconds without a prediction after which the watchdog acts',
+            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=3600.0)]))
+        self.declare_parameter('stale_action', Action.REQUEST_ASSISTANCE.label,
+                               ParameterDescriptor(description='safe decision when predictions '
+                                                   f'are stale: one of {SAFE_ACTIONS}'))
+        self.declare_parameter('emergency_stop_service', topics.EMERGENCY_STOP,
+                               ParameterDescriptor(description='std_srvs/Trigger service called '
+                                                   'on immediate_shutdown; empty = none',
+                                                   read_only=True))
+        self.declare_parameter('decision_period', 1.0, ParameterDescriptor(
+            description='period of republishing the current decision [s]', read_only=True,
+            floating_point_range=[FloatingPointRange(from_value=0.05, to_value=3600.0)]))
+        self.declare_parameter('diagnostics_period', 1.0, ParameterDescriptor(
+            description='period of the /diagnostics status [s]', read_only=True,
+            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=60.0)]))
+        self.declare_parameter('max_inspection_duration', 600.0, ParameterDescriptor(
+            description='longest inspection a goal may ask for [s]',
+            floating_point_range=[FloatingPointRange(from_value=1.0, to_value=86400.0)]))
+
+    def _read_thresholds(self, changes=()) -> Thresholds:
+        values = {spec.name: self.get_parameter(THRESHOLD_PREFIX + spec.name).value
+                  for spec in fields(Thresholds)}
+        values.update({p.name[len(THRESHOLD_PREFIX):]: p.value for p in changes
+                       if p.name.startswith(THRESHOLD_PREFIX)})
+        return Thresholds.from_mapping(values)
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        try:
+            self._read_thresholds(parameters)
+        except ThresholdError as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        for parameter in parameters:
+            if parameter.name == 'stale_action' and parameter.value not in SAFE_ACTIONS:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f'stale_action must be one of {SAFE_ACTIONS}, got {parameter.value!r}')
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, parameters) -> None:
+        """Take accepted values (also at start-up, where nothing validated them yet)."""
+        self._thresholds = self._read_thresholds()
+        stale_action = self.get_parameter('stale_action').value
+        if stale_action not in SAFE_ACTIONS:
+            raise ThresholdError(f'stale_action must be one of {SAFE_ACTIONS}, '
+                                 f'got {stale_action!r}')
+        self._stale_action = Action[stale_action.upper()]
+        self._stale_timeout = self.get_parameter('stale_timeout').value
+        self._max_inspection = self.get_parameter('max_inspection_duration').value
+
+    # ------------------------------------------------------------------ decisions
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds / 1e9
+
+    def _on_prediction(self, msg: MaintenancePrediction) -> None:
+        try:
+            summary = summary_of(msg)
+        except ValueError as err:
+            self._counts['rejected_predictions'] += 1
+            self.get_logger().error(f'ignored prediction of window {msg.window_sequence}: {err}',
+                                    throttle_duration_sec=5.0)
+            return
+        self._counts['predictions'] += 1
+        self._last_prediction = self._now()
+        if self._stale:
+            self._stale = False
+            self.get_logger().info('predictions resumed')
+        self._prediction_stamp = msg.header.stamp
+        self._note_model(msg)
+        decision, self._state = decide(summary, self._thresholds, self._state)
+        self._take(decision)
+        with self._inspections_lock:
+            for inspection in self._inspections:
+                inspection.add(summary)
+
+    def _note_model(self, msg: MaintenancePrediction) -> None:
+        if msg.model_sha256 == self._model_sha:
+            return
+        previous = self._model_id or 'none'
+        self._record('model_change', '', f'predictions now come from {msg.model_id} '
+                     f'(sha256 {msg.model_sha256[:12]}), before: {previous}',
+                     {'sha256': msg.model_sha256, 'previous_model_id': self._model_id,
+                      'previous_sha256': self._model_sha}, model_id=msg.model_id)
+        self._model_id, self._model_sha = msg.model_id, msg.model_sha256
+
+    def _on_watchdog(self) -> None:
+        age = stale_age(self._last_prediction, self._started, self._now(), self._stale_timeout)
+        if age is None:
+            return
+        if not self._stale:
+            self._stale = True
+            self.get_logger().warn(f'no prediction for {age:.1f} s: moving to a safe decision '
+                                   f'({self._stale_action.label})')
+        decision, self._state = stale_decision(self._state, self._thresholds, age,
+                                               self._stale_timeout, self._stale_action)
+        self._take(decision)
+
+    def _take(self, decision: Decision) -> None:
+        """Make `decision` current; publish, log and act on it when it differs."""
+        previous = self._decision
+        changed = previous is None or decision.key != previous.key
+        self._decision = decision
+        self._decision_msg = decision_msg(decision, self.get_clock().now().to_msg(),
+                                          self._prediction_stamp, self._model_id)
+        if not changed:
+            return
+        self._counts['decisions'] += 1
+        self._publish_decision()
+        log = (self.get_logger().warn if decision.priority >= 2 else self.get_logger().info)
+        log(f'decision {decision.action.label}: {decision.reason}')
+        self._record('decision', decision.action.label, decision.reason,
+                     {**decision.evidence, 'basis': decision.basis,
+                      'priority': decision.priority,
+                      'workload_limit': decision.workload_limit},
+                     request_id=decision.request_id, model_id=self._model_id)
+        if decision.action != Action.IMMEDIATE_SHUTDOWN:
+            self._estop = 'not needed'
+        elif previous is None or previous.action != Action.IMMEDIATE_SHUTDOWN:
+            self._estop = 'not called'
+            self._call_emergency_stop()
+
+    def _publish_decision(self) -> None:
+        self._decision_pub.publish(self._decision_msg)
+        self._workload_pub.publish(Float32(data=self._decision_msg.workload_limit))
+
+    def _on_period(self) -> None:
+        if self._decision_msg is None:
+            return
+        self._publish_decision()
+        if self._estop in ('not called', 'no server', 'refused'):
+            self._call_emergency_stop()
+
+    def _record(self, kind: str, action: str, summary: str, evidence: dict,
+                **columns) -> None:
+        """Append to the maintenance log; a failing disk must not stop the decisions."""
+        try:
+            self._log.append(kind, time.time(), action, summary, evidence=evidence, **columns)
+        except LogError as err:
+            self.get_logger().error(f'maintenance log: {err}', throttle_duration_sec=5.0)
+
+    # ------------------------------------------------------------------ emergency stop
+
+    def _call_emergency_stop(self) -> None:
+        name = self.get_parameter('emergency_stop_service').value
+        if self._estop_client is None:
+            self.get_logger().error('immediate shutdown decided but no emergency stop service '
+                                    'is configured: the robot was NOT stopped by the agent',
+                                    throttle_duration_sec=5.0)
+            return
+        if not self._estop_client.service_is_ready():
+            if self._estop != 'no server':
+                self._record('emergency_stop', '', f'emergency stop service {name} has no '
+                             'server: the robot was NOT stopped; retrying',
+                             {'service': name, 'outcome': 'no server'})
+            self._estop = 'no server'
+            self.get_logger().error(f'immediate shutdown: emergency stop service {name!r} has '
+                                    'no server, the robot was NOT stopped; retrying every '
+                                    'decision period', throttle_duration_sec=5.0)
+            return
+        self._estop = 'pending'
+        future = self._estop_client.call_async(Trigger.Request())
+        future.add_done_callback(self._on_emergency_stop_done)
+
+    def _on_emergency_stop_done(self, future) -> None:
+        name = self.get_parameter('emergency_stop_service').value
+        response = future.result()
+        success = response is not None and response.success
+        outcome = 'confirmed' if success else 'refused'
+        message = response.message if response is not None else 'the call failed'
+        if self._estop == 'pending':           # else the decision changed meanwhile
+            self._estop = outcome
+        summary = f'emergency stop {name} {outcome}: {message or "no message"}'
+        (self.get_logger().warn if success else self.get_logger().error)(summary)
+        self._record('emergency_stop', '', summary,
+                     {'service': name, 'outcome': outcome, 'message': message})
+
+    # ------------------------------------------------------------------ acknowledgements
+
+    def _on_acknowledge(self, request: AcknowledgeAssistance.Request,
+                        response: AcknowledgeAssistance.Response):
+        error = acknowledgement_error(request)
+        if error is None:
+            action = Action(request.action)
+            evidence = {'operator': request.operator_name, 'note': request.note,
+                        'fatigue_label': request.fatigue_label,
+                        'damage_label': request.damage_label,
+                        'urgency_label': (None if math.isnan(request.urgency_label)
+                                          else request.urgency_label)}
+            try:
+                self._log.acknowledge(request.request_id, time.time(), action.label,
+                                      f'{request.operator_name} chose {action.label}: '
+                                      f'{request.note}', evidence)
+            except (RequestError, LogError) as err:
+                error = str(err)
+        if error is not None:
+            response.accepted, response.message = False, f'refused: {error}'
+            self.get_logger().warn(f'acknowledgement {response.message}')
+            return response
+        self._counts['acknowledgements'] += 1
+        response.accepted = True
+        if request.request_id != self._state.request_id:
+            response.message = (f'recorded; {request.request_id} is no longer the open request, '
+                                'the decision stays')
+            return response
+        decision, self._state = acknowledge(self._state, self._thresholds, action,
+                                            request.operator_name, request.request_id)
+        self._take(decision)
+        response.message = f'recorded; the decision is now {decision.action.label}'
+        return response
+
+    # ------------------------------------------------------------------ inspect action
+
+    def _on_inspect_goal(self, goal: Inspect.Goal) -> GoalResponse:
+        if not 0.0 < goal.duration <= self._max_inspection:
+            reason = (f'duration {goal.duration} s must be in (0, {self._max_inspection}] '
+                      '(max_inspection_duration)')
+        elif goal.min_windows < 1:
+            reason = 'min_windows must be > 0'
+        else:
+            return GoalResponse.ACCEPT
+        self.get_logger().warn(f'inspect goal rejected: {reason}')
+        return GoalResponse.REJECT
+
+    def _on_inspect_cancel(self, goal_handle) -> CancelResponse:
+        return CancelResponse.ACCEPT
+
+    def _execute_inspection(self, goal_handle) -> Inspect.Result:
+        goal = goal_handle.request
+        inspection = Inspection()
+        with self._inspections_lock:
+            self._inspections.add(inspection)
+        self._counts['inspections'] += 1
+        start = self._now()
+        try:
+            seen = []
+            while self.context.ok():
+                seen_before = len(seen)
+                seen = inspection.wait_beyond(seen_before, INSPECTION_POLL)
+                elapsed = self._now() - start
+                if goal_handle.is_cancel_requested:
+                    goal_handle.canceled()
+                    return self._partial_result(seen, elapsed, 'canceled')
+                if len(seen) > seen_before:
+                    goal_handle.publish_feedback(Inspect.Feedback(
+                        windows_seen=len(seen), elapsed=elapsed,
+                        running_urgency=sum(s.urgency for s in seen) / len(seen),
+                        running_uncertainty=sum(s.uncertainty for s in seen) / len(seen)))
+                if elapsed >= goal.duration:
+                    break
+            if len(seen) < goal.min_windows:
+                goal_handle.abort()
+                return self._partial_result(seen, elapsed, f'only {len(seen)} of '
+                                            f'{goal.min_windows} windows arrived')
+            result, decision = inspection_result(seen, self._thresholds, elapsed)
+            result.decision = decision_msg(decision, self.get_clock().now().to_msg(),
+                                           self._prediction_stamp, self._model_id)
+            self._record('decision', decision.action.label, result.summary,
+                         {**decision.evidence, 'basis': decision.basis,
+                          'priority': decision.priority}, model_id=self._model_id)
+            goal_handle.succeed()
+            return result
+        finally:
+            with self._inspections_lock:
+                self._inspections.discard(inspection)
+
+    @staticmethod
+    def _partial_result(seen: List[PredictionSummary], elapsed: float,
+                        why: str) -> Inspect.Result:
+        if not seen:
+            return Inspect.Result(summary=f'No decision: {why}; no window arrived.')
+        result, text = inspection_numbers(seen, elapsed)
+        result.summary = f'No decision: {why}. {text}'
+        return result
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name=f'{NODE_NAME}: policy', hardware_id=self._model_id)
+        action = self._decision.action.label if self._decision else 'none yet'
+        if self._decision and self._decision.action == Action.IMMEDIATE_SHUTDOWN \
+                and self._estop != 'confirmed':
+            status.level = DiagnosticStatus.ERROR
+            status.message = f'shutdown decided, emergency stop {self._estop}'
+        elif self._stale or action == Action.REQUEST_ASSISTANCE.label:
+            status.level = DiagnosticStatus.WARN
+            status.message = 'predictions stale' if self._stale else 'assistance requested'
+        else:
+            status.level, status.message = DiagnosticStatus.OK, action
+        age = self._now() - (self._last_prediction or self._started)
+        values = {'action': action, 'level': self._state.level.label,
+                  'request_id': self._state.request_id, 'prediction_age': f'{age:.3f}',
+                  'stale': str(self._stale), 'emergency_stop': self._estop,
+                  'log_path': str(self._log.path),
+                  **{key: str(count) for key, count in self._counts.items()}}
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(array)
+
+    def destroy_node(self):
+        """Stop serving, then close the log."""
+        self._inspect_server.destroy()
+        super().destroy_node()
+        self._log.close()
+
+
+def main(args=None):
+    """Run the node until Ctrl-C or SIGTERM; return 1 on invalid parameters or log."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = AgentNode()
+        executor = MultiThreadedExecutor(num_threads=3)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ThresholdError, LogError) as err:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {err}')
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,364 @@
+"""
+Maintenance agent as a real process fed MaintenancePrediction messages by the test.
+
+Each prediction carries a distinct header stamp; the agent republishes its current decision
+every 0.1 s with the stamp of the newest prediction it used, so the test knows which window a
+decision answers without sleeping.
+"""
+import math
+from pathlib import Path
+
+import pytest
+from ros_helpers import spin_until
+
+CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'softmaint.yaml'
+NODE = ['-m', 'softmaint.agent_node', '--ros-args', '--params-file', str(CONFIG),
+        '-p', 'decision_period:=0.1',
+        '-p', 'diagnostics_period:=0.2', '-p', 'thresholds.escalate_windows:=3',
+        '-p', 'thresholds.deescalate_windows:=4']
+CLASSES = {'fatigue': ['low', 'medium', 'high'],
+           'damage': ['none', 'puncture_leak', 'crack_tear', 'delamination_bulge',
+                      'actuator_clog']}
+ALL = ['camera', 'tactile', 'proprio', 'environment']
+
+
+def prediction(stamp, urgency=0.1, uncertainty=0.1, damage_set=(0,), available=ALL):
+    from softmaint_interfaces.msg import MaintenancePrediction, ReconstructedModality
+    msg = MaintenancePrediction(window_sequence=stamp, urgency=urgency, uncertainty=uncertainty,
+                                model_id='student-test', model_sha256='ab' * 32)
+    msg.header.stamp.sec = stamp
+    msg.fatigue_classes, msg.damage_classes = CLASSES['fatigue'], CLASSES['damage']
+    msg.fatigue_probs = [0.9, 0.05, 0.05]
+    msg.damage_probs = [0.9, 0.025, 0.025, 0.025, 0.025]
+    msg.fatigue_set, msg.damage_set = [0], list(damage_set)
+    msg.input_modalities = list(available)
+    msg.reconstructed = [ReconstructedModality(name=n, embedding=[0.0] * 32, confidence=0.5)
+                         for n in ALL if n not in available]
+    return msg
+
+
+CALM, HIGH = {}, {'urgency': 0.7}
+CRITICAL = {'urgency': 0.9, 'uncertainty': 0.05}
+AMBIGUOUS = {'damage_set': (0, 2)}
+
+
+class Operator:
+    """Test-side node: feeds predictions, watches decisions, serves the emergency stop."""
+
+    def __init__(self, context):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.action import ActionClient
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from softmaint_core import topics
+        from softmaint_interfaces.action import Inspect
+        from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction
+        from softmaint_interfaces.srv import AcknowledgeAssistance
+        from std_msgs.msg import Float32
+        from std_srvs.srv import Trigger
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.node = Node('agent_test_operator', context=context)
+        self.publisher = self.node.create_publisher(MaintenancePrediction, topics.PREDICTION,
+                                                    100)
+        self.decisions, self.workloads, self.diagnostics, self.estop_calls = [], [], [], []
+        self.decision_sub = self.node.create_subscription(
+            MaintenanceDecision, topics.DECISION, self.decisions.append, latched)
+        self.node.create_subscription(Float32, topics.WORKLOAD_LIMIT,
+                                      lambda msg: self.workloads.append(msg.data), latched)
+        self.node.create_subscription(
+            DiagnosticArray, topics.DIAGNOSTICS,
+            lambda msg: self.diagnostics.extend(
+                {v.key: v.value for v in s.values} for s in msg.status
+                if s.name == 'softmaint_agent: policy'), 10)
+        self.node.create_service(Trigger, 'test_estop', self._on_estop)
+        self.acknowledge = self.node.create_client(AcknowledgeAssistance, topics.ACKNOWLEDGE)
+        self.inspect = ActionClient(self.node, Inspect, topics.INSPECT)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.stamp = 0
+
+    def _on_estop(self, request, response):
+        self.estop_calls.append(request)
+        response.success, response.message = True, 'arm stopped'
+        return response
+
+    def wait_for_agent(self):
+        assert spin_until(self.executor, lambda: self.publisher.get_subscription_count() > 0,
+                          20.0), 'the agent did not subscribe to predictions'
+        assert self.acknowledge.wait_for_service(timeout_sec=20.0)
+
+    def spin_until(self, condition, timeout=10.0):
+        return spin_until(self.executor, condition, timeout)
+
+    def send(self, **fields):
+        """Publish one prediction; return the decision that used it."""
+        self.stamp += 1
+        stamp = self.stamp
+        self.publisher.publish(prediction(stamp, **fields))
+        assert self.spin_until(lambda: self.decisions
+                               and self.decisions[-1].prediction_stamp.sec == stamp), \
+            f'no decision for prediction {stamp}'
+        return self.decisions[-1]
+
+    def actions(self, windows):
+        return [self.send(**w).action_name for w in windows]
+
+    def call(self, client, request, timeout=10.0):
+        future = client.call_async(request)
+        assert self.spin_until(future.done, timeout), 'service call timed out'
+        return future.result()
+
+    def answer(self, request_id, action, operator='ada', **labels):
+        from softmaint_interfaces.srv import AcknowledgeAssistance
+        request = AcknowledgeAssistance.Request(request_id=request_id, operator_name=operator,
+                                                action=action, note='looked at it',
+                                                fatigue_label=-1, damage_label=-1,
+                                                urgency_label=math.nan)
+        for key, value in labels.items():
+            setattr(request, key, value)
+        return self.call(self.acknowledge, request)
+
+    def diagnostic(self, condition):
+        assert self.spin_until(lambda: any(condition(d) for d in self.diagnostics)), \
+            f'no such diagnostics; last: {self.diagnostics[-1:]}'
+        return [d for d in self.diagnostics if condition(d)][-1]
+
+    def close(self):
+        self.inspect.destroy()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def operator(ros_context):
+    operator = Operator(ros_context)
+    yield operator
+    operator.close()
+
+
+@pytest.fixture
+def start_agent(spawn, operator, tmp_path):
+    """Start the agent with extra parameters; return its log path."""
+    def start(*parameters):
+        log_path = tmp_path / 'maintenance.db'
+        extra = [item for p in parameters for item in ('-p', p)]
+        spawn([*NODE, '-p', f'log_path:={log_path}', *extra], wait_for_line='ready')
+        operator.wait_for_agent()
+        return log_path
+    return start
+
+
+def _log(path, **query):
+    from softmaint_core.maintenance_log import MaintenanceLog
+    with MaintenanceLog(path, create=False) as log:
+        return log.query(**query)
+
+
+@pytest.mark.slow
+def test_hysteresis_escalation_and_immediate_shutdown(operator, start_agent):
+    log_path = start_agent('emergency_stop_service:=test_estop', 'stale_timeout:=30.0')
+    assert operator.actions([CALM, HIGH, HIGH]) == ['continue_monitoring'] * 3
+    assert 'schedule_maintenance called for (urgency 0.70 >= 0.60) in 2 of 3 windows' in \
+        operator.decisions[-1].reason
+    decision = operator.send(**HIGH)
+    assert (decision.action_name, decision.priority) == ('schedule_maintenance', 2)
+    assert decision.workload_limit == pytest.approx(0.25)
+    assert operator.spin_until(lambda: operator.workloads[-1] == pytest.approx(0.25))
+    evidence = {kv.key: kv.value for kv in decision.evidence}
+    assert evidence['urgency'] == '0.700' and evidence['basis'] == 'prediction'
+    assert decision.model_id == 'student-test'
+    assert operator.actions([CALM] * 4) == ['schedule_maintenance'] * 3 + ['continue_monitoring']
+    assert operator.estop_calls == []
+
+    decision = operator.send(**CRITICAL)               # no confirmation windows needed
+    assert (decision.action_name, decision.priority) == ('immediate_shutdown', 3)
+    assert operator.spin_until(lambda: len(operator.estop_calls) == 1)
+    assert operator.spin_until(lambda: operator.workloads[-1] == 0.0)
+    operator.diagnostic(lambda d: d['emergency_stop'] == 'confirmed')
+    assert operator.actions([CRITICAL]) == ['immediate_shutdown']
+    assert len(operator.estop_calls) == 1             # called once per shutdown
+
+    decisions = _log(log_path, kinds=['decision'])
+    assert [e.action for e in decisions] == ['continue_monitoring', 'schedule_maintenance',
+                                             'continue_monitoring', 'immediate_shutdown']
+    assert decisions[1].evidence['urgency'] == '0.700'
+    assert decisions[1].model_id == 'student-test'
+    stops = _log(log_path, kinds=['emergency_stop'])
+    assert [e.evidence['outcome'] for e in stops] == ['confirmed']
+    assert 'arm stopped' in stops[0].summary
+    assert len(_log(log_path, kinds=['model_change'])) == 1
+
+
+@pytest.mark.slow
+def test_ambiguous_set_requests_assistance_until_acknowledged(operator, start_agent):
+    from softmaint_interfaces.msg import MaintenanceDecision
+    log_path = start_agent('stale_timeout:=30.0')
+    actions = operator.actions([AMBIGUOUS] * 3)
+    assert actions == ['continue_monitoring'] * 2 + ['request_assistance']
+    decision = operator.decisions[-1]
+    assert decision.request_id.startswith('req-') and decision.priority == 2
+    assert 'the damage conformal set holds 2 classes (none, crack_tear)' in decision.reason
+    assert decision.workload_limit == pytest.approx(0.5)
+    request_id = decision.request_id
+
+    for args, error in (((request_id, 3), 'operator_name is empty'),
+                        (('req-nonexistent', 2), "'req-nonexistent' is unknown"),
+                        ((request_id, MaintenanceDecision.REQUEST_ASSISTANCE), 'must be one of'),
+                        ((request_id, 2), 'fatigue_label 7')):
+        operator_name = '' if error.startswith('operator') else 'ada'
+        labels = {'fatigue_label': 7} if 'fatigue' in error else {}
+        answer = operator.answer(*args, operator=operator_name, **labels)
+        assert not answer.accepted and error in answer.message, answer.message
+
+    answer = operator.answer(request_id, MaintenanceDecision.SCHEDULE_MAINTENANCE,
+                             damage_label=2, urgency_label=0.6)
+    assert answer.accepted and 'now schedule_maintenance' in answer.message
+    assert operator.spin_until(lambda: operator.decisions[-1].action_name ==
+                               'schedule_maintenance')
+    assert 'operator ada chose it answering ' + request_id in operator.decisions[-1].reason
+    again = operator.answer(request_id, MaintenanceDecision.CONTINUE_MONITORING)
+    assert not again.accepted and 'is answered' in again.message
+    # the answered ambiguity stays muted while it lasts
+    assert operator.actions([AMBIGUOUS] * 3) == ['schedule_maintenance'] * 3
+
+    acks = _log(log_path, kinds=['acknowledgement'])
+    assert [(e.request_id, e.action) for e in acks] == [(request_id, 'schedule_maintenance')]
+    assert acks[0].evidence == {'operator': 'ada', 'note': 'looked at it', 'fatigue_label': -1,
+                                'damage_label': 2, 'urgency_label': pytest.approx(0.6)}
+    requests = _log(log_path, kinds=['decision'], request_id=request_id)
+    assert [e.action for e in requests] == ['request_assistance']
+
+
+@pytest.mark.slow
+def test_watchdog_parameters_and_shutdown_without_stop_server(operator, start_agent):
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+    log_path = start_agent('stale_timeout:=0.5', 'stale_action:=reduce_workload',
+                           'emergency_stop_service:=nobody_serves_this')
+    assert operator.send(**CALM).action_name == 'continue_monitoring'
+    assert operator.spin_until(lambda: operator.decisions[-1].action_name == 'reduce_workload')
+    stale = operator.decisions[-1]
+    assert 'no prediction for' in stale.reason and '(timeout 0.5 s)' in stale.reason
+    assert {kv.key: kv.value for kv in stale.evidence}['basis'] == 'stale'
+    assert stale.prediction_stamp.sec == operator.stamp
+    operator.diagnostic(lambda d: d['stale'] == 'True')
+
+    client = AsyncParameterClient(operator.node, 'softmaint_agent')
+    assert client.wait_for_services(timeout_sec=10.0)
+
+    def set_parameters(**values):
+        future = client.set_parameters([Parameter(k.replace('__', '.'), value=v)
+                                        for k, v in values.items()])
+        assert operator.spin_until(future.done)
+        return future.result().results[0]
+
+    result = set_parameters(thresholds__reduce_urgency=0.9)
+    assert not result.successful
+    assert 'reduce_urgency (0.9) must be <= schedule_urgency (0.6)' in result.reason
+    result = set_parameters(thresholds__max_uncertainty=1.5)
+    assert not result.successful and 'out of range' in result.reason
+    result = set_parameters(stale_action='continue_monitoring')
+    assert not result.successful and 'stale_action must be one of' in result.reason
+    assert set_parameters(stale_action='request_assistance').successful
+    assert operator.spin_until(lambda: operator.decisions[-1].action_name ==
+                               'request_assistance')
+    assert operator.decisions[-1].request_id
+
+    assert set_parameters(stale_timeout=30.0).successful
+    assert operator.send(**CRITICAL).action_name == 'immediate_shutdown'
+    operator.diagnostic(lambda d: d['emergency_stop'] == 'no server')
+    stops = _log(log_path, kinds=['emergency_stop'])
+    assert [e.evidence['outcome'] for e in stops] == ['no server']
+    assert 'the robot was NOT stopped' in stops[0].summary
+    kinds = {e.evidence.get('basis') for e in _log(log_path, kinds=['decision'])}
+    assert kinds == {'prediction', 'stale'}
+
+
+@pytest.mark.slow
+def test_inspect_round_trip_cancel_abort_and_rejected_goals(operator, start_agent):
+    from action_msgs.msg import GoalStatus
+    from softmaint_interfaces.action import Inspect
+    log_path = start_agent('stale_timeout:=30.0', 'max_inspection_duration:=10.0')
+    assert operator.inspect.wait_for_server(timeout_sec=20.0)
+    published = []
+
+    def feed():
+        operator.stamp += 1
+        published.append(operator.stamp)
+        operator.publisher.publish(prediction(operator.stamp, **HIGH))
+
+    def send_goal(duration, min_windows, feedback=None):
+        future = operator.inspect.send_goal_async(
+            Inspect.Goal(duration=duration, min_windows=min_windows),
+            feedback_callback=feedback)
+        assert operator.spin_until(future.done), 'goal response timed out'
+        return future.result()
+
+    def result_of(handle):
+        future = handle.get_result_async()
+        assert operator.spin_until(future.done, 20.0), 'result timed out'
+        return future.result()
+
+    for duration, min_windows in ((0.0, 3), (-1.0, 3), (20.0, 3), (1.0, 0),
+                                  (float('nan'), 3)):
+        assert not send_goal(duration, min_windows).accepted, (duration, min_windows)
+
+    timer = operator.node.create_timer(0.1, feed)
+    try:
+        feedback = []
+        handle = send_goal(1.0, 3, lambda msg: feedback.append(msg.feedback))
+        assert handle.accepted
+        response = result_of(handle)
+        assert response.status == GoalStatus.STATUS_SUCCEEDED
+        result = response.result
+        assert result.windows_seen >= max(3, feedback[-1].windows_seen)
+        assert [f.windows_seen for f in feedback] == sorted({f.windows_seen for f in feedback})
+        assert result.mean_urgency == pytest.approx(0.7, abs=1e-6)
+        assert result.max_urgency == pytest.approx(0.7, abs=1e-6)
+        assert feedback[-1].running_urgency == pytest.approx(0.7, abs=1e-6)
+        assert list(result.fatigue_probs) == pytest.approx([0.9, 0.05, 0.05], abs=1e-6)
+        assert len(result.damage_probs) == 5
+        assert result.decision.action_name == 'schedule_maintenance'
+        assert result.summary.startswith(f'Inspected {result.windows_seen} windows over')
+        assert 'Decision: schedule_maintenance' in result.summary
+
+        feedback.clear()
+        handle = send_goal(8.0, 5, lambda msg: feedback.append(msg.feedback))
+        assert handle.accepted
+        assert operator.spin_until(lambda: len(feedback) >= 2)
+        cancel = handle.cancel_goal_async()
+        assert operator.spin_until(cancel.done)
+        assert len(cancel.result().goals_canceling) == 1
+        response = result_of(handle)
+        assert response.status == GoalStatus.STATUS_CANCELED
+        assert response.result.windows_seen >= 2
+        assert response.result.summary.startswith('No decision: canceled.')
+
+        handle = send_goal(0.5, 1000)
+        response = result_of(handle)
+        assert response.status == GoalStatus.STATUS_ABORTED
+        assert 'only ' in response.result.summary and ' of 1000 windows arrived' in \
+            response.result.summary
+    finally:
+        timer.destroy()
+    inspections = [e for e in _log(log_path, kinds=['decision'])
+                   if e.evidence['basis'] == 'inspection']
+    assert [e.action for e in inspections] == ['schedule_maintenance']
+    assert inspections[0].summary.startswith('Inspected')
+
+
+def test_agent_refuses_inconsistent_thresholds(spawn, tmp_path):
+    proc = spawn([*NODE, '-p', f'log_path:={tmp_path / "log.db"}',
+                  '-p', 'thresholds.reduce_urgency:=0.9'])
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert 'reduce_urgency (0.9) must be <= schedule_urgency (0.6)' in output
+
+
+def test_params_file_spells_out_the_defaults():
+    from dataclasses import asdict
+    from softmaint_core.policy import Thresholds
+    import yaml
+    agent = yaml.safe_load(CONFIG.read_text())['softmaint_agent']['ros__parameters']
+    assert agent['thresholds'] == asdict(Thresholds())
