@@ -522,6 +522,18 @@ def test_runtime_stage_is_slim_non_root_and_labelled(robot):
     assert not any(compilers.search(i.args) for i in runtime.of('RUN'))
 
 
+def test_default_launch_finds_its_params_and_model_in_the_image():
+    # The image's CMD is bringup.launch.py with its defaults: files in share/softmaint, which the
+    # image fills from the repository's config/ and models/ (setup.py data_files).
+    from softmaint.bringup import arguments, share_dir
+    defaults = {name: Path(default) for name, (default, _) in arguments().items()
+                if name in ('params_file', 'model')}
+    in_repo = {name: REPO / path.relative_to(share_dir()) for name, path in defaults.items()}
+    in_repo['model metadata'] = in_repo['model'].with_suffix('.json')
+    for name, path in in_repo.items():
+        assert path.is_file(), f'the default {name} {path.relative_to(REPO)} is missing'
+
+
 def test_training_image_is_separate_with_torch_cpu_pinned():
     _, stages = parse(TRAIN_DOCKERFILE)
     text = ' '.join(i.args for stage in stages for i in stage.instructions)
