@@ -3,6 +3,7 @@ import csv
 from datetime import datetime
 import io
 import json
+import os
 import shutil
 import subprocess
 
@@ -23,11 +24,11 @@ def log_path(tmp_path):
     return path
 
 
-def run(*args):
+def run(*args, env=None):
     command = shutil.which('softmaint-log')
     assert command, 'softmaint-log is not on PATH: run make setup and source tools/env.sh'
     return subprocess.run([command, *map(str, args)], capture_output=True, text=True,
-                          timeout=30)
+                          timeout=30, env=env)
 
 
 def test_query_table_filters_and_json(log_path):
@@ -61,6 +62,18 @@ def test_export_csv_and_json_files(log_path, tmp_path):
     assert proc.returncode == 1 and 'use --format' in proc.stderr
     proc = run('export', log_path, tmp_path / 'out.txt', '--format', 'json')
     assert proc.returncode == 0 and len(json.loads((tmp_path / 'out.txt').read_text())) == 4
+
+
+def test_log_defaults_to_the_agents_path(log_path, tmp_path):
+    home = tmp_path / 'home'
+    (home / '.local/share/softmaint').mkdir(parents=True)
+    shutil.copy(log_path, home / '.local/share/softmaint/maintenance.db')
+    env = {**os.environ, 'HOME': str(home)}
+    proc = run('query', '--kind', 'acknowledgement', env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == '1 entries'
+    proc = run('export', tmp_path / 'all.json', env=env)
+    assert proc.returncode == 0 and len(json.loads((tmp_path / 'all.json').read_text())) == 4
 
 
 def test_bad_input_gives_a_clear_error(tmp_path):

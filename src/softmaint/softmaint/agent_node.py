@@ -27,7 +27,8 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
-from softmaint_core.maintenance_log import LogError, MaintenanceLog, RequestError
+from softmaint_core.maintenance_log import (DEFAULT_PATH, LogError, MaintenanceLog,
+                                            RequestError)
 from softmaint_core.policy import (acknowledge, Action, considered_decision, decide, Decision,
                                    LEVELS, PolicyState, PredictionSummary, stale_age,
                                    stale_decision, ThresholdError, Thresholds)
@@ -205,7 +206,7 @@ class AgentNode(Node):
                 descriptor.floating_point_range = [
                     FloatingPointRange(from_value=float(low), to_value=float(high))]
             self.declare_parameter(THRESHOLD_PREFIX + spec.name, spec.default, descriptor)
-        self.declare_parameter('log_path', '~/.local/share/softmaint/maintenance.db',
+        self.declare_parameter('log_path', DEFAULT_PATH,
                                ParameterDescriptor(description='SQLite maintenance log file',
                                                    read_only=True))
         self.declare_parameter('stale_timeout', 3.0, ParameterDescriptor(

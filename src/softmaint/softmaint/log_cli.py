@@ -1,10 +1,11 @@
 """
 softmaint-log: read the maintenance log written by the agent.
 
-    softmaint-log query  LOG [--kind KIND ...] [--since T] [--until T] [--request-id ID]
-                             [--limit N] [--json]
-    softmaint-log export LOG OUT [--format csv|json] [--kind KIND ...] [--since T] [--until T]
+    softmaint-log query  [LOG] [--kind KIND ...] [--since T] [--until T] [--request-id ID]
+                               [--limit N] [--json]
+    softmaint-log export [LOG] OUT [--format csv|json] [--kind KIND ...] [--since T] [--until T]
 
+LOG defaults to the agent's default, ~/.local/share/softmaint/maintenance.db.
 T is seconds since the epoch or an ISO 8601 time (local time unless it has an offset). OUT '-'
 writes to standard output; the format defaults to OUT's suffix. Reading never changes the log
 and works while the agent is writing it.
@@ -14,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 import sys
 
-from softmaint_core.maintenance_log import KINDS, LogError, MaintenanceLog, WRITERS
+from softmaint_core.maintenance_log import (DEFAULT_PATH, KINDS, LogError, MaintenanceLog,
+                                            WRITERS)
 
 
 def parse_time(text: str) -> float:
@@ -36,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     query = commands.add_parser('query', help='print entries as a table (or JSON)')
     export = commands.add_parser('export', help='write entries to a CSV or JSON file')
     for command in (query, export):
-        command.add_argument('log', metavar='LOG', help='maintenance log file (SQLite)')
+        command.add_argument('log', metavar='LOG', nargs='?', default=DEFAULT_PATH,
+                             help=f'maintenance log file (default {DEFAULT_PATH})')
     export.add_argument('out', metavar='OUT', help="output file, '-' for standard output")
     export.add_argument('--format', choices=sorted(WRITERS),
                         help="output format (default: OUT's suffix, JSON for '-')")

@@ -15,6 +15,8 @@ import sqlite3
 import threading
 from typing import Iterable, List, Optional, Sequence, TextIO
 
+# Where the agent writes and softmaint-log reads unless told otherwise.
+DEFAULT_PATH = '~/.local/share/softmaint/maintenance.db'
 KINDS = ('decision', 'acknowledgement', 'model_change', 'emergency_stop')
 # Kinds committed with synchronous=FULL.
 DURABLE_KINDS = ('acknowledgement', 'model_change', 'emergency_stop')
