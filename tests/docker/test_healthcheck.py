@@ -6,6 +6,10 @@ peer publishing /diagnostics.
 """
 import importlib.util
 from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from ros_helpers import spin_until
@@ -104,3 +108,36 @@ def test_script_is_unhealthy_when_nodes_are_missing_and_silent(ros_context, spaw
     assert code == 1
     assert out == ('unhealthy: node softmaint_absent is not running; '
                    'no status of the suite on /diagnostics')
+
+
+def _healthcheck_until(predicate, timeout: float):
+    """Run the script with its defaults (the real suite's nodes) until predicate(code, out)."""
+    deadline, result = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        run = subprocess.run([sys.executable, str(HEALTHCHECK), '--timeout', '10'],
+                             capture_output=True, text=True, timeout=60)
+        result = (run.returncode, run.stdout.strip())
+        if predicate(*result):
+            break
+    return result
+
+
+@pytest.mark.slow
+def test_script_follows_the_real_suite_from_blind_to_healthy(spawn, monkeypatch, tmp_path):
+    # The suite as `softmaint-bringup` starts it (the nodes of the launch file, the default
+    # parameters and model), its log under a private HOME. Without a robot its sensors are STALE;
+    # with the simulated arm publishing them it is healthy.
+    from softmaint.bringup import executable_path, NodePlan
+    monkeypatch.setenv('HOME', str(tmp_path))
+    suite = spawn(['-m', 'softmaint.bringup'])
+    try:
+        code, out = _healthcheck_until(lambda c, o: 'not running' not in o, 60)
+        assert code == 1, out
+        assert 'softmaint_ingestion: camera: STALE (no message received yet)' in out
+        sim = executable_path(NodePlan('softmaint_sim', 'sim_robot', 'softmaint_sim'))
+        spawn([sim, '--ros-args', '-p', 'scenario:=healthy'])
+        code, out = _healthcheck_until(lambda c, o: c == 0, 60)
+        assert (code, out.split(':')[0]) == (0, 'healthy'), out
+    finally:
+        suite.send_signal(signal.SIGINT)   # the runner stops its nodes; do not orphan them
+        suite.wait(timeout=30)
