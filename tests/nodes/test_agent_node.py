@@ -139,13 +139,13 @@ def operator(ros_context):
 
 @pytest.fixture
 def start_agent(spawn, operator, tmp_path):
-    """Start the agent with extra parameters; return its log path."""
+    """Start the agent with extra parameters; return its process and log path."""
     def start(*parameters):
         log_path = tmp_path / 'maintenance.db'
         extra = [item for p in parameters for item in ('-p', p)]
-        spawn([*NODE, '-p', f'log_path:={log_path}', *extra], wait_for_line='ready')
+        proc = spawn([*NODE, '-p', f'log_path:={log_path}', *extra], wait_for_line='ready')
         operator.wait_for_agent()
-        return log_path
+        return proc, log_path
     return start
 
 
@@ -157,7 +157,7 @@ def _log(path, **query):
 
 @pytest.mark.slow
 def test_hysteresis_escalation_and_immediate_shutdown(operator, start_agent):
-    log_path = start_agent('emergency_stop_service:=test_estop', 'stale_timeout:=30.0')
+    proc, log_path = start_agent('emergency_stop_service:=test_estop', 'stale_timeout:=30.0')
     assert operator.actions([CALM, HIGH, HIGH]) == ['continue_monitoring'] * 3
     assert 'schedule_maintenance called for (urgency 0.70 >= 0.60) in 2 of 3 windows' in \
         operator.decisions[-1].reason
@@ -188,12 +188,15 @@ def test_hysteresis_escalation_and_immediate_shutdown(operator, start_agent):
     assert [e.evidence['outcome'] for e in stops] == ['confirmed']
     assert 'arm stopped' in stops[0].summary
     assert len(_log(log_path, kinds=['model_change'])) == 1
+    proc.terminate()                                    # SIGTERM: a clean stop
+    output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and 'Traceback' not in output, output
 
 
 @pytest.mark.slow
 def test_ambiguous_set_requests_assistance_until_acknowledged(operator, start_agent):
     from softmaint_interfaces.msg import MaintenanceDecision
-    log_path = start_agent('stale_timeout:=30.0')
+    _, log_path = start_agent('stale_timeout:=30.0')
     actions = operator.actions([AMBIGUOUS] * 3)
     assert actions == ['continue_monitoring'] * 2 + ['request_assistance']
     decision = operator.decisions[-1]
@@ -234,7 +237,7 @@ def test_ambiguous_set_requests_assistance_until_acknowledged(operator, start_ag
 def test_watchdog_parameters_and_shutdown_without_stop_server(operator, start_agent):
     from rclpy.parameter import Parameter
     from rclpy.parameter_client import AsyncParameterClient
-    log_path = start_agent('stale_timeout:=0.5', 'stale_action:=reduce_workload',
+    _, log_path = start_agent('stale_timeout:=0.5', 'stale_action:=reduce_workload',
                            'emergency_stop_service:=nobody_serves_this')
     assert operator.send(**CALM).action_name == 'continue_monitoring'
     assert operator.spin_until(lambda: operator.decisions[-1].action_name == 'reduce_workload')
@@ -279,7 +282,7 @@ def test_watchdog_parameters_and_shutdown_without_stop_server(operator, start_ag
 def test_inspect_round_trip_cancel_abort_and_rejected_goals(operator, start_agent):
     from action_msgs.msg import GoalStatus
     from softmaint_interfaces.action import Inspect
-    log_path = start_agent('stale_timeout:=30.0', 'max_inspection_duration:=10.0')
+    _, log_path = start_agent('stale_timeout:=30.0', 'max_inspection_duration:=10.0')
     assert operator.inspect.wait_for_server(timeout_sec=20.0)
     published = []
 

@@ -184,7 +184,7 @@ def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, fee
     from softmaint.inference_node import StudentModel
     local = StudentModel(models['good'])
     spec = local.spec
-    _start(spawn, models['good'])
+    proc = _start(spawn, models['good'])
     feeder.wait_for_node()
     for seed, available in enumerate([(True,) * 4, (False, True, True, True),
                                       (True, False, True, False), (False,) * 4]):
@@ -230,6 +230,9 @@ def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, fee
     # a later good window is still served
     msg, _ = feeder.window(spec, (True,) * 4)
     assert feeder.send(msg).model_id == 'student-test-a'
+    proc.terminate()                                    # SIGTERM: a clean stop
+    output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and 'Traceback' not in output, output
 
 
 @pytest.mark.slow
