@@ -327,13 +327,17 @@ def episode_domain(seed: int, index: int, field_fraction: float) -> int:
     return int(np.random.default_rng([int(seed), int(index), 1]).random() < field_fraction)
 
 
-def generate(gen: EpisodeGenerator, seed: int, index: int,
-             field_fraction: float) -> Dict[str, np.ndarray]:
-    """One episode as dataset rows (no batch axis): views, labels, privileged state."""
+def generate(gen: EpisodeGenerator, seed: int, index: int, field_fraction: float,
+             render: bool = True) -> Dict[str, np.ndarray]:
+    """
+    One episode as dataset rows (no batch axis): views, labels, privileged state.
+
+    render=False leaves the camera views black (for benchmarks of the physics alone).
+    """
     rng = episode_rng(seed, index)
     domain = episode_domain(seed, index, field_fraction)
     params = sample_params(rng, index, domain)
-    streams, actuator = gen.simulate(params, rng)
+    streams, actuator = gen.simulate(params, rng, render=render)
     accel = dg.acceleration(params.env)
     load = dg.load_factor(max(params.amplitude))
     labels = params.state.labels(accel, load)
