@@ -330,6 +330,10 @@ def test_inspect_round_trip_cancel_abort_and_rejected_goals(operator, start_agen
         handle = send_goal(8.0, 5, lambda msg: feedback.append(msg.feedback))
         assert handle.accepted
         assert operator.spin_until(lambda: len(feedback) >= 2)
+        short = send_goal(0.3, 1000)                    # a second one runs alongside
+        assert short.accepted
+        assert not send_goal(1.0, 1).accepted           # a third is one too many
+        assert result_of(short).status == GoalStatus.STATUS_ABORTED
         cancel = handle.cancel_goal_async()
         assert operator.spin_until(cancel.done)
         assert len(cancel.result().goals_canceling) == 1

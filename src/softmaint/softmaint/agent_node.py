@@ -48,6 +48,8 @@ SAFE_ACTIONS = (Action.REQUEST_ASSISTANCE.label, Action.REDUCE_WORKLOAD.label)
 WATCHDOG_TICK = 0.1
 # How long an inspection waits for the next prediction before checking cancel and time [s].
 INSPECTION_POLL = 0.1
+# Inspections at a time: each holds an executor thread while it waits for predictions.
+MAX_INSPECTIONS = 2
 
 
 def summary_of(msg: MaintenancePrediction) -> PredictionSummary:
@@ -166,6 +168,7 @@ class AgentNode(Node):
                         'acknowledgements': 0, 'inspections': 0}
         self._estop = 'not needed'
         self._inspections = set()
+        self._accepted_inspections = 0
         self._inspections_lock = threading.Lock()
 
         main = MutuallyExclusiveCallbackGroup()    # everything that changes the policy state
@@ -423,13 +426,17 @@ class AgentNode(Node):
     # ------------------------------------------------------------------ inspect action
 
     def _on_inspect_goal(self, goal: Inspect.Goal) -> GoalResponse:
-        if not 0.0 < goal.duration <= self._max_inspection:
-            reason = (f'duration {goal.duration} s must be in (0, {self._max_inspection}] '
-                      '(max_inspection_duration)')
-        elif goal.min_windows < 1:
-            reason = 'min_windows must be > 0'
-        else:
-            return GoalResponse.ACCEPT
+        with self._inspections_lock:
+            if not 0.0 < goal.duration <= self._max_inspection:
+                reason = (f'duration {goal.duration} s must be in (0, {self._max_inspection}] '
+                          '(max_inspection_duration)')
+            elif goal.min_windows < 1:
+                reason = 'min_windows must be > 0'
+            elif self._accepted_inspections >= MAX_INSPECTIONS:
+                reason = f'{MAX_INSPECTIONS} inspections are running already'
+            else:
+                self._accepted_inspections += 1
+                return GoalResponse.ACCEPT
         self.get_logger().warn(f'inspect goal rejected: {reason}')
         return GoalResponse.REJECT
 
@@ -474,6 +481,7 @@ class AgentNode(Node):
         finally:
             with self._inspections_lock:
                 self._inspections.discard(inspection)
+                self._accepted_inspections -= 1
 
     @staticmethod
     def _partial_result(seen: List[PredictionSummary], elapsed: float,
@@ -522,7 +530,8 @@ def main(args=None):
     node = None
     try:
         node = AgentNode()
-        executor = MultiThreadedExecutor(num_threads=3)
+        # Inspections, the policy's callback group and the parameter services run side by side.
+        executor = MultiThreadedExecutor(num_threads=MAX_INSPECTIONS + 2)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
