@@ -355,12 +355,16 @@ def test_inspect_round_trip_cancel_abort_and_rejected_goals(operator, start_agen
     assert inspections[0].summary.startswith('Inspected')
 
 
-def test_agent_refuses_inconsistent_thresholds(spawn, tmp_path):
-    proc = spawn([*NODE, '-p', f'log_path:={tmp_path / "log.db"}',
-                  '-p', 'thresholds.reduce_urgency:=0.9'])
+@pytest.mark.parametrize('parameter, message', [
+    ('thresholds.reduce_urgency:=0.9', 'reduce_urgency (0.9) must be <= schedule_urgency (0.6)'),
+    ('stale_action:=shrug', "stale_action must be one of ('request_assistance', "
+                            "'reduce_workload'), got 'shrug'"),
+])
+def test_agent_refuses_invalid_parameters_at_start(spawn, tmp_path, parameter, message):
+    proc = spawn([*NODE, '-p', f'log_path:={tmp_path / "log.db"}', '-p', parameter])
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1
-    assert 'reduce_urgency (0.9) must be <= schedule_urgency (0.6)' in output
+    assert 'cannot start: ' + message in output
 
 
 def test_params_file_spells_out_the_defaults():

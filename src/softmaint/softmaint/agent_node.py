@@ -31,7 +31,7 @@ from softmaint_core.maintenance_log import (DEFAULT_PATH, LogError, MaintenanceL
                                             RequestError)
 from softmaint_core.policy import (acknowledge, Action, considered_decision, decide, Decision,
                                    LEVELS, PolicyState, PredictionSummary, stale_age,
-                                   stale_decision, ThresholdError, Thresholds)
+                                   stale_decision, Thresholds)
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_interfaces.action import Inspect
 from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction
@@ -50,6 +50,13 @@ WATCHDOG_TICK = 0.1
 INSPECTION_POLL = 0.1
 # Inspections at a time: each holds an executor thread while it waits for predictions.
 MAX_INSPECTIONS = 2
+
+
+def stale_action_of(value: str) -> Action:
+    """Return the watchdog's safe action named by parameter stale_action; raise ValueError."""
+    if value not in SAFE_ACTIONS:
+        raise ValueError(f'stale_action must be one of {SAFE_ACTIONS}, got {value!r}')
+    return Action[value.upper()]
 
 
 def summary_of(msg: MaintenancePrediction) -> PredictionSummary:
@@ -151,8 +158,7 @@ class AgentNode(Node):
     def __init__(self):
         super().__init__(NODE_NAME)
         self._declare_parameters()
-        self._thresholds = self._read_thresholds()          # ThresholdError stops start-up
-        self._apply_parameters([])
+        self._apply_parameters([])             # a ValueError stops start-up
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._log = MaintenanceLog(self.get_parameter('log_path').value)   # LogError too
@@ -241,24 +247,18 @@ class AgentNode(Node):
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         try:
-            self._read_thresholds(parameters)
-        except ThresholdError as err:
+            self._read_thresholds(parameters)           # ThresholdError is a ValueError
+            for parameter in parameters:
+                if parameter.name == 'stale_action':
+                    stale_action_of(parameter.value)
+        except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
-        for parameter in parameters:
-            if parameter.name == 'stale_action' and parameter.value not in SAFE_ACTIONS:
-                return SetParametersResult(
-                    successful=False,
-                    reason=f'stale_action must be one of {SAFE_ACTIONS}, got {parameter.value!r}')
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters) -> None:
         """Take accepted values (also at start-up, where nothing validated them yet)."""
         self._thresholds = self._read_thresholds()
-        stale_action = self.get_parameter('stale_action').value
-        if stale_action not in SAFE_ACTIONS:
-            raise ThresholdError(f'stale_action must be one of {SAFE_ACTIONS}, '
-                                 f'got {stale_action!r}')
-        self._stale_action = Action[stale_action.upper()]
+        self._stale_action = stale_action_of(self.get_parameter('stale_action').value)
         self._stale_timeout = self.get_parameter('stale_timeout').value
         self._max_inspection = self.get_parameter('max_inspection_duration').value
 
@@ -536,7 +536,7 @@ def main(args=None):
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ThresholdError, LogError) as err:
+    except (ValueError, LogError) as err:     # invalid parameters, unusable log
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {err}')
         return 1
     finally:
