@@ -238,7 +238,7 @@ def test_watchdog_parameters_and_shutdown_without_stop_server(operator, start_ag
     from rclpy.parameter import Parameter
     from rclpy.parameter_client import AsyncParameterClient
     _, log_path = start_agent('stale_timeout:=0.5', 'stale_action:=reduce_workload',
-                           'emergency_stop_service:=nobody_serves_this')
+                              'emergency_stop_service:=nobody_serves_this')
     assert operator.send(**CALM).action_name == 'continue_monitoring'
     assert operator.spin_until(lambda: operator.decisions[-1].action_name == 'reduce_workload')
     stale = operator.decisions[-1]
