@@ -1,0 +1,164 @@
+"""softmaint-dataset: deterministic per seed, resumable after a crash, with an honest card."""
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+CLI = [sys.executable, '-m', 'softmaint_sim.dataset_cli']
+
+
+def _arrays(root):
+    from softmaint_core import dataset as ds
+    data = ds.Dataset(root)
+    return {name: data.array(name) for name in data.names}
+
+
+def _generate(root, episodes, seed, workers=1, shard_size=2):
+    from softmaint_sim import dataset_cli
+    return dataset_cli.generate(Path(root), episodes=episodes, seed=seed, workers=workers,
+                                field_fraction=0.5, shard_size=shard_size, progress=False)
+
+
+def test_same_seed_same_dataset_other_seed_other_dataset(tmp_path):
+    _generate(tmp_path / 'a', 5, seed=11)
+    _generate(tmp_path / 'b', 5, seed=11, shard_size=5)   # sharding does not change episodes
+    _generate(tmp_path / 'c', 5, seed=12)
+    a, b, c = (_arrays(tmp_path / n) for n in 'abc')
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert not np.array_equal(a['field_tactile'], c['field_tactile'])
+    assert not np.array_equal(a['teacher_camera'], c['teacher_camera'])
+    assert a['episode'].tolist() == list(range(5))
+
+
+def _worker_pids(parent: int):
+    """Pool worker processes of `parent` (not multiprocessing's resource tracker)."""
+    children = Path(f'/proc/{parent}/task/{parent}/children').read_text().split()
+    return [int(pid) for pid in children
+            if 'resource_tracker' not in Path(f'/proc/{pid}/cmdline').read_text()]
+
+
+def _wait_for(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)   # polling a directory: no event to wait on
+    return True
+
+
+@pytest.mark.slow
+def test_killed_worker_leaves_finished_shards_and_a_rerun_completes_exactly(tmp_path):
+    from softmaint_core import dataset as ds
+    out = tmp_path / 'crashed'
+    args = ['generate', '--out', str(out), '--episodes', '30', '--seed', '5',
+            '--field-fraction', '0.5', '--shard-size', '2', '--no-progress']
+    run = subprocess.Popen([*CLI, *args, '--workers', '2'], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: ds.completed_shards(out), 120), 'no shard was written'
+        workers = _worker_pids(run.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 2, stderr
+    assert 'a worker process died' in stderr and 'rerun the same command' in stderr
+    finished = {i: (out / 'shards' / ds.shard_name(i)).stat().st_ino
+                for i in ds.completed_shards(out)}
+    assert 0 < len(finished) < 15, 'the run was not interrupted'
+    assert not json.loads((out / 'card.json').read_text())['complete']
+    with pytest.raises(ds.DatasetError, match='incomplete'):
+        from softmaint_sim.dataset_cli import load
+        load(out)
+    # a crash in the middle of writing a shard leaves a temporary directory behind
+    partial = out / 'shards' / '.tmp-shard-00014-99999'
+    partial.mkdir()
+    (partial / 'episode.npy').write_bytes(b'half a file')
+
+    rerun = subprocess.run([*CLI, *args, '--workers', '1'], capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert 'removed 1 partial shard(s)' in rerun.stderr
+    assert not partial.exists()
+    for i, inode in finished.items():   # finished shards were kept, not regenerated
+        assert (out / 'shards' / ds.shard_name(i)).stat().st_ino == inode
+    card = json.loads((out / 'card.json').read_text())
+    assert card['complete'] and card['counts']['episodes'] == 30
+    resumed = _arrays(out)
+    assert resumed['episode'].tolist() == list(range(30))   # no episode twice, none missing
+    _generate(tmp_path / 'reference', 30, seed=5)
+    reference = _arrays(tmp_path / 'reference')
+    for name in reference:
+        np.testing.assert_array_equal(resumed[name], reference[name], err_msg=name)
+
+
+def test_card_describes_the_dataset(small_dataset):
+    from softmaint_core import dataset as ds
+    from softmaint_core.spec import FIELD_SPEC, MODALITIES, TEACHER_SPEC
+    from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+    from softmaint_sim.episode import GENERATOR_VERSION, PRIVILEGED_COLUMNS
+    printed = subprocess.run([*CLI, 'card', str(small_dataset)], capture_output=True,
+                             text=True, timeout=60)
+    assert printed.returncode == 0
+    card = json.loads(printed.stdout)
+    data = _arrays(small_dataset)
+    assert card['complete'] and card['generator_version'] == GENERATOR_VERSION
+    assert card['seed'] == 3 and card['parameters'] == {
+        'generator_version': GENERATOR_VERSION, 'episodes': 12, 'seed': 3,
+        'field_fraction': 0.5, 'shard_size': 5, 'teacher_spec_id': TEACHER_SPEC.spec_id,
+        'field_spec_id': FIELD_SPEC.spec_id}
+    counts = card['counts']
+    assert counts['episodes'] == 12
+    assert counts['fatigue'] == {n: int((data['fatigue'] == i).sum())
+                                 for i, n in enumerate(FATIGUE_LEVELS)}
+    assert counts['damage'] == {n: int((data['damage'] == i).sum())
+                                for i, n in enumerate(DAMAGE_TYPES)}
+    assert counts['domain'] == {'sim': int((data['domain'] == 0).sum()),
+                                'field': int((data['domain'] == 1).sum())}
+    assert counts['domain']['field'] > 0 and counts['domain']['sim'] > 0
+    assert counts['field_modality_available'] == {
+        m: int(data['field_mask'][:, i].sum()) for i, m in enumerate(MODALITIES)}
+    for name, shape in card['arrays'].items():
+        if name != 'labels':
+            assert list(data[name].shape[1:]) == shape, name
+    assert card['privileged_columns'] == list(PRIVILEGED_COLUMNS)
+    assert data['privileged'].shape[1] == len(PRIVILEGED_COLUMNS)
+    assert card['shards'] == [ds.shard_name(i) for i in range(3)]
+    assert set(card['physics']['geometry']) == {'sim', 'field'}
+    assert card['physics']['rate_laws']['DAMAGE_RATE']['crack_tear'] > 0
+    assert card['classes'] == {'fatigue': list(FATIGUE_LEVELS), 'damage': list(DAMAGE_TYPES)}
+
+
+def test_refuses_other_arguments_on_an_existing_dataset_and_bad_values(small_dataset, tmp_path):
+    def run(*args):
+        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60)
+
+    other = run('generate', '--out', str(small_dataset), '--episodes', '12', '--seed', '4',
+                '--field-fraction', '0.5', '--shard-size', '5', '--workers', '1')
+    assert other.returncode == 2
+    assert 'seed: existing 3 vs requested 4' in other.stderr
+    assert 'rerun with the same arguments to resume' in other.stderr
+    (tmp_path / 'junk').mkdir()
+    (tmp_path / 'junk' / 'notes.txt').write_text('mine')
+    junk = run('generate', '--out', str(tmp_path / 'junk'), '--episodes', '2', '--seed', '1')
+    assert junk.returncode == 2 and 'is not empty and has no card.json' in junk.stderr
+    for flag, value, text in (('--episodes', '0', '--episodes must be >= 1'),
+                              ('--field-fraction', '1.5', '--field-fraction must be in [0, 1]'),
+                              ('--workers', '0', '--workers must be >= 1')):
+        args = {'--episodes': '2', '--field-fraction': '0.1', '--workers': '1', flag: value}
+        bad = run('generate', '--out', str(tmp_path / 'new'), '--seed', '1',
+                  *[x for kv in args.items() for x in kv])
+        assert bad.returncode == 2 and text in bad.stderr, bad.stderr
+    assert not (tmp_path / 'new').exists()
+    missing = run('card', str(tmp_path / 'nothing'))
+    assert missing.returncode == 2 and 'generate the dataset first' in missing.stderr
