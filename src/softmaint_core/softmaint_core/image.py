@@ -119,7 +119,8 @@ def array_to_image(image: np.ndarray, encoding: str, is_bigendian: bool = False,
     if image.ndim != 3 or image.shape[2] != channels:
         raise ImageError(f'{encoding} needs [h, w, {channels}], got {image.shape}', 'size')
     typed = image.astype(np.dtype(dtype).newbyteorder('>' if is_bigendian else '<'))
-    rows = np.ascontiguousarray(typed).reshape(image.shape[0], -1).view(np.uint8)
+    row_bytes = image.shape[1] * channels * np.dtype(dtype).itemsize
+    rows = np.ascontiguousarray(typed).view(np.uint8).reshape(image.shape[0], row_bytes)
     padded = np.zeros((image.shape[0], rows.shape[1] + padding), np.uint8)
     padded[:, :rows.shape[1]] = rows
     return padded.shape[1], padded.tobytes()

@@ -1,0 +1,394 @@
+"""
+Sensor ingestion node: turns the field sensors into time-aligned windows for the student.
+
+Subscribes (sensor-data QoS, overridable with qos_overrides.<topic>.subscription.* parameters;
+names remappable) to the camera image, tactile array, joint states (bend sensors by name),
+actuator state and environment reading. Every message is checked; a bad one is counted, logged
+(throttled) and dropped. Every hop of the model's input spec (from the metadata JSON beside the
+model) it publishes a SensorWindow on softmaint/window, and once a second one diagnostic status
+per sensor on /diagnostics. Timers run on the node clock, so use_sim_time replays work.
+
+The buffering, health checks and binning live in softmaint_core.window (shared with offline bag
+evaluation); this node only moves messages in and out.
+
+SensorWindow layout (the inference node's contract):
+  header.stamp      window end (the hop timer's scheduled time on the node clock)
+  header.frame_id   parameter frame_id
+  start             end - spec.window
+  sequence          windows published since start (0, 1, ...)
+  spec_id           InputSpec.spec_id of the metadata's input spec (with its normalisation)
+  modalities[i]     one ModalityTensor per modality of the spec, in spec order:
+                      name, status (AVAILABLE/STALE/INVALID/FROZEN/ABSENT),
+                      shape = [steps, *features], data = float32 row-major, normalised,
+                      zeros unless AVAILABLE, coverage [0, 1], rate [Hz]
+                    FIELD_SPEC: camera [10, 3, 32, 32] (RGB); tactile [20, 8] [N];
+                    proprio [20, 8] = bend_0..3 [rad], command tendon_0..1, achieved
+                    tendon_0..1 [N]; environment [2, 4] = temperature, humidity, co2, pressure
+  available[i]      status == AVAILABLE, same order
+  last_input_stamp  newest accepted sample stamp in the window (zero when there is none)
+"""
+import array
+import functools
+from pathlib import Path
+import signal
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+import rclpy
+from rclpy.clock import JumpThreshold
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
+from rclpy.time import Time
+from rclpy.timer import TimerInfo
+from sensor_msgs.msg import Image, JointState
+from softmaint_core import topics
+from softmaint_core.image import (array_to_image, check_layout, ENCODINGS, image_msg_to_rgb,
+                                  ImageError, to_rgb_float)
+from softmaint_core.metadata import MetadataError, ModelMetadata
+from softmaint_core.spec import SpecError
+from softmaint_core.window import (HealthConfig, InputError, read_actuation, read_environment,
+                                   read_joints, read_tactile, REJECT_REASONS, stamp_seconds,
+                                   Status, WindowAssembler)
+from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, ModalityTensor,
+                                      SensorWindow, TactileArray)
+
+NODE_NAME = 'softmaint_ingestion'
+HEALTH_PARAMETERS = ('stale_timeout', 'stale_periods', 'frozen_epsilon', 'frozen_min_samples',
+                     'max_future_stamp', 'max_reject_fraction')
+
+# source -> (message type, topic)
+SUBSCRIPTIONS = {
+    'camera': (Image, topics.CAMERA),
+    'tactile': (TactileArray, topics.TACTILE),
+    'joint_states': (JointState, topics.JOINT_STATES),
+    'actuation': (ActuatorState, topics.ACTUATION),
+    'environment': (EnvironmentReading, topics.ENVIRONMENT),
+}
+
+
+def default_metadata_path() -> str:
+    """models/student.json of the installed package, else of the source tree."""
+    candidates = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory('softmaint')) / 'models')
+    except (ImportError, LookupError):
+        pass
+    candidates.append(Path(__file__).resolve().parents[3] / 'models')
+    for folder in candidates:
+        if (folder / 'student.json').is_file():
+            return str(folder / 'student.json')
+    return str(candidates[0] / 'student.json')
+
+
+def numpy_decoder(msg: Image):
+    """Float RGB of an Image with the tested numpy path."""
+    return image_msg_to_rgb(msg)
+
+
+def cv_bridge_decoder():
+    """
+    Return a decoder that uses cv_bridge, or None when cv_bridge is missing or disagrees.
+
+    Layouts are checked the same way as on the numpy path, so both reject the same messages; a
+    probe image in every encoding must convert identically, else the numpy path is used (the
+    PyPI cv-bridge is a ROS 1 port that fails on ROS 2 messages).
+    """
+    try:
+        from cv_bridge import CvBridge
+    except ImportError:
+        return None
+    bridge = CvBridge()
+
+    def decode(msg: Image):
+        check_layout(msg.encoding, msg.height, msg.width, msg.step, len(msg.data))
+        return to_rgb_float(bridge.imgmsg_to_cv2(msg, desired_encoding='passthrough'),
+                            msg.encoding)
+
+    try:
+        for probe in _probe_images():
+            if not np.array_equal(decode(probe), numpy_decoder(probe)):
+                return None
+    except Exception:  # noqa: B902 - any failure of the probe means: do not use cv_bridge
+        return None
+    return decode
+
+
+def _probe_images():
+    """Small padded images in every supported encoding and byte order."""
+    rng = np.random.default_rng(0)
+    for encoding, (_, channels, full_scale) in ENCODINGS.items():
+        pixels = rng.random((3, 5, channels)) * full_scale
+        for bigendian in (False, True):
+            step, data = array_to_image(pixels, encoding, bigendian, padding=3)
+            yield Image(encoding=encoding, height=3, width=5, step=step,
+                        is_bigendian=bigendian, data=data)
+
+
+class IngestionNode(Node):
+    """Buffers the field sensors and publishes windows and per-sensor diagnostics."""
+
+    def __init__(self):
+        super().__init__(NODE_NAME)
+        self._declare_parameters()
+        path = Path(self.get_parameter('model_metadata').value).expanduser()
+        try:
+            spec = ModelMetadata.from_json(path.read_text()).input_spec
+        except OSError as err:
+            raise MetadataError(f'cannot read model metadata {path}: {err}') from err
+        self.assembler = WindowAssembler(spec, self._health_config())
+        self._names = {'joint_states': tuple(self.get_parameter('joint_names').value),
+                       'actuation': tuple(self.get_parameter('actuator_names').value)}
+        if len(self._names['joint_states']) != spec.joints or \
+                len(self._names['actuation']) != spec.actuators:
+            raise SpecError(f'the model needs {spec.joints} joint_names and {spec.actuators} '
+                            f'actuator_names, got {self._names}')
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+        bridge = cv_bridge_decoder()
+        self._decode_image = bridge or numpy_decoder
+        self._readers = {source.name: self._reader(source.name)
+                         for source in self.assembler.sources}
+        self._sensor_subscriptions = [   # not _subscriptions: rclpy's Node owns that name
+            self.create_subscription(
+                SUBSCRIPTIONS[source.name][0], SUBSCRIPTIONS[source.name][1],
+                functools.partial(self._on_message, source.name), qos_profile_sensor_data,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            for source in self.assembler.sources]
+        self._window_pub = self.create_publisher(
+            SensorWindow, topics.WINDOW, 10,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self._sequence = 0
+        self._suppressed = dict.fromkeys(self._readers, 0)
+        self._last_log = dict.fromkeys(self._readers, -float('inf'))
+        self._window_timer = self.create_timer(spec.hop, self._publish_window)
+        self._diagnostics_timer = self.create_timer(
+            self.get_parameter('diagnostics_period').value, self._publish_diagnostics)
+        self._jump_handle = self.get_clock().create_jump_callback(
+            JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1)),
+            post_callback=self._on_clock_jump)
+        self.get_logger().info(
+            f'ready: {path.name} spec {spec.spec_id}, window {spec.window} s every {spec.hop} s, '
+            f'sources {[s.name for s in self.assembler.sources]}, images via '
+            f'{"cv_bridge" if bridge else "numpy"}')
+
+    def _declare_parameters(self) -> None:
+        def number(description, low, high, step=0.0):
+            return ParameterDescriptor(description=description, floating_point_range=[
+                FloatingPointRange(from_value=low, to_value=high, step=step)])
+
+        self.declare_parameter('model_metadata', default_metadata_path(), ParameterDescriptor(
+            description='model metadata JSON; its input spec sets window, hop, shapes and '
+                        'normalisation', read_only=True))
+        self.declare_parameter('frame_id', 'base_link', ParameterDescriptor(
+            description='frame_id of the published windows'))
+        self.declare_parameter('hardware_id', '', ParameterDescriptor(
+            description='hardware_id of the diagnostics (default: the node namespace)'))
+        self.declare_parameter('joint_names', list(topics.BEND_JOINTS), ParameterDescriptor(
+            description='joint_states names of the bend sensors, in proprio order',
+            read_only=True))
+        self.declare_parameter('actuator_names', list(topics.ACTUATORS), ParameterDescriptor(
+            description='actuation names of the actuators, in proprio order', read_only=True))
+        defaults = HealthConfig()
+        self.declare_parameter('stale_timeout', defaults.stale_timeout, number(
+            'a sensor silent this long [s] (or stale_periods periods, if longer) is STALE',
+            0.0, 60.0))
+        self.declare_parameter('stale_periods', defaults.stale_periods, number(
+            'silence in nominal sample periods of the modality before STALE', 0.1, 100.0))
+        self.declare_parameter('frozen_epsilon', defaults.frozen_epsilon, number(
+            'largest change that counts as no change (FROZEN detection)', 0.0, 1e3))
+        self.declare_parameter('frozen_min_samples', defaults.frozen_min_samples,
+                               ParameterDescriptor(
+                                   description='equal samples needed to call a sensor FROZEN',
+                                   integer_range=[IntegerRange(from_value=2, to_value=100000,
+                                                               step=1)]))
+        self.declare_parameter('max_future_stamp', defaults.max_future_stamp, number(
+            'stamps further ahead of the node clock than this [s] are rejected', 0.0, 60.0))
+        self.declare_parameter('max_reject_fraction', defaults.max_reject_fraction, number(
+            'a sensor with more rejects than this fraction of a window is INVALID', 0.0, 0.99))
+        self.declare_parameter('diagnostics_period', 1.0, number(
+            'period of the /diagnostics messages [s]', 0.05, 60.0))
+        self.declare_parameter('log_throttle', 5.0, number(
+            'at most one rejection log per sensor this often [s]', 0.0, 3600.0))
+
+    def _health_config(self, overrides=()) -> HealthConfig:
+        values = {name: self.get_parameter(name).value for name in HEALTH_PARAMETERS}
+        values.update({p.name: p.value for p in overrides if p.name in HEALTH_PARAMETERS})
+        config = HealthConfig(**values)
+        config.validate()
+        return config
+
+    def _validate_parameters(self, parameters) -> SetParametersResult:
+        try:
+            self._health_config(parameters)
+        except (TypeError, ValueError) as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, parameters) -> None:
+        if any(p.name in HEALTH_PARAMETERS for p in parameters):
+            self.assembler.config = self._health_config()
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _reader(self, source: str):
+        """Return the function message -> values for WindowAssembler.push (raises InputError)."""
+        if source == 'camera':
+            return self._read_image
+        if source == 'tactile':
+            taxels = self.assembler.spec.modality('tactile').features[0]
+            return functools.partial(read_tactile, taxels=taxels)
+        if source == 'joint_states':
+            return functools.partial(read_joints, joints=self._names['joint_states'])
+        if source == 'actuation':
+            return functools.partial(read_actuation, actuators=self._names['actuation'])
+        return read_environment
+
+    def _read_image(self, msg: Image):
+        try:
+            return self._decode_image(msg)
+        except ImageError as err:
+            raise InputError(err.reason, str(err)) from err
+
+    def _on_message(self, source: str, msg) -> None:
+        now = self._now()
+        try:
+            values = self._readers[source](msg)
+        except InputError as err:
+            error = self.assembler.reject(source, err, now)
+        else:
+            error = self.assembler.push(source, stamp_seconds(msg.header.stamp), values, now)
+        if error is not None:
+            self._log_reject(source, error)
+
+    def _log_reject(self, source: str, error: InputError) -> None:
+        """Log a rejection at most once per log_throttle per sensor, with the count skipped."""
+        wall = time.monotonic()
+        if wall - self._last_log[source] < self.get_parameter('log_throttle').value:
+            self._suppressed[source] += 1
+            return
+        skipped = self._suppressed[source]
+        self._last_log[source], self._suppressed[source] = wall, 0
+        more = f' ({skipped} more rejected since the last report)' if skipped else ''
+        self.get_logger().warning(f'{source}: message rejected ({error.reason}): {error}{more}')
+
+    def _on_clock_jump(self, jump) -> None:
+        self.get_logger().warning('clock jumped back: forgetting buffered samples')
+        self.assembler.reset()
+
+    def _publish_window(self, info: TimerInfo) -> None:
+        end = self._window_end(info)
+        window = self.assembler.assemble(end.nanoseconds * 1e-9)
+        msg = SensorWindow()
+        msg.header.stamp = end.to_msg()
+        msg.header.frame_id = self.get_parameter('frame_id').value
+        msg.start = _time_msg(window.start)
+        msg.sequence = self._sequence
+        msg.spec_id = window.spec_id
+        msg.modalities = [_tensor(m) for m in window.modalities]
+        msg.available = [bool(a) for a in window.mask]
+        if window.last_input_stamp is not None:
+            msg.last_input_stamp = _time_msg(window.last_input_stamp)
+        self._window_pub.publish(msg)
+        self._sequence += 1
+
+    def _window_end(self, info: TimerInfo) -> Time:
+        """Return the timer's scheduled time (windows on a fixed grid), unless the clock jumped."""
+        now = self.get_clock().now()
+        expected = info.expected_call_time
+        late = (now.nanoseconds - expected.nanoseconds) * 1e-9
+        return Time(nanoseconds=expected.nanoseconds, clock_type=now.clock_type) \
+            if 0.0 <= late <= self.assembler.spec.hop else now
+
+    def _publish_diagnostics(self) -> None:
+        health = self.assembler.health(self._now())
+        hardware = self.get_parameter('hardware_id').value or self.get_namespace()
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [_diagnostic(f'{self.get_name()}: {name}', hardware, item,
+                                  self.assembler.timeout(name))
+                      for name, item in health.items()]
+        self._diagnostics_pub.publish(msg)
+
+
+def _time_msg(seconds: float):
+    """
+    Return the builtin_interfaces/Time of `seconds`.
+
+    Times before 0 (a window reaching back before the clock started) become 0: the message
+    cannot go below.
+    """
+    return Time(nanoseconds=max(0, round(seconds * 1e9))).to_msg()
+
+
+def _tensor(modality) -> ModalityTensor:
+    values = array.array('f')
+    values.frombytes(modality.data.astype('<f4', copy=False).tobytes())
+    return ModalityTensor(name=modality.name, status=int(modality.status),
+                          shape=list(modality.data.shape), data=values,
+                          coverage=float(modality.coverage), rate=float(modality.rate))
+
+
+def _level(health) -> bytes:
+    if health.status == Status.AVAILABLE:
+        return DiagnosticStatus.WARN if health.rejected_in_window else DiagnosticStatus.OK
+    if health.status in (Status.STALE, Status.ABSENT):
+        return DiagnosticStatus.STALE
+    return DiagnosticStatus.ERROR
+
+
+def _diagnostic(name: str, hardware_id: str, health, timeout: float) -> DiagnosticStatus:
+    values = {
+        'status': health.status.name,
+        'rate_hz': f'{health.rate:.2f}',
+        'coverage': f'{health.coverage:.3f}',
+        'age_s': f'{health.age:.3f}',
+        'stale_timeout_s': f'{timeout:.3f}',
+        'accepted': str(health.accepted),
+        'rejected': str(sum(health.rejected.values())),
+        'rejected_in_window': str(health.rejected_in_window),
+    }
+    values.update({f'rejected_{reason}': str(health.rejected[reason])
+                   for reason in REJECT_REASONS})
+    return DiagnosticStatus(level=_level(health), name=name, hardware_id=hardware_id,
+                            message=health.detail,
+                            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+
+
+def main(args=None):
+    """Run the ingestion node until Ctrl-C or SIGTERM."""
+    # Own the signals: rclpy's handler shuts the context down under a spinning executor, which
+    # can then fail with an RCLError instead of ending cleanly. SIGTERM raises
+    # KeyboardInterrupt like Ctrl-C; the short spin timeout lets Python see it promptly.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    node = None
+    try:
+        node = IngestionNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.2)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (MetadataError, SpecError) as err:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {err}')
+        raise SystemExit(1)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()
