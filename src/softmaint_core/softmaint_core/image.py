@@ -62,7 +62,8 @@ def to_rgb_float(image: np.ndarray, encoding: str) -> np.ndarray:
     dtype, _, full_scale = _layout(encoding)
     if image.ndim == 2:   # cv_bridge returns single-channel images without a channel axis
         image = image[..., None]
-    rgb = image.astype(np.float32) / full_scale
+    rgb = image.astype(np.float32)
+    rgb /= np.float32(full_scale)   # in place: one 4-byte copy of a VGA frame, not two
     if encoding == 'bgr8':
         rgb = rgb[..., ::-1]
     if rgb.shape[-1] == 1:
