@@ -30,5 +30,6 @@ setup(
         'monitor = softmaint.monitor_node:main',
         'softmaint-log = softmaint.log_cli:main',
         'softmaint-bringup = softmaint.bringup:main',
+        'softmaint-bench-suite = softmaint.bench_suite:main',
     ]},
 )
