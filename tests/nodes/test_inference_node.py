@@ -187,7 +187,7 @@ def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, fee
     proc = _start(spawn, models['good'])
     feeder.wait_for_node()
     for seed, available in enumerate([(True,) * 4, (False, True, True, True),
-                                      (True, False, True, False), (False,) * 4]):
+                                      (True, False, True, False), (False, False, True, False)]):
         msg, feeds = feeder.window(spec, available, seed=seed)
         got = feeder.send(msg)
         expected, _ = local.predict(feeds, list(available))
@@ -218,15 +218,18 @@ def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, fee
     mismatched, _ = feeder.window(spec, (True,) * 4, spec_id='0123456789ab')
     bad_shape, _ = feeder.window(spec, (True,) * 4)
     bad_shape.modalities[1].shape = [8, 20]
-    for msg in (mismatched, bad_shape):
+    nothing_sensed, _ = feeder.window(spec, (False,) * 4)
+    for msg in (mismatched, bad_shape, nothing_sensed):
         feeder.publisher.publish(msg)
-    status = feeder.latest_diagnostic(lambda v: v.get('dropped_malformed') == '1')
+    status = feeder.latest_diagnostic(lambda v: v.get('dropped_malformed') == '1'
+                                      and v.get('skipped_no_input') == '1')
     values = {v.key: v.value for v in status.values}
     assert values['dropped_spec_mismatch'] == '1' and values['dropped_windows'] == '2'
     assert values['predictions'] == '4' and values['model_id'] == 'student-test-a'
     assert float(values['latency_ms_p50']) <= float(values['latency_ms_p99']) < 5000
     assert float(values['inference_ms_p95']) > 0
-    assert {mismatched.sequence, bad_shape.sequence}.isdisjoint(feeder.predictions)
+    assert {mismatched.sequence, bad_shape.sequence,
+            nothing_sensed.sequence}.isdisjoint(feeder.predictions)
     # a later good window is still served
     msg, _ = feeder.window(spec, (True,) * 4)
     assert feeder.send(msg).model_id == 'student-test-a'

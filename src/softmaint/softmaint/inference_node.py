@@ -238,7 +238,8 @@ class InferenceNode(Node):
         self._latency_ms = deque(maxlen=LATENCY_SAMPLES)
         self._inference_ms = deque(maxlen=LATENCY_SAMPLES)
         self._counts = {'windows': 0, 'predictions': 0, 'dropped_spec_mismatch': 0,
-                        'dropped_malformed': 0, 'lost_in_transit': 0, 'reloads': 0,
+                        'dropped_malformed': 0, 'skipped_no_input': 0, 'lost_in_transit': 0,
+                        'reloads': 0,
                         'reloads_refused': 0}
         self._last_sequence = None
         self._dropped_reported = 0
@@ -268,6 +269,11 @@ class InferenceNode(Node):
             feeds, mask = window_feeds(window, model.spec)
         except WindowError as err:
             self._drop('dropped_malformed', f'window {window.sequence}: {err}')
+            return
+        if not any(mask):   # nothing sensed: a prediction would be the model's prior, not news
+            self._counts['skipped_no_input'] += 1
+            self.get_logger().warning(f'window {window.sequence}: no modality available, no '
+                                      'prediction', throttle_duration_sec=5.0)
             return
         prediction, inference_ms = model.predict(feeds, mask)
         msg = prediction_msg(window, model, prediction, mask, inference_ms)
