@@ -316,6 +316,8 @@ def test_windows_and_diagnostics_from_live_messages(spawn, ros_context, metadata
             rig.schedule(at, source, make(at + LEAD))   # stamped like the good ones then
             expected_rejects[source][reason] = 1
 
+        # Before the first /clock the node has no time to judge stamps by: not a reject.
+        rig.pubs['tactile'].publish(tactile_msg(T0 - 0.2, tactile_value(0)))
         rig.play(T0 + 4.05)
         assert spin_until(rig.executor, lambda: rig.window(T0 + 4) is not None and _seconds(
             rig.diagnostics[-1].header.stamp) >= T0 + 4, 10.0)
@@ -350,10 +352,10 @@ def test_windows_and_diagnostics_from_live_messages(spawn, ros_context, metadata
 
         # Parameters: bad values refused, good ones applied while running.
         results = _set_parameters(rig, model_metadata='/elsewhere.json', max_reject_fraction=1.5,
-                                  frozen_min_samples=1, stale_timeout=5.0)
-        assert [r.successful for r in results] == [False, False, False, True]
+                                  frozen_min_samples=1, stale_timeout=5.0, min_coverage=0.2)
+        assert [r.successful for r in results] == [False, False, False, True, True]
         assert 'read-only' in results[0].reason
-        rig.play(T0 + 4.55)   # tactile silent for 1.5 s: within the new 5 s timeout
+        rig.play(T0 + 4.55)   # tactile silent for 1.5 s, a quarter of the window covered
         assert spin_until(rig.executor, lambda: _seconds(
             rig.diagnostics[-1].header.stamp) >= T0 + 4.5, 10.0)
         assert _values(rig.latest_diagnostics()['tactile'])['status'] == 'AVAILABLE'

@@ -61,7 +61,7 @@ from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, Modalit
 
 NODE_NAME = 'softmaint_ingestion'
 HEALTH_PARAMETERS = ('stale_timeout', 'stale_periods', 'frozen_epsilon', 'frozen_min_samples',
-                     'max_future_stamp', 'max_reject_fraction')
+                     'max_future_stamp', 'max_reject_fraction', 'min_coverage')
 
 # source -> (message type, topic)
 SUBSCRIPTIONS = {
@@ -215,6 +215,8 @@ class IngestionNode(Node):
             'stamps further ahead of the node clock than this [s] are rejected', 0.0, 60.0))
         self.declare_parameter('max_reject_fraction', defaults.max_reject_fraction, number(
             'a sensor with more rejects than this fraction of a window is INVALID', 0.0, 0.99))
+        self.declare_parameter('min_coverage', defaults.min_coverage, number(
+            "a sensor with samples in fewer of the window's time steps is STALE", 0.0, 1.0))
         self.declare_parameter('diagnostics_period', 1.0, number(
             'period of the /diagnostics messages [s]', 0.05, 60.0))
         self.declare_parameter('log_throttle', 5.0, number(
@@ -262,6 +264,8 @@ class IngestionNode(Node):
 
     def _on_message(self, source: str, msg) -> None:
         now = self._now()
+        if now <= 0.0:   # use_sim_time before the first /clock: no time to place it against
+            return
         try:
             values = self._readers[source](msg)
         except InputError as err:

@@ -16,7 +16,8 @@ are then normalised per channel with the spec's mean/std (camera as value / 255,
 Health of a source at the window end, first match wins:
   ABSENT     nothing ever arrived, valid or not
   INVALID    rejects received in the window exceed max_reject_fraction of all samples there
-  STALE      no accepted sample in the window, or the newest is older than the source's timeout
+  STALE      no accepted sample in the window, the newest is older than the source's timeout,
+             or fewer than min_coverage of the window's time steps hold a sample (start-up)
   FROZEN     the window's samples, and at least frozen_min_samples of the newest, are all equal
              within frozen_epsilon (a stuck sensor)
   AVAILABLE
@@ -97,6 +98,7 @@ class HealthConfig:
     frozen_min_samples: int = 3        # fewer equal samples than this are not called FROZEN
     max_future_stamp: float = 0.1      # [s] tolerated lead of a stamp over the receive time
     max_reject_fraction: float = 0.25  # of a window's samples, before the source is INVALID
+    min_coverage: float = 0.5          # fraction of time steps with samples, else STALE
 
     def validate(self) -> None:
         """Raise ValueError naming the field that is out of range."""
@@ -107,6 +109,7 @@ class HealthConfig:
             ('frozen_min_samples', self.frozen_min_samples >= 2, '>= 2'),
             ('max_future_stamp', self.max_future_stamp >= 0.0, '>= 0 s'),
             ('max_reject_fraction', 0.0 <= self.max_reject_fraction < 1.0, 'in [0, 1)'),
+            ('min_coverage', 0.0 <= self.min_coverage <= 1.0, 'in [0, 1]'),
         )
         for name, ok, expected in checks:
             if not ok:
@@ -335,13 +338,14 @@ class WindowAssembler:
         reject_times = np.fromiter(buffer.reject_times, dtype=np.float64)
         rejects = int(np.count_nonzero((reject_times > start) & (reject_times <= end)))
         age = end - stamps[stop - 1] if stop else math.inf
-        status, detail = self._status(buffer, first, stop, rejects, age)
+        status, detail = self._status(buffer, first, stop, rejects, age, coverage)
         return SourceHealth(
             status=status, detail=detail, rate=(stop - first) / window, coverage=coverage,
             age=float(age), last_stamp=float(stamps[stop - 1]) if stop > first else None,
             accepted=buffer.accepted, rejected=dict(buffer.rejected), rejected_in_window=rejects)
 
-    def _status(self, buffer: _Buffer, first: int, stop: int, rejects: int, age: float):
+    def _status(self, buffer: _Buffer, first: int, stop: int, rejects: int, age: float,
+                coverage: float):
         """Status of samples buffer[first:stop] in the window, `rejects` received in it."""
         config = self.config
         count = stop - first
@@ -355,6 +359,9 @@ class WindowAssembler:
         if count == 0 or age > timeout:
             since = 'ever' if math.isinf(age) else f'for {age:.2f} s'
             return Status.STALE, f'no sample {since} (timeout {timeout:.2f} s)'
+        if coverage < config.min_coverage:
+            return Status.STALE, (f'samples in {coverage:.0%} of the time steps '
+                                  f'(minimum {config.min_coverage:.0%})')
         # The window's samples, and the newest frozen_min_samples even if some are older.
         recent = list(itertools.islice(
             buffer.values, max(0, min(first, stop - config.frozen_min_samples)), stop))

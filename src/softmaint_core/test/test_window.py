@@ -293,6 +293,25 @@ def test_coverage_rate_and_last_stamp():
     assert window.last_input_stamp == pytest.approx(1.995)
     # The lost quarter holds the last value before it (zero-order hold), like the dataset.
     np.testing.assert_array_equal(tactile.raw[5:10], np.repeat(tactile.raw[4:5], 5, axis=0))
+    assert tactile.status == Status.AVAILABLE
+    assembler.config = replace(assembler.config, min_coverage=0.8)
+    tactile = assembler.assemble(2.0).sources['tactile']
+    assert tactile.status == Status.STALE and 'samples in 75%' in tactile.detail
+
+
+def test_a_window_only_partly_filled_at_start_up_is_stale():
+    assembler = WindowAssembler(SPEC)
+    fast = ('camera', 'tactile', 'joint_states', 'actuation')
+    feed(assembler, 0.0, 0.8, fast)   # sensors started 0.8 s before the window's end
+    window = assembler.assemble(0.8)
+    assert window.mask.tolist() == [False] * 4
+    tactile = window.sources['tactile']
+    assert tactile.status == Status.STALE and tactile.coverage == pytest.approx(0.4)
+    feed(assembler, 0.8, 1.0, fast)
+    assembler.push('environment', 0.5, good_value('environment', 0.5), 0.5)
+    window = assembler.assemble(1.0)   # half of every modality's steps: just enough
+    assert [m.coverage for m in window.modalities] == [0.5] * 4
+    assert window.mask.tolist() == [True] * 4
 
 
 def test_assembly_is_deterministic_and_memory_is_bounded():
