@@ -93,9 +93,10 @@ def summary_markdown(summary: dict) -> str:
     lines = ['# softmaint run summary', '',
              f"{summary['predictions']} predictions, {summary['decisions']} decisions, "
              f"urgency MAE against truth {summary['urgency_mae']:.3f}", '',
-             '| fault onset [s] | head | became | detected after [s] | acted on after [s] |',
+             '| fault onset [s into the run] | head | became | detected after [s] '
+             '| acted on after [s] |',
              '|---|---|---|---|---|']
-    t0 = summary['onsets'][0]['stamp'] if summary['onsets'] else 0.0
+    t0 = summary['start']
     for onset in summary['onsets']:
         lines.append(f"| {onset['stamp'] - t0:.1f} | {onset['head']} | {onset['label']} | "
                      f"{_seconds_or_dash(onset['detected_after'])} | "

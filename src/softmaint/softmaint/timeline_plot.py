@@ -28,12 +28,12 @@ def plot_timeline(timeline: Timeline, path: Path, title: str) -> Path:
              label='uncertainty')
     for onset in timeline.onsets():
         top.axvline(onset.stamp - t0, color='grey', ls='--', lw=1)
-        top.text(onset.stamp - t0, 1.02, f'{onset.head}: {onset.label}', rotation=90,
-                 fontsize=7, va='bottom', ha='right')
+        top.text(onset.stamp - t0, 0.98, f'{onset.head}: {onset.label}', rotation=90,
+                 fontsize=7, va='top', ha='right')
     top.set_ylim(0, 1.0)
     top.set_ylabel('[0, 1]')
-    top.legend(loc='upper left', fontsize=8)
-    top.set_title(title, fontsize=10, pad=60)
+    top.legend(loc='center left', fontsize=8)
+    top.set_title(title, fontsize=10)
     end = timeline.predictions[-1].stamp if timeline.predictions else t0
     stamps = [d.stamp for d in timeline.decisions[1:]] + [end]
     for decision, until in zip(timeline.decisions, stamps):

@@ -16,7 +16,7 @@ from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 ACTIONS = ('continue_monitoring', 'reduce_workload', 'schedule_maintenance',
            'immediate_shutdown', 'request_assistance')
 # Decisions that count as acting on a fault.
-ACTING = frozenset(('schedule_maintenance', 'immediate_shutdown', 'request_assistance'))
+ACTING = frozenset(('schedule_maintenance', 'immediate_shutdown'))
 
 
 @dataclass
@@ -105,7 +105,9 @@ class Timeline:
 
     def summary(self) -> dict:
         """Return a JSON-ready summary of the run."""
+        stamps = [s.stamp for s in self.truth] + [p.stamp for p in self.predictions]
         return {
+            'start': min(stamps) if stamps else 0.0,
             'predictions': len(self.predictions), 'decisions': len(self.decisions),
             'truth_samples': len(self.truth),
             'onsets': [vars(o) for o in self.onsets()],

@@ -1,0 +1,52 @@
+"""Timeline of a run: fault onsets, time to detect and to act, decision durations."""
+import math
+
+import pytest
+from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
+
+NONE, LEAK = 0, 1
+
+
+def _run():
+    t = Timeline()
+    t.truth = [Truth(10.0 + s, 0, NONE if s < 5 else LEAK, 0.0 if s < 5 else 0.9)
+               for s in range(10)]
+    t.predictions = [Predicted(10.5 + s, 0, NONE if s < 7 else LEAK, 0.1 if s < 7 else 0.8, 0.2)
+                     for s in range(10)]
+    t.decisions = [Decided(10.5, 'continue_monitoring'), Decided(14.0, 'request_assistance'),
+                   Decided(18.5, 'schedule_maintenance')]
+    return t
+
+
+def test_onset_is_detected_by_the_first_matching_prediction_and_acted_on_later():
+    (onset,) = _run().onsets()
+    assert (onset.stamp, onset.head, onset.label) == (15.0, 'damage', 'puncture_leak')
+    assert onset.detected_after == pytest.approx(2.5)       # prediction at 17.5
+    assert onset.acted_after == pytest.approx(3.5)          # assistance is not acting
+
+
+def test_undetected_fault_has_no_times():
+    t = _run()
+    t.predictions = [p for p in t.predictions if p.damage == NONE]
+    t.decisions = t.decisions[:2]
+    (onset,) = t.onsets()
+    assert onset.detected_after is None and onset.acted_after is None
+
+
+def test_decision_durations_hold_until_the_next_decision():
+    durations = _run().decision_durations(end=20.0)
+    assert durations['continue_monitoring'] == pytest.approx(3.5)
+    assert durations['request_assistance'] == pytest.approx(4.5)
+    assert durations['schedule_maintenance'] == pytest.approx(1.5)
+    assert durations['immediate_shutdown'] == 0.0
+
+
+def test_urgency_error_uses_the_latest_truth_before_each_prediction():
+    t = _run()
+    # truth urgency 0.0 until 15, 0.9 from 15; predictions 0.1 until 16.5, then 0.8
+    expected = (5 * 0.1 + 2 * 0.8 + 3 * 0.1) / 10
+    assert t.urgency_mae() == pytest.approx(expected)
+    assert math.isnan(Timeline().urgency_mae())
+    summary = t.summary()
+    assert summary['start'] == 10.0 and summary['predictions'] == 10
+    assert summary['onsets'][0]['label'] == 'puncture_leak'
