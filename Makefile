@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 VENV_STAMP := $(VENV)/.softmaint-installed
 BUILD_STAMP := install/.softmaint-built
-SRC_FILES := $(shell find src -type f -not -path '*/__pycache__/*' -not -name '*.pyc')
+SRC_FILES := $(shell find src launch config models -type f -not -path '*/__pycache__/*' -not -name '*.pyc')
 PROFILE ?= default
 
 .PHONY: setup build test demo clean constraints help

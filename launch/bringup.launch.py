@@ -11,15 +11,16 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from softmaint.bringup import arguments, plan
+from softmaint.bringup import arguments, params_files, plan
 
 
 def _nodes(context):
     args = {name: LaunchConfiguration(name).perform(context) for name in arguments()}
+    files = params_files(args)
     return [
         Node(package=node.package, executable=node.executable, name=node.name,
              namespace=args['namespace'], output='screen',
-             parameters=[args['params_file'], node.parameters],
+             parameters=[*files, node.parameters],
              arguments=['--ros-args', '--log-level', args['log_level']],
              on_exit=Shutdown() if node.ends_run else None)
         for node in plan(args)

@@ -14,6 +14,7 @@ setup(
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml')),
         ('share/' + package_name + '/config/scenarios', glob('config/scenarios/*.yaml')),
+        ('share/' + package_name + '/config/profiles', glob('config/profiles/*.yaml')),
         ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.json')),
     ],
     install_requires=['setuptools'],

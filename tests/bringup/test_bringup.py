@@ -102,3 +102,9 @@ def test_launch_file_starts_the_planned_nodes_on_a_distro():
         started += [n for n in entity.visit(context) or [] if hasattr(n, 'node_executable')]
     assert [(n.node_package, n.node_executable) for n in started] == [
         (n.package, n.executable) for n in bringup.plan(bringup.resolve({}))]
+
+
+def test_unknown_profile_lists_the_shipped_ones():
+    args = bringup.resolve({'profile': 'moon_base'})
+    with pytest.raises(ValueError, match="profile:='moon_base' is not one of"):
+        bringup.params_files(args)

@@ -41,6 +41,8 @@ def arguments() -> Dict[str, Tuple[str, str]]:
         'namespace': ('', 'namespace of every node (one robot of several on a network)'),
         'params_file': (str(share / 'config' / 'softmaint.yaml'),
                         'parameter YAML keyed by node name'),
+        'profile': ('', 'application profile: a parameter overlay in config/profiles '
+                    '(e.g. deep_sea, medical, space); empty = none'),
         'model': (str(share / 'models' / 'student.onnx'),
                   'student ONNX file; its metadata JSON must sit beside it'),
         'use_sim_time': ('false', 'follow /clock (bag replay with --clock, or the sim robot)'),
@@ -116,6 +118,25 @@ def plan(args: Dict[str, str]) -> List[NodePlan]:
     return nodes
 
 
+def profile_names() -> List[str]:
+    """Application profiles shipped in config/profiles."""
+    return sorted(p.stem for p in (share_dir() / 'config' / 'profiles').glob('*.yaml'))
+
+
+def params_files(args: Dict[str, str]) -> List[str]:
+    """Parameter files of every node, later ones overriding earlier ones."""
+    files = [args['params_file']]
+    if args['profile']:
+        overlay = share_dir() / 'config' / 'profiles' / f'{args["profile"]}.yaml'
+        if not overlay.is_file():
+            raise ValueError(f'profile:={args["profile"]!r} is not one of {profile_names()}')
+        files.append(str(overlay))
+    for path in files:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f'params_file {path} not found')
+    return files
+
+
 def executable_path(node: NodePlan) -> str:
     """Path of a node's executable, found like `ros2 run` does (<prefix>/lib/<package>/)."""
     from ament_index_python.packages import get_package_prefix, PackageNotFoundError
@@ -139,9 +160,8 @@ def command(node: NodePlan, args: Dict[str, str]) -> List[str]:
     cmd = [executable_path(node), '--ros-args', '-r', f'__node:={node.name}']
     if args['namespace']:
         cmd += ['-r', f'__ns:=/{args["namespace"].strip("/")}']
-    if not Path(args['params_file']).is_file():
-        raise FileNotFoundError(f'params_file {args["params_file"]} not found')
-    cmd += ['--params-file', args['params_file']]
+    for path in params_files(args):
+        cmd += ['--params-file', path]
     for key, value in node.parameters.items():
         cmd += ['-p', f'{key}:={_ros_value(value)}']
     return cmd + ['--log-level', args['log_level']]
