@@ -1,4 +1,5 @@
 """The sim robot as a real process: every topic arrives in another process, sane and stamped."""
+import signal
 import time
 
 import numpy as np
@@ -140,12 +141,14 @@ def test_publish_clock_gives_simulated_time(tmp_path, ros_context, spawn):
     from softmaint_core import topics
     listener = Listener(ros_context, clock=True)
     rx = listener.received
-    spawn([*NODE, '-p', f'scenario:={_scenario(tmp_path)}', '-p', 'rate_factor:=4.0',
+    proc = spawn([*NODE, '-p', f'scenario:={_scenario(tmp_path)}', '-p', 'rate_factor:=4.0',
            '-p', 'publish_clock:=true', '-p', 'use_sim_time:=true'],
           wait_for_line='running scenario')
     try:
         assert listener.spin_until(lambda: len(rx[topics.TACTILE]) > 100 and all(rx.values()),
                                    30.0), {k: len(v) for k, v in rx.items()}
+        proc.send_signal(signal.SIGINT)   # Ctrl-C: a clean stop, exit code 0
+        assert proc.wait(timeout=20) == 0
     finally:
         listener.close()
     clock = np.array([c.clock.sec + c.clock.nanosec * 1e-9 for c in rx['/clock']])

@@ -10,6 +10,7 @@ and, for evaluation only, ground truth (GroundTruth). Header stamps are acquisit
 the node clock. With publish_clock the node also publishes /clock (simulated time), so nodes
 with use_sim_time follow it whatever rate_factor the CPU reaches.
 """
+import signal
 import sys
 import time
 
@@ -26,6 +27,7 @@ from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
                        ReliabilityPolicy)
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image, JointState
@@ -234,7 +236,12 @@ class SimRobot(Node):
 
 def main(args=None):
     """Run the sim robot until its duration is over, Ctrl-C or SIGTERM."""
-    rclpy.init(args=args)
+    # SIGINT and SIGTERM raise KeyboardInterrupt here instead of shutting the context down
+    # under the executor (which then fails in its next wait), so the exit is always clean.
+    # SIGINT is set explicitly: a child of a non-interactive shell inherits it ignored.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     node = None
     try:
         node = SimRobot()
