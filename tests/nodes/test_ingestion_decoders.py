@@ -25,14 +25,15 @@ def _images():
 
 
 def test_cv_bridge_is_used_only_when_it_gives_the_numpy_results():
-    from softmaint.ingestion_node import cv_bridge_decoder, numpy_decoder
+    from softmaint.ingestion_node import cv_bridge_decoder
+    from softmaint_core.image import image_msg_to_rgb
     decoder = cv_bridge_decoder()
     if not _has_cv_bridge():
         assert decoder is None   # this machine: the numpy path
         return
     assert decoder is not None, 'cv_bridge is installed but converts differently'
     for msg in _images():
-        np.testing.assert_array_equal(decoder(msg), numpy_decoder(msg))
+        np.testing.assert_array_equal(decoder(msg), image_msg_to_rgb(msg))
 
 
 def test_a_cv_bridge_that_disagrees_or_fails_is_not_used(monkeypatch):

@@ -316,8 +316,9 @@ def test_windows_and_diagnostics_from_live_messages(spawn, ros_context, metadata
             rig.schedule(at, source, make(at + LEAD))   # stamped like the good ones then
             expected_rejects[source][reason] = 1
 
-        # Before the first /clock the node has no time to judge stamps by: not a reject.
-        rig.pubs['tactile'].publish(tactile_msg(T0 - 0.2, tactile_value(0)))
+        # Before the first /clock the node has no time to judge stamps by: not a reject. (If
+        # it arrives after the first /clock, T0 - 1, the stamp is within max_future_stamp.)
+        rig.pubs['tactile'].publish(tactile_msg(T0 - 0.5, tactile_value(0)))
         rig.play(T0 + 4.05)
         assert spin_until(rig.executor, lambda: rig.window(T0 + 4) is not None and _seconds(
             rig.diagnostics[-1].header.stamp) >= T0 + 4, 10.0)

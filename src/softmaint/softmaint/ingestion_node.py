@@ -88,11 +88,6 @@ def default_metadata_path() -> str:
     return str(candidates[0] / 'student.json')
 
 
-def numpy_decoder(msg: Image):
-    """Float RGB of an Image with the tested numpy path."""
-    return image_msg_to_rgb(msg)
-
-
 def cv_bridge_decoder():
     """
     Return a decoder that uses cv_bridge, or None when cv_bridge is missing or disagrees.
@@ -114,7 +109,7 @@ def cv_bridge_decoder():
 
     try:
         for probe in _probe_images():
-            if not np.array_equal(decode(probe), numpy_decoder(probe)):
+            if not np.array_equal(decode(probe), image_msg_to_rgb(probe)):
                 return None
     except Exception:  # noqa: B902 - any failure of the probe means: do not use cv_bridge
         return None
@@ -154,7 +149,7 @@ class IngestionNode(Node):
         self.add_post_set_parameters_callback(self._apply_parameters)
 
         bridge = cv_bridge_decoder()
-        self._decode_image = bridge or numpy_decoder
+        self._decode_image = bridge or image_msg_to_rgb
         self._readers = {source.name: self._reader(source.name)
                          for source in self.assembler.sources}
         self._sensor_subscriptions = [   # not _subscriptions: rclpy's Node owns that name
@@ -287,7 +282,9 @@ class IngestionNode(Node):
         self.get_logger().warning(f'{source}: message rejected ({error.reason}): {error}{more}')
 
     def _on_clock_jump(self, jump) -> None:
-        self.get_logger().warning('clock jumped back: forgetting buffered samples')
+        # A bag replayed in a loop, or a switch between system and sim time: the buffered
+        # stamps belong to another timeline.
+        self.get_logger().warning('clock jumped back or changed: forgetting buffered samples')
         self.assembler.reset()
 
     def _publish_window(self, info: TimerInfo) -> None:
