@@ -159,16 +159,18 @@ class SimRobot(Node):
                                     if self._clock_publisher else ''),
                 throttle_duration_sec=10.0)
             self.pacer.set_rate(self.pacer.rate, self._wall(), self.sim.time)
+        readings = []
         for _ in range(MAX_STEPS_PER_TICK):
             if self.sim.time + SAMPLE_PERIOD > due + 1e-9 or (
                     duration and self.sim.time >= duration - 1e-9):
                 break
-            for reading in self.sim.step():
-                self._publish(reading)
-        if self._clock_publisher:
+            readings += self.sim.step()
+        if self._clock_publisher:   # first the clock, so no stamp is ahead of its consumers
             msg = ClockMsg()
             msg.clock = _time_msg(self.stamp_ns(self.sim.time))
             self._clock_publisher.publish(msg)
+        for reading in readings:
+            self._publish(reading)
         if duration and self.sim.time >= duration - 1e-9:
             self.get_logger().info(
                 f'scenario {self.scenario.name!r} finished after {self.sim.time:.1f} s')
