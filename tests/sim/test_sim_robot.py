@@ -168,3 +168,6 @@ def test_bad_scenario_and_parameters_exit_with_a_clear_error(tmp_path, spawn):
     proc = spawn([*NODE, '-p', 'rate_factor:=500.0'])
     out = proc.communicate(timeout=30)[0]
     assert proc.returncode == 2 and 'rate_factor' in out and 'Max: 100.0' in out
+    proc = spawn([*NODE, '-p', 'duration:=90'])
+    out = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 2 and "expecting type 'DOUBLE'" in out and 'duration:=90.0' in out

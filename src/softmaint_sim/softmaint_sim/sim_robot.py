@@ -21,7 +21,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
-from rclpy.exceptions import InvalidParameterValueException
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
@@ -41,6 +41,7 @@ from .scenario import load, ScenarioError
 TICK = 0.01              # pacing timer period [s of wall time]
 MAX_STEPS_PER_TICK = 50  # sensor periods per tick at most, so the executor stays responsive
 MAX_LAG = 1.0            # [s of sim time] behind schedule: skip ahead instead of catching up
+CLOCK_STEPS = 5          # publish /clock at least every 5 sensor periods (50 ms simulated)
 GROUND_TRUTH_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -101,20 +102,18 @@ class SimRobot(Node):
         self._clock_publisher = (self.create_publisher(ClockMsg, '/clock', 10)
                                  if param('publish_clock').value else None)
         # Stamps: with /clock, simulated time from a wall-clock epoch; without, the node clock
-        # time at which each sample was due (the two agree at rate_factor 1).
+        # time at which each sample was due (the two agree at rate_factor 1). Set at the
+        # first tick (_begin).
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._epoch_ns = (time.time_ns() if self._clock_publisher
-                          else self.get_clock().now().nanoseconds)
-        self._start = self._wall()
-        self.pacer = Pacer(param('rate_factor').value, self._start)
+        self._epoch_ns = self._start = self.pacer = None
         self.add_post_set_parameters_callback(self._on_parameters_set)
         self.finished = Future()
         self._last_truth = None
         self.create_timer(TICK, self._tick, clock=self._steady)
-        duration = param('duration').value
+        duration, rate = param('duration').value, param('rate_factor').value
         self.get_logger().info(
             f'running scenario {self.scenario.name!r} ({self.scenario.domain} arm, '
-            f'{len(self.scenario.events)} events) at {self.pacer.rate:g}x real time'
+            f'{len(self.scenario.events)} events) at {rate:g}x real time'
             + (f' for {duration:g} s' if duration else ' until stopped')
             + (', publishing /clock' if self._clock_publisher else ''))
 
@@ -135,7 +134,7 @@ class SimRobot(Node):
 
     def _on_parameters_set(self, parameters) -> None:
         for p in parameters:
-            if p.name == 'rate_factor':
+            if p.name == 'rate_factor' and self.pacer is not None:
                 self.pacer.set_rate(p.value, self._wall(), self.sim.time)
                 self.get_logger().info(f'rate factor now {p.value:g}')
 
@@ -145,36 +144,51 @@ class SimRobot(Node):
             return self._epoch_ns + round(sim_time * 1e9)
         return self._epoch_ns + round((self.pacer.wall(sim_time) - self._start) * 1e9)
 
+    def _begin(self) -> None:
+        """Anchor simulated time 0 at the first tick (not at construction: no start-up burst)."""
+        self._start = self._wall()
+        self._epoch_ns = (time.time_ns() if self._clock_publisher
+                          else self.get_clock().now().nanoseconds)
+        self.pacer = Pacer(self.get_parameter('rate_factor').value, self._start)
+
     def _tick(self) -> None:
         """Advance the simulation to where the pacer says it should be, publishing as it goes."""
         if self.finished.done():
             return
-        duration = self.get_parameter('duration').value
-        due = self.pacer.due(self._wall())
-        lag = due - self.sim.time
-        if lag > MAX_LAG:
+        if self.pacer is None:
+            self._begin()
+        now = self._wall()
+        if self.pacer.due(now) - self.sim.time > MAX_LAG:
             self.get_logger().warning(
-                f'{lag:.1f} s behind at rate factor {self.pacer.rate:g}: the CPU is too slow, '
-                'skipping ahead' + (' (nodes following /clock are not affected)'
-                                    if self._clock_publisher else ''),
-                throttle_duration_sec=10.0)
-            self.pacer.set_rate(self.pacer.rate, self._wall(), self.sim.time)
+                f'{self.pacer.due(now) - self.sim.time:.1f} s behind at rate factor '
+                f'{self.pacer.rate:g}: the CPU is too slow, skipping ahead'
+                + (' (nodes following /clock are not affected)' if self._clock_publisher
+                   else ''), throttle_duration_sec=10.0)
+            self.pacer.set_rate(self.pacer.rate, now, self.sim.time)
+        duration = self.get_parameter('duration').value
+        end = min(self.pacer.due(now), duration) if duration else self.pacer.due(now)
         readings = []
-        for _ in range(MAX_STEPS_PER_TICK):
-            if self.sim.time + SAMPLE_PERIOD > due + 1e-9 or (
-                    duration and self.sim.time >= duration - 1e-9):
+        for step in range(1, MAX_STEPS_PER_TICK + 1):
+            if self.sim.time + SAMPLE_PERIOD > end + 1e-9:
                 break
             readings += self.sim.step()
-        if self._clock_publisher:   # first the clock, so no stamp is ahead of its consumers
+            if step % CLOCK_STEPS == 0:
+                self._flush(readings)
+                readings = []
+        self._flush(readings)
+        if duration and self.sim.time >= duration - 1e-9:
+            self.get_logger().info(
+                f'scenario {self.scenario.name!r} finished after {self.sim.time:.1f} s')
+            self.finished.set_result(True)
+
+    def _flush(self, readings) -> None:
+        """Publish /clock at the current simulated time first, then the readings (older)."""
+        if self._clock_publisher:
             msg = ClockMsg()
             msg.clock = _time_msg(self.stamp_ns(self.sim.time))
             self._clock_publisher.publish(msg)
         for reading in readings:
             self._publish(reading)
-        if duration and self.sim.time >= duration - 1e-9:
-            self.get_logger().info(
-                f'scenario {self.scenario.name!r} finished after {self.sim.time:.1f} s')
-            self.finished.set_result(True)
 
     def _header(self, reading: Reading, msg) -> None:
         msg.header.stamp = _time_msg(self.stamp_ns(reading.stamp))
@@ -252,6 +266,10 @@ def main(args=None):
         return 0
     except (ScenarioError, InvalidParameterValueException) as err:
         rclpy.logging.get_logger('softmaint_sim').error(str(err))
+        return 2
+    except InvalidParameterTypeException as err:
+        rclpy.logging.get_logger('softmaint_sim').error(
+            f'{err} (write floating-point values with a decimal point, e.g. duration:=90.0)')
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
