@@ -404,6 +404,42 @@ def _check_window(window, spec, end, stale):
     assert _seconds(window.last_input_stamp) == pytest.approx(end - 0.005)
 
 
+def _grid_ends(windows, hop_ns):
+    """Window ends [ns]; asserts they are multiples of hop, one hop apart."""
+    ends = [w.header.stamp.sec * 10**9 + w.header.stamp.nanosec for w in windows]
+    assert all(end % hop_ns == 0 for end in ends), ends
+    assert all(b - a == hop_ns for a, b in zip(ends, ends[1:])), ends
+    return ends
+
+
+def test_window_ends_on_the_global_hop_grid_with_a_late_first_clock(spawn, ros_context,
+                                                                    metadata):
+    path, spec = metadata
+    spawn(_node_args(path, use_sim_time='true'), wait_for_line='ready')
+    rig = Rig(ros_context)
+    try:
+        assert spin_until(rig.executor, rig.connected, 15.0), 'ingestion node not discovered'
+        rig.sim = T0 + 0.37          # the first /clock lands between grid points
+        rig.play(T0 + 3.05)
+        hop_ns = round(spec.hop * 1e9)
+        assert spin_until(rig.executor, lambda: rig.window(T0 + 3) is not None, 10.0)
+        ends = _grid_ends(rig.windows, hop_ns)
+        assert ends[-1] == (T0 + 3) * 10**9 and ends[0] <= (T0 + 1) * 10**9, ends
+    finally:
+        rig.close()
+
+
+def test_window_ends_on_the_global_hop_grid_of_system_time(spawn, ros_context, metadata):
+    path, spec = metadata
+    spawn(_node_args(path), wait_for_line='ready')
+    rig = Rig(ros_context)
+    try:
+        assert spin_until(rig.executor, lambda: len(rig.windows) >= 3, 15.0)
+        _grid_ends(rig.windows, round(spec.hop * 1e9))
+    finally:
+        rig.close()
+
+
 def test_node_refuses_to_start_without_metadata(spawn, tmp_path):
     proc = spawn(_node_args(tmp_path / 'none.json'))
     output, _ = proc.communicate(timeout=30)

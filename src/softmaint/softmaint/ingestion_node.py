@@ -7,12 +7,14 @@ actuator state and environment reading. Every message is checked; a bad one is c
 (throttled) and dropped. Every hop of the model's input spec (from the metadata JSON beside the
 model) it publishes a SensorWindow on softmaint/window, and once a second one diagnostic status
 per sensor on /diagnostics. Timers run on the node clock, so use_sim_time replays work.
+Window ends fall on the global grid k * hop of the node clock (not on the node's start time), so
+offline bag evaluation can rebuild the same windows: every multiple of hop in the bag.
 
 The buffering, health checks and binning live in softmaint_core.window (shared with offline bag
 evaluation); this node only moves messages in and out.
 
 SensorWindow layout (the inference node's contract):
-  header.stamp      window end (the hop timer's scheduled time on the node clock)
+  header.stamp      window end: the latest multiple of hop on the node clock
   header.frame_id   parameter frame_id
   start             end - spec.window
   sequence          windows published since start (0, 1, ...)
@@ -46,7 +48,6 @@ from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
-from rclpy.timer import TimerInfo
 from sensor_msgs.msg import Image, JointState
 from softmaint_core import topics
 from softmaint_core.image import (array_to_image, check_layout, ENCODINGS, image_msg_to_rgb,
@@ -165,7 +166,9 @@ class IngestionNode(Node):
         self._sequence = 0
         self._suppressed = dict.fromkeys(self._readers, 0)
         self._last_log = dict.fromkeys(self._readers, -float('inf'))
-        self._window_timer = self.create_timer(spec.hop, self._publish_window)
+        self._hop_ns = round(spec.hop * 1e9)
+        self._last_end_ns = -1
+        self._window_timer = self.create_timer(self._until_next_hop(), self._publish_window)
         self._diagnostics_timer = self.create_timer(
             self.get_parameter('diagnostics_period').value, self._publish_diagnostics)
         self._jump_handle = self.get_clock().create_jump_callback(
@@ -286,12 +289,26 @@ class IngestionNode(Node):
         # stamps belong to another timeline.
         self.get_logger().warning('clock jumped back or changed: forgetting buffered samples')
         self.assembler.reset()
+        self._last_end_ns = -1
 
-    def _publish_window(self, info: TimerInfo) -> None:
-        end = self._window_end(info)
-        window = self.assembler.assemble(end.nanoseconds * 1e-9)
+    def _until_next_hop(self) -> float:
+        """Seconds from now to the next multiple of hop on the node clock."""
+        return (self._hop_ns - self.get_clock().now().nanoseconds % self._hop_ns) * 1e-9
+
+    def _publish_window(self) -> None:
+        """Publish the window ending at the latest multiple of hop, then aim at the next one."""
+        now_ns = self.get_clock().now().nanoseconds
+        end_ns = now_ns - now_ns % self._hop_ns
+        # Timers keep the phase of their start (arbitrary, or wherever the first /clock of a
+        # replay landed): reschedule every call for the next grid point instead.
+        self._window_timer.timer_period_ns = self._hop_ns - now_ns % self._hop_ns
+        self._window_timer.reset()
+        if end_ns <= self._last_end_ns:   # a late call already published this grid point
+            return
+        self._last_end_ns = end_ns
+        window = self.assembler.assemble(end_ns * 1e-9)
         msg = SensorWindow()
-        msg.header.stamp = end.to_msg()
+        msg.header.stamp = Time(nanoseconds=end_ns).to_msg()
         msg.header.frame_id = self.get_parameter('frame_id').value
         msg.start = _time_msg(window.start)
         msg.sequence = self._sequence
@@ -302,14 +319,6 @@ class IngestionNode(Node):
             msg.last_input_stamp = _time_msg(window.last_input_stamp)
         self._window_pub.publish(msg)
         self._sequence += 1
-
-    def _window_end(self, info: TimerInfo) -> Time:
-        """Return the timer's scheduled time (windows on a fixed grid), unless the clock jumped."""
-        now = self.get_clock().now()
-        expected = info.expected_call_time
-        late = (now.nanoseconds - expected.nanoseconds) * 1e-9
-        return Time(nanoseconds=expected.nanoseconds, clock_type=now.clock_type) \
-            if 0.0 <= late <= self.assembler.spec.hop else now
 
     def _publish_diagnostics(self) -> None:
         health = self.assembler.health(self._now())
