@@ -2,7 +2,8 @@
 Tiny synthetic datasets in the softmaint_core.dataset layout, for tests only.
 
 This is NOT the simulator: windows are noise plus a class-dependent offset on a few channels
-(damage on tactile and camera, fatigue on proprio, urgency from fatigue), so a model can learn
+(damage on tactile and as a mark in the camera frames, fatigue on proprio, urgency from
+fatigue), so a model can learn
 above chance in seconds. Shapes follow FIELD_SPEC and TEACHER_SPEC exactly.
 """
 import json
@@ -20,9 +21,11 @@ def _view(rng, spec, damage, fatigue, lighting, strength):
     out = {}
     cam = spec.modality('camera')
     img = rng.normal(100, 20, (n,) + cam.shape)
-    rows = np.arange(n)
-    bright = strength * 40 * (damage > 0)
-    img[rows, :, damage % 3] += bright[:, None, None, None]
+    size = cam.features[1] // 4         # a bright mark whose place tells the damage type
+    for row, kind in enumerate(damage):
+        if kind:
+            top, left = ((kind - 1) // 2) * 2 * size, ((kind - 1) % 2) * 2 * size
+            img[row, :, :, top:top + size, left:left + size] += strength * 60
     img *= lighting[:, None, None, None, None]
     out['camera'] = np.clip(img, 0, 255).astype(np.uint8)
     tac = spec.modality('tactile')

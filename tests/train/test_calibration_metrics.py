@@ -1,7 +1,7 @@
 """Temperature fitting on the ensemble mean, conformal thresholds, protocol metrics."""
 import numpy as np
 import pytest
-from softmaint_core.calibration import softmax
+from softmaint_core.calibration import expected_calibration_error, softmax
 from softmaint_train.calibrate import calibrate, ensemble_probs, fit_temperature
 from softmaint_train.metrics import (head_metrics, macro_f1, missed_critical_rate,
                                      risk_coverage, urgency_metrics)
@@ -56,3 +56,14 @@ def test_calibrate_gives_coverage_near_nominal():
     assert m['coverage'] == pytest.approx(0.9, abs=0.02)
     assert m['ece'] < 0.03
     assert cal['nll_after_damage'] <= cal['nll_before_damage'] + 1e-9
+
+
+def test_ece_floor_is_what_a_calibrated_model_shows():
+    from softmaint_train.metrics import ece_floor
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(5), size=300)
+    labels = np.array([rng.choice(5, p=p) for p in probs])   # calibrated by construction
+    floor = ece_floor(probs)
+    assert 0.03 < floor < 0.12                           # far from 0 on 300 windows
+    assert abs(expected_calibration_error(probs, labels) - floor) < 0.04
+    assert ece_floor(np.eye(5)[labels]) == 0.0            # certain and right: nothing to miss

@@ -12,11 +12,20 @@ REPO = Path(__file__).resolve().parents[2]
 def test_committed_configs_validate():
     cfg = load_config(REPO / 'config/train/default.yaml')
     assert cfg.student.members >= 3 and cfg.calibration.conformal_alpha == 0.1
-    abl, base = load_ablation(REPO / 'config/train/ablation.yaml')
-    runs = list(ablation_runs(abl, base))
-    assert len(runs) == len(abl.seeds) * (len(abl.label_fractions) * len(abl.variants)
-                                          + len(abl.ablations))
-    assert {c.distill.use_teacher for _, c in runs} == {True, False}
+    runs = {}
+    for name in ('protocol', 'ablation'):
+        abl, base = load_ablation(REPO / f'config/train/{name}.yaml')
+        runs[name] = list(ablation_runs(abl, base))
+        assert len(runs[name]) == len(abl.seeds) * (
+            len(abl.label_fractions) * len(abl.variants) + len(abl.ablations))
+        assert abl.teacher_seed == 0
+    assert {c.distill.use_teacher for _, c in runs['protocol']} == {True, False}
+    # ablations differ from the protocol's distilled 1 % run in one switch and nothing else
+    reference = {tag: c for tag, c in runs['protocol']}['distilled-f0.01-seed0']
+    for tag, cfg in runs['ablation']:
+        assert cfg.data.label_fraction == 0.01
+        assert cfg.student.epochs == reference.student.epochs
+        assert cfg.teacher == reference.teacher
 
 
 @pytest.mark.parametrize('data, message', [

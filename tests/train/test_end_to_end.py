@@ -15,8 +15,8 @@ from softmaint_train.data import fit_normalisation, make_splits, open_dataset, W
 from softmaint_train.evaluate import labels_of, student_outputs
 from softmaint_train.export import example_inputs, session
 from softmaint_train.metrics import macro_f1
-from softmaint_train.pipeline import run
-from softmaint_train.train import TrainingError, train_student
+from softmaint_train.pipeline import get_teacher, run, teacher_cache
+from softmaint_train.train import build_teacher, teacher_outputs, TrainingError, train_student
 import torch
 
 
@@ -71,6 +71,44 @@ def test_non_finite_loss_stops_with_a_clear_error(synthetic_root, tmp_path):
     train.arrays['urgency'] = np.full_like(train.arrays['urgency'], np.nan)
     with pytest.raises(TrainingError, match='non-finite loss at step 0'):
         train_student(cfg, train, np.arange(len(train)), stats, progress=False)
+
+
+def test_teacher_output_cache_belongs_to_one_teacher(synthetic_root, tmp_path):
+    # a retrained teacher (new config, same rows) must not be served the old one's outputs
+    cfg = tiny_config(synthetic_root, tmp_path)
+    ds = open_dataset(synthetic_root)
+    rows = np.arange(12)
+    windows = Windows.load(ds, 'teacher', rows)
+    stats = fit_normalisation(windows)
+    path = tmp_path / 'teacher-seed0-pool.npz'
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        teacher = build_teacher(cfg, 3).eval()
+        got = teacher_cache(teacher, ds, rows, stats, path)
+        want = teacher_outputs(teacher, windows, stats)
+        np.testing.assert_allclose(got['damage'], want['damage'], rtol=1e-5, atol=1e-6)
+    again = teacher_cache(teacher, ds, rows, stats, path)       # same teacher: from the file
+    np.testing.assert_array_equal(again['damage'], got['damage'])
+
+
+@pytest.mark.slow
+def test_teacher_checkpoint_of_an_older_architecture_is_retrained(synthetic_root, tmp_path):
+    # an older release wrote configs without model.cnn_pool (its CNN averaged the frames):
+    # rebuilt with today's default its weights do not fit, so it must be retrained, not loaded
+    cfg = tiny_config(synthetic_root, tmp_path, **{'teacher.epochs': 1,
+                                                    'teacher.model.cnn_pool': 'mean'})
+    ds = open_dataset(synthetic_root)
+    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
+    get_teacher(cfg, ds, splits, tmp_path, progress=False)
+    path = tmp_path / 'teacher-seed0.pt'
+    saved = torch.load(path, weights_only=False)
+    del saved['config']['teacher']['model']['cnn_pool']
+    torch.save(saved, path)
+    cfg = tiny_config(synthetic_root, tmp_path, **{'teacher.epochs': 1})
+    teacher, _ = get_teacher(cfg, ds, splits, tmp_path, progress=False)
+    assert teacher.encoder.encoders['camera'].pool == 'flatten'
+    assert torch.load(path, weights_only=False)['config']['teacher']['model']['cnn_pool'] == (
+        'flatten')
 
 
 @pytest.mark.slow

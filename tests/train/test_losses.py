@@ -18,7 +18,7 @@ def test_registry_has_every_loss_with_a_paper_or_formula():
     expected = {'soft_cross_entropy', 'kd_kl', 'kd_objective', 'urgency_mse', 'feature_cosine',
                 'feature_contrastive', 'rkd_distance', 'rkd_angle', 'product_state_fidelity',
                 'reconstruction_mse', 'domain_adversarial', 'ewc_penalty', 'sigmoid_schedule',
-                'linear_ramp', 'convex_mix'}
+                'linear_ramp', 'convex_mix', 'log_rul'}
     assert expected <= set(L.LOSSES)
     for name, fn in L.LOSSES.items():
         assert fn.__doc__ and ('=' in fn.__doc__), name
@@ -53,6 +53,32 @@ def test_kd_objective_and_urgency():
     pred, target = t([0.5, 0.9]), t([0.0, 0.5])
     assert L.urgency_mse(pred, target).item() == pytest.approx(0.205, abs=1e-6)
     assert L.urgency_mse(pred, target, t([0.0, 1.0])).item() == pytest.approx(0.16, abs=1e-6)
+
+
+def test_log_rul_loss_by_hand():
+    # S = 2. u = 0.5 -> z* = ln(0.5) / 2 = -0.346574; z = 0: (0.346574)^2 = 0.120113
+    # u = 0 is censored (RUL >= horizon): z = -0.5 costs 0.25, z = +1 costs nothing
+    z, u = t([0.0, -0.5, 1.0]), t([0.5, 0.0, 0.0])
+    per = [0.120113, 0.25, 0.0]
+    assert L.log_rul_loss(z, u).item() == pytest.approx(sum(per) / 3, abs=1e-6)
+    assert L.log_rul_loss(z, u, t([0.0, 1.0, 1.0])).item() == pytest.approx(0.125, abs=1e-6)
+    assert math.isnan(L.log_rul_loss(z, t([float('nan'), 0.0, 0.0])).item())
+
+
+def test_urgency_from_log_rul_matches_the_taxonomy():
+    from softmaint_core.taxonomy import URGENCY_HORIZON_CYCLES, urgency_from_rul
+    z = t([-3.0, -0.2, 0.0, 0.7, 50.0])
+    got = L.urgency_from_log_rul(z)
+    rul = URGENCY_HORIZON_CYCLES * np.exp(L.LOG_RUL_SCALE * z.double().numpy().clip(max=5))
+    assert got.numpy() == pytest.approx([urgency_from_rul(r) for r in rul], abs=1e-6)
+    # the exact target of a label maps back to the label
+    u = t([0.05, 0.5, 0.97])
+    z_star = torch.log1p(-u) / L.LOG_RUL_SCALE
+    assert L.urgency_from_log_rul(z_star).numpy() == pytest.approx(u.numpy(), abs=1e-6)
+    # the gradient flows in the censored region too
+    z = t([-0.5, 1.0]).requires_grad_()
+    L.log_rul_loss(z, t([0.0, 0.3])).backward()
+    assert (z.grad != 0).all() and torch.isfinite(z.grad).all()
 
 
 def test_feature_cosine():

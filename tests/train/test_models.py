@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from softmaint_core.spec import FIELD_SPEC, MODALITIES, TEACHER_SPEC
 from softmaint_train.config import ModelConfig
-from softmaint_train.models import count_parameters, shapes_from_spec, Student, Teacher
+from softmaint_train.models import (count_parameters, FrameCNN, shapes_from_spec, Student,
+                                    Teacher)
 import torch
 
 MASKS = list(itertools.product([0.0, 1.0], repeat=len(MODALITIES)))
@@ -52,7 +53,7 @@ def test_unavailable_modalities_do_not_change_the_prediction(student):
     for key in ('fatigue', 'damage', 'urgency', 'reconstruction'):
         torch.testing.assert_close(out_a[key], out_b[key], rtol=1e-5, atol=1e-6)
     # while an available modality does change it
-    b['camera'] = b['camera'] + 1.0
+    b['camera'] = b['camera'] + torch.randn_like(b['camera'])
     assert not torch.allclose(student(b, mask)['damage'], out_a['damage'])
 
 
@@ -74,3 +75,31 @@ def test_teacher_and_student_sizes():
     student = Student(shapes_from_spec(FIELD_SPEC), ModelConfig(), members=3, teacher_dim=48)
     assert count_parameters(student) < 1_000_000        # a few MB at most as float32
     assert np.isfinite(count_parameters(teacher))
+
+
+def test_frame_norm_makes_the_camera_encoding_brightness_invariant():
+    # a lighting change scales the raw frame; after the per-channel dataset normalisation that
+    # is an affine map per channel, which per-frame standardisation removes
+    torch.manual_seed(0)
+    frames = torch.rand(2, 3, 3, 32, 32)
+    darker = 0.6 * frames - 0.2
+    for pool in ('flatten', 'mean'):
+        cnn = FrameCNN((3, 32, 32), (8, 8), 16, pool=pool, frame_norm=True)
+        torch.testing.assert_close(cnn(frames), cnn(darker), rtol=1e-3, atol=1e-3)
+    plain = FrameCNN((3, 32, 32), (8, 8), 16, frame_norm=False)
+    assert not torch.allclose(plain(frames), plain(darker), atol=1e-2)
+
+
+def test_flatten_pool_tells_where_a_thin_line_is():
+    # the arm is a 1-2 pixel curve: its pose is where it is in the frame. A global average
+    # pool of a translation-equivariant CNN barely sees a shift; the flattened map does.
+    torch.manual_seed(0)
+    left, right = torch.zeros(1, 1, 3, 32, 32), torch.zeros(1, 1, 3, 32, 32)
+    left[..., 8:24, 10] = 1.0
+    right[..., 8:24, 18] = 1.0
+    gaps = {}
+    for pool in ('flatten', 'mean'):
+        cnn = FrameCNN((3, 32, 32), (16, 32, 32), 32, pool=pool, frame_norm=False)
+        a, b = cnn(left), cnn(right)
+        gaps[pool] = float((a - b).norm() / (a.norm() + b.norm()))
+    assert gaps['mean'] < 1e-3 < gaps['flatten']

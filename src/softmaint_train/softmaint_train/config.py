@@ -28,6 +28,8 @@ class ModelConfig:
     layers: int = 2                         # fusion transformer layers
     cnn_channels: Tuple[int, ...] = (16, 32, 32)   # one stride-2 conv per entry
     stem_patch: int = 0                     # > 0: first conv is a patch embedding of this size
+    cnn_pool: str = 'flatten'               # 'flatten' (keeps where things are) or 'mean'
+    frame_norm: bool = True                 # standardise each camera frame (lighting)
     dropout: float = 0.1
     embedding: int = 32                     # per-modality feature vector size
 
@@ -58,6 +60,7 @@ class TeacherConfig:
     weight_decay: float = 1e-4
     privileged_weight: float = 0.5          # auxiliary regression of privileged physics state
     urgency_weight: float = 1.0
+    unimodal_weight: float = 0.5            # per-modality auxiliary classifiers
 
 
 @dataclass
@@ -71,6 +74,7 @@ class StudentConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     urgency_weight: float = 1.0
+    unimodal_weight: float = 0.5            # per-modality auxiliary classifiers (0 = off)
     min_labelled_steps: int = 300           # scratch / few-label runs: at least this many steps
 
 
@@ -145,6 +149,8 @@ _CHOICES = {
     'distill.feature': ('cosine', 'contrastive', 'none'),
     'distill.fidelity_reduction': ('neg_log', 'one_minus'),
     'distill.alignment_schedule': ('sigmoid', 'constant'),
+    'teacher.model.cnn_pool': ('flatten', 'mean'),
+    'student.model.cnn_pool': ('flatten', 'mean'),
 }
 _UNIT = ('data.teacher_val', 'data.field_train', 'data.field_cal', 'distill.alpha_start',
          'distill.alpha_end', 'distill.modality_dropout', 'student.model.dropout',

@@ -122,7 +122,8 @@ def _group(records: List[dict]):
 
 HEADLINE = (('damage.macro_f1', 'damage F1'), ('fatigue.macro_f1', 'fatigue F1'),
             ('urgency.mae', 'urgency MAE'), ('urgency.spearman', 'urgency ρ'),
-            ('damage.ece', 'damage ECE'), ('fatigue.ece', 'fatigue ECE'),
+            ('damage.ece', 'damage ECE'), ('damage.ece_floor', 'damage ECE floor'),
+            ('fatigue.ece', 'fatigue ECE'),
             ('damage.coverage', 'damage cov.'), ('damage.set_size', 'damage set'),
             ('fatigue.coverage', 'fatigue cov.'), ('urgency.missed_critical', 'missed crit.'))
 
@@ -132,8 +133,8 @@ def headline_table(records: List[dict]) -> str:
     lines = ['| model | labels | seeds | ' + ' | '.join(h for _, h in HEADLINE) + ' |',
              '|---|---|---|' + '---|' * len(HEADLINE)]
     teachers = {}
-    for r in records:
-        teachers.setdefault(r['seed'], r['teacher'])
+    for r in records:   # one row per distinct teacher (runs may share one)
+        teachers.setdefault(r.get('teacher_seed', r['seed']), r['teacher'])
     if teachers:
         t = list(teachers.values())
         cells = []
@@ -278,7 +279,9 @@ def write_report(records: List[dict], predictions: Path, out_dir: Path, title: s
     text = [f'# {title}', '', f'Produced by `{command}`.', '',
             f'Held-out field-domain test episodes; seeds {seeds}; mean ± std over seeds. '
             'Student probabilities are the calibrated ensemble mean (as on the robot); '
-            'coverage is that of split-conformal sets at the stored alpha.', '',
+            'coverage is that of split-conformal sets at the stored alpha. "ECE floor" is the '
+            'ECE a perfectly calibrated model with the same probabilities would show on this '
+            'many windows (labels drawn from its own probabilities).', '',
             '## Headline (all field modalities)', '', headline_table(records), '',
             '## Damage macro-F1 per failure mode', '', failure_table(records), '']
     for fig in figures:

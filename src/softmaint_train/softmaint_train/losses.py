@@ -10,6 +10,11 @@ from typing import Callable, Dict, Iterable, Tuple
 import torch
 import torch.nn.functional as F
 
+# z = log(RUL / horizon) / LOG_RUL_SCALE: 0 at the urgency horizon, about -3..+1.5 over the data.
+LOG_RUL_SCALE = 2.0
+LOG_RUL_MAX = 5.0           # z is capped here before exp (RUL <= horizon * e^10; no overflow)
+URGENCY_CEIL = 1.0 - 1e-6   # urgency 1 would be RUL 0, log -inf
+
 LOSSES: Dict[str, Callable] = {}
 
 
@@ -75,6 +80,35 @@ def kd_objective(supervised, distillation, alpha: float):
 def urgency_mse(pred, target, weights=None):
     """Mean squared error of urgency in [0, 1]: L = sum_b w_b (u_b - y_b)^2 / sum_b w_b."""
     return _weighted_mean((pred - target) ** 2, weights)
+
+
+def urgency_from_log_rul(z):
+    """
+    Urgency from the log-RUL output: u = clip(1 - exp(S z), 0, 1) with S = LOG_RUL_SCALE.
+
+    The same map as taxonomy.urgency_from_rul(horizon * exp(S z)), inside the graph.
+    """
+    return torch.clamp(1.0 - torch.exp(LOG_RUL_SCALE * torch.clamp(z, max=LOG_RUL_MAX)),
+                       min=0.0)
+
+
+@register('log_rul')
+def log_rul_loss(z, urgency, weights=None):
+    """
+    Censored regression of log remaining useful life, from urgency labels.
+
+    urgency = 1 - RUL / H clipped at 0, so u > 0 gives the exact target z* = log(1 - u) / S,
+    while u = 0 only says RUL >= H, i.e. z >= 0: a right-censored observation. The rate laws
+    are products (environment x load x own rate), so log RUL is additive in their logs: the
+    accelerated-failure-time form of survival analysis (Wei, Stat. Med. 1992), with the censored
+    rows handled like a Tobit model (Tobin, Econometrica 1958):
+        l_b = (z_b - z*_b)^2 if u_b > 0 else max(0, -z_b)^2,  L = sum_b w_b l_b / sum_b w_b.
+    Soft targets (a teacher's urgency) use the same form. NaN labels give a NaN loss.
+    """
+    target = torch.log1p(-urgency.clamp(max=URGENCY_CEIL)) / LOG_RUL_SCALE
+    censored = urgency <= 0
+    per = torch.where(censored, F.relu(-z).pow(2), (z - target).pow(2))
+    return _weighted_mean(per, weights)
 
 
 @register('feature_cosine')
@@ -188,6 +222,23 @@ def reconstruction_mse(pred, target, weights):
     """
     per = (pred - target).pow(2).mean(dim=-1)
     return _weighted_mean(per, weights)
+
+
+@register('unimodal_ce')
+def unimodal_ce(logits, fatigue, damage, weights):
+    """
+    Per-modality auxiliary classification against modality imbalance.
+
+    logits [B, M, 3 + 5] come from each modality's own feature; fatigue [B, 3] and damage
+    [B, 5] are (soft) targets; weights [B, M] are 1 where modality m exists and a target is
+    known. L = sum_bm w_bm (CE(f_bm, y^f_b) + CE(d_bm, y^d_b)) / sum_bm w_bm (unimodal
+    auxiliary losses, Wang, Tran & Feiszli, 'What makes training multi-modal classification
+    networks hard?', CVPR 2020).
+    """
+    n_fatigue = fatigue.shape[-1]
+    ce_f = -(fatigue[:, None] * F.log_softmax(logits[..., :n_fatigue], dim=-1)).sum(-1)
+    ce_d = -(damage[:, None] * F.log_softmax(logits[..., n_fatigue:], dim=-1)).sum(-1)
+    return _weighted_mean(ce_f + ce_d, weights)
 
 
 @register('domain_adversarial')

@@ -56,8 +56,26 @@ def risk_coverage(probs: np.ndarray, labels: np.ndarray):
     return coverage, risk, float(risk.mean())
 
 
+def ece_floor(probs: np.ndarray, draws: int = 50, seed: int = 0) -> float:
+    """
+    ECE that a perfectly calibrated model with these probabilities shows on this many windows.
+
+    Labels are drawn from the probabilities themselves (so calibration holds exactly) and the
+    binned ECE is averaged over draws. On a few hundred windows it is far from 0: it is the
+    yardstick a measured ECE has to be read against.
+    """
+    rng = np.random.default_rng(seed)
+    cumulative = probs.cumsum(axis=-1)
+    last = probs.shape[-1] - 1
+    values = []
+    for _ in range(draws):
+        labels = np.minimum((rng.random((len(probs), 1)) > cumulative).sum(axis=-1), last)
+        values.append(expected_calibration_error(probs, labels))
+    return float(np.mean(values))
+
+
 def head_metrics(probs: np.ndarray, labels: np.ndarray, qhat: float) -> Dict[str, float]:
-    """Macro-F1, accuracy, ECE, conformal coverage and mean set size of one head."""
+    """Macro-F1, accuracy, ECE (and its floor), conformal coverage and set size of one head."""
     classes = probs.shape[-1]
     preds = probs.argmax(axis=-1)
     sets = prediction_set(probs, qhat)
@@ -65,6 +83,7 @@ def head_metrics(probs: np.ndarray, labels: np.ndarray, qhat: float) -> Dict[str
         'macro_f1': macro_f1(labels, preds, classes),
         'accuracy': float((preds == labels).mean()),
         'ece': expected_calibration_error(probs, labels),
+        'ece_floor': ece_floor(probs),
         'coverage': float(sets[np.arange(len(labels)), labels].mean()),
         'set_size': float(sets.sum(axis=-1).mean()),
         'aurc': risk_coverage(probs, labels)[2],

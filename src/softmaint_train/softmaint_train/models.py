@@ -24,8 +24,10 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .losses import urgency_from_log_rul
 
 MASK_BIAS = -1.0e4      # finite, so even a fully masked row stays NaN-free
+FRAME_NORM_EPS = 1e-5   # a blank (missing) frame stays zero instead of dividing by 0
 N_FATIGUE = len(FATIGUE_LEVELS)
 N_DAMAGE = len(DAMAGE_TYPES)
 
@@ -46,16 +48,19 @@ def shapes_from_spec(spec: InputSpec) -> Tuple[ModalityShape, ...]:
 
 class FrameCNN(nn.Module):
     """
-    Strided 3x3 convolutions over each frame, global average pool, linear to d.
+    Strided 3x3 convolutions over each frame, then a linear map to d.
 
     With stem_patch > 0 the first layer is a patch embedding (kernel = stride = stem_patch),
-    which makes large frames (the teacher's 64x64) cheap.
+    which makes large frames (the teacher's 64x64) cheap. pool 'flatten' keeps the final
+    feature map's layout (where the thin arm is in the frame is its pose; a global average
+    pool throws that away), 'mean' averages it out. frame_norm standardises every frame per
+    channel first, so a brightness change of the scene (lighting) leaves the input unchanged.
     """
 
-    def __init__(self, in_channels: int, channels: Sequence[int], d_model: int,
-                 stem_patch: int = 0):
+    def __init__(self, features: Sequence[int], channels: Sequence[int], d_model: int,
+                 stem_patch: int = 0, pool: str = 'flatten', frame_norm: bool = True):
         super().__init__()
-        layers, prev = [], in_channels
+        layers, prev = [], features[0]
         for i, ch in enumerate(channels):
             if i == 0 and stem_patch > 0:
                 layers += [nn.Conv2d(prev, ch, stem_patch, stride=stem_patch), nn.GELU()]
@@ -63,13 +68,22 @@ class FrameCNN(nn.Module):
                 layers += [nn.Conv2d(prev, ch, 3, stride=2, padding=1), nn.GELU()]
             prev = ch
         self.convs = nn.Sequential(*layers)
+        self.pool = pool
+        self.frame_norm = frame_norm
+        if pool == 'flatten':
+            with torch.no_grad():
+                prev = self.convs(torch.zeros((1,) + tuple(features))).numel()
         self.out = nn.Linear(prev, d_model)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """Map [B, T, C, H, W] to [B, T, d]."""
         b, t = frames.shape[0], frames.shape[1]
-        x = self.convs(frames.reshape((b * t,) + tuple(frames.shape[2:])))
-        x = x.mean(dim=(2, 3))
+        x = frames.reshape((b * t,) + tuple(frames.shape[2:]))
+        if self.frame_norm:
+            x = x - x.mean(dim=(2, 3), keepdim=True)
+            x = x / torch.sqrt(x.pow(2).mean(dim=(2, 3), keepdim=True) + FRAME_NORM_EPS)
+        x = self.convs(x)
+        x = x.flatten(1) if self.pool == 'flatten' else x.mean(dim=(2, 3))
         return self.out(x).reshape(b, t, -1)
 
 
@@ -126,8 +140,8 @@ class MultiModalEncoder(nn.Module):
         self.encoders = nn.ModuleDict()
         for s in shapes:
             if len(s.features) == 3:
-                self.encoders[s.name] = FrameCNN(
-                    s.features[0], cfg.cnn_channels, d, cfg.stem_patch)
+                self.encoders[s.name] = FrameCNN(s.features, cfg.cnn_channels, d,
+                                                 cfg.stem_patch, cfg.cnn_pool, cfg.frame_norm)
             else:
                 self.encoders[s.name] = StepMLP(s.features[0], d)
         self.time = nn.ParameterDict({
@@ -160,7 +174,13 @@ class MultiModalEncoder(nn.Module):
 
 
 class Heads(nn.Module):
-    """Fatigue, damage and urgency from the fused feature."""
+    """
+    Fatigue, damage and urgency from the fused feature.
+
+    Urgency is not regressed directly: the head predicts z = log(RUL / horizon) / S (see
+    losses.log_rul_loss: the degradation rates multiply, so log RUL is nearly additive in the
+    inputs' effects) and urgency = clip(1 - exp(S z), 0, 1) follows in the graph.
+    """
 
     def __init__(self, d_model: int):
         super().__init__()
@@ -170,9 +190,10 @@ class Heads(nn.Module):
         self.urgency = nn.Linear(d_model, 1)
 
     def forward(self, h: torch.Tensor):
-        """Return (fatigue logits, damage logits, urgency in [0, 1])."""
-        z = self.trunk(h)
-        return self.fatigue(z), self.damage(z), torch.sigmoid(self.urgency(z)).squeeze(-1)
+        """Return (fatigue logits, damage logits, urgency in [0, 1], log-RUL z)."""
+        x = self.trunk(h)
+        log_rul = self.urgency(x).squeeze(-1)
+        return self.fatigue(x), self.damage(x), urgency_from_log_rul(log_rul), log_rul
 
 
 class GradientReversal(torch.autograd.Function):
@@ -190,6 +211,27 @@ class GradientReversal(torch.autograd.Function):
         return -ctx.scale * grad, None
 
 
+class UnimodalHeads(nn.Module):
+    """
+    Fatigue and damage logits from each modality's own feature vector (training only).
+
+    A fused model learns greedily from the modality that is easiest to fit (here proprio) and
+    leaves the others' encoders untrained: modality imbalance (Wang, Tran & Feiszli, CVPR
+    2020; Peng et al., CVPR 2022; C2KD, CVPR 2024). A classifier per modality on its own
+    feature gives every encoder its own gradient, which the fusion can then use.
+    Output [B, M, N_FATIGUE + N_DAMAGE].
+    """
+
+    def __init__(self, modalities: int, embedding: int):
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(embedding, N_FATIGUE + N_DAMAGE)
+                                   for _ in range(modalities))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """Map per-modality features [B, M, E] to logits [B, M, C]."""
+        return torch.stack([head(feats[:, i]) for i, head in enumerate(self.heads)], dim=1)
+
+
 class Teacher(nn.Module):
     """Multi-modal teacher on the simulation (teacher) view, with a privileged-state head."""
 
@@ -199,13 +241,15 @@ class Teacher(nn.Module):
         self.encoder = MultiModalEncoder(shapes, cfg)
         self.heads = Heads(cfg.d_model)
         self.privileged = nn.Linear(cfg.d_model, max(privileged, 1))
+        self.unimodal = UnimodalHeads(len(shapes), cfg.embedding)
 
     def forward(self, inputs: Dict[str, torch.Tensor], mask: torch.Tensor):
         """Return a dict of logits, urgency, fused and per-modality features, privileged."""
         h, feats = self.encoder(inputs, mask)
-        fatigue, damage, urgency = self.heads(h)
-        return {'fatigue': fatigue, 'damage': damage, 'urgency': urgency, 'feature': h,
-                'modality_features': feats, 'privileged': self.privileged(h)}
+        fatigue, damage, urgency, log_rul = self.heads(h)
+        return {'fatigue': fatigue, 'damage': damage, 'urgency': urgency, 'log_rul': log_rul,
+                'feature': h, 'modality_features': feats, 'privileged': self.privileged(h),
+                'unimodal': self.unimodal(feats)}
 
 
 class StudentMember(nn.Module):
@@ -221,23 +265,25 @@ class StudentMember(nn.Module):
         self.reconstruct = nn.Sequential(
             nn.Linear(cfg.d_model, 2 * cfg.d_model), nn.GELU(),
             nn.Linear(2 * cfg.d_model, len(shapes) * cfg.embedding))
-        # Training-only heads (not exported): feature projection to the teacher's space and
-        # the lighting discriminator behind gradient reversal.
+        # Training-only heads (not exported): feature projection to the teacher's space, the
+        # lighting discriminator behind gradient reversal and the per-modality classifiers.
         self.project = nn.Sequential(nn.Linear(cfg.d_model, teacher_dim), nn.GELU(),
                                      nn.Linear(teacher_dim, teacher_dim))
         self.discriminator = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(),
                                            nn.Linear(cfg.d_model, lighting_bins))
+        self.unimodal = UnimodalHeads(len(shapes), cfg.embedding)
 
     def forward(self, inputs, mask, reversal: float = 0.0):
         """Return the outputs of one member as a dict (see Student.forward)."""
         h, feats = self.encoder(inputs, mask)
-        fatigue, damage, urgency = self.heads(h)
+        fatigue, damage, urgency, log_rul = self.heads(h)
         recon = self.reconstruct(h).reshape(h.shape[0], self.n_modalities, self.embedding)
-        out = {'fatigue': fatigue, 'damage': damage, 'urgency': urgency,
+        out = {'fatigue': fatigue, 'damage': damage, 'urgency': urgency, 'log_rul': log_rul,
                'reconstruction': recon, 'feature': h, 'modality_features': feats}
         if self.training:
             out['projection'] = self.project(h)
             out['lighting'] = self.discriminator(GradientReversal.apply(h, reversal))
+            out['unimodal'] = self.unimodal(feats)
         return out
 
 

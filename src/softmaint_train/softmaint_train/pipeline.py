@@ -5,7 +5,8 @@ One experiment end to end: teacher -> distillation -> calibration -> evaluation 
 fractions and config variants and appends one JSON record per run to results.jsonl (runs that
 are already in the file are skipped, so an interrupted ablation resumes).
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+import hashlib
 import json
 from pathlib import Path
 import shutil
@@ -42,10 +43,13 @@ def get_teacher(cfg: TrainConfig, ds, splits, out_dir: Path, progress: bool = Tr
     path = Path(out_dir) / f'teacher-seed{cfg.seed}.pt'
     teacher_cfg = asdict(cfg.teacher)
     if path.is_file():
-        teacher, ckpt = load_checkpoint(path)
-        if ckpt['config']['teacher'] == teacher_cfg and ckpt['splits'] == splits.sizes():
+        # compare before building: a teacher of another architecture cannot even be loaded
+        saved = torch.load(path, map_location='cpu', weights_only=False)
+        if saved['config']['teacher'] == teacher_cfg and saved['splits'] == splits.sizes():
             _log(f'teacher: reusing {path}')
+            teacher, ckpt = load_checkpoint(path)
             return teacher, ckpt['stats']
+        _log(f'teacher: {path} was trained with another config or split; retraining')
     _log(f'teacher: loading {len(splits.teacher_train)} teacher-view windows')
     windows = Windows.load(ds, 'teacher', splits.teacher_train)
     stats = fit_normalisation(windows)
@@ -60,20 +64,37 @@ def get_teacher(cfg: TrainConfig, ds, splits, out_dir: Path, progress: bool = Tr
     return teacher, stats
 
 
-def _teacher_cache(teacher, ds, rows, stats, path: Path, **kwargs):
+def teacher_fingerprint(teacher) -> str:
+    """SHA-256 of the teacher's weights: which teacher a cache of its outputs came from."""
+    digest = hashlib.sha256()
+    for name, value in teacher.state_dict().items():
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def teacher_cache(teacher, ds, rows, stats, path: Path, **kwargs):
+    """Teacher outputs on `rows`, from path if it holds exactly these rows of this teacher."""
+    fingerprint = teacher_fingerprint(teacher)
     if path.is_file():
         data = np.load(path)
-        if np.array_equal(data['rows'], rows):
-            return {k: data[k] for k in data.files if k != 'rows'}
+        if (np.array_equal(data['rows'], rows) and 'teacher' in data.files
+                and str(data['teacher']) == fingerprint):
+            return {k: data[k] for k in data.files if k not in ('rows', 'teacher')}
     out = teacher_outputs_from_dataset(teacher, ds, rows, stats, **kwargs)
     if is_main():
-        np.savez(path, rows=rows, **out)
+        np.savez(path, rows=rows, teacher=np.array(fingerprint), **out)
     return out
 
 
 def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = True,
-        teacher_override: Optional[Tuple] = None) -> Dict:
-    """Run the protocol once for cfg (its seed and label fraction); return the run record."""
+        teacher_override: Optional[Tuple] = None, teacher_seed: Optional[int] = None) -> Dict:
+    """
+    Run the protocol once for cfg (its seed and label fraction); return the run record.
+
+    teacher_override = (teacher, stats) trained with seed teacher_seed (default: cfg.seed).
+    """
+    teacher_seed = cfg.seed if teacher_seed is None else teacher_seed
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -93,8 +114,8 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     lab_pos = np.searchsorted(pool_all, labelled)
     t_out = None
     if cfg.distill.use_teacher:
-        t_out = _teacher_cache(teacher, ds, pool_all, t_stats,
-                               out_dir / f'teacher-seed{cfg.seed}-pool.npz')
+        t_out = teacher_cache(teacher, ds, pool_all, t_stats,
+                              out_dir / f'teacher-seed{teacher_seed}-pool.npz')
     start = time.monotonic()
     student = train_student(cfg, windows, lab_pos, stats, t_out, progress)
     train_time = time.monotonic() - start
@@ -108,10 +129,11 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
                       cfg.calibration.conformal_alpha)
     test = Windows.load(ds, 'field', splits.field_test)
     results, test_out = evaluate_student(student, test, stats, calib, cfg.data.lighting_shift)
-    t_test = _teacher_cache(teacher, ds, splits.field_test, t_stats,
-                            out_dir / f'teacher-seed{cfg.seed}-test.npz')
+    t_test = teacher_cache(teacher, ds, splits.field_test, t_stats,
+                           out_dir / f'teacher-seed{teacher_seed}-test.npz')
     record = {
         'variant': cfg.name, 'seed': cfg.seed, 'label_fraction': cfg.data.label_fraction,
+        'teacher_seed': teacher_seed,
         'labelled_windows': int(len(labelled)), 'splits': splits.sizes(),
         'calibration': calib, 'student': results,
         'teacher': teacher_metrics(t_test, labels_of(test)),
@@ -156,6 +178,7 @@ class AblationConfig:
     ablations: Dict[str, dict] = field(default_factory=dict)      # at ablation_fraction only
     ablation_fraction: float = 0.01
     overrides: Dict[str, object] = field(default_factory=dict)    # applied to every run
+    teacher_seed: Optional[int] = None      # one teacher for every run; None = one per seed
 
 
 def load_ablation(path: Path) -> Tuple[AblationConfig, dict]:
@@ -211,12 +234,15 @@ def ablate(path: Path, out_dir: Path, progress: bool = True) -> Path:
         if tag in done:
             continue
         _log(f'ablation run {i + 1}/{len(runs)}: {tag}')
-        if cfg.seed not in teachers:
+        teacher_seed = cfg.seed if abl.teacher_seed is None else abl.teacher_seed
+        if teacher_seed not in teachers:
             ds = open_dataset(cfg.data.root)
             splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
             torch.set_num_threads(cfg.threads)
-            teachers = {cfg.seed: get_teacher(cfg, ds, splits, out_dir, progress)}
-        record = run(cfg, out_dir, progress=progress, teacher_override=teachers[cfg.seed])
+            teachers = {teacher_seed: get_teacher(replace(cfg, seed=teacher_seed), ds, splits,
+                                                  out_dir, progress)}
+        record = run(cfg, out_dir, progress=progress, teacher_override=teachers[teacher_seed],
+                     teacher_seed=teacher_seed)
         if record:
             with open(results, 'a') as stream:
                 stream.write(json.dumps(record) + '\n')

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from . import losses as L
 from .config import config_from_dict, TrainConfig
 from .data import (labelled_rows, lighting_bins, lighting_edges, make_inputs, make_targets,
-                   privileged_stats, VIEW_SPECS, Windows)
+                   privileged_stats, privileged_targets, VIEW_SPECS, Windows)
 from .models import N_DAMAGE, N_FATIGUE, shapes_from_spec, Student, Teacher
 
 TEACHER_CHUNK = 128
@@ -114,15 +114,16 @@ def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = Tr
     """
     Supervised multi-task training of the teacher on the teacher view of simulation.
 
-    Loss = CE(fatigue) + CE(damage) + w_u * MSE(urgency) + w_p * MSE(standardised privileged).
+    Loss = CE(fatigue) + CE(damage) + w_u * log-RUL loss(urgency) + w_p * MSE(privileged
+    targets, see data.privileged_targets).
     """
     tc = cfg.teacher
     rank, world = dist_info()
     seed_everything(cfg.seed)
     priv = windows.arrays['privileged']
-    p_mean, p_std = privileged_stats(priv)
+    p_stats = privileged_stats(priv)
     model = build_teacher(cfg, priv.shape[1])
-    model.privileged_stats = (p_mean, p_std)
+    model.privileged_stats = p_stats
     net = _wrap(model)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(windows) / (tc.batch_size * world)))
@@ -138,15 +139,18 @@ def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = Tr
         index, order = np.sort(order[:tc.batch_size]), order[tc.batch_size:]
         inputs, mask = make_inputs(windows, index, stats)
         targets = make_targets(windows, index)
-        privileged = torch.from_numpy((priv[index] - p_mean) / p_std)
+        privileged = torch.from_numpy(privileged_targets(priv[index], p_stats))
         for group in opt.param_groups:
             group['lr'] = _cosine_lr(step, total, tc.lr)
         out = net(inputs, mask)
         terms = {
             'fatigue': F.cross_entropy(out['fatigue'], targets['fatigue']),
             'damage': F.cross_entropy(out['damage'], targets['damage']),
-            'urgency': tc.urgency_weight * L.urgency_mse(out['urgency'], targets['urgency']),
+            'urgency': tc.urgency_weight * L.log_rul_loss(out['log_rul'], targets['urgency']),
             'privileged': tc.privileged_weight * F.mse_loss(out['privileged'], privileged),
+            'unimodal': tc.unimodal_weight * L.unimodal_ce(
+                out['unimodal'], _one_hot(targets['fatigue'], N_FATIGUE),
+                _one_hot(targets['damage'], N_DAMAGE), mask),
         }
         loss = sum(terms.values())
         _check_finite(loss, terms, 'teacher', step)
@@ -252,6 +256,16 @@ def _mix(batch, mc, rng):
     return out
 
 
+def _unimodal_targets(batch, teacher: bool):
+    """Targets of the per-modality heads: labels where known, else the teacher's softmax."""
+    lab = batch['labelled'][:, None]
+    if not teacher:
+        return batch['fatigue'], batch['damage'], batch['data_mask'] * lab
+    fatigue = lab * batch['fatigue'] + (1 - lab) * F.softmax(batch['t_fatigue'], dim=-1)
+    damage = lab * batch['damage'] + (1 - lab) * F.softmax(batch['t_damage'], dim=-1)
+    return fatigue, damage, batch['data_mask']
+
+
 def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
     """All student terms for one batch; returns (loss, terms) with terms for logging."""
     dc, sc = cfg.distill, cfg.student
@@ -264,14 +278,14 @@ def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
 
     sup = mean_members(lambda i: L.soft_cross_entropy(out['fatigue'][:, i], batch['fatigue'], lab)
                        + L.soft_cross_entropy(out['damage'][:, i], batch['damage'], lab))
-    sup_u = mean_members(lambda i: L.urgency_mse(out['urgency'][:, i], batch['urgency'], lab))
+    sup_u = mean_members(lambda i: L.log_rul_loss(out['log_rul'][:, i], batch['urgency'], lab))
     teacher = dc.use_teacher and 't_fatigue' in batch
     if teacher and dc.kd:
         alpha = L.linear_ramp(step, total, dc.alpha_start, dc.alpha_end)
         kd = mean_members(
             lambda i: L.kd_kl(out['fatigue'][:, i], batch['t_fatigue'], dc.temperature)
             + L.kd_kl(out['damage'][:, i], batch['t_damage'], dc.temperature))
-        kd_u = mean_members(lambda i: L.urgency_mse(out['urgency'][:, i], batch['t_urgency']))
+        kd_u = mean_members(lambda i: L.log_rul_loss(out['log_rul'][:, i], batch['t_urgency']))
         terms['classes'] = L.kd_objective(sup, kd, alpha)
         terms['urgency'] = sc.urgency_weight * ((1 - alpha) * sup_u
                                                 + alpha * dc.urgency_kd_weight * kd_u)
@@ -300,6 +314,10 @@ def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
                 lambda i: L.product_state_fidelity(L.angle_encode(out['projection'][:, i]),
                                                    L.angle_encode(t_feat),
                                                    dc.fidelity_reduction))
+    if sc.unimodal_weight > 0 and 'unimodal' in out:
+        fatigue, damage, weights = _unimodal_targets(batch, teacher)
+        terms['unimodal'] = sc.unimodal_weight * mean_members(
+            lambda i: L.unimodal_ce(out['unimodal'][:, i], fatigue, damage, weights))
     if dc.reconstruction_weight > 0:
         target = out['modality_features'].detach()
         weights = batch['data_mask'][:, None, :].expand(-1, k, -1)
