@@ -1,0 +1,148 @@
+"""softmaint-bench-suite: its pieces, and the quick mode end to end (well-formed, sane numbers)."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from softmaint import bench_suite
+from softmaint.bench_suite import WindowRecord
+
+HOP_NS = 1_000_000_000
+
+
+def test_robot_counts_parse_a_list_or_a_maximum():
+    assert bench_suite.robot_counts('3') == [1, 2, 3]
+    assert bench_suite.robot_counts('1,2,4') == [1, 2, 4]
+    assert bench_suite.robot_counts('0') == []
+    for bad in ('two', '2,1', '1,1', '-1'):
+        with pytest.raises(Exception, match='robot counts'):
+            bench_suite.robot_counts(bad)
+
+
+def test_percentiles_of_nothing_are_nan_and_ordered_otherwise():
+    assert math.isnan(bench_suite.percentiles([])['p99'])
+    stats = bench_suite.percentiles(list(range(1, 101)))
+    assert stats['n'] == 100 and stats['max'] == 100
+    assert stats['p50'] <= stats['p95'] <= stats['p99'] <= stats['max']
+
+
+def test_process_usage_reads_this_process_and_none_for_a_gone_one():
+    sum(i * i for i in range(200_000))      # some CPU time of our own
+    usage = bench_suite.process_usage(os.getpid())
+    assert usage['cpu_s'] > 0.0
+    assert usage['peak_rss_mib'] >= usage['rss_mib'] > 1.0
+    proc = subprocess.Popen([sys.executable, '-c', 'pass'])
+    proc.wait()
+    assert bench_suite.process_usage(proc.pid) is None
+
+
+def test_window_metrics_count_sequence_gaps_skipped_hops_and_missing_predictions():
+    def window(sequence, second, predicted=True):
+        end = (100 + second) * HOP_NS
+        return WindowRecord(sequence, end, end - 2_000_000, end + 5_000_000, 4,
+                            prediction_ns=end + 20_000_000 if predicted else None,
+                            decision_ns=end + 22_000_000 if predicted else None)
+
+    records = [window(0, 0), window(1, 1), window(3, 3), window(4, 5), window(5, 6, False)]
+    metrics = bench_suite.window_metrics(records, HOP_NS, modalities=4)
+    assert metrics['sequence_gaps'] == 1          # sequence 2 never arrived
+    assert metrics['skipped_hops'] == 2           # seconds 2 and 4 have no window
+    assert metrics['unpredicted'] == 1
+    assert metrics['lost_windows'] == 4
+    assert metrics['latency_ms']['input_to_prediction'] == pytest.approx([22.0] * 4)
+    assert metrics['latency_ms']['input_to_decision'] == pytest.approx([24.0] * 4)
+    assert len(metrics['latency_ms']['input_to_window']) == 5
+
+
+def test_parameters_reach_namespaced_nodes_with_reliable_sensor_qos(tmp_path, ros_context):
+    from rclpy.node import Node
+    base = tmp_path / 'base.yaml'
+    base.write_text('softmaint_ingestion:\n  ros__parameters:\n    frame_id: arm\n')
+    params = bench_suite.bench_parameters(base, ['robot3'], tmp_path)
+    path = tmp_path / 'params.yaml'
+    path.write_text(yaml.safe_dump(params))
+    ros_context.try_shutdown()
+    import rclpy
+    from rclpy.context import Context
+    context = Context()
+    rclpy.init(context=context, args=['--ros-args', '--params-file', str(path)])
+    try:
+        node = Node('softmaint_ingestion', namespace='robot3', context=context,
+                    automatically_declare_parameters_from_overrides=True)
+        values = {k: v.value for k, v in node.get_parameters_by_prefix('').items()}
+        node.destroy_node()
+    finally:
+        context.try_shutdown()
+    assert values['frame_id'] == 'arm'
+    assert values['qos_overrides./robot3/camera/image_raw.subscription.reliability'] == \
+        'reliable'
+    assert values['qos_overrides./robot3/tactile.subscription.depth'] == 500
+
+
+def test_synthetic_messages_pass_ingestion_checks_and_fill_every_modality():
+    from builtin_interfaces.msg import Time
+    from softmaint_core import topics
+    from softmaint_core.image import image_msg_to_rgb
+    from softmaint_core.window import (HealthConfig, read_actuation, read_environment,
+                                       read_joints, read_tactile, WindowAssembler)
+    sensors = bench_suite.SyntheticSensors(bench_suite.LOADS['light'])
+    assembler = WindowAssembler(sensors.spec, HealthConfig())
+    readers = {'camera': image_msg_to_rgb,
+               'tactile': lambda m: read_tactile(m, sensors.spec.modality('tactile').features[0]),
+               'joint_states': lambda m: read_joints(m, topics.BEND_JOINTS),
+               'actuation': lambda m: read_actuation(m, topics.ACTUATORS),
+               'environment': read_environment}
+    start = 1000.0
+    for source, rate in bench_suite.LOADS['light'].rates.items():
+        for k in range(int(3 * rate)):
+            now = start + k / rate
+            stamp = Time(sec=int(now), nanosec=int(round(now % 1 * 1e9)))
+            msg = sensors.message(source, stamp, now - start)
+            assert assembler.push(source, now, readers[source](msg), now) is None, source
+    window = assembler.assemble(start + 3.0)
+    assert list(window.mask) == [True] * len(sensors.spec.modalities)
+
+
+@pytest.mark.slow
+def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
+    out = tmp_path / 'bench.json'
+    proc = subprocess.run(
+        [sys.executable, '-m', 'softmaint.bench_suite', '--duration', '5', '--robots', '1',
+         '--baselines', 'transport,light', '--json', str(out)],
+        capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for heading in ('== transport', '== light', '== robots=1', '== summary',
+                    'robots sustained at full load'):
+        assert heading in proc.stdout
+    report = json.loads(out.read_text())
+    phases = {p['phase']: p for p in report['phases']}
+    assert list(phases) == ['transport', 'light', 'robots=1']
+    for phase in phases.values():
+        robots = phase.get('per_robot') or {'transport': phase}
+        for robot in robots.values():
+            for source, rate in bench_suite.LOADS[phase['load']['name']].rates.items():
+                published = robot['published'][source]
+                assert rate * 5 <= published <= rate * 5 + 1, (source, published)
+                assert 0 <= robot['received'][source] <= published
+        for name, usage in phase['processes'].items():
+            assert 0.0 < usage['cpu_share'] <= os.cpu_count(), name
+            assert usage['peak_rss_mib'] > 10.0, name
+        assert 0.0 <= phase['machine']['busy_cores'] <= os.cpu_count() + 0.1
+    for name in ('light', 'robots=1'):
+        phase = phases[name]
+        assert {p.rsplit('/', 1)[-1] for p in phase['processes']} >= set(bench_suite.NODES)
+        robot = phase['per_robot']['robot0']
+        assert robot['windows'] >= 2
+        assert robot['complete_windows'] <= robot['windows']
+        for key in bench_suite.LATENCIES:
+            stats = phase['latency_ms'][key]
+            assert stats['n'] >= 1, key
+            assert 0.0 < stats['p50'] <= stats['p95'] <= stats['p99'] <= stats['max'] < 60e3
+        assert phase['latency_ms']['input_to_window']['p50'] <= \
+            phase['latency_ms']['input_to_prediction']['p50']
+        assert phase['meets_target'] <= phase['keeps_up']
+    camera = phases['transport']['latency_ms']['camera']
+    assert 0.0 < camera['p50'] <= camera['max']
