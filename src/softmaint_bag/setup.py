@@ -19,5 +19,6 @@ setup(
     entry_points={'console_scripts': [
         'softmaint-play = softmaint_bag.player_node:main',
         'softmaint-record = softmaint_bag.recorder_node:main',
+        'softmaint-evaluate-bag = softmaint_bag.evaluate_cli:main',
     ]},
 )

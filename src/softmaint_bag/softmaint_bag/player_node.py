@@ -6,6 +6,12 @@ Play a rosbag2 bag (sqlite3 or MCAP) into a live ROS 2 graph, where `ros2 bag pl
 Messages are published as recorded (CDR bytes, no re-serialisation) with their original timing
 scaled by the rate; with --clock, rosgraph_msgs/Clock carries bag time so nodes running with
 use_sim_time follow the bag. On a ROS 2 distro prefer `ros2 bag play --clock`.
+
+/clock ticks fall on a fixed grid of the bag timeline (multiples of 1/HZ, plus the bag start),
+each published after every message recorded before it and before any message recorded at or
+after it; --clock-settle pauses after each tick. A node's timer due at a tick then runs before
+the later messages arrive, as it did live: a message received at or after a window end is not
+in that window. This makes a replay deterministic (offline evaluation uses the same rule).
 """
 import argparse
 import importlib
@@ -37,7 +43,8 @@ def message_class(msgtype: str):
 class BagPlayer(Node):
     """Publishes the messages of a bag on their topics with the recorded timing."""
 
-    def __init__(self, bag: Bag, topics=None, clock_rate: float = 0.0):
+    def __init__(self, bag: Bag, topics=None, clock_rate: float = 0.0,
+                 clock_settle: float = 0.0):
         super().__init__('softmaint_bag_player')
         self.skipped = {}
         self._topic_publishers = {}
@@ -55,7 +62,9 @@ class BagPlayer(Node):
                              else DurabilityPolicy.VOLATILE)
             self._topic_publishers[topic.name] = self.create_publisher(cls, topic.name, qos)
         self._clock = self.create_publisher(Clock, '/clock', 10) if clock_rate > 0 else None
-        self._clock_period = 1.0 / clock_rate if clock_rate > 0 else float('inf')
+        self._tick_ns = round(1e9 / clock_rate) if clock_rate > 0 else 0
+        self._clock_settle = clock_settle
+        self._clock_ns = None     # last /clock published [ns of bag time]
         self.published = 0
 
     def wait_for_subscribers(self, timeout: float) -> bool:
@@ -73,6 +82,7 @@ class BagPlayer(Node):
     def play(self, bag: Bag, rate: float, start_offset: float, topics=None) -> None:
         """Publish every selected record once, paced by `rate` (x real time)."""
         wall_start, bag_start = None, None
+        self._clock_ns = None
         for record in bag.records(topics, start_offset):
             publisher = self._topic_publishers.get(record.topic)
             if publisher is None:
@@ -80,30 +90,43 @@ class BagPlayer(Node):
                 continue
             if wall_start is None:
                 wall_start, bag_start = time.monotonic(), record.stamp
-            due = wall_start + (record.stamp - bag_start) / 1e9 / rate
-            self._wait_until(due, bag_start, wall_start, rate)
-            self._publish_clock(record.stamp)
+                self._publish_clock(record.stamp)
+
+            def due(stamp):
+                return wall_start + (stamp - bag_start) / 1e9 / rate
+
+            for tick in self._ticks_before(record.stamp):
+                _sleep_until(due(tick))
+                self._publish_clock(tick)
+                time.sleep(self._clock_settle)
+            _sleep_until(due(record.stamp))
             publisher.publish(record.data)
             self.published += 1
+
+    def _ticks_before(self, stamp_ns: int):
+        """Clock grid points after the last tick, up to and including `stamp_ns`."""
+        if self._clock is None:
+            return range(0)
+        first = (self._clock_ns // self._tick_ns + 1) * self._tick_ns
+        return range(first, stamp_ns + 1, self._tick_ns)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until reliable subscribers acknowledged everything published (before exit)."""
         return all(p.wait_for_all_acked(Duration(seconds=timeout))
                    for p in self._topic_publishers.values())
 
-    def _wait_until(self, due: float, bag_start: int, wall_start: float, rate: float) -> None:
-        """Sleep until `due`, publishing /clock at its rate in the meantime."""
-        while (remaining := due - time.monotonic()) > 0:
-            time.sleep(min(remaining, self._clock_period))
-            if self._clock is not None and due - time.monotonic() > 0:
-                elapsed = (time.monotonic() - wall_start) * rate
-                self._publish_clock(bag_start + int(elapsed * 1e9))
-
     def _publish_clock(self, stamp_ns: int) -> None:
         if self._clock is not None:
             msg = Clock()
             msg.clock.sec, msg.clock.nanosec = divmod(stamp_ns, 1_000_000_000)
             self._clock.publish(msg)
+            self._clock_ns = stamp_ns
+
+
+def _sleep_until(due: float) -> None:
+    remaining = due - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 def parse_args(argv):
@@ -120,11 +143,14 @@ def parse_args(argv):
                              'subscriber, so nothing is published into the void')
     parser.add_argument('--clock', type=float, default=0.0, metavar='HZ',
                         help='publish /clock with bag time at this rate (0 = off)')
+    parser.add_argument('--clock-settle', type=float, default=0.0, metavar='S',
+                        help='pause after each /clock tick, so timers due then run before '
+                             'later messages arrive (deterministic replays; e.g. 0.005)')
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error('--rate must be > 0')
-    if args.start_offset < 0 or args.clock < 0:
-        parser.error('--start-offset and --clock must be >= 0')
+    if args.start_offset < 0 or args.clock < 0 or args.clock_settle < 0:
+        parser.error('--start-offset, --clock and --clock-settle must be >= 0')
     return args
 
 
@@ -135,7 +161,7 @@ def main(args=None):
     node = None
     try:
         with Bag(options.bag) as bag:
-            node = BagPlayer(bag, options.topics, options.clock)
+            node = BagPlayer(bag, options.topics, options.clock, options.clock_settle)
             if options.wait_for_subscribers and not node.wait_for_subscribers(
                     options.wait_for_subscribers):
                 node.get_logger().warning('not every topic has a subscriber; playing anyway')

@@ -11,6 +11,7 @@ from typing import Iterator, Optional, Sequence
 
 from rosbags.highlevel import AnyReader
 from rosbags.interfaces import QosDurability
+from softmaint_core.bagtypes import typestore
 
 
 class BagError(RuntimeError):
@@ -51,7 +52,7 @@ class Bag:
         self.path = Path(path)
         if not self.path.exists():
             raise BagError(f'bag {self.path} does not exist')
-        self._reader = AnyReader([self.path])
+        self._reader = AnyReader([self.path], default_typestore=typestore())
 
     def __enter__(self):
         try:
@@ -63,6 +64,10 @@ class Bag:
 
     def __exit__(self, *exc):
         self._reader.close()
+
+    def decode(self, record: Record):
+        """Return the message of a record, decoded with the bag's own type definitions."""
+        return self._reader.deserialize(record.data, record.msgtype)
 
     @property
     def start(self) -> int:

@@ -1,0 +1,294 @@
+"""
+Offline evaluation of a bag: ingestion -> student -> agent policy over the recorded messages.
+
+No DDS and no waiting: messages go in receive (bag time) order into the same WindowAssembler,
+message readers and health configuration the ingestion node uses; windows are assembled at
+every multiple of hop within the bag, like the node's hop timer (global grid on its clock), each
+before the messages received at or after its end; the same StudentModel and postprocessing
+predict; the agent's policy decides with the thresholds of the same parameter file. Replaying the
+bag with `softmaint-play --clock` into the live suite on use_sim_time gives the same predictions.
+
+Bad input never passes silently: an unreadable bag or a sensor topic of the wrong type is a
+BagError; messages that cannot be decoded are counted per topic; rejected samples are counted
+by reason (as on the node's /diagnostics); topics the suite does not read are listed.
+"""
+from dataclasses import dataclass, field
+import functools
+import itertools
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from softmaint_core import topics
+from softmaint_core.image import image_msg_to_rgb, ImageError
+from softmaint_core.policy import (Action, decide, Decision, PolicyState, PredictionSummary,
+                                   stale_age, stale_decision, Thresholds)
+from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
+from softmaint_core.window import (HealthConfig, InputError, read_actuation, read_environment,
+                                   read_joints, read_tactile, stamp_seconds, WindowAssembler)
+import yaml
+
+from .reading import Bag, BagError
+
+# source -> (message type, topic relative to the robot namespace); as the ingestion node reads.
+SENSORS = {
+    'camera': ('sensor_msgs/msg/Image', topics.CAMERA),
+    'tactile': ('softmaint_interfaces/msg/TactileArray', topics.TACTILE),
+    'joint_states': ('sensor_msgs/msg/JointState', topics.JOINT_STATES),
+    'actuation': ('softmaint_interfaces/msg/ActuatorState', topics.ACTUATION),
+    'environment': ('softmaint_interfaces/msg/EnvironmentReading', topics.ENVIRONMENT),
+}
+TRUTH = ('softmaint_interfaces/msg/GroundTruth', topics.GROUND_TRUTH)
+# The agent node's watchdog period [s] (agent_node.WATCHDOG_TICK): stale decisions fall on it.
+WATCHDOG_TICK = 0.1
+
+
+class EvaluationError(ValueError):
+    """Evaluation cannot run as asked (bad parameter file); the text says why."""
+
+
+@dataclass(frozen=True)
+class Params:
+    """What the offline pipeline takes from the suite's parameter file."""
+
+    health: HealthConfig = HealthConfig()
+    joint_names: Tuple[str, ...] = topics.BEND_JOINTS
+    actuator_names: Tuple[str, ...] = topics.ACTUATORS
+    thresholds: Thresholds = Thresholds()
+    stale_timeout: float = 3.0
+    stale_action: Action = Action.REQUEST_ASSISTANCE
+
+
+def load_params(path: Optional[Path]) -> Params:
+    """Read the ingestion and agent sections of a parameter YAML (None: the nodes' defaults)."""
+    if path is None:
+        return Params()
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise EvaluationError(f'cannot read parameter file {path}: {err}') from err
+
+    def section(node):
+        return (data.get(node) or {}).get('ros__parameters') or {}
+
+    ingestion, agent = section('softmaint_ingestion'), section('softmaint_agent')
+    health_fields = HealthConfig.__dataclass_fields__
+    try:
+        health = HealthConfig(**{k: v for k, v in ingestion.items() if k in health_fields})
+        health.validate()
+        thresholds = Thresholds.from_mapping(agent.get('thresholds') or {})
+        stale_action = Action[str(agent.get('stale_action', 'request_assistance')).upper()]
+    except (TypeError, ValueError, KeyError) as err:
+        raise EvaluationError(f'parameter file {path}: {err}') from err
+    defaults = Params()
+    return Params(health=health,
+                  joint_names=tuple(ingestion.get('joint_names', defaults.joint_names)),
+                  actuator_names=tuple(ingestion.get('actuator_names', defaults.actuator_names)),
+                  thresholds=thresholds,
+                  stale_timeout=float(agent.get('stale_timeout', defaults.stale_timeout)),
+                  stale_action=stale_action)
+
+
+def _read_image(msg):
+    try:
+        return image_msg_to_rgb(msg)
+    except ImageError as err:
+        raise InputError(err.reason, str(err)) from err
+
+
+def sensor_readers(assembler: WindowAssembler, params: Params):
+    """Return source -> function(message) -> values, as the ingestion node builds them."""
+    taxels = assembler.spec.modality('tactile').features[0] if 'tactile' in \
+        assembler.spec.names else 0
+    readers = {'camera': _read_image,
+               'tactile': functools.partial(read_tactile, taxels=taxels),
+               'joint_states': functools.partial(read_joints, joints=params.joint_names),
+               'actuation': functools.partial(read_actuation, actuators=params.actuator_names),
+               'environment': read_environment}
+    return {source.name: readers[source.name] for source in assembler.sources}
+
+
+def summary_of(prediction, mask, names) -> PredictionSummary:
+    """
+    Policy input of a prediction, as the agent node builds it from the prediction message.
+
+    Numbers pass through float32 like the message fields, so thresholds compare the same values.
+    """
+    def f32(values):
+        return tuple(float(v) for v in np.asarray(values, np.float32))
+
+    return PredictionSummary(
+        urgency=f32([prediction.urgency])[0], uncertainty=f32([prediction.uncertainty])[0],
+        urgency_std=f32([prediction.urgency_std])[0],
+        fatigue_probs=f32(prediction.fatigue_probs), damage_probs=f32(prediction.damage_probs),
+        fatigue_set=tuple(prediction.fatigue_set), damage_set=tuple(prediction.damage_set),
+        available=tuple(n for n, ok in zip(names, mask) if ok), modalities=len(names))
+
+
+class OfflineAgent:
+    """The agent node's decision logic on a replayed timeline (no services, no log)."""
+
+    def __init__(self, params: Params, started: float):
+        self.params = params
+        self.state = PolicyState()
+        self.current: Optional[Decision] = None
+        self.changes: List[Tuple[float, Decision]] = []   # what the node would publish
+        self._started = started
+        self._last_prediction: Optional[float] = None
+        self._stale = False
+        self._request_ids = (f'req-offline-{i:04d}' for i in itertools.count(1))
+
+    def _take(self, stamp: float, decision: Decision) -> Decision:
+        if self.current is None or decision.key != self.current.key:
+            self.changes.append((stamp, decision))
+        self.current = decision
+        return decision
+
+    def watch(self, now: float) -> None:
+        """Run the watchdog up to `now`: a safe decision once predictions are stale."""
+        if self._stale:
+            return
+        since = self._started if self._last_prediction is None else self._last_prediction
+        due = since + self.params.stale_timeout
+        tick = np.ceil(due / WATCHDOG_TICK - 1e-9) * WATCHDOG_TICK
+        if tick > now:
+            return
+        age = stale_age(self._last_prediction, self._started, tick, self.params.stale_timeout)
+        self._stale = True
+        decision, self.state = stale_decision(self.state, self.params.thresholds, age,
+                                              self.params.stale_timeout,
+                                              self.params.stale_action,
+                                              lambda: next(self._request_ids))
+        self._take(tick, decision)
+
+    def predict(self, stamp: float, summary: PredictionSummary) -> Decision:
+        """Decision for one prediction at `stamp`."""
+        self.watch(stamp)
+        self._last_prediction, self._stale = stamp, False
+        decision, self.state = decide(summary, self.params.thresholds, self.state,
+                                      lambda: next(self._request_ids))
+        return self._take(stamp, decision)
+
+
+@dataclass
+class WindowResult:
+    """One window of the replay: its inputs' availability, prediction and decision."""
+
+    end_ns: int
+    available: Tuple[str, ...]
+    prediction: Optional[object] = None      # softmaint_core.postprocess.Prediction
+    decision: Optional[Decision] = None
+
+
+@dataclass
+class Evaluation:
+    """Everything an offline replay produced."""
+
+    bag: str
+    model_id: str
+    windows: List[WindowResult] = field(default_factory=list)
+    timeline: Timeline = field(default_factory=Timeline)
+    changes: List[Tuple[float, Decision]] = field(default_factory=list)
+    messages: Dict[str, int] = field(default_factory=dict)       # read per sensor topic
+    undecodable: Dict[str, int] = field(default_factory=dict)    # per topic
+    rejected: Dict[str, Dict[str, int]] = field(default_factory=dict)  # source -> reason
+    missing_topics: List[str] = field(default_factory=list)
+    ignored_topics: List[str] = field(default_factory=list)
+    skipped_no_input: int = 0
+    bag_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+
+def _topic_name(namespace: str, relative: str) -> str:
+    return '/' + '/'.join(p for p in (namespace.strip('/'), relative) if p)
+
+
+def plan_topics(bag: Bag, namespace: str) -> Tuple[Dict[str, str], List[str], List[str]]:
+    """Return bag topic -> source (or 'truth'), the missing sensor topics, the ignored ones."""
+    wanted = {_topic_name(namespace, t): (source, msgtype)
+              for source, (msgtype, t) in SENSORS.items()}
+    wanted[_topic_name(namespace, TRUTH[1])] = ('truth', TRUTH[0])
+    found = bag.topics
+    for name, topic in found.items():
+        if name in wanted and topic.msgtype != wanted[name][1]:
+            raise BagError(f'topic {name} in {bag.path} has type {topic.msgtype}, the suite '
+                           f'reads {wanted[name][1]} there')
+    selected = {name: wanted[name][0] for name in found if name in wanted}
+    missing = sorted(n for n, (s, _) in wanted.items() if s != 'truth' and n not in found)
+    if not set(selected.values()) - {'truth'}:
+        raise BagError(f'{bag.path} has none of the sensor topics {sorted(n for n in wanted)}; '
+                       f'it has {sorted(found)} (wrong namespace? use --namespace)')
+    return selected, missing, sorted(set(found) - set(selected))
+
+
+def evaluate(path: Path, model, params: Params, namespace: str = '') -> Evaluation:
+    """Replay bag `path` through ingestion, `model` (a StudentModel) and the policy."""
+    import time
+    wall_start = time.perf_counter()
+    spec = model.spec
+    assembler = WindowAssembler(spec, params.health)
+    readers = sensor_readers(assembler, params)
+    hop_ns = round(spec.hop * 1e9)
+    result = Evaluation(bag=str(path), model_id=model.meta.model_id)
+    with Bag(path) as bag:
+        selected, result.missing_topics, result.ignored_topics = plan_topics(bag, namespace)
+        agent = OfflineAgent(params, bag.start * 1e-9)
+        next_end = -(-bag.start // hop_ns) * hop_ns          # first multiple of hop >= start
+        for record in bag.records(sorted(selected)):
+            while next_end <= record.stamp:
+                result.windows.append(_window(assembler, model, agent, next_end, result))
+                next_end += hop_ns
+            source = selected[record.topic]
+            try:
+                msg = bag.decode(record)
+            except Exception:  # noqa: B902 - rosbags raises many types for bad CDR
+                result.undecodable[record.topic] = result.undecodable.get(record.topic, 0) + 1
+                continue
+            result.messages[record.topic] = result.messages.get(record.topic, 0) + 1
+            if source == 'truth':
+                result.timeline.truth.append(Truth(
+                    stamp_seconds(msg.header.stamp), int(msg.fatigue_level),
+                    int(msg.damage_type), float(msg.urgency)))
+            elif source in readers:
+                _push(assembler, readers[source], source, msg, record.stamp * 1e-9)
+        while next_end <= bag.end:
+            result.windows.append(_window(assembler, model, agent, next_end, result))
+            next_end += hop_ns
+        result.bag_seconds = (bag.end - bag.start) * 1e-9
+    result.changes = agent.changes
+    result.timeline.decisions = [Decided(stamp, d.action.label) for stamp, d in agent.changes]
+    result.rejected = {name: {r: n for r, n in health.rejected.items() if n}
+                       for name, health in assembler.health(next_end * 1e-9).items()}
+    result.wall_seconds = time.perf_counter() - wall_start
+    return result
+
+
+def _push(assembler, reader, source: str, msg, now: float) -> None:
+    """Check and store one sensor message as the ingestion node does (rejects are counted)."""
+    try:
+        values = reader(msg)
+    except InputError as err:
+        assembler.reject(source, err, now)
+        return
+    assembler.push(source, stamp_seconds(msg.header.stamp), values, now)
+
+
+def _window(assembler, model, agent: OfflineAgent, end_ns: int,
+            result: Evaluation) -> WindowResult:
+    """Assemble, predict and decide for the window ending at `end_ns`."""
+    window = assembler.assemble(end_ns * 1e-9)
+    mask = [bool(a) for a in window.mask]
+    names = model.spec.names
+    item = WindowResult(end_ns, tuple(n for n, ok in zip(names, mask) if ok))
+    agent.watch(end_ns * 1e-9)
+    if not any(mask):     # the inference node publishes no prediction for such a window
+        result.skipped_no_input += 1
+        return item
+    feeds = {m.name: m.data[None] for m in window.modalities}
+    item.prediction, _ = model.predict(feeds, mask)
+    item.decision = agent.predict(end_ns * 1e-9, summary_of(item.prediction, mask, names))
+    result.timeline.predictions.append(Predicted(
+        end_ns * 1e-9, int(np.argmax(item.prediction.fatigue_probs)),
+        int(np.argmax(item.prediction.damage_probs)), float(item.prediction.urgency),
+        float(item.prediction.uncertainty)))
+    return item
