@@ -106,8 +106,8 @@ def save_predictions(path: Path, outputs, labels, calib) -> None:
 # ----------------------------------------------------------------------------- report
 
 def _aggregate(records: List[dict], key: str, scenario: str = 'all'):
-    values = [r['student'][scenario][key] for r in records]
-    values = [v for v in values if v == v]  # drop NaN
+    values = [r['student'][scenario].get(key, float('nan')) for r in records]
+    values = [v for v in values if v == v]  # drop NaN (and metrics older records lack)
     if not values:
         return 'n/a'
     return f'{np.mean(values):.3f} ± {np.std(values):.3f}'
@@ -168,6 +168,45 @@ def failure_table(records: List[dict]) -> str:
         cells.append(f'{100 * np.mean(drops):.1f} ± {100 * np.std(drops):.1f} pts')
         lines.append(f'| {variant} | {100 * frac:g} % | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
+
+
+ABLATION_KEYS = (('damage.macro_f1', 'damage F1'), ('fatigue.macro_f1', 'fatigue F1'),
+                 ('urgency.mae', 'urgency MAE'), ('urgency.spearman', 'urgency ρ'),
+                 ('damage.ece', 'damage ECE'))
+
+
+def ablation_table(records: List[dict], reference: str = 'distilled') -> str:
+    """
+    Markdown table of every variant against `reference` at the same label fraction.
+
+    Cells are mean ± std over seeds; Δ damage F1 is paired (same seed, same labelled
+    episodes) and given in points. Empty when no variant other than reference/scratch exists.
+    """
+    groups = _group(records)
+
+    def row(name, frac, group, delta):
+        cells = [_aggregate(group, key) for key, _ in ABLATION_KEYS]
+        return f'| {name} | {100 * frac:g} % | {len(group)} | ' + ' | '.join(cells) + \
+            f' | {delta} |'
+
+    rows, fractions = [], set()
+    for (variant, frac), group in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        base = {r['seed']: r for r in groups.get((reference, frac), [])}
+        if variant in (reference, 'scratch') or not base:
+            continue
+        deltas = [100 * (r['student']['all']['damage.macro_f1']
+                         - base[r['seed']]['student']['all']['damage.macro_f1'])
+                  for r in group if r['seed'] in base]
+        delta = f'{np.mean(deltas):+.1f} ± {np.std(deltas):.1f}' if deltas else 'n/a'
+        rows.append(row(variant, frac, group, delta))
+        fractions.add(frac)
+    if not rows:
+        return ''
+    head = ['| variant | labels | seeds | ' + ' | '.join(h for _, h in ABLATION_KEYS)
+            + ' | Δ damage F1 vs reference [pts] |', '|---|---|---|' + '---|' * 6]
+    refs = [row(f'{reference} (reference)', frac, groups[(reference, frac)], '0')
+            for frac in sorted(fractions)]
+    return '\n'.join(head + refs + rows)
 
 
 def _plot_confusion(pred_file: Path, out: Path) -> None:
@@ -284,6 +323,10 @@ def write_report(records: List[dict], predictions: Path, out_dir: Path, title: s
             'many windows (labels drawn from its own probabilities).', '',
             '## Headline (all field modalities)', '', headline_table(records), '',
             '## Damage macro-F1 per failure mode', '', failure_table(records), '']
+    ablations = ablation_table(records)
+    if ablations:
+        text += ['## Ablations (one switch changed from the distilled student)', '', ablations,
+                 '']
     for fig in figures:
         text += [f'![{fig}]({fig})', '']
     path = out_dir / 'report.md'
