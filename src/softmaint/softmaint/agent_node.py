@@ -9,6 +9,9 @@ and every `decision_period`, calls the robot's std_srvs/Trigger emergency stop o
 serves softmaint/inspect (watch for a while, report a considered decision) and
 softmaint/acknowledge (an operator answers an assistance request), and writes every decision,
 acknowledgement, model change and emergency stop to the durable maintenance log.
+
+Parameters `thresholds.*` (policy.Thresholds) and `actions.*` (policy.ActionSettings: what a
+shutdown means here, how far away assistance is) are what an application profile overlay sets.
 """
 from dataclasses import fields
 import math
@@ -29,9 +32,9 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
 from softmaint_core.maintenance_log import (DEFAULT_PATH, LogError, MaintenanceLog,
                                             RequestError)
-from softmaint_core.policy import (acknowledge, Action, considered_decision, decide, Decision,
-                                   LEVELS, PolicyState, PredictionSummary, stale_age,
-                                   stale_decision, Thresholds)
+from softmaint_core.policy import (acknowledge, Action, ActionSettings, considered_decision,
+                                   decide, Decision, DEFAULT_ACTIONS, LEVELS, PolicyState,
+                                   PredictionSummary, stale_age, stale_decision, Thresholds)
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_interfaces.action import Inspect
 from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction
@@ -43,6 +46,7 @@ NODE_NAME = 'softmaint_agent'
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 THRESHOLD_PREFIX = 'thresholds.'
+ACTIONS_PREFIX = 'actions.'
 SAFE_ACTIONS = (Action.REQUEST_ASSISTANCE.label, Action.REDUCE_WORKLOAD.label)
 # How often the watchdog looks at the age of the newest prediction [s].
 WATCHDOG_TICK = 0.1
@@ -144,10 +148,11 @@ def inspection_numbers(summaries: List[PredictionSummary],
 
 
 def inspection_result(summaries: List[PredictionSummary], thresholds: Thresholds,
-                      elapsed: float) -> Tuple[Inspect.Result, Decision]:
+                      elapsed: float, actions: ActionSettings = DEFAULT_ACTIONS
+                      ) -> Tuple[Inspect.Result, Decision]:
     """Return the result of a completed inspection and its considered decision."""
     result, text = inspection_numbers(summaries, elapsed)
-    decision = considered_decision(summaries, thresholds)
+    decision = considered_decision(summaries, thresholds, actions)
     result.summary = f'{text} Decision: {decision.action.label}. {decision.reason}'
     return result, decision
 
@@ -215,6 +220,16 @@ class AgentNode(Node):
                 descriptor.floating_point_range = [
                     FloatingPointRange(from_value=float(low), to_value=float(high))]
             self.declare_parameter(THRESHOLD_PREFIX + spec.name, spec.default, descriptor)
+        for spec in fields(ActionSettings):
+            descriptor = ParameterDescriptor(description=spec.metadata['description'])
+            choices = spec.metadata['choices']
+            if choices is not None:
+                descriptor.additional_constraints = f'one of {list(choices)}'
+            else:
+                low, high = spec.metadata['range']
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=float(low), to_value=float(high))]
+            self.declare_parameter(ACTIONS_PREFIX + spec.name, spec.default, descriptor)
         self.declare_parameter('log_path', DEFAULT_PATH,
                                ParameterDescriptor(description='SQLite maintenance log file',
                                                    read_only=True))
@@ -245,9 +260,17 @@ class AgentNode(Node):
                        if p.name.startswith(THRESHOLD_PREFIX)})
         return Thresholds.from_mapping(values)
 
+    def _read_actions(self, changes=()) -> ActionSettings:
+        values = {spec.name: self.get_parameter(ACTIONS_PREFIX + spec.name).value
+                  for spec in fields(ActionSettings)}
+        values.update({p.name[len(ACTIONS_PREFIX):]: p.value for p in changes
+                       if p.name.startswith(ACTIONS_PREFIX)})
+        return ActionSettings.from_mapping(values)
+
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         try:
             self._read_thresholds(parameters)           # ThresholdError is a ValueError
+            self._read_actions(parameters)
             for parameter in parameters:
                 if parameter.name == 'stale_action':
                     stale_action_of(parameter.value)
@@ -258,6 +281,7 @@ class AgentNode(Node):
     def _apply_parameters(self, parameters) -> None:
         """Take accepted values (also at start-up, where nothing validated them yet)."""
         self._thresholds = self._read_thresholds()
+        self._actions = self._read_actions()
         self._stale_action = stale_action_of(self.get_parameter('stale_action').value)
         self._stale_timeout = self.get_parameter('stale_timeout').value
         self._max_inspection = self.get_parameter('max_inspection_duration').value
@@ -282,7 +306,8 @@ class AgentNode(Node):
             self.get_logger().info('predictions resumed')
         self._prediction_stamp = msg.header.stamp
         self._note_model(msg)
-        decision, self._state = decide(summary, self._thresholds, self._state)
+        decision, self._state = decide(summary, self._thresholds, self._state,
+                                       actions=self._actions)
         self._take(decision)
         with self._inspections_lock:
             for inspection in self._inspections:
@@ -307,7 +332,8 @@ class AgentNode(Node):
             self.get_logger().warn(f'no prediction for {age:.1f} s: moving to a safe decision '
                                    f'({self._stale_action.label})')
         decision, self._state = stale_decision(self._state, self._thresholds, age,
-                                               self._stale_timeout, self._stale_action)
+                                               self._stale_timeout, self._stale_action,
+                                               actions=self._actions)
         self._take(decision)
 
     def _take(self, decision: Decision) -> None:
@@ -384,7 +410,8 @@ class AgentNode(Node):
         message = response.message if response is not None else 'the call failed'
         if self._estop == 'pending':           # else the decision changed meanwhile
             self._estop = outcome
-        summary = f'emergency stop {name} {outcome}: {message or "no message"}'
+        summary = (f'emergency stop {name} ({self._actions.shutdown_meaning}) {outcome}: '
+                   f'{message or "no message"}')
         (self.get_logger().warn if success else self.get_logger().error)(summary)
         self._record('emergency_stop', '', summary,
                      {'service': name, 'outcome': outcome, 'message': message})
@@ -418,7 +445,8 @@ class AgentNode(Node):
                                 'the decision stays')
             return response
         decision, self._state = acknowledge(self._state, self._thresholds, action,
-                                            request.operator_name, request.request_id)
+                                            request.operator_name, request.request_id,
+                                            self._actions)
         self._take(decision)
         response.message = f'recorded; the decision is now {decision.action.label}'
         return response
@@ -470,7 +498,8 @@ class AgentNode(Node):
                 goal_handle.abort()
                 return self._partial_result(seen, elapsed, f'only {len(seen)} of '
                                             f'{goal.min_windows} windows arrived')
-            result, decision = inspection_result(seen, self._thresholds, elapsed)
+            result, decision = inspection_result(seen, self._thresholds, elapsed,
+                                                 self._actions)
             result.decision = decision_msg(decision, self.get_clock().now().to_msg(),
                                            self._prediction_stamp, self._model_id)
             self._record('decision', decision.action.label, result.summary,

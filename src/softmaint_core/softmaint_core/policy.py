@@ -21,6 +21,14 @@ consecutive windows below it; immediate_shutdown needs no confirmation. An assis
 opens after escalate_windows windows with a reason (at once when urgency is critical or
 predictions are stale) and is withdrawn after deescalate_windows windows without one. An
 operator's answer (`acknowledge`) sets the level and mutes the answered reasons while they last.
+
+What the actions mean where the robot works (`ActionSettings`, set per application profile):
+`shutdown_mode` says what immediate_shutdown does there (stop in place, surface, retract from
+the patient, stow and hold), named in the decision's reason and evidence. When the humans who
+answer assistance requests are further away than the robot can wait
+(assistance_latency > max_assistance_latency, e.g. a ground station), the robot acts on its own
+instead of asking: the level rises to at least `autonomous_action` (to immediate_shutdown when
+urgency is critical but unconfirmed), through the same hysteresis, and the decision says so.
 """
 from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
@@ -55,6 +63,72 @@ URGENT_REASONS = ('critical_unconfirmed', 'stale_predictions')
 
 class ThresholdError(ValueError):
     """A threshold outside its allowed range or inconsistent with another one."""
+
+
+# What immediate_shutdown does, by shutdown_mode (the robot's emergency-stop handler does it).
+SHUTDOWN_MODES = {
+    'stop': 'stop in place',
+    'surface': 'safe surfacing posture: arm stowed, vehicle ascends',
+    'retract': 'retract from the patient, then stop',
+    'safe_hold': 'stow and hold until the ground station answers',
+}
+AUTONOMOUS_ACTIONS = ('reduce_workload', 'schedule_maintenance', 'immediate_shutdown')
+
+
+def _setting(default, description, choices=None, low=None, high=None):
+    return field(default=default, metadata={'description': description, 'choices': choices,
+                                            'range': (low, high)})
+
+
+@dataclass(frozen=True)
+class ActionSettings:
+    """What the actions mean where the robot works; validated like Thresholds."""
+
+    shutdown_mode: str = _setting(
+        'stop', 'what immediate_shutdown does here', choices=tuple(SHUTDOWN_MODES))
+    assistance_latency: float = _setting(
+        0.0, 'expected time until a human answers an assistance request [s]', low=0.0,
+        high=604800.0)
+    max_assistance_latency: float = _setting(
+        600.0, 'longest answer time the robot may wait for; beyond it acts on its own [s]',
+        low=0.0, high=604800.0)
+    autonomous_action: str = _setting(
+        'reduce_workload', 'least the robot does on its own instead of asking when assistance '
+        'is too far away', choices=AUTONOMOUS_ACTIONS)
+
+    def __post_init__(self):
+        """Check every field's choice or type and range."""
+        for spec in fields(self):
+            value, choices = getattr(self, spec.name), spec.metadata['choices']
+            low, high = spec.metadata['range']
+            if choices is not None and value not in choices:
+                raise ThresholdError(f'{spec.name} must be one of {list(choices)}, '
+                                     f'got {value!r}')
+            if choices is None and (isinstance(value, bool) or not isinstance(
+                    value, (int, float)) or not low <= value <= high):
+                raise ThresholdError(f'{spec.name} must be a number in [{low}, {high}], '
+                                     f'got {value!r}')
+
+    @classmethod
+    def from_mapping(cls, values: Dict[str, object]) -> 'ActionSettings':
+        """Build from {field name: value}; unknown names raise ThresholdError."""
+        unknown = set(values) - {spec.name for spec in fields(cls)}
+        if unknown:
+            raise ThresholdError(f'unknown action settings {sorted(unknown)}')
+        return cls(**values)
+
+    @property
+    def assistance_available(self) -> bool:
+        """Whether an assistance request is answered within the time the robot may wait."""
+        return self.assistance_latency <= self.max_assistance_latency
+
+    @property
+    def shutdown_meaning(self) -> str:
+        """What immediate_shutdown does here, in words."""
+        return SHUTDOWN_MODES[self.shutdown_mode]
+
+
+DEFAULT_ACTIONS = ActionSettings()
 
 
 def _threshold(default, low, high, description):
@@ -232,7 +306,8 @@ def _fraction(x: float) -> str:
     return f'{x:.2f}'
 
 
-def assess(summary: PredictionSummary, thresholds: Thresholds) -> Assessment:
+def assess(summary: PredictionSummary, thresholds: Thresholds,
+           actions: ActionSettings = DEFAULT_ACTIONS) -> Assessment:
     """Level and assistance reasons that one window calls for (no hysteresis)."""
     s, t = summary, thresholds
     candidates = [(Action.CONTINUE_MONITORING,
@@ -262,7 +337,22 @@ def assess(summary: PredictionSummary, thresholds: Thresholds) -> Assessment:
                            f'critical {_fraction(t.critical_urgency)} with uncertainty '
                            f'{_fraction(s.uncertainty)} <= {_fraction(t.confident_uncertainty)}'))
     target, driver = max(candidates, key=lambda candidate: candidate[0])
-    return Assessment(target, driver, _assistance_reasons(s, t, critical and not confident))
+    reasons = _assistance_reasons(s, t, critical and not confident)
+    if reasons and not actions.assistance_available:
+        return _acting_alone(target, driver, reasons, actions)
+    return Assessment(target, driver, reasons)
+
+
+def _acting_alone(target: Action, driver: str, reasons: Dict[str, str],
+                  actions: ActionSettings) -> Assessment:
+    """Instead of asking a human who cannot answer in time, raise the level and say why."""
+    alone = (Action.IMMEDIATE_SHUTDOWN if 'critical_unconfirmed' in reasons
+             else Action[actions.autonomous_action.upper()])
+    if alone <= target:
+        return Assessment(target, driver, {})
+    return Assessment(alone, f'acting without assistance ({"; ".join(reasons.values())}): '
+                      f'an answer takes {actions.assistance_latency:g} s > '
+                      f'{actions.max_assistance_latency:g} s', {})
 
 
 def _assistance_reasons(s: PredictionSummary, t: Thresholds,
@@ -338,7 +428,8 @@ def _step_assistance(reasons: Dict[str, str], state: PolicyState, t: Thresholds,
 
 
 def _compose(state: PolicyState, t: Thresholds, reasons: Dict[str, str], driver: str,
-             evidence: Dict[str, str], basis: str) -> Decision:
+             evidence: Dict[str, str], basis: str,
+             actions: ActionSettings = DEFAULT_ACTIONS) -> Decision:
     """Turn a state into the decision to publish."""
     evidence = {**evidence, 'level': state.level.label,
                 'escalation': f'{state.up_windows}/{t.escalate_windows}',
@@ -346,8 +437,9 @@ def _compose(state: PolicyState, t: Thresholds, reasons: Dict[str, str], driver:
                 'assistance_reasons': ','.join(reasons) or 'none'}
     if state.level == Action.IMMEDIATE_SHUTDOWN or not state.request_id:
         level = state.level
-        return Decision(level, LEVELS.index(level), f'{_sentence(level.label)}: {driver}.',
-                        evidence, t.workload(level), basis=basis)
+        return Decision(level, LEVELS.index(level), f'{_title(level, actions)}: {driver}.',
+                        _with_shutdown(evidence, level, actions), t.workload(level),
+                        basis=basis)
     present = [reasons[code] for code in state.request_reasons if code in reasons]
     why = '; '.join(present) or (f'raised for {", ".join(state.request_reasons)}, '
                                  f'{state.clear_windows} of {t.deescalate_windows} clear windows '
@@ -361,6 +453,21 @@ def _compose(state: PolicyState, t: Thresholds, reasons: Dict[str, str], driver:
 
 def _sentence(label: str) -> str:
     return label.replace('_', ' ').capitalize()
+
+
+def _title(level: Action, actions: ActionSettings) -> str:
+    """Start of a decision's reason: the action, and what a shutdown means here if not a stop."""
+    title = _sentence(level.label)
+    if level == Action.IMMEDIATE_SHUTDOWN and actions.shutdown_mode != 'stop':
+        title += f' ({actions.shutdown_meaning})'
+    return title
+
+
+def _with_shutdown(evidence: Dict[str, str], level: Action,
+                   actions: ActionSettings) -> Dict[str, str]:
+    if level != Action.IMMEDIATE_SHUTDOWN:
+        return evidence
+    return {**evidence, 'shutdown_mode': actions.shutdown_mode}
 
 
 def evidence_of(summary: PredictionSummary) -> Dict[str, str]:
@@ -378,17 +485,17 @@ def evidence_of(summary: PredictionSummary) -> Dict[str, str]:
 
 
 def decide(summary: PredictionSummary, thresholds: Thresholds, state: PolicyState,
-           make_request_id: Callable[[], str] = new_request_id
-           ) -> Tuple[Decision, PolicyState]:
+           make_request_id: Callable[[], str] = new_request_id,
+           actions: ActionSettings = DEFAULT_ACTIONS) -> Tuple[Decision, PolicyState]:
     """Decision for the newest window and the state to pass with the next one."""
     summary.validate()
-    assessment = assess(summary, thresholds)
+    assessment = assess(summary, thresholds, actions)
     state, driver = _step_level(assessment, state, thresholds)
     state = _step_assistance(assessment.reasons, state, thresholds, make_request_id)
     state = replace(state, driver=driver)
     evidence = {**evidence_of(summary), 'target': assessment.target.label}
-    return (_compose(state, thresholds, assessment.reasons, driver, evidence, 'prediction'),
-            state)
+    return (_compose(state, thresholds, assessment.reasons, driver, evidence, 'prediction',
+                     actions), state)
 
 
 def stale_age(last_prediction: Optional[float], started: float, now: float,
@@ -405,29 +512,31 @@ def stale_age(last_prediction: Optional[float], started: float, now: float,
 
 def stale_decision(state: PolicyState, thresholds: Thresholds, age: float, timeout: float,
                    safe_action: Action,
-                   make_request_id: Callable[[], str] = new_request_id
-                   ) -> Tuple[Decision, PolicyState]:
+                   make_request_id: Callable[[], str] = new_request_id,
+                   actions: ActionSettings = DEFAULT_ACTIONS) -> Tuple[Decision, PolicyState]:
     """
     Safe decision while predictions are stale: ask a human, or reduce the workload.
 
-    Never relaxes the current level: a scheduled maintenance or a shutdown holds.
+    Never relaxes the current level: a scheduled maintenance or a shutdown holds. Without
+    assistance in reach, reduce_workload replaces the request.
     """
     if safe_action not in (Action.REQUEST_ASSISTANCE, Action.REDUCE_WORKLOAD):
         raise ValueError(f'safe action must be request_assistance or reduce_workload, '
                          f'not {safe_action.label}')
     why = f'no prediction for {age:.1f} s (timeout {timeout:.1f} s)'
     evidence = {'prediction_age': f'{age:.3f}', 'stale_timeout': f'{timeout:.3f}'}
-    if safe_action == Action.REQUEST_ASSISTANCE:
+    if safe_action == Action.REQUEST_ASSISTANCE and actions.assistance_available:
         reasons = {'stale_predictions': why}
         state = _step_assistance(reasons, state, thresholds, make_request_id)
-        return _compose(state, thresholds, reasons, why, evidence, 'stale'), state
+        return _compose(state, thresholds, reasons, why, evidence, 'stale', actions), state
     held = replace(state, level=max(state.level, Action.REDUCE_WORKLOAD))
     return _compose(held, thresholds, {}, f'{why}, holding until predictions resume',
-                    evidence, 'stale'), state
+                    evidence, 'stale', actions), state
 
 
 def acknowledge(state: PolicyState, thresholds: Thresholds, action: Action, operator: str,
-                request_id: str) -> Tuple[Decision, PolicyState]:
+                request_id: str, actions: ActionSettings = DEFAULT_ACTIONS
+                ) -> Tuple[Decision, PolicyState]:
     """
     Apply an operator's answer to the open request: their action becomes the level.
 
@@ -443,7 +552,7 @@ def acknowledge(state: PolicyState, thresholds: Thresholds, action: Action, oper
                     driver=f'operator {operator} chose it answering {request_id}')
     return _compose(state, thresholds, {}, state.driver, {'operator': operator,
                                                           'answered': request_id},
-                    'operator'), state
+                    'operator', actions), state
 
 
 def aggregate(summaries: Sequence[PredictionSummary]) -> PredictionSummary:
@@ -483,19 +592,20 @@ def aggregate(summaries: Sequence[PredictionSummary]) -> PredictionSummary:
                    fatigue_set=fatigue_set, damage_set=damage_set, available=available)
 
 
-def considered_decision(summaries: Sequence[PredictionSummary],
-                        thresholds: Thresholds) -> Decision:
+def considered_decision(summaries: Sequence[PredictionSummary], thresholds: Thresholds,
+                        actions: ActionSettings = DEFAULT_ACTIONS) -> Decision:
     """Decision over several windows at once (no hysteresis, no request to acknowledge)."""
     summary = aggregate(summaries)
     summary.validate()
-    assessment = assess(summary, thresholds)
+    assessment = assess(summary, thresholds, actions)
     level = assessment.target
     evidence = {**evidence_of(summary), 'windows': str(len(summaries)),
                 'assistance_reasons': ','.join(assessment.reasons) or 'none'}
     if level == Action.IMMEDIATE_SHUTDOWN or not assessment.reasons:
-        return Decision(level, LEVELS.index(level), f'{_sentence(level.label)}: '
-                        f'{assessment.driver} over {len(summaries)} windows.', evidence,
-                        thresholds.workload(level), basis='inspection')
+        return Decision(level, LEVELS.index(level), f'{_title(level, actions)}: '
+                        f'{assessment.driver} over {len(summaries)} windows.',
+                        _with_shutdown(evidence, level, actions), thresholds.workload(level),
+                        basis='inspection')
     critical = 'critical_unconfirmed' in assessment.reasons
     return Decision(Action.REQUEST_ASSISTANCE, 3 if critical else 2,
                     f'Request assistance: {"; ".join(assessment.reasons.values())} over '

@@ -9,7 +9,9 @@ and never stored.
 
 A window ending at `end` covers [end - spec.window, end). It is binned exactly like the dataset's
 field view (softmaint_sim.episode.field_view), so training and onboard inputs match:
-vectors with resample.bin_to_steps 'mean' (dead taxels, NaN, read as 0 N); camera frames resized
+vectors with resample.bin_to_steps 'mean' (dead taxels, NaN, read as 0 N; an environment quantity
+reported as NaN is one the robot does not sense, read as the training mean so that it normalises
+to 0); camera frames resized
 with image.resize_area when they arrive, binned 'last' and quantised to 8 bits. The raw arrays
 are then normalised per channel with the spec's mean/std (camera as value / 255, as in training).
 
@@ -41,7 +43,7 @@ REJECT_REASONS = (
     'empty',          # no values at all
     'shape',          # wrong number of values or wrong array shape
     'missing_name',   # a joint or actuator the model needs is not in the message
-    'non_finite',     # inf, or NaN where NaN does not mean a dead taxel
+    'non_finite',     # inf, or NaN where NaN means neither a dead taxel nor an unsensed quantity
     'out_of_order',   # stamp older than the source's newest accepted stamp
     'future_stamp',   # stamp ahead of the receive time by more than max_future_stamp
     'encoding',       # image encoding not supported
@@ -81,6 +83,9 @@ class Source:
     modality: str
     shape: Tuple[int, ...]        # (width,) for vectors, (height, width, 3) for camera frames
     nan_allowed: bool = False     # NaN in single elements allowed (dead taxels), read as 0
+    # NaN in single elements means "not sensed" and reads as these values (environment: the
+    # training mean of each quantity, so it normalises to 0); () = NaN is not allowed
+    unsensed_fill: Tuple[float, ...] = ()
 
     @property
     def is_image(self) -> bool:
@@ -187,7 +192,9 @@ def default_sources(spec: InputSpec) -> Tuple[Source, ...]:
             if mod.features != (len(ENVIRONMENT_FIELDS),):
                 raise SpecError(f'environment features must be ({len(ENVIRONMENT_FIELDS)},) '
                                 f'{ENVIRONMENT_FIELDS}, got {mod.features}')
-            sources.append(Source('environment', 'environment', mod.features))
+            fill = mod.mean or (0.0,) * mod.features[0]   # normalises to 0 either way
+            sources.append(Source('environment', 'environment', mod.features,
+                                  unsensed_fill=tuple(map(float, fill))))
     return tuple(sources)
 
 
@@ -259,9 +266,14 @@ def _checked_vector(values, source: Source) -> np.ndarray:
     if array.shape != source.shape:
         raise InputError('shape', f'values of shape {array.shape}, expected {source.shape}')
     nan = np.isnan(array)
-    if np.isinf(array).any() or (nan.any() and not source.nan_allowed) or nan.all():
+    nan_readable = source.nan_allowed or bool(source.unsensed_fill)
+    if np.isinf(array).any() or (nan.any() and not nan_readable) or nan.all():
         raise InputError('non_finite', f'values hold NaN or inf: {array.tolist()}')
-    return np.where(nan, np.float32(0.0), array) if nan.any() else array
+    if not nan.any():
+        return array
+    if source.unsensed_fill:
+        return np.where(nan, np.asarray(source.unsensed_fill, dtype=np.float32), array)
+    return np.where(nan, np.float32(0.0), array)
 
 
 def _checked_frame(values, source: Source) -> np.ndarray:
@@ -458,5 +470,5 @@ def read_actuation(msg, actuators: Sequence[str]) -> np.ndarray:
 
 
 def read_environment(msg) -> np.ndarray:
-    """Environment reading in ENVIRONMENT_FIELDS order."""
+    """Environment reading in ENVIRONMENT_FIELDS order (NaN = not sensed, kept for push)."""
     return np.asarray([getattr(msg, name) for name in ENVIRONMENT_FIELDS], dtype=np.float32)

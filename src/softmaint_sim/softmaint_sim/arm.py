@@ -15,7 +15,7 @@ and the colour/size of crack markers (see degradation.py for what sets them).
 """
 from dataclasses import dataclass, replace
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import mujoco
 import numpy as np
@@ -26,6 +26,9 @@ FIELD_TAXELS = 8
 BEND_SENSORS = 4
 ACTUATORS = ('tendon_0', 'tendon_1')
 BEND_NAMES = tuple(f'bend_{i}' for i in range(BEND_SENSORS))
+# Colour a microbial film gives the skin (dark green-brown), blended in with its cover.
+FOULING_RGBA = np.array([0.22, 0.30, 0.12, 1.0])
+FOULING_OPACITY = 0.8          # a fully fouled skin shows this much of the film's colour
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ class Physics:
     rest_angle: np.ndarray          # per-hinge spring rest angle [rad] (delamination bulge)
     arms: np.ndarray                # tendon moment-arm factor per tendon and hinge [2, SEGMENTS]
     crack: np.ndarray               # visible crack size per segment [0, 1]
+    fouling: float = 0.0            # microbial film cover of the skin [0, 1] (its colour)
 
     @classmethod
     def healthy(cls) -> 'Physics':
@@ -203,6 +207,7 @@ class Look:
     tint: Tuple[float, float, float] = (1.0, 1.0, 1.0)  # colour of the light
     light_offset: Tuple[float, float, float] = (0.0, 0.0, 0.0)  # [m]
     camera_offset: Tuple[float, float, float] = (0.0, 0.0, 0.0)  # [m]
+    ambient: Optional[float] = None  # ambient light (None: the model's 0.25; space: ~0)
 
 
 class Arm:
@@ -224,6 +229,9 @@ class Arm:
         self.light0 = m.light_diffuse.copy()
         self.lightpos0 = m.light_pos.copy()
         self.campos0 = m.cam_pos.copy()
+        self.ambient0 = m.vis.headlight.ambient.copy()
+        self.skin = m.material('skin').id
+        self.skin0 = m.mat_rgba[self.skin].copy()
         self.tendon_wraps = [
             np.arange(m.tendon_adr[t], m.tendon_adr[t] + m.tendon_num[t]) for t in range(2)]
         self.crack_geoms = np.array([m.geom(f'crack_{i}').id for i in range(SEGMENTS)])
@@ -252,6 +260,9 @@ class Arm:
         size[:, 2] *= np.clip(physics.crack, 0.0, 1.0)
         m.geom_size[self.crack_geoms] = size
         m.geom_rgba[self.crack_geoms, 3] = (physics.crack > 0.05).astype(np.float32)
+        cover = FOULING_OPACITY * min(max(physics.fouling, 0.0), 1.0)
+        m.mat_rgba[self.skin] = (self.skin0 if cover == 0 else
+                                 (1.0 - cover) * self.skin0 + cover * FOULING_RGBA)
 
     def set_look(self, look: Look) -> None:
         """Set lighting and camera pose for the next renders."""
@@ -259,6 +270,7 @@ class Arm:
         m.light_diffuse[:] = self.light0 * look.light * np.asarray(look.tint)
         m.light_pos[:] = self.lightpos0 + np.asarray(look.light_offset)
         m.cam_pos[self.camera] = self.campos0[self.camera] + np.asarray(look.camera_offset)
+        m.vis.headlight.ambient[:] = self.ambient0 if look.ambient is None else look.ambient
 
     def reset(self) -> None:
         """Arm at rest (straight, or at its bulge rest angles), time 0."""

@@ -2,7 +2,7 @@
 softmaint-dataset: generate simulated datasets, show their card, export episodes to rosbag2.
 
     softmaint-dataset generate --out DIR --episodes N --seed S --workers W [--field-fraction F]
-                               [--shard-size K]
+                               [--shard-size K] [--profile NAME]
     softmaint-dataset card DIR
     softmaint-dataset export-bag DIR --episodes 0:10 --out BAG_DIR
 
@@ -10,7 +10,8 @@ Generation is deterministic for a seed: episode i is drawn from its own generato
 (seed, i), whatever the sharding or the number of workers. Shards are written atomically
 (softmaint_core.dataset.write_shard), so a crashed worker leaves finished shards intact and a
 rerun with the same arguments fills exactly the missing shards. A rerun with different arguments
-into the same directory is refused.
+into the same directory is refused. --profile generates the episodes of an application profile
+(softmaint_sim.profiles: its workplace, physics and sensors); the card records it.
 """
 import argparse
 from concurrent.futures import as_completed, ProcessPoolExecutor
@@ -26,11 +27,13 @@ from typing import List, Optional
 
 import numpy as np
 from softmaint_core import dataset as ds
+from softmaint_core.profiles import PROFILES
 from softmaint_core.spec import FIELD_SPEC, MODALITIES, TEACHER_SPEC
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 
 from . import degradation as dg
 from . import episode as ep
+from . import profiles
 from . import sensors
 from .arm import FIELD_GEOMETRY, SIM_GEOMETRY
 from .bag import export_episodes, ExportError
@@ -44,23 +47,28 @@ class CliError(RuntimeError):
 
 
 def generation_parameters(episodes: int, seed: int, field_fraction: float,
-                          shard_size: int) -> dict:
+                          shard_size: int, profile: str = 'default') -> dict:
     """Parameters that determine a dataset's content (compared on resume)."""
-    return {
+    params = {
         'generator_version': ep.GENERATOR_VERSION, 'episodes': int(episodes), 'seed': int(seed),
         'field_fraction': float(field_fraction), 'shard_size': int(shard_size),
         'teacher_spec_id': TEACHER_SPEC.spec_id, 'field_spec_id': FIELD_SPEC.spec_id,
     }
+    if profile != 'default':   # default datasets keep the cards they always had
+        params['profile'] = profile
+    return params
 
 
-def physics_parameters() -> dict:
+def physics_parameters(profile: str = 'default') -> dict:
     """Model constants recorded in the card (geometry, noise, rate laws)."""
     laws = {k: getattr(dg, k) for k in (
         'R_K', 'BETA', 'S0', 'DAMAGE_RATE', 'EA', 'T_REF', 'HUMIDITY_GAIN', 'CO2_GAIN',
         'LOAD_REF', 'LOAD_EXPONENT', 'DAMPING_GROWTH', 'CRACK_STIFFNESS_LOSS', 'CRACK_WIDTH',
         'LEAK_RATE', 'VALVE_TAU', 'CLOG_TAU_GAIN', 'CLOG_DEAD_TIME', 'DELAM_ARM_LOSS',
         'DELAM_REST_ANGLE', 'DELAM_WIDTH')}
+    prof = profiles.sim_profile(profile)
     return {
+        **({'profile': prof.to_dict()} if prof else {}),
         'geometry': {'sim': asdict(SIM_GEOMETRY), 'field': asdict(FIELD_GEOMETRY)},
         'noise': {'sim': asdict(sensors.SIM_NOISE), 'field': asdict(sensors.FIELD_NOISE)},
         'faults': {'p_drop': sensors.P_DROP, 'p_dead_taxel': sensors.P_DEAD_TAXEL,
@@ -85,11 +93,13 @@ def _init_worker() -> None:
     _GENERATOR = ep.EpisodeGenerator()
 
 
-def make_shard(root: str, shard: int, indices: range, seed: int, field_fraction: float) -> int:
+def make_shard(root: str, shard: int, indices: range, seed: int, field_fraction: float,
+               profile: str = 'default') -> int:
     """Generate and atomically write one shard; returns the shard index."""
     if _GENERATOR is None:
         _init_worker()
-    rows = [ep.generate(_GENERATOR, seed, i, field_fraction) for i in indices]
+    prof = profiles.sim_profile(profile)
+    rows = [ep.generate(_GENERATOR, seed, i, field_fraction, profile=prof) for i in indices]
     arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
     ds.write_shard(Path(root), shard, arrays)
     return shard
@@ -135,7 +145,8 @@ def write_card(root: Path, params: dict, complete: bool, elapsed: float = 0.0,
     """Write card.json (atomically)."""
     card = {
         'generator': 'softmaint_sim', 'generator_version': ep.GENERATOR_VERSION,
-        'seed': params['seed'], 'parameters': params, 'physics': physics_parameters(),
+        'seed': params['seed'], 'parameters': params,
+        'physics': physics_parameters(params.get('profile', 'default')),
         'complete': complete,
         'views': {'teacher': TEACHER_SPEC.to_dict(), 'field': FIELD_SPEC.to_dict()},
         'arrays': {
@@ -161,7 +172,8 @@ def write_card(root: Path, params: dict, complete: bool, elapsed: float = 0.0,
 
 
 def generate(out: Path, episodes: int, seed: int, workers: int, field_fraction: float = 0.1,
-             shard_size: int = DEFAULT_SHARD_SIZE, progress: bool = True) -> dict:
+             shard_size: int = DEFAULT_SHARD_SIZE, progress: bool = True,
+             profile: str = 'default') -> dict:
     """Generate (or resume) a dataset; return its card."""
     if episodes < 1:
         raise CliError(f'--episodes must be >= 1, got {episodes}')
@@ -171,8 +183,10 @@ def generate(out: Path, episodes: int, seed: int, workers: int, field_fraction: 
         raise CliError(f'--field-fraction must be in [0, 1], got {field_fraction}')
     if workers < 1:
         raise CliError(f'--workers must be >= 1, got {workers}')
+    if profile not in PROFILES:
+        raise CliError(f'--profile {profile!r} is not one of {sorted(PROFILES)}')
     out = Path(out)
-    params = generation_parameters(episodes, seed, field_fraction, shard_size)
+    params = generation_parameters(episodes, seed, field_fraction, shard_size, profile)
     _check_card(out, params)
     out.mkdir(parents=True, exist_ok=True)
     removed = ds.remove_partial_shards(out)
@@ -189,14 +203,14 @@ def generate(out: Path, episodes: int, seed: int, workers: int, field_fraction: 
     try:
         if workers == 1:
             for i in todo:
-                make_shard(str(out), i, ranges[i], seed, field_fraction)
+                make_shard(str(out), i, ranges[i], seed, field_fraction, profile)
                 bar.update(len(ranges[i]))
         elif todo:
             context = multiprocessing.get_context('spawn')
             with ProcessPoolExecutor(workers, mp_context=context,
                                      initializer=_init_worker) as pool:
                 futures = {pool.submit(make_shard, str(out), i, ranges[i], seed,
-                                       field_fraction): i for i in todo}
+                                       field_fraction, profile): i for i in todo}
                 for future in as_completed(futures):
                     bar.update(len(ranges[future.result()]))
     except BrokenProcessPool as err:
@@ -245,6 +259,8 @@ def main(argv=None) -> int:
     gen.add_argument('--field-fraction', type=float, default=0.1,
                      help='fraction of episodes in the field-shifted domain (default 0.1)')
     gen.add_argument('--shard-size', type=int, default=DEFAULT_SHARD_SIZE)
+    gen.add_argument('--profile', default='default',
+                     help=f'application profile, one of {sorted(PROFILES)} (default: default)')
     gen.add_argument('--no-progress', action='store_true')
     card = sub.add_parser('card', help='print the dataset card')
     card.add_argument('dir', type=Path)
@@ -256,7 +272,8 @@ def main(argv=None) -> int:
     try:
         if args.command == 'generate':
             result = generate(args.out, args.episodes, args.seed, args.workers,
-                              args.field_fraction, args.shard_size, not args.no_progress)
+                              args.field_fraction, args.shard_size, not args.no_progress,
+                              args.profile)
             counts = result['counts']
             print(f"{counts['episodes']} episodes in {args.out} "
                   f"({result['generation_seconds']} s); fatigue {counts['fatigue']}, "

@@ -5,15 +5,21 @@ Rate laws (N = motion cycles, A = environmental acceleration, L = load factor, c
 rate factor, log-normal around 1):
 
   fatigue (cyclic softening, Mullins-like, accelerating as the elastomer softens)
-      dk/dN = -R_K * A * L * c * (1 + BETA * (1 - k) / (1 - FAILURE_STIFFNESS))
+      dk/dN = -R_K * A * L * c * G_f * (1 + BETA * (1 - k) / (1 - FAILURE_STIFFNESS))
   damage growth (Paris-law-like: the growth rate rises with the damage's own size)
-      ds/dN = C_d * A * L * c * (s + S0) ** 2                       (s = severity in [0, 1])
+      ds/dN = C_d * A * L * c * G_d * (s + S0) ** 2                       (s = severity in [0, 1])
   environment (Arrhenius in temperature, linear above 50 % relative humidity, weak CO2 term as a
   proxy for poorly ventilated, oxidising air)
       A = exp(EA / R * (1 / T_REF - 1 / T)) * (1 + HUMIDITY_GAIN * max(0, H - 0.5))
           * (1 + CO2_GAIN * (CO2 - 400) / 1600)
   load (Basquin-like, in the peak tendon force of the cycle)
       L = (F_peak / LOAD_REF) ** LOAD_EXPONENT
+
+Application profiles (softmaint_sim.profiles) add drivers the environment reading does not carry
+(sea-water ingress, sterilisation heat, thermal cycling, radiation, microbes) as gains on these
+rates, G_f on fatigue and G_d per damage type (1 by default), and two slow states of the material:
+embrittlement (radiation cross-linking: stiffer, less damped) and fouling (a microbial film on a
+bio-based skin: more damping, a green-brown skin).
 
 Remaining useful life extrapolates the *current* rates linearly, as the issue asks:
   RUL = min((k - FAILURE_STIFFNESS) / |dk/dN|, (1 - s) / (ds/dN))       [cycles]
@@ -59,6 +65,9 @@ CLOG_DEAD_TIME = 0.12          # added transport delay at severity 1 [s]
 DELAM_ARM_LOSS = 0.6           # tendon moment arm x (1 - this * severity) over the bulge
 DELAM_REST_ANGLE = 0.05        # bulge rest-angle offset per affected hinge at severity 1 [rad]
 DELAM_WIDTH = 3                # hinges affected by a delamination
+EMBRITTLE_STIFFENING = 0.6    # hinge stiffness x (1 + this * embrittlement)
+EMBRITTLE_DAMPING = 0.3       # hinge damping x (1 - this * embrittlement): a glassier material
+FOULING_DAMPING = 0.3         # hinge damping x (1 + this * fouling): a wet film on the skin
 # Base hinges strain most: their share of the softening (mean 1).
 FATIGUE_PROFILE = np.linspace(1.3, 0.7, SEGMENTS)
 
@@ -99,14 +108,14 @@ class Damage:
     location: float = 0.5        # arc-length fraction from the base [0, 1]
     side: int = 0                # actuator / side it affects (0 or 1)
 
-    def rate(self, accel: float, load: float, rate_factor: float) -> float:
-        """Growth of severity per cycle."""
-        return DAMAGE_RATE[DAMAGE_TYPES[self.kind]] * accel * load * rate_factor * (
+    def rate(self, accel: float, load: float, rate_factor: float, gain: float = 1.0) -> float:
+        """Growth of severity per cycle (`gain`: a profile's extra drivers of this type)."""
+        return DAMAGE_RATE[DAMAGE_TYPES[self.kind]] * accel * load * rate_factor * gain * (
             self.severity + S0) ** 2
 
-    def rul(self, accel: float, load: float, rate_factor: float) -> float:
+    def rul(self, accel: float, load: float, rate_factor: float, gain: float = 1.0) -> float:
         """Cycles until this damage reaches severity 1 at its current rate."""
-        rate = self.rate(accel, load, rate_factor)
+        rate = self.rate(accel, load, rate_factor, gain)
         return max(0.0, 1.0 - self.severity) / rate if rate > 0 else math.inf
 
 
@@ -127,6 +136,11 @@ class Degradation:
     side: int = 0                # actuator / side the damage affects (0 or 1)
     rate_factor: float = 1.0     # this arm's rate multiplier (manufacturing spread)
     extra: List[Damage] = field(default_factory=list)
+    # Set by an application profile (softmaint_sim.profiles); the defaults change nothing.
+    fatigue_gain: float = 1.0    # G_f
+    damage_gain: Dict[str, float] = field(default_factory=dict)   # G_d by damage name, else 1
+    embrittlement: float = 0.0   # [0, 1] radiation cross-linking of the elastomer
+    fouling: float = 0.0         # [0, 1] microbial film cover of the skin
 
     @property
     def damage_name(self) -> str:
@@ -139,29 +153,33 @@ class Degradation:
             if self.damage else []
         return primary + list(self.extra)
 
+    def gain(self, damage: Damage) -> float:
+        """Profile gain G_d of a damage site's type."""
+        return self.damage_gain.get(DAMAGE_TYPES[damage.kind], 1.0)
+
     def fatigue_rate(self, accel: float, load: float) -> float:
         """Loss of stiffness fraction per cycle (>= 0)."""
         softening = 1.0 - self.stiffness
-        return R_K * accel * load * self.rate_factor * (
+        return R_K * accel * load * self.rate_factor * self.fatigue_gain * (
             1.0 + BETA * softening / (1.0 - FAILURE_STIFFNESS))
 
     def damage_rate(self, accel: float, load: float) -> float:
         """Growth of the labelled damage's severity per cycle (0 without damage)."""
         worst = self.worst_damage(accel, load)
-        return worst.rate(accel, load, self.rate_factor) if worst else 0.0
+        return worst.rate(accel, load, self.rate_factor, self.gain(worst)) if worst else 0.0
 
     def worst_damage(self, accel: float, load: float) -> Optional[Damage]:
         """Return the damage that reaches severity 1 first, or None."""
         damages = self.damages()
         if not damages:
             return None
-        return min(damages, key=lambda d: d.rul(accel, load, self.rate_factor))
+        return min(damages, key=lambda d: d.rul(accel, load, self.rate_factor, self.gain(d)))
 
     def rul(self, accel: float, load: float) -> float:
         """Remaining useful life [cycles] at the current rates."""
         fatigue = max(0.0, self.stiffness - FAILURE_STIFFNESS) / self.fatigue_rate(accel, load)
         worst = self.worst_damage(accel, load)
-        damage = worst.rul(accel, load, self.rate_factor) if worst else math.inf
+        damage = worst.rul(accel, load, self.rate_factor, self.gain(worst)) if worst else math.inf
         return float(min(fatigue, damage))
 
     def labels(self, accel: float, load: float) -> Dict[str, float]:
@@ -180,11 +198,12 @@ class Degradation:
             step = min(remaining, 20.0)
             dk = self.fatigue_rate(accel, load) * step
             if self.damage:
-                self.severity = min(1.0, self.severity + step * Damage(
-                    self.damage, self.severity).rate(accel, load, self.rate_factor))
+                primary = Damage(self.damage, self.severity)
+                self.severity = min(1.0, self.severity + step * primary.rate(
+                    accel, load, self.rate_factor, self.gain(primary)))
             for extra in self.extra:
                 extra.severity = min(1.0, extra.severity + step * extra.rate(
-                    accel, load, self.rate_factor))
+                    accel, load, self.rate_factor, self.gain(extra)))
             self.stiffness = max(0.0, self.stiffness - dk)
             self.cycles += step
             remaining -= step
@@ -202,14 +221,15 @@ class Degradation:
         return asdict(self)
 
 
-def cycles_to_soften(stiffness: float, accel: float, load: float, rate_factor: float) -> float:
+def cycles_to_soften(stiffness: float, accel: float, load: float, rate_factor: float,
+                     fatigue_gain: float = 1.0) -> float:
     """
     Cycles a new arm needs to soften to `stiffness` under constant conditions (closed form).
 
     With u = 1 - k and u_f = 1 - FAILURE_STIFFNESS the law du/dN = r (1 + BETA u / u_f) gives
     N = u_f / (BETA r) * ln(1 + BETA u / u_f).
     """
-    r = R_K * accel * load * rate_factor
+    r = R_K * accel * load * rate_factor * fatigue_gain
     u_f = 1.0 - FAILURE_STIFFNESS
     return u_f / (BETA * r) * math.log1p(BETA * (1.0 - stiffness) / u_f)
 
@@ -298,5 +318,11 @@ def apply(state: Degradation) -> Tuple[Physics, ActuatorModel]:
             # the bulge lengthens the delaminated side: the arm bends away from it at rest
             rest[zone] += DELAM_REST_ANGLE * s * (1.0 if site.side == 0 else -1.0)
             stiff[zone] = stiff[zone] * (1.0 - 0.2 * s)
-    physics = Physics(stiffness=stiff, damping=damping, rest_angle=rest, arms=arms, crack=crack)
+    if state.embrittlement > 0:
+        stiff = stiff * (1.0 + EMBRITTLE_STIFFENING * state.embrittlement)
+        damping = damping * (1.0 - EMBRITTLE_DAMPING * state.embrittlement)
+    if state.fouling > 0:
+        damping = damping * (1.0 + FOULING_DAMPING * state.fouling)
+    physics = Physics(stiffness=stiff, damping=damping, rest_angle=rest, arms=arms, crack=crack,
+                      fouling=state.fouling)
     return physics, ActuatorModel(tuple(tau), tuple(leak), tuple(dead))

@@ -8,10 +8,15 @@ streams. The teacher view bins the fault-free, high-rate, high-resolution stream
 bins what the field robot's sensors would publish (sensors.py), exactly as the ingestion node
 does with live messages: `resample.bin_to_steps` per modality and `image.resize_area` for the
 camera. Values are in physical units; nothing is normalised.
+
+An application profile (softmaint_sim.profiles) changes what is sampled (environment, motion,
+light, its hidden drivers), the physics (rate gains, embrittlement, fouling), the field camera's
+optics and noise, and leaves the environment quantities its robot does not sense as NaN in the
+field view (the consumer reads them as "not sensed", like softmaint_core.window does).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import mujoco
 import numpy as np
@@ -21,6 +26,7 @@ from softmaint_core.spec import FIELD_SPEC, MODALITIES, TEACHER_SPEC
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 
 from . import degradation as dg
+from . import profiles
 from . import sensors
 from .arm import Arm, FIELD_GEOMETRY, Look, SEGMENTS, SIM_GEOMETRY
 
@@ -71,9 +77,12 @@ class EpisodeParams:
     phase: float                      # [rad]
     look: Look
     faults: sensors.Faults
+    profile: Optional[profiles.SimProfile] = None
+    drivers: profiles.Drivers = profiles.Drivers()
 
 
-def sample_params(rng: np.random.Generator, index: int, domain: int) -> EpisodeParams:
+def sample_params(rng: np.random.Generator, index: int, domain: int,
+                  profile: Optional[profiles.SimProfile] = None) -> EpisodeParams:
     """Draw one episode's parameters, balanced over fatigue levels and damage types."""
     level = int(rng.integers(len(FATIGUE_LEVELS)))
     damage = int(rng.integers(len(DAMAGE_TYPES)))
@@ -99,12 +108,35 @@ def sample_params(rng: np.random.Generator, index: int, domain: int) -> EpisodeP
         look = Look(light=float(rng.uniform(0.7, 1.3)), tint=(1.0, 1.0, 1.0),
                     light_offset=tuple(rng.normal(0.0, 0.1, 3)),
                     camera_offset=tuple(rng.normal(0.0, 0.01, 3)))
-    return EpisodeParams(
+    params = EpisodeParams(
         index=index, domain=domain, state=state, env=env,
         env_drift=rng.normal(0.0, 1.0, 4) * np.array([0.02, 0.002, 2.0, 0.005]),
         frequency=float(rng.uniform(0.4, 0.8)), amplitude=amplitude,
         phase=float(rng.uniform(0.0, 2 * math.pi)), look=look,
         faults=sensors.Faults.sample(rng, WINDOW))
+    return params if profile is None else _in_workplace(rng, params, profile)
+
+
+def _in_workplace(rng: np.random.Generator, params: EpisodeParams,
+                  profile: profiles.SimProfile) -> EpisodeParams:
+    """Re-draw what a profile changes: environment, motion, light, drivers; redo the physics."""
+    env = dg.Environment(**{name: float(rng.uniform(*span))
+                            for name, span in profile.environment.items()})
+    amplitude = tuple(float(rng.uniform(*span)) for span in profile.amplitude)
+    drivers = profiles.sample_drivers(rng, profile)
+    state = params.state
+    state.cycles = 0.0
+    profiles.start(state, drivers, env)        # gains of a new arm in this workplace
+    load = dg.load_factor(max(amplitude))
+    state.cycles = dg.cycles_to_soften(state.stiffness, dg.acceleration(env), load,
+                                       state.rate_factor, state.fatigue_gain)
+    profiles.start(state, drivers, env)        # material state at that age
+    look = replace(params.look, light=float(rng.uniform(*profile.light)),
+                   tint=profile.look.tint, ambient=profile.look.ambient)
+    drift = params.env_drift * np.array([1.0, 1.0, 1.0, env.pressure / 100.0])
+    return replace(params, env=env, env_drift=drift, amplitude=amplitude, look=look,
+                   frequency=float(rng.uniform(*profile.frequency)), profile=profile,
+                   drivers=drivers)
 
 
 def commands(times: np.ndarray, frequency: float, amplitude, phase: float) -> np.ndarray:
@@ -263,11 +295,14 @@ def field_samples(params: EpisodeParams, streams: Streams, rng: np.random.Genera
         values = sensors.freeze(stamps, values[keep], faults.frozen_from.get(name))
         out[name] = (stamps, values)
     env_t = rng.uniform(0.0, 1.0 / ENV_RATE) + np.arange(int(WINDOW * ENV_RATE)) / ENV_RATE
-    env = sensors.read_environment(rng, environment_truth(params, env_t), noise, faults)
+    unsensed = params.profile.unsensed_columns if params.profile else ()
+    env = sensors.read_environment(rng, environment_truth(params, env_t), noise, faults,
+                                   unsensed)
     out['environment'] = (env_t, sensors.freeze(env_t, env, faults.frozen_from.get(
         'environment')))
     gains = sensors.camera_gain(rng, streams.field_times, noise, faults)
-    frames = np.array([sensors.degrade_frame(rng, f, g, noise)
+    optics = params.profile.optics if params.profile else None
+    frames = np.array([sensors.degrade_frame(rng, f, g, noise, optics)
                        for f, g in zip(streams.field_frames, gains)])
     out['camera'] = (sensors.jittered_stamps(rng, streams.field_times, noise), frames)
     return {name: value for name, value in out.items() if not faults.dropped[name]}
@@ -277,7 +312,8 @@ def field_view(samples) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
     """
     Bin field samples like the ingestion node: arrays per modality and the availability mask.
 
-    Dead taxels (NaN) are read as 0 N; a dropped modality is all zeros with mask False.
+    Dead taxels (NaN) are read as 0 N; an unsensed environment quantity stays NaN (a profile's
+    robot without that sensor); a dropped modality is all zeros with mask False.
     """
     spec = FIELD_SPEC
     arrays, mask = {}, np.zeros(len(MODALITIES), bool)
@@ -291,7 +327,8 @@ def field_view(samples) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
         if name == 'camera':
             arrays[name] = _camera_view(stamps, values, mod.steps, mod.features[1])
         else:
-            arrays[name] = _bin(stamps, np.nan_to_num(values, nan=0.0), mod.steps)
+            arrays[name] = _bin(stamps, values if name == 'environment' else
+                                np.nan_to_num(values, nan=0.0), mod.steps)
     return arrays, mask
 
 
@@ -328,7 +365,8 @@ def episode_domain(seed: int, index: int, field_fraction: float) -> int:
 
 
 def generate(gen: EpisodeGenerator, seed: int, index: int, field_fraction: float,
-             render: bool = True) -> Dict[str, np.ndarray]:
+             render: bool = True,
+             profile: Optional[profiles.SimProfile] = None) -> Dict[str, np.ndarray]:
     """
     One episode as dataset rows (no batch axis): views, labels, privileged state.
 
@@ -336,13 +374,14 @@ def generate(gen: EpisodeGenerator, seed: int, index: int, field_fraction: float
     """
     rng = episode_rng(seed, index)
     domain = episode_domain(seed, index, field_fraction)
-    params = sample_params(rng, index, domain)
+    params = sample_params(rng, index, domain, profile)
     streams, actuator = gen.simulate(params, rng, render=render)
     accel = dg.acceleration(params.env)
     load = dg.load_factor(max(params.amplitude))
     labels = params.state.labels(accel, load)
     row = {f'teacher_{k}': v for k, v in teacher_view(params, streams).items()}
-    field, mask = field_view(field_samples(params, streams, rng, gen.noise[domain]))
+    noise = profile.noise if profile is not None and domain else gen.noise[domain]
+    field, mask = field_view(field_samples(params, streams, rng, noise))
     row.update({f'field_{k}': v for k, v in field.items()})
     row.update({
         'fatigue': np.int64(labels['fatigue']), 'damage': np.int64(labels['damage']),

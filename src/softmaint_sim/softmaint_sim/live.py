@@ -8,7 +8,9 @@ at 1 Hz, and every scenario event when it fires (followed by fresh ground truth 
 the arm or its environment). Degradation advances with the motion cycles (times the scenario's
 wear acceleration) and is re-applied to the physics every 0.1 s. The sensor models are those of
 the dataset's field view (sensors.py), so a student trained on the dataset sees the same sensors
-live. The camera is rendered only when a frame is due.
+live. The camera is rendered only when a frame is due. A scenario's application profile
+(softmaint_sim.profiles) sets the scene, the camera optics, the field sensors' noise, the
+environment quantities reported as NaN (not sensed) and the extra degradation drivers.
 
 `Pacer` maps simulated time onto a wall clock at a rate factor that may change while running.
 """
@@ -20,6 +22,7 @@ import numpy as np
 from softmaint_core.spec import ENVIRONMENT_FIELDS
 
 from . import degradation as dg
+from . import profiles
 from . import sensors
 from .arm import Arm, FIELD_GEOMETRY, FIELD_TAXELS, Look, SIM_GEOMETRY
 from .episode import commands
@@ -60,11 +63,16 @@ class LiveSim:
             raise ValueError(f'camera_rate must be in (0, {1.0 / SAMPLE_PERIOD:g}] Hz, '
                              f'got {camera_rate}')
         self.scenario = scenario
+        self.profile = profiles.sim_profile(scenario.profile)
         self.arm = Arm(geometry(scenario), camera_size, camera_size, render=render)
         self.noise = sensors.FIELD_NOISE if scenario.domain == 'field' else sensors.SIM_NOISE
+        if self.profile is not None and scenario.domain == 'field':
+            self.noise = self.profile.noise
         self.rng = np.random.default_rng(scenario.seed)
         self.state = dg.Degradation(cycles=scenario.cycles, stiffness=scenario.stiffness)
         self.env = dict(scenario.environment)
+        if self.profile is not None:
+            profiles.start(self.state, self.profile.drivers, self.environment())
         self.pending: List[Event] = list(scenario.events)
         self.active: List[Event] = []
         self.periods = 0             # sensor periods done; time = periods * SAMPLE_PERIOD
@@ -74,7 +82,8 @@ class LiveSim:
         self.render = render
         self.actuator_state = None
         self.arm.reset()
-        self.arm.set_look(FIELD_LOOK if scenario.domain == 'field' else Look())
+        self.arm.set_look(self.profile.look if self.profile is not None else
+                          FIELD_LOOK if scenario.domain == 'field' else Look())
         self._apply_physics()
 
     @property
@@ -141,6 +150,8 @@ class LiveSim:
                 changed = True
             elif ev.environment:
                 self.env.update(ev.environment)
+                if self.profile is not None:
+                    profiles.update(self.state, self.profile.drivers, self.environment())
                 changed = True
             else:
                 self.active.append(ev)
@@ -172,13 +183,16 @@ class LiveSim:
         if self.render and self.frames * self.camera_period < t + SAMPLE_PERIOD - 1e-9:
             self.frames += 1
             gain = sensors.camera_gain(rng, np.array([t]), noise, faults)[0]
-            frame = sensors.degrade_frame(rng, self.arm.render(), gain, noise)
+            optics = self.profile.optics if self.profile is not None else None
+            frame = sensors.degrade_frame(rng, self.arm.render(), gain, noise, optics)
             readings.append(Reading('camera', t, {'image': frame}))
         env = self.environment()
         accel = dg.acceleration(env)
         readings += self._simulate_period(t, faults, noise)
         if self._slow_due():
-            values = sensors.read_environment(rng, env.as_array()[None], noise, faults)[0]
+            unsensed = self.profile.unsensed_columns if self.profile is not None else ()
+            values = sensors.read_environment(rng, env.as_array()[None], noise, faults,
+                                              unsensed)[0]
             readings.append(Reading('environment', t, {'values': values}))
             readings.append(Reading('truth', t, self.truth(accel)))
         readings = [r for r in readings if r.kind in ('truth', 'event') or self._keep(r, faults)]
@@ -220,8 +234,11 @@ class LiveSim:
         """Motion cycles of one period, compressed by the wear acceleration; drift."""
         # Failure is terminal: the labels stay those of the failure that happened first.
         if self.state.rul(accel, self.load) > 0:
-            self.state.advance(self.scenario.frequency * SAMPLE_PERIOD
-                               * self.scenario.wear_acceleration, accel, self.load)
+            cycles = (self.scenario.frequency * SAMPLE_PERIOD
+                      * self.scenario.wear_acceleration)
+            self.state.advance(cycles, accel, self.load)
+            if self.profile is not None:
+                profiles.wear(self.state, self.profile.drivers, self.environment(), cycles)
         for key, rate in self.scenario.drift.items():
             self.env[key] += rate * SAMPLE_PERIOD
         self.env['humidity'] = min(1.0, max(0.0, self.env['humidity']))

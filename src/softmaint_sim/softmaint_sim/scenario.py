@@ -4,6 +4,8 @@ Scenario files of the live sim robot: a YAML timeline of damage, environment and
 Example (times in simulated seconds)::
 
     name: example
+    profile: default         # application profile (softmaint_sim.profiles): its physics, scene,
+                             # sensors and environment ranges
     domain: field            # sim | field: which arm (material, geometry, scene) is simulated
     seed: 7                  # sensor noise and fault draws
     wear_acceleration: 1000  # degradation cycles per motion cycle (months in minutes)
@@ -32,16 +34,24 @@ import os
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from softmaint_core.profiles import PROFILES
 from softmaint_core.taxonomy import DAMAGE_TYPES
 import yaml
 
 from .arm import FIELD_TAXELS
+from .profiles import sim_profile
 
 DOMAINS = ('sim', 'field')
 SENSOR_FAULTS = ('dropout', 'frozen', 'bias', 'dead_taxels', 'saturation', 'lighting')
 FAULT_MODALITIES = ('camera', 'tactile', 'proprio', 'environment')
 ENV_KEYS = {'temperature': (-20.0, 80.0), 'humidity': (0.0, 1.0), 'co2': (0.0, 10000.0),
             'pressure': (50.0, 120.0)}
+
+
+def environment_ranges(profile: str) -> dict:
+    """Allowed range of each environment quantity in a scenario of `profile`."""
+    prof = sim_profile(profile)
+    return {**ENV_KEYS, **(prof.scenario_ranges if prof else {})}
 
 
 class ScenarioError(ValueError):
@@ -71,6 +81,7 @@ class Scenario:
     """A validated scenario."""
 
     name: str
+    profile: str = 'default'
     domain: str = 'field'
     seed: int = 0
     wear_acceleration: float = 1.0
@@ -123,10 +134,10 @@ def _choice(data, key, where, allowed, default=None):
     return value
 
 
-def _environment(data, where, require_all: bool) -> dict:
+def _environment(data, where, require_all: bool, ranges=ENV_KEYS) -> dict:
     _keys(data, list(ENV_KEYS) + (['drift'] if require_all else []), where)
     out = {}
-    for key, (low, high) in ENV_KEYS.items():
+    for key, (low, high) in ranges.items():
         if key in data or require_all:
             out[key] = _number(data, key, where, low, high,
                                default=Scenario('x').environment[key] if require_all else None)
@@ -154,7 +165,7 @@ FAULT_VALUES = {
 }
 
 
-def _event(data, where) -> Event:
+def _event(data, where, ranges=ENV_KEYS) -> Event:
     if not isinstance(data, dict):
         raise _err(where, f'must be a mapping, got {type(data).__name__}')
     kinds = [k for k in EVENT_KEYS if k in data]
@@ -169,7 +180,8 @@ def _event(data, where) -> Event:
         event.location = _number(data, 'location', where, 0.0, 1.0, default=0.5)
         event.side = _number(data, 'side', where, 0, 1, default=0, integer=True)
     elif kind == 'environment':
-        event.environment = _environment(data['environment'], f'{where}.environment', False)
+        event.environment = _environment(data['environment'], f'{where}.environment', False,
+                                         ranges)
         if not event.environment:
             raise _err(f'{where}.environment', f'must set at least one of {list(ENV_KEYS)}')
     else:
@@ -230,11 +242,13 @@ def describe(event: Event) -> str:
 
 def parse(data, source: str = 'scenario') -> Scenario:
     """Validate a loaded YAML mapping into a Scenario."""
-    _keys(data, ('name', 'description', 'domain', 'seed', 'wear_acceleration', 'motion',
-                 'environment', 'initial', 'events'), source)
+    _keys(data, ('name', 'description', 'profile', 'domain', 'seed', 'wear_acceleration',
+                 'motion', 'environment', 'initial', 'events'), source)
     if not isinstance(data.get('name'), str) or not data['name']:
         raise _err(f'{source}.name', 'is required and must be a non-empty string')
     sc = Scenario(name=data['name'], description=str(data.get('description', '')))
+    sc.profile = _choice(data, 'profile', source, tuple(PROFILES), default='default')
+    ranges = environment_ranges(sc.profile)
     sc.domain = _choice(data, 'domain', source, DOMAINS, default='field')
     sc.seed = _number(data, 'seed', source, 0, 2 ** 31 - 1, default=0, integer=True)
     sc.wear_acceleration = _number(data, 'wear_acceleration', source, 0.0, 1e6, default=1.0)
@@ -249,7 +263,7 @@ def parse(data, source: str = 'scenario') -> Scenario:
                    f'must be two tendon forces in [0, 25] N, got {amplitude!r}')
     sc.amplitude = (float(amplitude[0]), float(amplitude[1]))
     env = data.get('environment', {})
-    sc.environment = _environment(env, f'{source}.environment', True)
+    sc.environment = _environment(env, f'{source}.environment', True, ranges)
     drift = env.get('drift', {}) if isinstance(env, dict) else {}
     _keys(drift, list(ENV_KEYS), f'{source}.environment.drift')
     sc.drift = {k: _number(drift, k, f'{source}.environment.drift', -100.0, 100.0)
@@ -261,8 +275,8 @@ def parse(data, source: str = 'scenario') -> Scenario:
     events = data.get('events', [])
     if not isinstance(events, list):
         raise _err(f'{source}.events', 'must be a list of events')
-    sc.events = sorted((_event(e, f'{source}.events[{i}]') for i, e in enumerate(events)),
-                       key=lambda e: e.at)
+    sc.events = sorted((_event(e, f'{source}.events[{i}]', ranges)
+                        for i, e in enumerate(events)), key=lambda e: e.at)
     return sc
 
 

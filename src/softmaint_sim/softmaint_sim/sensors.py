@@ -9,12 +9,14 @@ view and for the live sim node, so both see identical sensor physics:
   joint_states 4 bend sensors, each the total bending angle over 5 hinges [rad], noise, bias
   actuators    command [N] (exact) and achieved tendon force from a load cell [N], noise
   environment  temperature [degC], humidity [0, 1], CO2 [ppm], pressure [kPa], noise, bias
-  camera       64x64 rgb8, sensor noise, frame-to-frame gain flicker, lighting shifts
+  camera       64x64 rgb8, sensor noise, frame-to-frame gain flicker, lighting shifts; an
+               application profile adds the optics of its medium (Optics: turbid water, harsh
+               contrast) and may lack environment quantities (NaN = not sensed)
 
 Faults are drawn per episode (Faults.sample) and applied to whole streams or from a time on.
 """
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -43,6 +45,31 @@ FIELD_NOISE = NoiseModel(taxel_sigma=0.06, taxel_range_max=3.5, bend_sigma=0.02,
                          achieved_sigma=0.04, env_sigma=(0.3, 0.02, 30.0, 0.1),
                          image_sigma=0.035, image_flicker=0.05, stamp_jitter=0.001,
                          sample_loss=0.03)
+
+@dataclass(frozen=True)
+class Optics:
+    """
+    What lies between the scene and a profile's camera, applied to each rendered frame.
+
+    Turbid water (Jaffe-McGlamery, single scattering): the scene's light reaches the lens
+    attenuated to `transmission` and a veil of backscattered light of colour `haze` fills the
+    rest, so contrast drops: I = transmission * I_scene + (1 - transmission) * haze.
+    Harsh light without atmosphere: `contrast` > 1 stretches values away from mid-grey
+    (I = 0.5 + contrast * (I - 0.5), clipped), crushing shadows and burning highlights.
+    """
+
+    transmission: float = 1.0
+    haze: Tuple[float, float, float] = (0.0, 0.0, 0.0)   # [0, 1] RGB of the veil
+    contrast: float = 1.0
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        """Frame seen through the medium, float32 in [0, 255] from a rendered uint8 frame."""
+        image = frame.astype(np.float32) / 255.0
+        image = self.transmission * image + (1.0 - self.transmission) * np.asarray(
+            self.haze, dtype=np.float32)
+        image = np.clip(0.5 + self.contrast * (image - 0.5), 0.0, 1.0)
+        return image * 255.0
+
 
 # Per-episode fault probabilities.
 P_DROP = {'camera': 0.15, 'tactile': 0.12, 'proprio': 0.05, 'environment': 0.15}
@@ -131,10 +158,12 @@ def read_achieved(rng, achieved, noise: NoiseModel) -> np.ndarray:
     return achieved + rng.normal(0.0, 1.0, achieved.shape) * sigma
 
 
-def read_environment(rng, env, noise: NoiseModel, faults: Faults) -> np.ndarray:
-    """Environment readings [T, 4] from the true values [T, 4]."""
+def read_environment(rng, env, noise: NoiseModel, faults: Faults,
+                     unsensed: Sequence[int] = ()) -> np.ndarray:
+    """Environment readings [T, 4] from the true values [T, 4]; NaN in `unsensed` columns."""
     out = env + faults.env_bias + rng.normal(0.0, 1.0, env.shape) * np.asarray(noise.env_sigma)
     out[:, 1] = np.clip(out[:, 1], 0.0, 1.0)
+    out[:, list(unsensed)] = np.nan
     return out
 
 
@@ -146,8 +175,11 @@ def camera_gain(rng, stamps: np.ndarray, noise: NoiseModel, faults: Faults) -> n
     return gain
 
 
-def degrade_frame(rng, frame: np.ndarray, gain: float, noise: NoiseModel) -> np.ndarray:
-    """Field camera frame (uint8 rgb8) from a rendered frame: gain, noise, quantisation."""
+def degrade_frame(rng, frame: np.ndarray, gain: float, noise: NoiseModel,
+                  optics: Optional[Optics] = None) -> np.ndarray:
+    """Field camera frame (uint8 rgb8) from a rendered frame: optics, gain, noise, quantisation."""
+    if optics is not None:
+        frame = optics.apply(frame)
     image = frame.astype(np.float32) * (gain / 255.0)
     image += rng.normal(0.0, noise.image_sigma, image.shape).astype(np.float32)
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
