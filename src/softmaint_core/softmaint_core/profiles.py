@@ -11,7 +11,7 @@ config/softmaint.yaml). This module holds the part more than one package needs, 
   as the training mean (softmaint_core.window), so the student sees "no information";
 * merging parameter files the way ROS 2 does (later files override, nested keys become dotted
   names) and checking an overlay: only the suite's node names, only `ros__parameters`, agent
-  thresholds that pass policy.Thresholds.
+  thresholds and action settings that pass policy.Thresholds and policy.ActionSettings.
 """
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Dict, Iterable, Tuple
 
 import yaml
 
-from .policy import Thresholds
+from .policy import ActionSettings, Thresholds
 from .spec import ENVIRONMENT_FIELDS
 
 # Nodes of the suite, as bringup names them (the keys of a parameter file).
@@ -27,6 +27,7 @@ NODE_NAMES = ('softmaint_sim', 'softmaint_ingestion', 'softmaint_inference', 'so
               'softmaint_monitor')
 AGENT = 'softmaint_agent'
 THRESHOLD_PREFIX = 'thresholds.'
+ACTIONS_PREFIX = 'actions.'
 
 
 class ProfileError(ValueError):
@@ -112,15 +113,25 @@ def node_parameters(documents: Iterable[Tuple[str, dict]]) -> Dict[str, Dict[str
     return merged
 
 
-def agent_thresholds(parameters: Dict[str, object]) -> Thresholds:
-    """Thresholds of the agent's merged parameters (defaults for the ones not set)."""
-    known = {spec.name for spec in fields(Thresholds)}
-    values = {name[len(THRESHOLD_PREFIX):]: value for name, value in parameters.items()
-              if name.startswith(THRESHOLD_PREFIX)}
+def _group(parameters: Dict[str, object], prefix: str, cls):
+    known = {spec.name for spec in fields(cls)}
+    values = {name[len(prefix):]: value for name, value in parameters.items()
+              if name.startswith(prefix)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ProfileError(f'{AGENT}: unknown thresholds {unknown}; known: {sorted(known)}')
-    return Thresholds.from_mapping(values)
+        raise ProfileError(f'{AGENT}: unknown parameters {[prefix + u for u in unknown]}; '
+                           f'known: {sorted(prefix + k for k in known)}')
+    return cls.from_mapping(values)
+
+
+def agent_thresholds(parameters: Dict[str, object]) -> Thresholds:
+    """Thresholds of the agent's merged parameters (defaults for the ones not set)."""
+    return _group(parameters, THRESHOLD_PREFIX, Thresholds)
+
+
+def agent_actions(parameters: Dict[str, object]) -> ActionSettings:
+    """Action settings of the agent's merged parameters (defaults for the ones not set)."""
+    return _group(parameters, ACTIONS_PREFIX, ActionSettings)
 
 
 def load_parameter_files(paths: Iterable[Path]) -> Dict[str, Dict[str, object]]:
@@ -134,6 +145,9 @@ def load_parameter_files(paths: Iterable[Path]) -> Dict[str, Dict[str, object]]:
     merged = node_parameters(documents)
     try:
         agent_thresholds(merged[AGENT])
+        agent_actions(merged[AGENT])
+    except ProfileError:
+        raise
     except ValueError as err:       # ThresholdError too
         raise ProfileError(f'{AGENT}: {err}') from err
     return merged
