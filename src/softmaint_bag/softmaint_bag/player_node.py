@@ -91,6 +91,7 @@ class BagPlayer(Node):
             if wall_start is None:
                 wall_start, bag_start = time.monotonic(), record.stamp
                 self._publish_clock(record.stamp)
+                time.sleep(self._clock_settle)
 
             def due(stamp):
                 return wall_start + (stamp - bag_start) / 1e9 / rate

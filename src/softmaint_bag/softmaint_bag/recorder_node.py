@@ -2,8 +2,10 @@
 Record topics to a rosbag2 MCAP bag where rosbag2 is missing.
 
     softmaint-record --out BAG_DIR --topics /camera/image_raw /tactile [--duration 30]
+                     [--ros-args -p use_sim_time:=true]
 
-Messages are stored as received (CDR bytes from a raw subscription) with their receive time, and
+Messages are stored as received (CDR bytes from a raw subscription) with their receive time on
+the node clock (with use_sim_time: the /clock of a simulation, so bag time is simulated time), and
 the bag carries full message definitions, so `ros2 bag` and `rosbags` read it. On a ROS 2 distro
 prefer `ros2 bag record -s mcap`.
 """
@@ -18,6 +20,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
+from rclpy.utilities import remove_ros_args
 from rosbags.rosbag2 import StoragePlugin, Writer
 from softmaint_core.bagtypes import typestore
 
@@ -83,12 +86,13 @@ def main(args=None):
     parser.add_argument('--duration', type=float, default=0.0, help='stop after S seconds')
     parser.add_argument('--best-effort', action='store_true',
                         help='subscribe best-effort (sensor-data QoS) instead of reliable')
-    options = parser.parse_args(sys.argv[1:] if args is None else args)
+    argv = sys.argv if args is None else ['softmaint-record', *args]
+    options = parser.parse_args(remove_ros_args(argv)[1:])
     if options.out.exists():
         parser.error(f'{options.out} exists: choose a new bag directory')
     # Own the signals so that Ctrl-C / SIGTERM stop recording without shutting the context
     # down first: messages already received by DDS are then drained into the bag.
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     node = BagRecorder(options.out, options.topics, options.best_effort)
     executor = SingleThreadedExecutor()
