@@ -10,9 +10,9 @@ deep_sea   Ambient pressure drives sea water into the elastomer (permeation grow
            plasticises the skin), crack gain 1 + 0.6 I (stress-corrosion cracking), leak gain
            1 + 0.4 I (sea water pushes through punctures). At 300 bar I = 4: fatigue x2.2, crack
            x3.4, leak x2.6; the cold (2-4 degC) slows the Arrhenius term (x0.36) and immersion
-           sets humidity to 1. Camera: only the robot's lamp (light 0.12-0.3, blue-green), turbid
-           water (transmission 0.45, teal backscatter veil), gain-up sensor noise. Senses
-           temperature and pressure.
+           sets humidity to 1. Camera: only the robot's lamp (light 0.12-0.3, blue-green, little
+           ambient light), turbid water (transmission 0.45, teal backscatter veil), gain-up
+           sensor noise. Senses temperature and pressure.
 medical    Autoclave cycles (134 degC, 18 min) between procedures age the elastomer: each is
            ARRHENIUS(134 degC) * STERILISATION_AGEING ~ 500 cycles of softening at 20 degC, so
            with one autoclave cycle per `sterilisation_interval` motion cycles the fatigue gain
@@ -184,7 +184,7 @@ PROFILES: Dict[str, SimProfile] = {p.name: p for p in (
         environment={'temperature': (1.5, 6.0), 'humidity': (1.0, 1.0), 'co2': (400.0, 400.0),
                      'pressure': (5.0e3, 40.0e3)},
         scenario_ranges={'temperature': (-2.0, 40.0), 'pressure': (50.0, 110.0e3)},
-        look=Look(light=0.2, tint=(0.55, 0.85, 1.0)), light=(0.12, 0.3),
+        look=Look(light=0.2, tint=(0.55, 0.85, 1.0), ambient=0.08), light=(0.12, 0.3),
         optics=Optics(transmission=0.45, haze=(0.05, 0.18, 0.22)),
         noise=replace(FIELD_NOISE, image_sigma=0.06, image_flicker=0.08,
                       env_sigma=(0.05, 0.02, 30.0, 10.0))),
