@@ -8,8 +8,8 @@ every overlay value (a parameter the node does not declare would be silently dro
 from pathlib import Path
 
 import pytest
-from softmaint_core.profiles import (load_parameter_files, node_parameters, PROFILES,
-                                     ProfileError)
+from softmaint_core.profiles import (load_parameter_files, node_parameters, ProfileError,
+                                     PROFILES)
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -119,12 +119,12 @@ class ActionSettings:
 
     @property
     def assistance_available(self) -> bool:
-        """Whether an assistance request is answered within the time the robot may wait."""
+        """Return whether assistance answers within the time the robot may wait."""
         return self.assistance_latency <= self.max_assistance_latency
 
     @property
     def shutdown_meaning(self) -> str:
-        """What immediate_shutdown does here, in words."""
+        """Return what immediate_shutdown does here, in words."""
         return SHUTDOWN_MODES[self.shutdown_mode]
 
 

@@ -59,8 +59,8 @@ PROFILES = {p.name: p for p in (
             'dark; a CTD-type probe senses temperature and pressure only',
             sensed=('temperature', 'pressure')),
     Profile('medical', 'surgical assistance: autoclave sterilisation between procedures, many '
-            'large deformations; no chemical (CO2) sensor', sensed=('temperature', 'humidity',
-                                                                     'pressure')),
+            'large deformations; no chemical (CO2) sensor',
+            sensed=('temperature', 'humidity', 'pressure')),
     Profile('space', 'outside a spacecraft: vacuum, thermal cycling every orbit, radiation, '
             'harsh sunlight; temperature and a vacuum gauge only, no crew nearby',
             sensed=('temperature', 'pressure')),
@@ -125,12 +125,12 @@ def _group(parameters: Dict[str, object], prefix: str, cls):
 
 
 def agent_thresholds(parameters: Dict[str, object]) -> Thresholds:
-    """Thresholds of the agent's merged parameters (defaults for the ones not set)."""
+    """Return the agent's thresholds from merged parameters (defaults where not set)."""
     return _group(parameters, THRESHOLD_PREFIX, Thresholds)
 
 
 def agent_actions(parameters: Dict[str, object]) -> ActionSettings:
-    """Action settings of the agent's merged parameters (defaults for the ones not set)."""
+    """Return the agent's action settings from merged parameters (defaults where not set)."""
     return _group(parameters, ACTIONS_PREFIX, ActionSettings)
 
 

@@ -1,7 +1,7 @@
 """Profile catalogue and parameter-file merging (softmaint_core.profiles)."""
 import pytest
 from softmaint_core.profiles import (agent_actions, agent_thresholds, flatten, node_parameters,
-                                     profile, PROFILES, ProfileError)
+                                     profile, ProfileError, PROFILES)
 from softmaint_core.spec import ENVIRONMENT_FIELDS
 
 

@@ -177,10 +177,9 @@ def sample_drivers(rng: np.random.Generator, prof: SimProfile) -> Drivers:
     return replace(prof.drivers, **values)
 
 
-_SEA = dict(salinity=35.0)
 PROFILES: Dict[str, SimProfile] = {p.name: p for p in (
     SimProfile(
-        'deep_sea', Drivers(**_SEA), {'salinity': (33.0, 37.0)},
+        'deep_sea', Drivers(salinity=35.0), {'salinity': (33.0, 37.0)},
         environment={'temperature': (1.5, 6.0), 'humidity': (1.0, 1.0), 'co2': (400.0, 400.0),
                      'pressure': (5.0e3, 40.0e3)},
         scenario_ranges={'temperature': (-2.0, 40.0), 'pressure': (50.0, 110.0e3)},

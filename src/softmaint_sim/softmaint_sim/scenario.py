@@ -49,7 +49,7 @@ ENV_KEYS = {'temperature': (-20.0, 80.0), 'humidity': (0.0, 1.0), 'co2': (0.0, 1
 
 
 def environment_ranges(profile: str) -> dict:
-    """Allowed range of each environment quantity in a scenario of `profile`."""
+    """Return the allowed range of each environment quantity in a scenario of `profile`."""
     prof = sim_profile(profile)
     return {**ENV_KEYS, **(prof.scenario_ranges if prof else {})}
 

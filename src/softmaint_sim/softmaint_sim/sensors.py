@@ -46,6 +46,7 @@ FIELD_NOISE = NoiseModel(taxel_sigma=0.06, taxel_range_max=3.5, bend_sigma=0.02,
                          image_sigma=0.035, image_flicker=0.05, stamp_jitter=0.001,
                          sample_loss=0.03)
 
+
 @dataclass(frozen=True)
 class Optics:
     """
