@@ -28,3 +28,15 @@ def test_shared_teacher_is_one_row_with_one_seed():
     records = [record('distilled', s, 0.6) for s in range(3)]
     teacher_row = headline_table(records).splitlines()[2]
     assert teacher_row.startswith('| teacher (upper bound, teacher view) | sim 100 % | 1 |')
+
+
+def test_records_load_from_jsonl_and_from_one_record_json(tmp_path):
+    import json
+    from softmaint_train.evaluate import load_records
+    records = [record('distilled', 0, 0.6), record('scratch', 0, 0.4)]
+    lines = tmp_path / 'results.jsonl'
+    lines.write_text(''.join(json.dumps(r) + '\n' for r in records))
+    one = tmp_path / 'record.json'
+    one.write_text(json.dumps(records[0], indent=2))
+    assert load_records(lines) == records
+    assert load_records(one) == records[:1]

@@ -43,9 +43,10 @@ def cmd_reproduce(args) -> int:
     record['wall_seconds'] = time.monotonic() - start
     (out_dir / 'record.json').write_text(json.dumps(record, indent=2))
     tag = f'{cfg.name}-f{cfg.data.label_fraction:g}-seed{cfg.seed}'
+    command = ' '.join([f'softmaint-train {args.command} --config {args.config}']
+                       + [f'--set {s}' for s in args.set or []])
     report = write_report([record], out_dir / f'predictions-{tag}.npz', out_dir / 'report',
-                          f'softmaint student {cfg.name}', f'softmaint-train reproduce '
-                          f'--config {args.config}')
+                          f'softmaint student {cfg.name}', command)
     m = record['student']['all']
     print(f"done in {record['wall_seconds']:.0f} s: damage F1 {m['damage.macro_f1']:.3f}, "
           f"fatigue F1 {m['fatigue.macro_f1']:.3f}, urgency MAE {m['urgency.mae']:.3f}, "

@@ -296,8 +296,13 @@ def _plot_failures(records: List[dict], out: Path) -> None:
 
 
 def load_records(path: Path) -> List[dict]:
-    """Run records (one JSON object per line)."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """Run records: a results.jsonl (one object per line) or one record.json (indented)."""
+    text = Path(path).read_text()
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return whole if isinstance(whole, list) else [whole]
 
 
 def write_report(records: List[dict], predictions: Path, out_dir: Path, title: str,
