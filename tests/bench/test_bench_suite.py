@@ -40,14 +40,17 @@ def test_process_usage_reads_this_process_and_none_for_a_gone_one():
 
 
 def test_window_metrics_count_sequence_gaps_skipped_hops_and_missing_predictions():
-    def window(sequence, second, predicted=True):
+    def window(sequence, second, predicted=True, unavailable=()):
         end = (100 + second) * HOP_NS
-        return WindowRecord(sequence, end, end - 2_000_000, end + 5_000_000, 4,
+        return WindowRecord(sequence, end, end - 2_000_000, end + 5_000_000, unavailable,
                             prediction_ns=end + 20_000_000 if predicted else None,
                             decision_ns=end + 22_000_000 if predicted else None)
 
-    records = [window(0, 0), window(1, 1), window(3, 3), window(4, 5), window(5, 6, False)]
-    metrics = bench_suite.window_metrics(records, HOP_NS, modalities=4)
+    records = [window(0, 0), window(1, 1, unavailable=('tactile:STALE',)), window(3, 3),
+               window(4, 5), window(5, 6, False, ('tactile:STALE', 'camera:INVALID'))]
+    metrics = bench_suite.window_metrics(records, HOP_NS)
+    assert metrics['complete_windows'] == 3
+    assert metrics['unavailable'] == {'tactile:STALE': 2, 'camera:INVALID': 1}
     assert metrics['sequence_gaps'] == 1          # sequence 2 never arrived
     assert metrics['skipped_hops'] == 2           # seconds 2 and 4 have no window
     assert metrics['unpredicted'] == 1
@@ -111,15 +114,15 @@ def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
     out = tmp_path / 'bench.json'
     proc = subprocess.run(
         [sys.executable, '-m', 'softmaint.bench_suite', '--duration', '5', '--robots', '1',
-         '--baselines', 'transport,light', '--json', str(out)],
+         '--baselines', 'transport,transport_events,light', '--json', str(out)],
         capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for heading in ('== transport', '== light', '== robots=1', '== summary',
+    for heading in ('== transport', '== transport_events', '== light', '== robots=1', '== summary',
                     'robots sustained at full load'):
         assert heading in proc.stdout
     report = json.loads(out.read_text())
     phases = {p['phase']: p for p in report['phases']}
-    assert list(phases) == ['transport', 'light', 'robots=1']
+    assert list(phases) == ['transport', 'transport_events', 'light', 'robots=1']
     for phase in phases.values():
         robots = phase.get('per_robot') or {'transport': phase}
         for robot in robots.values():
@@ -137,6 +140,9 @@ def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
         robot = phase['per_robot']['robot0']
         assert robot['windows'] >= 2
         assert robot['complete_windows'] <= robot['windows']
+        assert sum(robot['rejected'].values()) >= 0
+        assert set(phase['ingestion_qos']) == set(bench_suite.SOURCES)
+        assert all(q.startswith('reliable') for q in phase['ingestion_qos'].values())
         for key in bench_suite.LATENCIES:
             stats = phase['latency_ms'][key]
             assert stats['n'] >= 1, key

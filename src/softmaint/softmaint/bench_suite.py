@@ -36,21 +36,23 @@ Every process gets the Fast DDS profile config/fastdds_profile.xml (16 MiB share
 segment, 4 MiB UDP buffers) through FASTDDS_DEFAULT_PROFILES_FILE unless told otherwise.
 
 Phases: the baselines first, then the sweep. `transport`: the same messages to a bare
-subscriber process, no suite (raw DDS cost); `transport_default`: the same with Fast DDS's default
-transports (no profile). `light`: robot0's suite at the sim robot's load (64x64 camera at 5 Hz,
-100 Hz vectors, 1 Hz environment). Sweep: 1, 2, ... robots, each with its own suite and load
-generator, all at full load at once. A robot count *keeps up* when no message or window is lost
-and the p99 window-to-decision latency is below the hop (each decision before the next window);
-it *meets the target* when that p99 is also <= 50 ms. The sweep stops at the first robot count
-that does not keep up.
+subscriber process, no suite (raw DDS cost); `transport_default`: the same with Fast DDS's
+default transports (no profile); `transport_events`: the same subscriber spun by rclpy's
+EventsExecutor instead of the SingleThreadedExecutor the nodes use. `light`: robot0's suite at
+the sim robot's load (64x64 camera at 5 Hz, 100 Hz vectors, 1 Hz environment). Sweep: 1, 2, ...
+robots, each with its own suite and load generator, all at full load at once. A robot count
+*keeps up* when no message or window is lost and the p99 window-to-decision latency is below the
+hop (each decision before the next window); it *meets the target* when that p99 is also
+<= 50 ms. The sweep stops at the first robot count that does not keep up.
 
     softmaint-bench-suite load --namespace robot0 [--load field|light] [--duration 30]
-    softmaint-bench-suite sink --namespace NS
+    softmaint-bench-suite sink --namespace NS [--executor single|events]
 
 are the load generator and the bare subscriber on their own (the load generator also works
 against any running suite).
 """
 import argparse
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 import heapq
 import json
@@ -81,6 +83,7 @@ SOURCES = ('camera', 'tactile', 'joint_states', 'actuation', 'environment')
 START_TIMEOUT = 90.0
 # How long counts may take to settle after the load stops [s].
 SETTLE_TIMEOUT = 15.0
+BASELINES = ('transport', 'transport_default', 'transport_events', 'light')
 NODES = ('softmaint_ingestion', 'softmaint_inference', 'softmaint_agent')
 LATENCIES = ('input_to_window', 'input_to_prediction', 'input_to_decision')
 
@@ -361,8 +364,13 @@ def load_main(args: argparse.Namespace) -> int:
 def sink_main(args: argparse.Namespace) -> int:
     """Subscribe to the sensor topics like ingestion does, count; print JSON on SIGINT/SIGTERM."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException
-    rclpy.init()
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.experimental import EventsExecutor
+    from rclpy.signals import SignalHandlerOptions
+    # Spun like the ingestion node: our own signal handling, spin_once in a loop (the
+    # EventsExecutor's spin() does not return on rclpy's SIGINT shutdown).
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     node = rclpy.create_node('softmaint_bench_sink', namespace=args.namespace)
     counts, latency_ms = dict.fromkeys(SOURCES, 0), {s: [] for s in SOURCES}
 
@@ -376,13 +384,16 @@ def sink_main(args: argparse.Namespace) -> int:
     for source, (msg_type, topic) in sensor_topics(args.namespace).items():
         node.create_subscription(msg_type, topic, lambda m, s=source: receive(s, m),
                                  reliable_qos(rates[source]))
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    executor = EventsExecutor() if args.executor == 'events' else SingleThreadedExecutor()
+    executor.add_node(node)
     print('subscribed', flush=True)
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.2)
+    except KeyboardInterrupt:
         pass
     finally:
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     print(json.dumps({'received': counts,
@@ -515,7 +526,7 @@ class WindowRecord:
     end_ns: int
     last_input_ns: int
     received_ns: int
-    available: int
+    unavailable: Tuple[str, ...]        # 'name:STATUS' of each modality that is not AVAILABLE
     prediction_ns: Optional[int] = None
     decision_ns: Optional[int] = None
 
@@ -586,10 +597,13 @@ class Probe:
                                       lambda m: self._on_decision(namespace, m), latched)
 
     def _on_window(self, namespace: str, msg) -> None:
+        from softmaint_core.window import Status
         received = self._now()
         end = _ns(msg.header.stamp)
+        unavailable = tuple(f'{t.name}:{Status(t.status).name}' for t in msg.modalities
+                            if t.status != Status.AVAILABLE)
         record = WindowRecord(msg.sequence, end, _ns(msg.last_input_stamp), received,
-                              sum(bool(a) for a in msg.available))
+                              unavailable)
         with self.lock:
             robot = self.robots[namespace]
             record.decision_ns = robot.early_decisions.pop(end, None)
@@ -657,10 +671,20 @@ class Probe:
             raise RuntimeError(f'the suites {list(namespaces)} were not all up within '
                                f'{timeout} s')
 
-    def ingestion_counts(self, namespace: str) -> Dict[str, int]:
-        """Messages ingestion received per source so far (accepted + rejected)."""
+    def ingestion_qos(self, namespace: str) -> Dict[str, str]:
+        """Reliability and depth of ingestion's subscription to each sensor topic."""
+        qos = {}
+        for source, (_, topic) in sensor_topics(namespace).items():
+            for info in self.node.get_subscriptions_info_by_topic(topic):
+                if info.node_name == 'softmaint_ingestion':
+                    profile = info.qos_profile
+                    qos[source] = f'{profile.reliability.name.lower()} depth {profile.depth}'
+        return qos
+
+    def ingestion_counts(self, namespace: str) -> Dict[str, Tuple[int, int]]:
+        """Messages ingestion accepted and rejected per source so far."""
         with self.lock:
-            return {s: sum(self.robots[namespace].ingestion.get(s, (0, 0))) for s in SOURCES}
+            return {s: self.robots[namespace].ingestion.get(s, (0, 0)) for s in SOURCES}
 
     def settle(self, namespaces: Sequence[str], after_ns: int, hop_ns: int,
                timeout: float) -> bool:
@@ -703,7 +727,7 @@ class Probe:
 # ---------------------------------------------------------------------------- phases
 
 
-def window_metrics(records: List[WindowRecord], hop_ns: int, modalities: int) -> dict:
+def window_metrics(records: List[WindowRecord], hop_ns: int) -> dict:
     """Lost windows and latencies [ms] of a robot's windows in one phase."""
     sequence_gaps = sum(b.sequence - a.sequence - 1 for a, b in zip(records, records[1:]))
     skipped_hops = sum(max(0, round((b.end_ns - a.end_ns) / hop_ns) - 1)
@@ -718,8 +742,8 @@ def window_metrics(records: List[WindowRecord], hop_ns: int, modalities: int) ->
             latency['input_to_prediction'].append((r.prediction_ns - r.last_input_ns) / 1e6)
         if r.decision_ns is not None:
             latency['input_to_decision'].append((r.decision_ns - r.last_input_ns) / 1e6)
-    return {'windows': len(records), 'complete_windows': sum(r.available == modalities
-                                                             for r in records),
+    return {'windows': len(records), 'complete_windows': sum(not r.unavailable for r in records),
+            'unavailable': dict(Counter(m for r in records for m in r.unavailable)),
             'decided': sum(r.decision_ns is not None for r in records),
             'sequence_gaps': sequence_gaps, 'skipped_hops': skipped_hops,
             'unpredicted': unpredicted, 'lost_windows': sequence_gaps + skipped_hops
@@ -818,15 +842,17 @@ class Bench:
         robots_out = {}
         for gen in gens:
             ns = gen['namespace']
-            received1 = self.probe.ingestion_counts(ns)
-            received = {s: received1[s] - received0[ns][s] for s in SOURCES}
+            counts = self.probe.ingestion_counts(ns)
+            accepted, rejected = ({s: counts[s][i] - received0[ns][s][i] for s in SOURCES}
+                                  for i in (0, 1))
+            received = {s: accepted[s] + rejected[s] for s in SOURCES}
             first_full = int((gen['start'] + self.spec.window) * 1e9)
             records = self.probe.windows(ns, first_full, int(gen['end'] * 1e9))
             robots_out[ns] = {
-                'published': gen['published'], 'received': received,
+                'published': gen['published'], 'received': received, 'rejected': rejected,
                 'lost_messages': sum(gen['published'][s] - received[s] for s in SOURCES),
                 'generator': {k: gen[k] for k in ('all_acked', 'late_share', 'late_ms_p99')},
-                **window_metrics(records, hop_ns, len(self.spec.modalities))}
+                **window_metrics(records, hop_ns)}
         latency = {key: percentiles([v for r in robots_out.values()
                                      for v in r['latency_ms'][key]]) for key in LATENCIES}
         for robot in robots_out.values():
@@ -837,6 +863,7 @@ class Bench:
         keeps_up = (lost_messages == 0 and lost_windows == 0 and settled
                     and decision_p99 < self.spec.hop * 1e3)
         return {'phase': name, 'kind': 'suite', 'robots': robots, 'load': asdict(load),
+                'ingestion_qos': self.probe.ingestion_qos(names[0]),
                 'duration_s': self.args.duration, 'settled': settled,
                 'lost_messages': lost_messages, 'lost_windows': lost_windows,
                 'windows': sum(r['windows'] for r in robots_out.values()),
@@ -846,11 +873,13 @@ class Bench:
                 'keeps_up': keeps_up,
                 'meets_target': keeps_up and decision_p99 <= MAX_P99_DECISION_MS}
 
-    def transport_phase(self, name: str, dds_profile: Optional[Path]) -> dict:
+    def transport_phase(self, name: str, dds_profile: Optional[Path],
+                        executor: str = 'single') -> dict:
         """Run the full load of one robot into a bare subscriber process: raw DDS transport."""
         namespace = 'bench_transport'
         env = child_env(dds_profile)
-        sink = Child('sink', bench_command('sink', '--namespace', namespace), env)
+        sink = Child('sink', bench_command('sink', '--namespace', namespace, '--executor',
+                                           executor), env)
         try:
             sink.wait_for('^subscribed$', START_TIMEOUT)
             gens, usage, machine = self.run_generators([namespace], LOADS['field'],
@@ -861,7 +890,7 @@ class Bench:
             sink.stop(5.0)
         published = gens[0]['published']
         return {'phase': name, 'kind': 'transport', 'robots': 1,
-                'dds_profile': str(dds_profile or 'none'),
+                'dds_profile': str(dds_profile or 'none'), 'executor': executor,
                 'load': asdict(LOADS['field']), 'duration_s': self.args.duration,
                 'published': published, 'received': result['received'],
                 'lost_messages': sum(published[s] - result['received'][s] for s in SOURCES),
@@ -902,11 +931,16 @@ def format_phase(phase: dict) -> List[str]:
              f'{Load(**phase["load"]).describe()}',
              f'   machine: {m["busy_cores"]:.2f} of {m["cores"]} cores busy, load average '
              f'{m["load_average_start"][0]:.2f} -> {m["load_average_end"][0]:.2f}']
+    if 'ingestion_qos' in phase:
+        lines.append('   ingestion subscriptions: ' + ', '.join(
+            f'{s} {q}' for s, q in phase['ingestion_qos'].items()))
     robots = phase.get('per_robot') or {'bench_transport': phase}
     for ns, robot in robots.items():
         counts = ', '.join(f'{s} {robot["received"][s]}/{robot["published"][s]}'
                            for s in SOURCES)
-        lines.append(f'   {ns}: received/published {counts}; lost {robot["lost_messages"]}; '
+        rejected = sum(robot.get('rejected', {}).values())
+        lines.append(f'   {ns}: received/published {counts}; lost {robot["lost_messages"]}, '
+                     f'rejected {rejected}; '
                      f'generator late {100 * robot["generator"]["late_share"]:.1f} % '
                      f'(p99 {robot["generator"]["late_ms_p99"]:.1f} ms)')
         if 'windows' in robot:
@@ -915,6 +949,9 @@ def format_phase(phase: dict) -> List[str]:
                          f'{robot["sequence_gaps"]}, skipped hops {robot["skipped_hops"]}, '
                          f'without prediction {robot["unpredicted"]}); decision seen for '
                          f'{robot["decided"]}')
+            if robot['unavailable']:
+                lines.append(f'   {ns}: modalities not available (windows): '
+                             + ', '.join(f'{k} {v}' for k, v in robot['unavailable'].items()))
     if phase['kind'] == 'transport':
         for source in SOURCES:
             lines.append(f'   stamp -> receive {source:12s} {_ms(phase["latency_ms"][source])}')
@@ -949,13 +986,17 @@ def format_summary(phases: List[dict]) -> List[str]:
         for node in NODES:
             lines.append(f'   {node} cpu: full/light '
                          f'{_ratio(node_usage(one, node)[0], node_usage(light, node)[0])}')
+    sink = transport['processes']['sink']['cpu_share'] if transport else math.nan
     if one and transport:
-        sink = transport['processes']['sink']['cpu_share']
         lines.append(f'   softmaint_ingestion cpu / bare subscriber cpu (same messages): '
                      f'{_ratio(node_usage(one, "softmaint_ingestion")[0], sink)}')
         camera = transport['latency_ms']['camera']['p99']
         lines.append(f'   p99 input->decision / p99 camera transport: '
                      f'{_ratio(one["latency_ms"]["input_to_decision"]["p99"], camera)}')
+    events = by_name.get('transport_events')
+    if transport and events:
+        lines.append(f'   bare subscriber cpu, EventsExecutor / SingleThreadedExecutor: '
+                     f'{_ratio(events["processes"]["sink"]["cpu_share"], sink)}')
     tried = [p['robots'] for p in sweep]
     for key, text in (('keeps_up', '0 lost messages and windows, p99 window->decision < hop'),
                       ('meets_target', f'and p99 <= {MAX_P99_DECISION_MS:g} ms')):
@@ -1000,10 +1041,11 @@ def parser() -> argparse.ArgumentParser:
                    help='seconds of load per phase (default 30)')
     p.add_argument('--robots', type=robot_counts, default=[1, 2, 3, 4],
                    help="robot counts to sweep: '1,2,3' or N for 1..N, 0 for none (default 4)")
-    p.add_argument('--baselines', default='transport,transport_default,light',
+    p.add_argument('--baselines', default=','.join(BASELINES),
                    help='comma-separated: transport (the same messages to a bare subscriber), '
-                        'transport_default (the same without the DDS profile), light (robot0 '
-                        "at the sim robot's load); 'none' for no baseline (default: all)")
+                        'transport_default (the same without the DDS profile), '
+                        "transport_events (the same, spun by rclpy's EventsExecutor), light "
+                        "(robot0 at the sim robot's load); 'none' for no baseline (default: all)")
     p.add_argument('--keep-going', action='store_true',
                    help='sweep every robot count even after one did not keep up')
     p.add_argument('--dds-profile', type=dds_profile_arg, default=profile,
@@ -1017,13 +1059,15 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument('--duration', type=float, default=30.0)
     sink = sub.add_parser('sink', help='only the bare subscriber of the transport baseline')
     sink.add_argument('--namespace', default='')
+    sink.add_argument('--executor', choices=('single', 'events'), default='single',
+                      help="rclpy's SingleThreadedExecutor (as the nodes) or EventsExecutor")
     return p
 
 
 def bench_main(args: argparse.Namespace) -> int:
     """Run the baselines and the sweep; print the report."""
     baselines = [] if args.baselines == 'none' else args.baselines.split(',')
-    if set(baselines) - {'transport', 'transport_default', 'light'}:
+    if set(baselines) - set(BASELINES):
         print(f'softmaint-bench-suite: error: unknown baseline in {args.baselines!r}',
               file=sys.stderr)
         return 2
@@ -1039,6 +1083,10 @@ def bench_main(args: argparse.Namespace) -> int:
                 print('\n'.join(format_phase(phases[-1])), flush=True)
             if 'transport_default' in baselines:
                 phases.append(bench.transport_phase('transport_default', None))
+                print('\n'.join(format_phase(phases[-1])), flush=True)
+            if 'transport_events' in baselines:
+                phases.append(bench.transport_phase('transport_events', args.dds_profile,
+                                                    'events'))
                 print('\n'.join(format_phase(phases[-1])), flush=True)
             if 'light' in baselines:
                 phases.append(bench.suite_phase('light', 1, LOADS['light']))
