@@ -27,7 +27,8 @@ def test_every_profile_is_shipped_with_overlay_and_scenario():
 @pytest.mark.parametrize('name', SHIPPED)
 def test_overlay_is_valid_and_scenario_loads(name):
     from softmaint_sim.scenario import load
-    merged = load_parameter_files([CONFIG / 'softmaint.yaml', CONFIG / 'profiles' / f'{name}.yaml'])
+    merged = load_parameter_files([CONFIG / 'softmaint.yaml',
+                                   CONFIG / 'profiles' / f'{name}.yaml'])
     overlay = yaml.safe_load((CONFIG / 'profiles' / f'{name}.yaml').read_text())
     assert set(overlay) <= set(NODE_MODULES), 'add a process check for the new node section'
     assert merged['softmaint_agent']['actions.max_assistance_latency'] > 0
