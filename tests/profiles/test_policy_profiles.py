@@ -136,3 +136,19 @@ def test_buildings_watch_fatigue_more_closely():
 def test_action_settings_are_validated(values, message):
     with pytest.raises(ThresholdError, match=message):
         ActionSettings.from_mapping(values)
+
+
+def test_inspection_decisions_follow_the_profile_too():
+    from softmaint_core.policy import considered_decision
+    ambiguous = [window(damage_set=(0, 2))] * 4
+    thresholds, actions = policy_of('space')
+    decision = considered_decision(ambiguous, thresholds, actions)
+    assert decision.action == Action.REDUCE_WORKLOAD and 'acting without assistance' in \
+        decision.reason and decision.basis == 'inspection'
+    default_thresholds, _ = policy_of('default')
+    assert considered_decision(ambiguous, default_thresholds).action == \
+        Action.REQUEST_ASSISTANCE
+    thresholds, actions = policy_of('deep_sea')
+    decision = considered_decision([window(urgency=0.9)] * 2, thresholds, actions)
+    assert decision.reason.startswith('Immediate shutdown (safe surfacing posture')
+    assert decision.evidence['shutdown_mode'] == 'surface'
