@@ -20,5 +20,6 @@ setup(
         'softmaint-play = softmaint_bag.player_node:main',
         'softmaint-record = softmaint_bag.recorder_node:main',
         'softmaint-evaluate-bag = softmaint_bag.evaluate_cli:main',
+        'softmaint-bag-bench = softmaint_bag.bench:main',
     ]},
 )

@@ -93,7 +93,9 @@ def main(args=None):
     # Own the signals so that Ctrl-C / SIGTERM stop recording without shutting the context
     # down first: messages already received by DDS are then drained into the bag.
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # SIGINT explicitly too: a child of a non-interactive shell inherits it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     node = BagRecorder(options.out, options.topics, options.best_effort)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
