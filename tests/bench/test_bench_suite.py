@@ -152,3 +152,27 @@ def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
         assert phase['meets_target'] <= phase['keeps_up']
     camera = phases['transport']['latency_ms']['camera']
     assert 0.0 < camera['p50'] <= camera['max']
+
+
+def test_probe_matches_predictions_and_decisions_that_overtake_their_window():
+    from softmaint_interfaces.msg import (MaintenanceDecision, MaintenancePrediction,
+                                          ModalityTensor, SensorWindow)
+    probe = bench_suite.Probe()
+    try:
+        probe.watch('arm')
+        window = SensorWindow(sequence=7, modalities=[
+            ModalityTensor(name='camera', status=ModalityTensor.AVAILABLE),
+            ModalityTensor(name='tactile', status=ModalityTensor.STALE)])
+        window.header.stamp.sec, window.last_input_stamp.sec = 100, 99
+        prediction = MaintenancePrediction(header=window.header, window_sequence=7)
+        decision = MaintenanceDecision(prediction_stamp=window.header.stamp)
+        decision.header.stamp.sec = 101
+        probe._on_prediction('arm', prediction)
+        probe._on_decision('arm', decision)
+        probe._on_window('arm', window)
+        [record] = probe.windows('arm', 0, 200 * HOP_NS)
+    finally:
+        probe.close()
+    assert record.sequence == 7 and record.unavailable == ('tactile:STALE',)
+    assert record.prediction_ns is not None
+    assert record.decision_ns == 101 * HOP_NS
