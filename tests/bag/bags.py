@@ -104,7 +104,8 @@ def sensor_records(seconds: float, seed: int = 0, topics=None, start_ns: int = S
 
 
 def write_sensor_bag(path: Path, storage: str, seconds: float = 6.0, seed: int = 0,
-                     topics=None, edit=None, unknown_topic: bool = False):
+                     topics=None, edit=None, unknown_topic: bool = False,
+                     start_ns: int = START_NS):
     """
     Write the field robot's sensor streams and ground truth to a bag with `rosbags`.
 
@@ -112,7 +113,7 @@ def write_sensor_bag(path: Path, storage: str, seconds: float = 6.0, seed: int =
     store instead (faults). With `unknown_topic`, /gauge of a type only the bag defines is added.
     """
     from rosbags.typesys import get_types_from_msg
-    store, records = sensor_records(seconds, seed, topics)
+    store, records = sensor_records(seconds, seed, topics, start_ns)
     types = dict(SENSOR_TYPES)
     if unknown_topic:
         store.register(get_types_from_msg('float64 level', 'acme_msgs/msg/Gauge'))

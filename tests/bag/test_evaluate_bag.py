@@ -1,4 +1,4 @@
-"""softmaint-evaluate-bag on bags written by `rosbags`: results, report, and every kind of bad input."""
+"""softmaint-evaluate-bag on bags written by `rosbags`: results, report, every bad input."""
 import json
 from pathlib import Path
 
@@ -32,8 +32,8 @@ def test_both_storages_give_the_same_deterministic_report(tmp_path):
         bags.write_sensor_bag(tmp_path / storage, storage, seconds=6.0)
         assert evaluate(tmp_path / storage, tmp_path / f'{storage}-report') == 0
     assert evaluate(tmp_path / 'mcap', tmp_path / 'again') == 0
-    mcap, sqlite, again = (windows(tmp_path / d) for d in ('mcap-report', 'sqlite3-report',
-                                                            'again'))
+    mcap, sqlite, again = (windows(tmp_path / d)
+                           for d in ('mcap-report', 'sqlite3-report', 'again'))
     assert mcap == sqlite == again
     # Window ends: every multiple of hop (1 s) within the bag, which spans 0.002 .. 5.997 s.
     assert [w['end_ns'] for w in mcap] == [bags.START_NS + k * 10**9 for k in range(1, 6)]
@@ -150,8 +150,8 @@ def test_missing_wrong_and_unknown_topics(tmp_path, capsys):
         writer.write(tactile, bags.START_NS, store.serialize_cdr(string(data='x'),
                                                                  'std_msgs/msg/String'))
     assert evaluate(tmp_path / 'wrong', tmp_path / 'out2') == 2
-    assert ('topic /tactile in' in (err := capsys.readouterr().err)
-            and 'has type std_msgs/msg/String' in err), err
+    err = capsys.readouterr().err
+    assert 'topic /tactile in' in err and 'has type std_msgs/msg/String' in err, err
 
     with Writer(tmp_path / 'unknown', version=9) as writer:
         gauge = writer.add_connection('/gauge', 'acme_msgs/msg/Gauge', typestore=store)

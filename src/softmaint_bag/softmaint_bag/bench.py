@@ -53,17 +53,22 @@ def live_run(bag: Path, model: Path, params: Path, rate: float, bag_seconds: flo
             suite.wait()
 
 
-def compare(capture, evaluation) -> dict:
-    """Largest probability difference between live and offline on the windows both have."""
-    offline = {w.end_ns: w.prediction for w in evaluation.windows if w.prediction is not None}
+def compare(capture, evaluation, tolerance: float = 1e-4) -> dict:
+    """How far live predictions are from offline ones on the windows both have."""
+    offline = {w.end_ns: w for w in evaluation.windows if w.prediction is not None}
     common = sorted(set(offline) & set(capture.predictions))
-    diffs = [max(np.abs(np.asarray(capture.predictions[end].fatigue_probs)
-                        - offline[end].fatigue_probs).max(),
-                 np.abs(np.asarray(capture.predictions[end].damage_probs)
-                        - offline[end].damage_probs).max(),
-                 abs(capture.predictions[end].urgency - offline[end].urgency))
-             for end in common]
+    diffs, inputs_differ = [], 0
+    for end in common:
+        live, expected = capture.predictions[end], offline[end].prediction
+        diffs.append(max(
+            np.abs(np.asarray(live.fatigue_probs) - expected.fatigue_probs).max(),
+            np.abs(np.asarray(live.damage_probs) - expected.damage_probs).max(),
+            abs(live.urgency - expected.urgency)))
+        inputs_differ += tuple(live.input_modalities) != offline[end].available
     return {'windows_compared': len(common), 'offline_only': len(set(offline) - set(common)),
+            'live_only': len(set(capture.predictions) - set(common)),
+            f'within_{tolerance:g}': int(sum(d <= tolerance for d in diffs)),
+            'available_inputs_differ': inputs_differ,
             'max_abs_difference': float(max(diffs)) if diffs else None}
 
 

@@ -221,22 +221,26 @@ def plan_topics(bag: Bag, namespace: str) -> Tuple[Dict[str, str], List[str], Li
     return selected, missing, sorted(set(found) - set(selected))
 
 
-def evaluate(path: Path, model, params: Params, namespace: str = '') -> Evaluation:
-    """Replay bag `path` through ingestion, `model` (a StudentModel) and the policy."""
+def replay(path: Path, spec, params: Params, on_window, namespace: str = '',
+           result: Optional[Evaluation] = None) -> Evaluation:
+    """
+    Feed bag `path` through a WindowAssembler for `spec` as the ingestion node does.
+
+    Calls on_window(end_ns, window) at every multiple of hop within the bag, before the
+    messages received at or after it; collects ground truth and the counts into `result`.
+    """
     import time
     wall_start = time.perf_counter()
-    spec = model.spec
     assembler = WindowAssembler(spec, params.health)
     readers = sensor_readers(assembler, params)
     hop_ns = round(spec.hop * 1e9)
-    result = Evaluation(bag=str(path), model_id=model.meta.model_id)
+    result = result if result is not None else Evaluation(bag=str(path), model_id='')
     with Bag(path) as bag:
         selected, result.missing_topics, result.ignored_topics = plan_topics(bag, namespace)
-        agent = OfflineAgent(params, bag.start * 1e-9)
         next_end = -(-bag.start // hop_ns) * hop_ns          # first multiple of hop >= start
         for record in bag.records(sorted(selected)):
             while next_end <= record.stamp:
-                result.windows.append(_window(assembler, model, agent, next_end, result))
+                on_window(next_end, assembler.assemble(next_end * 1e-9))
                 next_end += hop_ns
             source = selected[record.topic]
             try:
@@ -252,14 +256,32 @@ def evaluate(path: Path, model, params: Params, namespace: str = '') -> Evaluati
             elif source in readers:
                 _push(assembler, readers[source], source, msg, record.stamp * 1e-9)
         while next_end <= bag.end:
-            result.windows.append(_window(assembler, model, agent, next_end, result))
+            on_window(next_end, assembler.assemble(next_end * 1e-9))
             next_end += hop_ns
         result.bag_seconds = (bag.end - bag.start) * 1e-9
-    result.changes = agent.changes
-    result.timeline.decisions = [Decided(stamp, d.action.label) for stamp, d in agent.changes]
     result.rejected = {name: {r: n for r, n in health.rejected.items() if n}
                        for name, health in assembler.health(next_end * 1e-9).items()}
     result.wall_seconds = time.perf_counter() - wall_start
+    return result
+
+
+def bag_start(path: Path) -> float:
+    """Return the start time of a bag [s]."""
+    with Bag(path) as bag:
+        return bag.start * 1e-9
+
+
+def evaluate(path: Path, model, params: Params, namespace: str = '') -> Evaluation:
+    """Replay bag `path` through ingestion, `model` (a StudentModel) and the policy."""
+    result = Evaluation(bag=str(path), model_id=model.meta.model_id)
+    agent = OfflineAgent(params, bag_start(path))
+
+    def on_window(end_ns, window):
+        result.windows.append(_window(window, model, agent, end_ns, result))
+
+    replay(path, model.spec, params, on_window, namespace, result)
+    result.changes = agent.changes
+    result.timeline.decisions = [Decided(stamp, d.action.label) for stamp, d in agent.changes]
     return result
 
 
@@ -273,10 +295,9 @@ def _push(assembler, reader, source: str, msg, now: float) -> None:
     assembler.push(source, stamp_seconds(msg.header.stamp), values, now)
 
 
-def _window(assembler, model, agent: OfflineAgent, end_ns: int,
+def _window(window, model, agent: OfflineAgent, end_ns: int,
             result: Evaluation) -> WindowResult:
-    """Assemble, predict and decide for the window ending at `end_ns`."""
-    window = assembler.assemble(end_ns * 1e-9)
+    """Predict and decide for the window ending at `end_ns`."""
     mask = [bool(a) for a in window.mask]
     names = model.spec.names
     item = WindowResult(end_ns, tuple(n for n, ok in zip(names, mask) if ok))

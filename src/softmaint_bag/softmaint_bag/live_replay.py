@@ -29,9 +29,9 @@ def replay_params(source: Path, out: Path, log_path: Path, **thresholds) -> Path
     """Write the suite's parameter file `source` adapted for a replay to `out`; return it."""
     params = yaml.safe_load(Path(source).read_text())
     ingestion = params['softmaint_ingestion']['ros__parameters']
-    ingestion['qos_overrides'] = {topic: {'subscription': {'reliability': 'reliable',
-                                                            'depth': 1000}}
-                                  for topic in SENSOR_TOPICS}
+    ingestion['qos_overrides'] = {
+        topic: {'subscription': {'reliability': 'reliable', 'depth': 1000}}   # no YAML aliases
+        for topic in SENSOR_TOPICS}
     agent = params['softmaint_agent']['ros__parameters']
     agent['log_path'] = str(log_path)
     agent['emergency_stop_service'] = ''

@@ -1,0 +1,188 @@
+"""
+Fine-tune the student from field recordings: bags plus labels from the maintenance log.
+
+    softmaint-finetune-bags --checkpoint models/student.pt --log maintenance.db
+        --train BAG [BAG ...] --held-out BAG [BAG ...] [--old-data data/sim-v1]
+        [--params config/softmaint.yaml] [--ewc 100] [--steps 200] [--out student-ft.pt]
+        [--report report.json]
+
+Labels: an operator who acknowledges an assistance request (softmaint/acknowledge) may give
+the fatigue class, damage class and urgency they observed; the agent writes them into the
+maintenance log. Every window of the bags whose end lies between the request's first decision
+and its acknowledgement gets those labels (the condition the operator was asked about).
+Acknowledgements without all three labels are counted and not used.
+
+Windows are rebuilt exactly as onboard (the offline replay of softmaint-evaluate-bag). The
+student is fine-tuned with EWC (softmaint_train.train.fisher_diagonal on the original training
+data, then finetune_ewc), and the report gives metrics before and after on the held-out bags
+(new field data) and on the original data's held-out field split (forgetting).
+"""
+import argparse
+from dataclasses import dataclass
+import json
+import math
+from pathlib import Path
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from softmaint_core.maintenance_log import MaintenanceLog
+from softmaint_core.spec import FIELD_SPEC, MODALITIES
+
+from .evaluate import load_params, Params, replay
+
+
+@dataclass(frozen=True)
+class LabelSpan:
+    """Labels an operator gave for the time from a request's opening to its answer."""
+
+    request_id: str
+    start: float            # first decision of the request [s]
+    end: float              # acknowledgement [s]
+    fatigue: int
+    damage: int
+    urgency: float
+
+
+def label_spans(log_path: Path) -> Tuple[List[LabelSpan], int]:
+    """Return the labelled spans of a log and how many acknowledgements lacked labels."""
+    with MaintenanceLog(log_path, create=False) as log:
+        entries = sorted(log.query(), key=lambda e: e.stamp)
+    opened, spans, unlabelled = {}, [], 0
+    for entry in entries:
+        if entry.kind == 'decision' and entry.request_id:
+            opened.setdefault(entry.request_id, entry.stamp)
+        if entry.kind != 'acknowledgement':
+            continue
+        ev = entry.evidence
+        fatigue, damage, urgency = (ev.get('fatigue_label', -1), ev.get('damage_label', -1),
+                                    ev.get('urgency_label'))
+        if fatigue is None or damage is None or fatigue < 0 or damage < 0 or urgency is None \
+                or math.isnan(urgency):
+            unlabelled += 1
+            continue
+        spans.append(LabelSpan(entry.request_id, opened.get(entry.request_id, entry.stamp),
+                               entry.stamp, int(fatigue), int(damage), float(urgency)))
+    return spans, unlabelled
+
+
+def labelled_windows(bags: Sequence[Path], spans: Sequence[LabelSpan],
+                     params: Params = Params(), spec=FIELD_SPEC):
+    """Return softmaint_train Windows of every labelled window of `bags` with any input."""
+    from softmaint_train.data import Windows
+    rows = []
+
+    def on_window(end_ns, window):
+        end = end_ns * 1e-9
+        span = next((s for s in spans if s.start <= end <= s.end), None)
+        if span is not None and window.mask.any():
+            rows.append((window, span))
+
+    for bag in bags:
+        replay(Path(bag), spec, params, on_window)
+    arrays = {name: np.stack([w.raw()[name] for w, _ in rows]) if rows else
+              np.zeros((0,) + spec.modality(name).shape, np.float32) for name in MODALITIES}
+    arrays['mask'] = np.array([w.mask for w, _ in rows], bool).reshape(-1, len(MODALITIES))
+    arrays['fatigue'] = np.array([s.fatigue for _, s in rows], np.int64)
+    arrays['damage'] = np.array([s.damage for _, s in rows], np.int64)
+    arrays['urgency'] = np.array([s.urgency for _, s in rows], np.float32)
+    arrays['privileged'] = np.zeros((len(rows), 1), np.float32)   # not used by fine-tuning
+    arrays['row'] = np.arange(len(rows))
+    return Windows(arrays, spec)
+
+
+def student_metrics(student, windows, stats, calibration) -> Dict[str, float]:
+    """Accuracy, macro F1 and urgency MAE of `student` on `windows` (softmaint_train.evaluate)."""
+    from softmaint_train.evaluate import labels_of, metrics_of, student_outputs
+    values = metrics_of(student_outputs(student, windows, stats), labels_of(windows),
+                        calibration)
+    return {k: float(values[k]) for k in ('fatigue.accuracy', 'fatigue.macro_f1',
+                                          'damage.accuracy', 'damage.macro_f1', 'urgency.mae')}
+
+
+def old_data_windows(root: Path, cfg):
+    """(training windows for the Fisher, held-out field windows) of the original dataset."""
+    from softmaint_train.data import make_splits, open_dataset, Windows
+    data = open_dataset(root)
+    splits = make_splits(data.array('episode'), data.array('domain'), cfg.data)
+    train = np.sort(np.concatenate([splits.teacher_train, splits.field_train]))
+    return Windows.load(data, 'field', train), Windows.load(data, 'field', splits.field_test)
+
+
+def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Path],
+                       held_out_bags: Sequence[Path], old_data: Optional[Path] = None,
+                       params: Params = Params(), strength: float = 100.0, steps: int = 200,
+                       out: Optional[Path] = None,
+                       fisher_batches: int = 20) -> Dict[str, object]:
+    """Fine-tune a student checkpoint on labelled bag windows; return before/after metrics."""
+    import torch
+    from softmaint_train.config import config_from_dict
+    from softmaint_train.train import (finetune_ewc, fisher_diagonal, load_checkpoint,
+                                       save_checkpoint)
+    student, ckpt = load_checkpoint(checkpoint)
+    cfg = config_from_dict(ckpt['config'])
+    torch.set_num_threads(cfg.threads)
+    stats, calibration = ckpt['stats'], ckpt['calibration']
+    spans, unlabelled = label_spans(log_path)
+    new = labelled_windows(train_bags, spans, params)
+    held = labelled_windows(held_out_bags, spans, params)
+    if len(new) == 0 or len(held) == 0:
+        raise ValueError(f'{len(new)} labelled training and {len(held)} held-out windows: the '
+                         f'log {log_path} labels no window of the bags ({len(spans)} labelled '
+                         f'acknowledgements, {unlabelled} without labels)')
+    old_train, old_test = old_data_windows(old_data or Path(cfg.data.root), cfg)
+    before = {'held_out': student_metrics(student, held, stats, calibration),
+              'original': student_metrics(student, old_test, stats, calibration)}
+    fisher = fisher_diagonal(student, old_train, stats, batches=fisher_batches, seed=cfg.seed)
+    student = finetune_ewc(student, cfg, new, stats, fisher, strength, steps=steps,
+                           progress=False)
+    after = {'held_out': student_metrics(student, held, stats, calibration),
+             'original': student_metrics(student, old_test, stats, calibration)}
+    if out is not None:
+        save_checkpoint(out, 'student', student, cfg, stats=stats, calibration=calibration,
+                        finetuned_from=str(checkpoint))
+    return {'checkpoint': str(checkpoint), 'labelled_spans': len(spans),
+            'unlabelled_acknowledgements': unlabelled, 'train_windows': len(new),
+            'held_out_windows': len(held), 'original_test_windows': len(old_test),
+            'ewc': strength, 'steps': steps, 'before': before, 'after': after,
+            'forgetting': {k: after['original'][k] - before['original'][k]
+                           for k in before['original']}}
+
+
+def main(args=None) -> int:
+    """Entry point of softmaint-finetune-bags."""
+    parser = argparse.ArgumentParser(prog='softmaint-finetune-bags',
+                                     description=__doc__.split('\n\n')[0])
+    parser.add_argument('--checkpoint', type=Path, required=True, help='student .pt')
+    parser.add_argument('--log', type=Path, required=True, help='maintenance log (SQLite)')
+    parser.add_argument('--train', type=Path, nargs='+', required=True, help='bags to learn')
+    parser.add_argument('--held-out', type=Path, nargs='+', required=True,
+                        help='bags to measure on (labelled by the same log)')
+    parser.add_argument('--old-data', type=Path,
+                        help="original dataset (default: the checkpoint's data.root)")
+    parser.add_argument('--params', type=Path, help="the suite's parameter YAML")
+    parser.add_argument('--ewc', type=float, default=100.0, help='EWC strength')
+    parser.add_argument('--steps', type=int, default=200)
+    parser.add_argument('--fisher-batches', type=int, default=20,
+                        help='batches of original training data for the Fisher diagonal')
+    parser.add_argument('--out', type=Path, help='fine-tuned checkpoint to write')
+    parser.add_argument('--report', type=Path, help='write the report JSON here')
+    options = parser.parse_args(sys.argv[1:] if args is None else args)
+    from .reading import BagError
+    try:
+        report = finetune_from_bags(options.checkpoint, options.log, options.train,
+                                    options.held_out, options.old_data,
+                                    load_params(options.params), options.ewc, options.steps,
+                                    options.out, options.fisher_batches)
+    except (BagError, ValueError, OSError, RuntimeError) as err:
+        print(f'softmaint-finetune-bags: {err}', file=sys.stderr)
+        return 2
+    text = json.dumps(report, indent=2)
+    if options.report:
+        options.report.write_text(text + '\n')
+    print(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Fine-tuning from bags with labels from the maintenance log (softmaint-finetune-bags)."""
+import json
+import math
+from pathlib import Path
+import sys
+
+import pytest
+
+from bag import bags
+
+REPO = Path(__file__).resolve().parents[2]
+FATIGUE, DAMAGE, URGENCY = 2, 1, 0.9          # what the operator saw on the new arm
+
+
+def _tiny_student(tmp_path):
+    """A fresh small student checkpoint whose original data is a synthetic dataset."""
+    sys.path.insert(0, str(REPO / 'tests' / 'train'))
+    from synthetic import make_dataset
+    from softmaint_train.config import apply_override, config_from_dict
+    from softmaint_train.data import fit_normalisation, make_splits, open_dataset, Windows
+    from softmaint_train.train import build_student, save_checkpoint
+    import yaml
+    root = make_dataset(tmp_path / 'sim', episodes=40, windows=4)
+    data = yaml.safe_load((REPO / 'config' / 'train' / 'default.yaml').read_text())
+    for key, value in {'data.root': str(root), 'student.batch_size': 8, 'student.members': 2,
+                       'student.model.layers': 1, 'student.model.cnn_channels': [4, 8, 8],
+                       'threads': 1}.items():
+        apply_override(data, key, value)
+    cfg = config_from_dict(data)
+    dataset = open_dataset(root)
+    splits = make_splits(dataset.array('episode'), dataset.array('domain'), cfg.data)
+    stats = fit_normalisation(Windows.load(dataset, 'field', splits.field_train))
+    calibration = {'conformal_alpha': 0.1, 'temperature_fatigue': 1.0,
+                   'temperature_damage': 1.0, 'conformal_fatigue': 1.0,
+                   'conformal_damage': 1.0}
+    path = tmp_path / 'student.pt'
+    save_checkpoint(path, 'student', build_student(cfg), cfg, stats=stats,
+                    calibration=calibration)
+    return path
+
+
+def _log(tmp_path, spans):
+    """A maintenance log where an operator answered requests over the given bag spans."""
+    from softmaint_core.maintenance_log import MaintenanceLog
+    path = tmp_path / 'maintenance.db'
+    with MaintenanceLog(path) as log:
+        for i, (start, end, labels) in enumerate(spans):
+            request = f'req-{i}'
+            log.append('decision', start, 'request_assistance', 'uncertain',
+                       request_id=request, evidence={})
+            log.append('decision', start + 1.0, 'request_assistance', 'still uncertain',
+                       request_id=request, evidence={})
+            log.acknowledge(request, end, 'schedule_maintenance', 'ada: a leaking chamber',
+                            {'operator': 'ada', **labels})
+    return path
+
+
+@pytest.mark.slow
+def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp_path):
+    from softmaint_bag.finetune import main
+    checkpoint = _tiny_student(tmp_path)
+    second = 10**9
+    train_start, held_start, other_start = (bags.START_NS + k * 100 * second for k in range(3))
+    bags.write_sensor_bag(tmp_path / 'train', 'mcap', seconds=10.0, seed=1,
+                          start_ns=train_start)
+    bags.write_sensor_bag(tmp_path / 'held', 'sqlite3', seconds=6.0, seed=2,
+                          start_ns=held_start)
+    labels = {'fatigue_label': FATIGUE, 'damage_label': DAMAGE, 'urgency_label': URGENCY}
+    log = _log(tmp_path, [
+        (train_start / 1e9, train_start / 1e9 + 10.0, labels),
+        (held_start / 1e9, held_start / 1e9 + 6.0, labels),
+        (other_start / 1e9, other_start / 1e9 + 5.0,        # answered without labels
+         {'fatigue_label': -1, 'damage_label': -1, 'urgency_label': None})])
+    report_path = tmp_path / 'report.json'
+    assert main(['--checkpoint', str(checkpoint), '--log', str(log), '--train',
+                 str(tmp_path / 'train'), '--held-out', str(tmp_path / 'held'), '--steps', '30',
+                 '--ewc', '10', '--fisher-batches', '3', '--out', str(tmp_path / 'tuned.pt'),
+                 '--report', str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report['labelled_spans'] == 2 and report['unlabelled_acknowledgements'] == 1
+    assert report['train_windows'] == 9 and report['held_out_windows'] == 5
+    before, after = report['before']['held_out'], report['after']['held_out']
+    assert after['damage.accuracy'] == 1.0 and after['fatigue.accuracy'] == 1.0, report
+    assert after['urgency.mae'] < before['urgency.mae'] - 0.1, report
+    assert before['damage.accuracy'] + before['fatigue.accuracy'] < 2.0, report
+    assert report['original_test_windows'] > 0
+    assert all(math.isfinite(v) for v in report['forgetting'].values())
+    assert (tmp_path / 'tuned.pt').stat().st_size > 0
+
+
+def test_finetune_refuses_a_log_that_labels_nothing(tmp_path, capsys):
+    from softmaint_bag.finetune import main
+    bags.write_sensor_bag(tmp_path / 'bag', 'mcap', seconds=3.0)
+    log = _log(tmp_path, [(1.0, 2.0, {'fatigue_label': 1, 'damage_label': 0,
+                                      'urgency_label': 0.2})])
+    checkpoint = tmp_path / 'missing.pt'
+    assert main(['--checkpoint', str(checkpoint), '--log', str(log), '--train',
+                 str(tmp_path / 'bag'), '--held-out', str(tmp_path / 'bag')]) == 2
+    assert 'missing.pt' in capsys.readouterr().err
