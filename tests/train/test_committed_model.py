@@ -55,3 +55,14 @@ def test_every_mask_gives_a_valid_calibrated_prediction(committed):
         assert len(pred.damage_set) >= 1 and len(pred.fatigue_set) >= 1
         assert set(pred.reconstructed) == {n for n, ok in zip(MODALITIES, mask) if not ok}
         assert all(v.shape == (meta.input_spec.embedding,) for v in pred.reconstructed.values())
+
+
+def test_committed_checkpoint_rebuilds_the_committed_graph(committed):
+    # the torch checkpoint beside the ONNX file must still load with today's code (configs of
+    # older models lack newer switches, whose defaults are the old behaviour) and give the
+    # same outputs as the graph
+    from softmaint_train.export import check_parity
+    from softmaint_train.train import load_checkpoint
+    student, ckpt = load_checkpoint(MODEL.with_suffix('.pt'))
+    assert ckpt['kind'] == 'student'
+    assert check_parity(student, MODEL) < 1e-4

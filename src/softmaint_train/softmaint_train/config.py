@@ -28,8 +28,11 @@ class ModelConfig:
     layers: int = 2                         # fusion transformer layers
     cnn_channels: Tuple[int, ...] = (16, 32, 32)   # one stride-2 conv per entry
     stem_patch: int = 0                     # > 0: first conv is a patch embedding of this size
-    cnn_pool: str = 'flatten'               # 'flatten' (keeps where things are) or 'mean'
-    frame_norm: bool = True                 # standardise each camera frame (lighting)
+    # The defaults below are those of models made before these switches existed, so their
+    # checkpoints still load; config/train/default.yaml sets today's choices.
+    cnn_pool: str = 'mean'                  # 'flatten' (keeps where things are) or 'mean'
+    frame_norm: bool = False                # standardise each camera frame (lighting)
+    urgency_head: str = 'sigmoid'           # 'log_rul' (censored log-RUL) or 'sigmoid'
     dropout: float = 0.1
     embedding: int = 32                     # per-modality feature vector size
 
@@ -60,7 +63,7 @@ class TeacherConfig:
     weight_decay: float = 1e-4
     privileged_weight: float = 0.5          # auxiliary regression of privileged physics state
     urgency_weight: float = 1.0
-    unimodal_weight: float = 0.5            # per-modality auxiliary classifiers
+    unimodal_weight: float = 0.0            # per-modality auxiliary classifiers (0 = none)
 
 
 @dataclass
@@ -74,7 +77,7 @@ class StudentConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     urgency_weight: float = 1.0
-    unimodal_weight: float = 0.5            # per-modality auxiliary classifiers (0 = off)
+    unimodal_weight: float = 0.0            # per-modality auxiliary classifiers (0 = none)
     min_labelled_steps: int = 300           # scratch / few-label runs: at least this many steps
 
 
@@ -151,6 +154,8 @@ _CHOICES = {
     'distill.alignment_schedule': ('sigmoid', 'constant'),
     'teacher.model.cnn_pool': ('flatten', 'mean'),
     'student.model.cnn_pool': ('flatten', 'mean'),
+    'teacher.model.urgency_head': ('log_rul', 'sigmoid'),
+    'student.model.urgency_head': ('log_rul', 'sigmoid'),
 }
 _UNIT = ('data.teacher_val', 'data.field_train', 'data.field_cal', 'distill.alpha_start',
          'distill.alpha_end', 'distill.modality_dropout', 'student.model.dropout',

@@ -92,6 +92,11 @@ def urgency_from_log_rul(z):
                        min=0.0)
 
 
+def log_rul_from_urgency(urgency):
+    """Inverse of urgency_from_log_rul where it is invertible: z = log(1 - u) / S."""
+    return torch.log1p(-urgency.clamp(max=URGENCY_CEIL)) / LOG_RUL_SCALE
+
+
 @register('log_rul')
 def log_rul_loss(z, urgency, weights=None):
     """
@@ -105,7 +110,7 @@ def log_rul_loss(z, urgency, weights=None):
         l_b = (z_b - z*_b)^2 if u_b > 0 else max(0, -z_b)^2,  L = sum_b w_b l_b / sum_b w_b.
     Soft targets (a teacher's urgency) use the same form. NaN labels give a NaN loss.
     """
-    target = torch.log1p(-urgency.clamp(max=URGENCY_CEIL)) / LOG_RUL_SCALE
+    target = log_rul_from_urgency(urgency)
     censored = urgency <= 0
     per = torch.where(censored, F.relu(-z).pow(2), (z - target).pow(2))
     return _weighted_mean(per, weights)

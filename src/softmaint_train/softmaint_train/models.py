@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .losses import urgency_from_log_rul
+from .losses import log_rul_from_urgency, urgency_from_log_rul
 
 MASK_BIAS = -1.0e4      # finite, so even a fully masked row stays NaN-free
 FRAME_NORM_EPS = 1e-5   # a blank (missing) frame stays zero instead of dividing by 0
@@ -182,8 +182,9 @@ class Heads(nn.Module):
     inputs' effects) and urgency = clip(1 - exp(S z), 0, 1) follows in the graph.
     """
 
-    def __init__(self, d_model: int):
+    def __init__(self, d_model: int, urgency_head: str = 'log_rul'):
         super().__init__()
+        self.urgency_head = urgency_head
         self.trunk = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU())
         self.fatigue = nn.Linear(d_model, N_FATIGUE)
         self.damage = nn.Linear(d_model, N_DAMAGE)
@@ -192,8 +193,11 @@ class Heads(nn.Module):
     def forward(self, h: torch.Tensor):
         """Return (fatigue logits, damage logits, urgency in [0, 1], log-RUL z)."""
         x = self.trunk(h)
-        log_rul = self.urgency(x).squeeze(-1)
-        return self.fatigue(x), self.damage(x), urgency_from_log_rul(log_rul), log_rul
+        out = self.urgency(x).squeeze(-1)
+        if self.urgency_head == 'sigmoid':      # models made before the log-RUL head
+            urgency = torch.sigmoid(out)
+            return self.fatigue(x), self.damage(x), urgency, log_rul_from_urgency(urgency)
+        return self.fatigue(x), self.damage(x), urgency_from_log_rul(out), out
 
 
 class GradientReversal(torch.autograd.Function):
@@ -235,13 +239,14 @@ class UnimodalHeads(nn.Module):
 class Teacher(nn.Module):
     """Multi-modal teacher on the simulation (teacher) view, with a privileged-state head."""
 
-    def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig, privileged: int):
+    def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig, privileged: int,
+                 unimodal: bool = True):
         super().__init__()
         self.cfg = cfg
         self.encoder = MultiModalEncoder(shapes, cfg)
-        self.heads = Heads(cfg.d_model)
+        self.heads = Heads(cfg.d_model, cfg.urgency_head)
         self.privileged = nn.Linear(cfg.d_model, max(privileged, 1))
-        self.unimodal = UnimodalHeads(len(shapes), cfg.embedding)
+        self.unimodal = UnimodalHeads(len(shapes), cfg.embedding) if unimodal else None
 
     def forward(self, inputs: Dict[str, torch.Tensor], mask: torch.Tensor):
         """Return a dict of logits, urgency, fused and per-modality features, privileged."""
@@ -249,17 +254,17 @@ class Teacher(nn.Module):
         fatigue, damage, urgency, log_rul = self.heads(h)
         return {'fatigue': fatigue, 'damage': damage, 'urgency': urgency, 'log_rul': log_rul,
                 'feature': h, 'modality_features': feats, 'privileged': self.privileged(h),
-                'unimodal': self.unimodal(feats)}
+                **({'unimodal': self.unimodal(feats)} if self.unimodal is not None else {})}
 
 
 class StudentMember(nn.Module):
     """One compact field student: encoder, heads, reconstruction of every modality."""
 
     def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig, teacher_dim: int,
-                 lighting_bins: int):
+                 lighting_bins: int, unimodal: bool = True):
         super().__init__()
         self.encoder = MultiModalEncoder(shapes, cfg)
-        self.heads = Heads(cfg.d_model)
+        self.heads = Heads(cfg.d_model, cfg.urgency_head)
         self.n_modalities = len(shapes)
         self.embedding = cfg.embedding
         self.reconstruct = nn.Sequential(
@@ -271,7 +276,7 @@ class StudentMember(nn.Module):
                                      nn.Linear(teacher_dim, teacher_dim))
         self.discriminator = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(),
                                            nn.Linear(cfg.d_model, lighting_bins))
-        self.unimodal = UnimodalHeads(len(shapes), cfg.embedding)
+        self.unimodal = UnimodalHeads(len(shapes), cfg.embedding) if unimodal else None
 
     def forward(self, inputs, mask, reversal: float = 0.0):
         """Return the outputs of one member as a dict (see Student.forward)."""
@@ -283,7 +288,8 @@ class StudentMember(nn.Module):
         if self.training:
             out['projection'] = self.project(h)
             out['lighting'] = self.discriminator(GradientReversal.apply(h, reversal))
-            out['unimodal'] = self.unimodal(feats)
+            if self.unimodal is not None:
+                out['unimodal'] = self.unimodal(feats)
         return out
 
 
@@ -291,12 +297,13 @@ class Student(nn.Module):
     """Deep ensemble of K student members in one module (and later one ONNX graph)."""
 
     def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig, members: int,
-                 teacher_dim: int, lighting_bins: int = 3):
+                 teacher_dim: int, lighting_bins: int = 3, unimodal: bool = True):
         super().__init__()
         self.cfg = cfg
         self.names = tuple(s.name for s in shapes)
         self.members = nn.ModuleList(
-            StudentMember(shapes, cfg, teacher_dim, lighting_bins) for _ in range(members))
+            StudentMember(shapes, cfg, teacher_dim, lighting_bins, unimodal)
+            for _ in range(members))
 
     def forward(self, inputs: Dict[str, torch.Tensor], mask: torch.Tensor,
                 reversal: float = 0.0) -> Dict[str, torch.Tensor]:

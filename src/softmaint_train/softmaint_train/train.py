@@ -86,13 +86,15 @@ def save_checkpoint(path: Path, kind: str, model: nn.Module, cfg: TrainConfig, *
 
 def build_teacher(cfg: TrainConfig, privileged: int) -> Teacher:
     """Build a fresh teacher for the teacher view."""
-    return Teacher(shapes_from_spec(VIEW_SPECS['teacher']), cfg.teacher.model, privileged)
+    return Teacher(shapes_from_spec(VIEW_SPECS['teacher']), cfg.teacher.model, privileged,
+                   unimodal=cfg.teacher.unimodal_weight > 0)
 
 
 def build_student(cfg: TrainConfig) -> Student:
     """Build a fresh K-member student for the field view."""
     return Student(shapes_from_spec(VIEW_SPECS['field']), cfg.student.model,
-                   cfg.student.members, teacher_dim=cfg.teacher.model.d_model)
+                   cfg.student.members, teacher_dim=cfg.teacher.model.d_model,
+                   unimodal=cfg.student.unimodal_weight > 0)
 
 
 def load_checkpoint(path: Path):
@@ -148,10 +150,11 @@ def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = Tr
             'damage': F.cross_entropy(out['damage'], targets['damage']),
             'urgency': tc.urgency_weight * L.log_rul_loss(out['log_rul'], targets['urgency']),
             'privileged': tc.privileged_weight * F.mse_loss(out['privileged'], privileged),
-            'unimodal': tc.unimodal_weight * L.unimodal_ce(
-                out['unimodal'], _one_hot(targets['fatigue'], N_FATIGUE),
-                _one_hot(targets['damage'], N_DAMAGE), mask),
         }
+        if 'unimodal' in out:
+            terms['unimodal'] = tc.unimodal_weight * L.unimodal_ce(
+                out['unimodal'], _one_hot(targets['fatigue'], N_FATIGUE),
+                _one_hot(targets['damage'], N_DAMAGE), mask)
         loss = sum(terms.values())
         _check_finite(loss, terms, 'teacher', step)
         opt.zero_grad(set_to_none=True)
