@@ -17,10 +17,11 @@ import subprocess
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SIM_SECONDS, SIM_RATE = 20.0, 3.0
-# Half real time: a replay must not outrun the suite, or its nodes fall behind the clock and
-# which late messages make a window depends on the CPU (this machine is shared).
-PLAY_RATE = 0.5
+SIM_SECONDS, SIM_RATE = 18.0, 3.0
+# Half real time and long pauses around each /clock tick: a replay must not outrun the suite,
+# or its nodes fall behind the clock and which late messages make a window depends on the CPU
+# (this machine is shared by several busy processes).
+PLAY_RATE, CLOCK_SETTLE = 0.5, 0.05
 # Shorter hysteresis than the shipped file (both sides read it): the live start-up request is
 # withdrawn sooner, so more decisions are compared.
 DEESCALATE_WINDOWS = 4
@@ -54,7 +55,7 @@ def test_live_replay_and_offline_evaluation_agree(tmp_path, spawn, ros_context):
     listener = Listener(ros_context)
     spawn(suite_command(model, params)[1:])
     assert listener.spin_until(listener.suite_ready, 40.0), 'suite not up'
-    play(listener, bag, PLAY_RATE, timeout=60.0)
+    play(listener, bag, PLAY_RATE, timeout=60.0, settle=CLOCK_SETTLE)
 
     out = tmp_path / 'offline'
     assert main([str(bag), '--model', str(model), '--params', str(params),
@@ -66,7 +67,7 @@ def test_live_replay_and_offline_evaluation_agree(tmp_path, spawn, ros_context):
     assert listener.spin_until(lambda: predicted[-1] in live.predictions, 10.0)
     listener.close()
 
-    assert len(predicted) >= 10, predicted   # the recorder misses the first seconds
+    assert len(predicted) >= 8, predicted   # the recorder misses the first seconds
     assert sorted(live.predictions) == predicted      # the same windows
     for end in predicted:
         got, expected = live.predictions[end], offline[end]

@@ -21,10 +21,12 @@ import numpy as np
 import rclpy
 
 from .evaluate import evaluate, load_params
-from .live_replay import child_env, Listener, play, replay_params, suite_command
+from .live_replay import (child_env, CLOCK_SETTLE, Listener, play, replay_params,
+                          suite_command)
 
 
-def live_run(bag: Path, model: Path, params: Path, rate: float, bag_seconds: float):
+def live_run(bag: Path, model: Path, params: Path, rate: float, bag_seconds: float,
+             settle: float):
     """Replay `bag` into a fresh suite; return (Capture, player wall time [s])."""
     suite = subprocess.Popen(suite_command(model, params), env=child_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -33,7 +35,7 @@ def live_run(bag: Path, model: Path, params: Path, rate: float, bag_seconds: flo
     try:
         if not listener.spin_until(listener.suite_ready, 60.0):
             raise TimeoutError('the suite did not come up in 60 s')
-        wall = play(listener, bag, rate, timeout=bag_seconds / rate + 60.0)
+        wall = play(listener, bag, rate, timeout=bag_seconds / rate + 60.0, settle=settle)
         # The last windows may still be on their way through inference: wait for a quiet spell.
         seen = [-1]
 
@@ -80,6 +82,8 @@ def main(args=None) -> int:
     parser.add_argument('--model', type=Path, required=True)
     parser.add_argument('--params', type=Path, default=Path('config/softmaint.yaml'))
     parser.add_argument('--rate', type=float, default=1.0, help='live replay rate')
+    parser.add_argument('--clock-settle', type=float, default=CLOCK_SETTLE,
+                        help='softmaint-play --clock-settle of the live replay')
     parser.add_argument('--out', type=Path, help='write the numbers as JSON here')
     options = parser.parse_args(sys.argv[1:] if args is None else args)
     from softmaint.inference_node import StudentModel
@@ -93,7 +97,7 @@ def main(args=None) -> int:
         rclpy.init()
         try:
             capture, live_wall = live_run(options.bag, options.model, params, options.rate,
-                                          bag_seconds)
+                                          bag_seconds, options.clock_settle)
         finally:
             rclpy.try_shutdown()
         evaluation = evaluate(options.bag, model, load_params(params))

@@ -20,9 +20,11 @@ import yaml
 from .evaluate import SENSORS
 
 SENSOR_TOPICS = ['/' + topic for _, topic in SENSORS.values()]
-# /clock ticks per bag second and the pause after each: timers due at a tick run before the
-# messages recorded after it, as long as the suite keeps up with the replay rate.
-CLOCK_HZ, CLOCK_SETTLE = 10, 0.1
+# /clock ticks per bag second and the pause before and after each (softmaint-play): the suite
+# takes what was recorded before a tick before its clock reaches it, and runs its timers due at
+# the tick before later messages arrive, as long as it keeps up (on a busy machine: pause more,
+# replay slower).
+CLOCK_HZ, CLOCK_SETTLE = 10, 0.02
 
 
 def replay_params(source: Path, out: Path, log_path: Path, **thresholds) -> Path:
@@ -112,17 +114,18 @@ def suite_command(model: Path, params: Path) -> List[str]:
             f'params_file:={params}', f'model:={model}', 'log_level:=warn']
 
 
-def player_command(bag: Path, rate: float) -> List[str]:
+def player_command(bag: Path, rate: float, settle: float = CLOCK_SETTLE) -> List[str]:
     """Command line of the player for a deterministic replay of the sensor topics."""
     return [sys.executable, '-m', 'softmaint_bag.player_node', str(bag), '--rate', str(rate),
-            '--clock', str(CLOCK_HZ), '--clock-settle', str(CLOCK_SETTLE),
+            '--clock', str(CLOCK_HZ), '--clock-settle', str(settle),
             '--topics', *SENSOR_TOPICS, '--wait-for-subscribers', '20']
 
 
-def play(listener: Listener, bag: Path, rate: float, timeout: float) -> float:
+def play(listener: Listener, bag: Path, rate: float, timeout: float,
+         settle: float = CLOCK_SETTLE) -> float:
     """Play `bag` into the running suite; return the player's wall time [s]."""
     start = time.monotonic()
-    player = subprocess.Popen(player_command(bag, rate), env=child_env(),
+    player = subprocess.Popen(player_command(bag, rate, settle), env=child_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         if not listener.spin_until(lambda: player.poll() is not None, timeout):

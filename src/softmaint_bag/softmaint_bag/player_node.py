@@ -9,9 +9,11 @@ use_sim_time follow the bag. On a ROS 2 distro prefer `ros2 bag play --clock`.
 
 /clock ticks fall on a fixed grid of the bag timeline (multiples of 1/HZ, plus the bag start),
 each published after every message recorded before it and before any message recorded at or
-after it; --clock-settle pauses after each tick. A node's timer due at a tick then runs before
-the later messages arrive, as it did live: a message received at or after a window end is not
-in that window. This makes a replay deterministic (offline evaluation uses the same rule).
+after it; --clock-settle S pauses S before and after each tick. Subscribers then take the
+messages recorded before a tick while their clock is still before it, and their timers due at
+the tick run before the later messages arrive, as live: a message received at or after a window
+end is not in that window. As long as the subscribers keep up (2 S < 1 / (HZ * rate)), a replay
+is deterministic; offline evaluation uses the same rule.
 """
 import argparse
 import importlib
@@ -97,7 +99,9 @@ class BagPlayer(Node):
                 return wall_start + (stamp - bag_start) / 1e9 / rate
 
             for tick in self._ticks_before(record.stamp):
-                _sleep_until(due(tick))
+                # Before the tick: subscribers finish the messages recorded before it. After
+                # it: their timers due at the tick run before the later messages arrive.
+                _sleep_until(due(tick) + self._clock_settle)
                 self._publish_clock(tick)
                 time.sleep(self._clock_settle)
             _sleep_until(due(record.stamp))
@@ -145,8 +149,8 @@ def parse_args(argv):
     parser.add_argument('--clock', type=float, default=0.0, metavar='HZ',
                         help='publish /clock with bag time at this rate (0 = off)')
     parser.add_argument('--clock-settle', type=float, default=0.0, metavar='S',
-                        help='pause after each /clock tick, so timers due then run before '
-                             'later messages arrive (deterministic replays; e.g. 0.005)')
+                        help='pause S before and after each /clock tick (deterministic '
+                             'replays into use_sim_time nodes; e.g. 0.02 with --clock 10)')
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error('--rate must be > 0')
