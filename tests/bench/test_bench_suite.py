@@ -60,16 +60,15 @@ def test_window_metrics_count_sequence_gaps_skipped_hops_and_missing_predictions
     assert len(metrics['latency_ms']['input_to_window']) == 5
 
 
-def test_parameters_reach_namespaced_nodes_with_reliable_sensor_qos(tmp_path, ros_context):
+def test_parameters_reach_namespaced_nodes_with_reliable_sensor_qos(tmp_path):
+    import rclpy
+    from rclpy.context import Context
     from rclpy.node import Node
     base = tmp_path / 'base.yaml'
     base.write_text('softmaint_ingestion:\n  ros__parameters:\n    frame_id: arm\n')
     params = bench_suite.bench_parameters(base, ['robot3'], tmp_path)
     path = tmp_path / 'params.yaml'
     path.write_text(yaml.safe_dump(params))
-    ros_context.try_shutdown()
-    import rclpy
-    from rclpy.context import Context
     context = Context()
     rclpy.init(context=context, args=['--ros-args', '--params-file', str(path)])
     try:
