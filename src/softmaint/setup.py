@@ -12,7 +12,7 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
-        ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
         ('share/' + package_name + '/config/scenarios', glob('config/scenarios/*.yaml')),
         ('share/' + package_name + '/config/profiles', glob('config/profiles/*.yaml')),
         ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.json')),

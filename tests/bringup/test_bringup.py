@@ -54,9 +54,24 @@ def test_runner_command_carries_name_namespace_params_file_and_parameters(tmp_pa
     node = bringup.plan(args)[1]
     cmd = bringup.command(node, args)
     assert Path(cmd[0]).name == 'inference'
+    namespaced = bringup.params_files(args)[0]
     assert cmd[1:] == ['--ros-args', '-r', '__node:=softmaint_inference', '-r', '__ns:=/arm_1',
-                       '--params-file', str(params), '-p', 'use_sim_time:=false',
+                       '--params-file', namespaced, '-p', 'use_sim_time:=false',
                        '-p', f'model_path:={args["model"]}', '--log-level', 'info']
+
+
+@pytest.mark.slow
+def test_parameters_reach_a_node_in_a_namespace(tmp_path, spawn):
+    """A bare node-name key must still configure the node of one robot among several."""
+    log = tmp_path / 'arm_1.db'
+    params = tmp_path / 'params.yaml'
+    params.write_text(f'softmaint_agent:\n  ros__parameters:\n    log_path: {log}\n')
+    args = bringup.resolve({'namespace': 'arm_1', 'params_file': str(params)})
+    agent = next(n for n in bringup.plan(args) if n.name == 'softmaint_agent')
+    cmd = bringup.command(agent, args)
+    spawn(['-c', 'import sys; from softmaint.agent_node import main; sys.exit(main())',
+           *cmd[1:]], wait_for_line='ready')
+    assert log.is_file(), 'the agent in /arm_1 ignored its parameter file'
 
 
 def test_runner_refuses_a_missing_params_file_before_starting_anything(tmp_path):

@@ -134,7 +134,29 @@ def params_files(args: Dict[str, str]) -> List[str]:
     for path in files:
         if not Path(path).is_file():
             raise FileNotFoundError(f'params_file {path} not found')
-    return files
+    namespace = args['namespace'].strip('/')
+    return [namespaced(path, namespace) for path in files] if namespace else files
+
+
+def namespaced(path: str, namespace: str) -> str:
+    """
+    Copy of a parameter file whose node keys carry `namespace`; return its path.
+
+    rcl matches a bare key like `softmaint_agent` only to a node without a namespace, so one
+    robot of several (`namespace:=arm_1`) would silently run on defaults. Keys that already
+    start with '/' (fully qualified or wildcards) are kept.
+    """
+    import tempfile
+
+    import yaml
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    rewritten = {key if key.startswith('/') else f'/{namespace}/{key}': value
+                 for key, value in data.items()}
+    out_dir = Path(tempfile.gettempdir()) / f'softmaint-params-{os.getuid()}'
+    out_dir.mkdir(exist_ok=True)
+    out = out_dir / f'{namespace.replace("/", "_")}-{Path(path).name}'
+    out.write_text(yaml.safe_dump(rewritten, sort_keys=False))
+    return str(out)
 
 
 def executable_path(node: NodePlan) -> str:
