@@ -51,12 +51,11 @@ from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
 from softmaint_core import topics
 from softmaint_core.image import (array_to_image, check_layout, ENCODINGS, image_msg_to_rgb,
-                                  ImageError, to_rgb_float)
+                                  to_rgb_float)
 from softmaint_core.metadata import MetadataError, ModelMetadata
 from softmaint_core.spec import SpecError
-from softmaint_core.window import (HealthConfig, InputError, read_actuation, read_environment,
-                                   read_joints, read_tactile, REJECT_REASONS, stamp_seconds,
-                                   Status, WindowAssembler)
+from softmaint_core.window import (HealthConfig, InputError, message_readers, REJECT_REASONS,
+                                   stamp_seconds, Status, WindowAssembler)
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, ModalityTensor,
                                       SensorWindow, TactileArray)
 
@@ -151,8 +150,8 @@ class IngestionNode(Node):
 
         bridge = cv_bridge_decoder()
         self._decode_image = bridge or image_msg_to_rgb
-        self._readers = {source.name: self._reader(source.name)
-                         for source in self.assembler.sources}
+        self._readers = message_readers(self.assembler, self._names['joint_states'],
+                                        self._names['actuation'], self._decode_image)
         self._sensor_subscriptions = [   # not _subscriptions: rclpy's Node owns that name
             self.create_subscription(
                 SUBSCRIPTIONS[source.name][0], SUBSCRIPTIONS[source.name][1],
@@ -240,25 +239,6 @@ class IngestionNode(Node):
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
-
-    def _reader(self, source: str):
-        """Return the function message -> values for WindowAssembler.push (raises InputError)."""
-        if source == 'camera':
-            return self._read_image
-        if source == 'tactile':
-            taxels = self.assembler.spec.modality('tactile').features[0]
-            return functools.partial(read_tactile, taxels=taxels)
-        if source == 'joint_states':
-            return functools.partial(read_joints, joints=self._names['joint_states'])
-        if source == 'actuation':
-            return functools.partial(read_actuation, actuators=self._names['actuation'])
-        return read_environment
-
-    def _read_image(self, msg: Image):
-        try:
-            return self._decode_image(msg)
-        except ImageError as err:
-            raise InputError(err.reason, str(err)) from err
 
     def _on_message(self, source: str, msg) -> None:
         now = self._now()

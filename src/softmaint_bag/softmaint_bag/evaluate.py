@@ -13,19 +13,17 @@ BagError; messages that cannot be decoded are counted per topic; rejected sample
 by reason (as on the node's /diagnostics); topics the suite does not read are listed.
 """
 from dataclasses import dataclass, field
-import functools
 import itertools
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from softmaint_core import topics
-from softmaint_core.image import image_msg_to_rgb, ImageError
 from softmaint_core.policy import (Action, decide, Decision, PolicyState, PredictionSummary,
                                    stale_age, stale_decision, Thresholds)
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
-from softmaint_core.window import (HealthConfig, InputError, read_actuation, read_environment,
-                                   read_joints, read_tactile, stamp_seconds, WindowAssembler)
+from softmaint_core.window import (HealthConfig, InputError, message_readers, stamp_seconds,
+                                   WindowAssembler)
 import yaml
 
 from .reading import Bag, BagError
@@ -89,23 +87,9 @@ def load_params(path: Optional[Path]) -> Params:
                   stale_action=stale_action)
 
 
-def _read_image(msg):
-    try:
-        return image_msg_to_rgb(msg)
-    except ImageError as err:
-        raise InputError(err.reason, str(err)) from err
-
-
 def sensor_readers(assembler: WindowAssembler, params: Params):
     """Return source -> function(message) -> values, as the ingestion node builds them."""
-    taxels = assembler.spec.modality('tactile').features[0] if 'tactile' in \
-        assembler.spec.names else 0
-    readers = {'camera': _read_image,
-               'tactile': functools.partial(read_tactile, taxels=taxels),
-               'joint_states': functools.partial(read_joints, joints=params.joint_names),
-               'actuation': functools.partial(read_actuation, actuators=params.actuator_names),
-               'environment': read_environment}
-    return {source.name: readers[source.name] for source in assembler.sources}
+    return message_readers(assembler, params.joint_names, params.actuator_names)
 
 
 def summary_of(prediction, mask, names) -> PredictionSummary:

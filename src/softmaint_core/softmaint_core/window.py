@@ -29,13 +29,14 @@ of a modality that is not AVAILABLE are zeros in the window.
 from collections import deque
 from dataclasses import dataclass
 import enum
+import functools
 import itertools
 import math
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .image import resize_area
+from .image import image_msg_to_rgb, ImageError, resize_area
 from .resample import bin_to_steps
 from .spec import ENVIRONMENT_FIELDS, InputSpec, ModalitySpec, SpecError
 
@@ -472,3 +473,29 @@ def read_actuation(msg, actuators: Sequence[str]) -> np.ndarray:
 def read_environment(msg) -> np.ndarray:
     """Environment reading in ENVIRONMENT_FIELDS order (NaN = not sensed, kept for push)."""
     return np.asarray([getattr(msg, name) for name in ENVIRONMENT_FIELDS], dtype=np.float32)
+
+
+def read_image(msg, decode=image_msg_to_rgb) -> np.ndarray:
+    """Float RGB [h, w, 3] of a sensor_msgs/Image through `decode`; errors become InputError."""
+    try:
+        return decode(msg)
+    except ImageError as err:
+        raise InputError(err.reason, str(err)) from err
+
+
+def message_readers(assembler: 'WindowAssembler', joint_names: Sequence[str],
+                    actuator_names: Sequence[str], decode_image=image_msg_to_rgb):
+    """
+    Return source -> function(message) -> values for WindowAssembler.push.
+
+    One mapping for the ingestion node (rclpy messages, cv_bridge when it matches) and offline
+    bag evaluation (rosbags messages), so both read every sensor the same way.
+    """
+    taxels = assembler.spec.modality('tactile').features[0] \
+        if 'tactile' in assembler.spec.names else 0
+    readers = {'camera': functools.partial(read_image, decode=decode_image),
+               'tactile': functools.partial(read_tactile, taxels=taxels),
+               'joint_states': functools.partial(read_joints, joints=tuple(joint_names)),
+               'actuation': functools.partial(read_actuation, actuators=tuple(actuator_names)),
+               'environment': read_environment}
+    return {source.name: readers[source.name] for source in assembler.sources}
