@@ -66,3 +66,14 @@ def test_committed_checkpoint_rebuilds_the_committed_graph(committed):
     student, ckpt = load_checkpoint(MODEL.with_suffix('.pt'))
     assert ckpt['kind'] == 'student'
     assert check_parity(student, MODEL) < 1e-4
+
+
+def test_shipped_config_is_the_one_the_committed_model_was_trained_with():
+    """`softmaint-train reproduce --config config/train/shipped.yaml` rebuilds models/."""
+    from dataclasses import asdict
+    import json
+
+    from softmaint_train.config import config_from_dict, load_config
+    recorded = json.loads(MODEL.with_suffix('.json').read_text())['training_config']
+    shipped = load_config(MODEL.parents[1] / 'config' / 'train' / 'shipped.yaml')
+    assert asdict(shipped) == asdict(config_from_dict(recorded))
