@@ -21,6 +21,5 @@ setup(
         'softmaint-record = softmaint_bag.recorder_node:main',
         'softmaint-evaluate-bag = softmaint_bag.evaluate_cli:main',
         'softmaint-bag-bench = softmaint_bag.bench:main',
-        'softmaint-finetune-bags = softmaint_bag.finetune:main',
     ]},
 )

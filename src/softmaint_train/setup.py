@@ -17,5 +17,8 @@ setup(
     description=('Offline tool: teacher training, cross-modal distillation into the student, '
                  'calibration, ONNX export, evaluation reports.'),
     license='Apache-2.0',
-    entry_points={'console_scripts': ['softmaint-train = softmaint_train.cli:main']},
+    entry_points={'console_scripts': [
+        'softmaint-train = softmaint_train.cli:main',
+        'softmaint-finetune-bags = softmaint_train.finetune_bags:main',
+    ]},
 )

@@ -57,7 +57,7 @@ def _log(tmp_path, spans):
 
 @pytest.mark.slow
 def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp_path):
-    from softmaint_bag.finetune import main
+    from softmaint_train.finetune_bags import main
     checkpoint = _tiny_student(tmp_path)
     second = 10**9
     train_start, held_start, other_start = (bags.START_NS + k * 100 * second for k in range(3))
@@ -89,7 +89,7 @@ def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp
 
 
 def test_finetune_refuses_a_log_that_labels_nothing(tmp_path, capsys):
-    from softmaint_bag.finetune import main
+    from softmaint_train.finetune_bags import main
     bags.write_sensor_bag(tmp_path / 'bag', 'mcap', seconds=3.0)
     log = _log(tmp_path, [(1.0, 2.0, {'fatigue_label': 1, 'damage_label': 0,
                                       'urgency_label': 0.2})])

@@ -26,10 +26,9 @@ import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from softmaint_bag.evaluate import load_params, Params, replay
 from softmaint_core.maintenance_log import MaintenanceLog
 from softmaint_core.spec import FIELD_SPEC, MODALITIES
-
-from .evaluate import load_params, Params, replay
 
 
 @dataclass(frozen=True)
@@ -168,7 +167,7 @@ def main(args=None) -> int:
     parser.add_argument('--out', type=Path, help='fine-tuned checkpoint to write')
     parser.add_argument('--report', type=Path, help='write the report JSON here')
     options = parser.parse_args(sys.argv[1:] if args is None else args)
-    from .reading import BagError
+    from softmaint_bag.reading import BagError
     try:
         report = finetune_from_bags(options.checkpoint, options.log, options.train,
                                     options.held_out, options.old_data,
