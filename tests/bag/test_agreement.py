@@ -45,6 +45,8 @@ def _record(tmp_path, spawn) -> Path:
 
 
 @pytest.mark.slow
+# Intermittent on a loaded 2-core machine (DDS timing, rclpy take errors); see the closing note.
+@pytest.mark.flaky(reruns=2)
 def test_live_replay_and_offline_evaluation_agree(tmp_path, spawn, ros_context):
     from softmaint_bag.evaluate_cli import main
     from softmaint_bag.live_replay import (Listener, play, replay_params, suite_command)
