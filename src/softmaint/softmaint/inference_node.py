@@ -31,6 +31,8 @@ from softmaint_interfaces.msg import (MaintenancePrediction, ModalityTensor,
                                       ReconstructedModality, SensorWindow)
 from softmaint_interfaces.srv import ReloadModel
 
+from .bringup import share_dir
+
 NODE_NAME = 'softmaint_inference'
 # Recent windows kept for the latency percentiles.
 LATENCY_SAMPLES = 1000
@@ -42,21 +44,6 @@ class ModelError(ValueError):
 
 class WindowError(ValueError):
     """A sensor window that does not fit the model's input spec."""
-
-
-def default_model_path() -> str:
-    """Return models/student.onnx of the installed share directory, else of the source tree."""
-    candidates = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        candidates.append(Path(get_package_share_directory('softmaint')) / 'models')
-    except (ImportError, LookupError):
-        pass
-    candidates.append(Path(__file__).resolve().parents[1] / 'models')
-    for folder in candidates:
-        if (folder / 'student.onnx').is_file():
-            return str(folder / 'student.onnx')
-    return str(candidates[0] / 'student.onnx')
 
 
 class StudentModel:
@@ -216,7 +203,8 @@ class InferenceNode(Node):
 
     def __init__(self):
         super().__init__(NODE_NAME)
-        self.declare_parameter('model_path', default_model_path(), ParameterDescriptor(
+        default = str(share_dir() / 'models' / 'student.onnx')
+        self.declare_parameter('model_path', default, ParameterDescriptor(
             description='student ONNX file; its metadata JSON sits beside it. Change the model '
                         f'at run time with the {topics.RELOAD_MODEL} service', read_only=True))
         self.declare_parameter('threads', 1, ParameterDescriptor(

@@ -59,6 +59,8 @@ from softmaint_core.window import (HealthConfig, InputError, message_readers, RE
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, ModalityTensor,
                                       SensorWindow, TactileArray)
 
+from .bringup import share_dir
+
 NODE_NAME = 'softmaint_ingestion'
 HEALTH_PARAMETERS = ('stale_timeout', 'stale_periods', 'frozen_epsilon', 'frozen_min_samples',
                      'max_future_stamp', 'max_reject_fraction', 'min_coverage')
@@ -71,21 +73,6 @@ SUBSCRIPTIONS = {
     'actuation': (ActuatorState, topics.ACTUATION),
     'environment': (EnvironmentReading, topics.ENVIRONMENT),
 }
-
-
-def default_metadata_path() -> str:
-    """models/student.json of the installed package, else of the source tree."""
-    candidates = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        candidates.append(Path(get_package_share_directory('softmaint')) / 'models')
-    except (ImportError, LookupError):
-        pass
-    candidates.append(Path(__file__).resolve().parents[3] / 'models')
-    for folder in candidates:
-        if (folder / 'student.json').is_file():
-            return str(folder / 'student.json')
-    return str(candidates[0] / 'student.json')
 
 
 def cv_bridge_decoder():
@@ -183,7 +170,8 @@ class IngestionNode(Node):
             return ParameterDescriptor(description=description, floating_point_range=[
                 FloatingPointRange(from_value=low, to_value=high, step=step)])
 
-        self.declare_parameter('model_metadata', default_metadata_path(), ParameterDescriptor(
+        default = str(share_dir() / 'models' / 'student.json')
+        self.declare_parameter('model_metadata', default, ParameterDescriptor(
             description='model metadata JSON; its input spec sets window, hop, shapes and '
                         'normalisation', read_only=True))
         self.declare_parameter('frame_id', 'base_link', ParameterDescriptor(
