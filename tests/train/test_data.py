@@ -5,6 +5,7 @@ from softmaint_train.config import DataConfig
 from softmaint_train.data import (fit_normalisation, labelled_rows, make_inputs, make_splits,
                                   open_dataset, Windows)
 from softmaint_train.train import modality_dropout
+from softmaint_core.window import default_sources, normalise
 
 
 def test_splits_are_disjoint_by_episode_and_fixed(synthetic_root):
@@ -50,6 +51,30 @@ def test_normalisation_and_masked_zeros(synthetic_root):
     assert (inputs['tactile'][mask[:, 1] == 0] == 0).all()
     only_camera, m = make_inputs(w, np.arange(10), stats, mask=[True, False, False, False])
     assert (m[:, 1:] == 0).all() and (only_camera['proprio'] == 0).all()
+
+
+def test_unsensed_environment_reads_as_the_training_mean_as_onboard(synthetic_root):
+    """A profile without a humidity or CO2 sensor records NaN; training must read it as the
+    robot does (the spec's training mean, i.e. 0 after normalisation), not learn from NaN."""
+    ds = open_dataset(synthetic_root)
+    w = Windows.load(ds, 'field', np.arange(len(ds)))
+    env = w.arrays['environment']
+    env[:, :, 2] = np.nan                     # CO2 never sensed
+    env[::2, :, 1] = np.nan                   # humidity sensed by half of the robots
+    stats = fit_normalisation(w)
+    sensed = w.arrays['mask'][:, 3]
+    humidity = env[sensed & ~np.isnan(env[:, 0, 1]), :, 1].astype(np.float64)
+    assert stats['environment'][0][1] == pytest.approx(humidity.mean(), rel=1e-6)
+    assert stats['environment'][0][2] == 0.0 and stats['environment'][1][2] == 1.0
+    assert np.isfinite(stats['environment']).all()
+    inputs, _ = make_inputs(w, np.arange(len(w)), stats)
+    x = inputs['environment'].numpy()
+    assert np.isfinite(x).all() and (x[:, :, 2] == 0).all()
+    spec = w.spec.with_normalisation(stats)
+    source = next(s for s in default_sources(spec) if s.name == 'environment')
+    row = int(np.flatnonzero(sensed & np.isnan(env[:, 0, 1]))[0])
+    onboard = np.where(np.isnan(env[row]), np.asarray(source.unsensed_fill, np.float32), env[row])
+    assert np.allclose(normalise(spec.modality('environment'), onboard), x[row], atol=1e-6)
 
 
 def test_modality_dropout_keeps_one():

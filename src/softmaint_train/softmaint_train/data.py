@@ -137,7 +137,8 @@ def fit_normalisation(windows: Windows, chunk: int = 256) -> Dict[str, tuple]:
     Per-channel (mean, std) of every modality over the windows where it is available.
 
     Camera stats are on [0, 1] values (uint8 / 255) per RGB channel, as the onboard ingestion
-    feeds them; vector modalities per feature.
+    feeds them; vector modalities per feature. NaN (a quantity the robot does not sense) is
+    left out; a channel that is never sensed gets (0, 1).
     """
     stats = {}
     for i, name in enumerate(MODALITIES):
@@ -150,23 +151,30 @@ def fit_normalisation(windows: Windows, chunk: int = 256) -> Dict[str, tuple]:
         axes = tuple(a for a in range(data.ndim) if a != 2)
         total = np.zeros(channels)
         total_sq = np.zeros(channels)
-        count = 0
+        count = np.zeros(channels)
         for start in range(0, len(rows), chunk):
             x = data[rows[start:start + chunk]].astype(np.float64)
             if name == 'camera':
                 x /= 255.0
-            total += x.sum(axis=axes)
-            total_sq += (x ** 2).sum(axis=axes)
-            count += x.size // channels
-        mean = total / count
-        std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+            total += np.nansum(x, axis=axes)
+            total_sq += np.nansum(x ** 2, axis=axes)
+            count += np.isfinite(x).sum(axis=axes)
+        sensed = count > 0
+        mean = np.where(sensed, total / np.maximum(count, 1), 0.0)
+        std = np.where(sensed, np.sqrt(np.maximum(total_sq / np.maximum(count, 1) - mean ** 2,
+                                                  0.0)), 1.0)
         stats[name] = (mean.tolist(), np.maximum(std, MIN_STD).tolist())
     return stats
 
 
 def normalise(name: str, x: np.ndarray, stats: Dict[str, tuple],
               lighting: float = 1.0) -> np.ndarray:
-    """Normalise one modality's raw array [B, T, ...] with (mean, std) per channel."""
+    """
+    Normalise one modality's raw array [B, T, ...] with (mean, std) per channel.
+
+    NaN is a quantity the robot does not sense (an environment reading of a profile without
+    that sensor); it reads as the training mean, i.e. 0, as softmaint_core.window does onboard.
+    """
     x = x.astype(np.float32)
     if name == 'camera':
         x /= 255.0
@@ -174,7 +182,9 @@ def normalise(name: str, x: np.ndarray, stats: Dict[str, tuple],
             x = np.clip(x * lighting, 0.0, 1.0)
     mean, std = (np.asarray(s, dtype=np.float32) for s in stats[name])
     shape = _channel_shape(x.ndim, len(mean))
-    return (x - mean.reshape(shape)) / std.reshape(shape)
+    x = (x - mean.reshape(shape)) / std.reshape(shape)
+    x[np.isnan(x)] = 0.0
+    return x
 
 
 def make_inputs(windows: Windows, index: np.ndarray, stats: Dict[str, tuple],
