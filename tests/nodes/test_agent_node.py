@@ -279,6 +279,35 @@ def test_watchdog_parameters_and_shutdown_without_stop_server(operator, start_ag
 
 
 @pytest.mark.slow
+def test_watchdog_under_sim_time_counts_from_the_first_clock(operator, start_agent):
+    """A bag replayed with --clock starts at its recording time, not at 0: the agent must not
+    call its predictions stale the moment the clock arrives, only stale_timeout after it."""
+    from rosgraph_msgs.msg import Clock
+    clock = operator.node.create_publisher(Clock, '/clock', 10)
+    now = [1.7e9]                                      # a bag recorded in 2023
+
+    def advance(seconds, condition=lambda: False):
+        end = now[0] + seconds
+        while now[0] < end and not condition():
+            now[0] += 0.02
+            msg = Clock()
+            msg.clock.sec, msg.clock.nanosec = int(now[0]), int(now[0] % 1 * 1e9)
+            clock.publish(msg)
+            operator.executor.spin_once(timeout_sec=0.01)
+        return condition()
+
+    start_agent('use_sim_time:=true', 'stale_timeout:=2.0', 'stale_action:=reduce_workload')
+    assert advance(30.0, lambda: operator.diagnostics), 'the agent did not follow /clock'
+    stale = [d for d in operator.decisions if 'no prediction for' in d.reason]
+    assert not stale, f'stale at start-up: {stale[0].reason}'
+    assert advance(30.0, lambda: any('no prediction for' in d.reason
+                                     for d in operator.decisions))
+    reason = next(d.reason for d in operator.decisions if 'no prediction for' in d.reason)
+    age = float(reason.split('no prediction for ')[1].split(' s')[0])
+    assert 2.0 <= age < 10.0, reason
+
+
+@pytest.mark.slow
 def test_inspect_round_trip_cancel_abort_and_rejected_goals(operator, start_agent):
     from action_msgs.msg import GoalStatus
     from softmaint_interfaces.action import Inspect

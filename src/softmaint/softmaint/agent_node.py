@@ -324,7 +324,13 @@ class AgentNode(Node):
         self._model_id, self._model_sha = msg.model_id, msg.model_sha256
 
     def _on_watchdog(self) -> None:
-        age = stale_age(self._last_prediction, self._started, self._now(), self._stale_timeout)
+        now = self._now()
+        if not self._started:
+            # sim time starts at 0 until the first /clock, and a replayed bag's clock starts at
+            # its recording time: the watchdog counts from the first clock it sees
+            self._started = now
+            return
+        age = stale_age(self._last_prediction, self._started, now, self._stale_timeout)
         if age is None:
             return
         if not self._stale:
@@ -535,7 +541,7 @@ class AgentNode(Node):
             status.message = 'predictions stale' if self._stale else 'assistance requested'
         else:
             status.level, status.message = DiagnosticStatus.OK, action
-        age = self._now() - (self._last_prediction or self._started)
+        age = self._now() - (self._last_prediction or self._started or self._now())
         values = {'action': action, 'level': self._state.level.label,
                   'request_id': self._state.request_id, 'prediction_age': f'{age:.3f}',
                   'stale': str(self._stale), 'emergency_stop': self._estop,
