@@ -445,3 +445,31 @@ def test_node_refuses_to_start_without_metadata(spawn, tmp_path):
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert 'cannot read model metadata' in output and 'none.json' in output
+
+
+def test_a_sensor_the_robot_lacks_is_not_fitted_rather_than_stale(spawn, ros_context, metadata):
+    """A robot without a camera must not look unhealthy forever; a fitted sensor that never
+    reports must."""
+    path, _ = metadata
+    spawn(_node_args(path, sensors='[tactile, joint_states, actuation, environment]',
+                     diagnostics_period=0.2), wait_for_line='ready')
+    rig = Rig(ros_context)
+    try:
+        assert spin_until(rig.executor, lambda: rig.diagnostics, 15.0), 'no diagnostics'
+        diagnostics = rig.latest_diagnostics()
+        camera, tactile = diagnostics['camera'], diagnostics['tactile']
+        assert camera.level == camera.OK and 'not fitted' in camera.message
+        assert _values(camera)['fitted'] == 'False' and _values(camera)['status'] == 'ABSENT'
+        assert tactile.level == tactile.STALE and _values(tactile)['fitted'] == 'True'
+        assert rig.node.count_subscribers('camera/image_raw') == 0
+        assert rig.node.count_subscribers('tactile') == 1
+    finally:
+        rig.close()
+
+
+def test_node_refuses_unknown_sensor_names(spawn, metadata):
+    path, _ = metadata
+    proc = spawn(_node_args(path, sensors='[camera, sonar]'))
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "parameter sensors: ['sonar']" in output and "'joint_states'" in output

@@ -126,6 +126,7 @@ class IngestionNode(Node):
         except OSError as err:
             raise MetadataError(f'cannot read model metadata {path}: {err}') from err
         self.assembler = WindowAssembler(spec, self._health_config())
+        self._fitted = self._fitted_sensors([s.name for s in self.assembler.sources])
         self._names = {'joint_states': tuple(self.get_parameter('joint_names').value),
                        'actuation': tuple(self.get_parameter('actuator_names').value)}
         if len(self._names['joint_states']) != spec.joints or \
@@ -144,7 +145,7 @@ class IngestionNode(Node):
                 SUBSCRIPTIONS[source.name][0], SUBSCRIPTIONS[source.name][1],
                 functools.partial(self._on_message, source.name), qos_profile_sensor_data,
                 qos_overriding_options=QoSOverridingOptions.with_default_policies())
-            for source in self.assembler.sources]
+            for source in self.assembler.sources if source.name in self._fitted]
         self._window_pub = self.create_publisher(
             SensorWindow, topics.WINDOW, 10,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
@@ -162,8 +163,17 @@ class IngestionNode(Node):
             post_callback=self._on_clock_jump)
         self.get_logger().info(
             f'ready: {path.name} spec {spec.spec_id}, window {spec.window} s every {spec.hop} s, '
-            f'sources {[s.name for s in self.assembler.sources]}, images via '
+            f'sensors {sorted(self._fitted)}, images via '
             f'{"cv_bridge" if bridge else "numpy"}')
+
+    def _fitted_sensors(self, read_by_model) -> frozenset:
+        """Sensors of parameter `sensors` that the model reads; SpecError on unknown names."""
+        fitted = self.get_parameter('sensors').value
+        unknown = sorted(set(fitted) - set(SUBSCRIPTIONS))
+        if unknown or not fitted:
+            raise SpecError(f'parameter sensors: {unknown or "empty"}; name one or more of '
+                            f'{list(SUBSCRIPTIONS)}')
+        return frozenset(fitted) & frozenset(read_by_model)
 
     def _declare_parameters(self) -> None:
         def number(description, low, high, step=0.0):
@@ -174,6 +184,10 @@ class IngestionNode(Node):
         self.declare_parameter('model_metadata', default, ParameterDescriptor(
             description='model metadata JSON; its input spec sets window, hop, shapes and '
                         'normalisation', read_only=True))
+        self.declare_parameter('sensors', list(SUBSCRIPTIONS), ParameterDescriptor(
+            description='sensors this robot has; the others are not subscribed, their data '
+                        "is always unavailable and their diagnostics say OK 'not fitted' "
+                        'instead of STALE', read_only=True))
         self.declare_parameter('frame_id', 'base_link', ParameterDescriptor(
             description='frame_id of the published windows'))
         self.declare_parameter('hardware_id', '', ParameterDescriptor(
@@ -294,7 +308,7 @@ class IngestionNode(Node):
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [_diagnostic(f'{self.get_name()}: {name}', hardware, item,
-                                  self.assembler.timeout(name))
+                                  self.assembler.timeout(name), name in self._fitted)
                       for name, item in health.items()]
         self._diagnostics_pub.publish(msg)
 
@@ -317,7 +331,9 @@ def _tensor(modality) -> ModalityTensor:
                           coverage=float(modality.coverage), rate=float(modality.rate))
 
 
-def _level(health) -> bytes:
+def _level(health, fitted: bool) -> bytes:
+    if not fitted:
+        return DiagnosticStatus.OK
     if health.status == Status.AVAILABLE:
         return DiagnosticStatus.WARN if health.rejected_in_window else DiagnosticStatus.OK
     if health.status in (Status.STALE, Status.ABSENT):
@@ -325,9 +341,11 @@ def _level(health) -> bytes:
     return DiagnosticStatus.ERROR
 
 
-def _diagnostic(name: str, hardware_id: str, health, timeout: float) -> DiagnosticStatus:
+def _diagnostic(name: str, hardware_id: str, health, timeout: float,
+                fitted: bool) -> DiagnosticStatus:
     values = {
         'status': health.status.name,
+        'fitted': str(fitted),
         'rate_hz': f'{health.rate:.2f}',
         'coverage': f'{health.coverage:.3f}',
         'age_s': f'{health.age:.3f}',
@@ -338,8 +356,9 @@ def _diagnostic(name: str, hardware_id: str, health, timeout: float) -> Diagnost
     }
     values.update({f'rejected_{reason}': str(health.rejected[reason])
                    for reason in REJECT_REASONS})
-    return DiagnosticStatus(level=_level(health), name=name, hardware_id=hardware_id,
-                            message=health.detail,
+    message = health.detail if fitted else 'not fitted on this robot (parameter sensors)'
+    return DiagnosticStatus(level=_level(health, fitted), name=name, hardware_id=hardware_id,
+                            message=message,
                             values=[KeyValue(key=k, value=v) for k, v in values.items()])
 
 
