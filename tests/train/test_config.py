@@ -52,3 +52,32 @@ def test_overrides_and_cli_exit_code(tmp_path, capsys):
     bad.write_text('student:\n  epochz: 3\n')
     assert main(['reproduce', '--config', str(bad)]) == 2
     assert 'student.epochz: unknown field' in capsys.readouterr().err
+
+
+def test_a_config_states_only_what_differs_from_its_base(tmp_path):
+    from dataclasses import asdict
+    shipped = asdict(load_config(REPO / 'config/train/shipped.yaml'))
+    space = asdict(load_config(REPO / 'config/train/space.yaml'))
+    differs = {f'{k}.{f}' for k in shipped if isinstance(shipped[k], dict)
+               for f in shipped[k] if shipped[k][f] != space[k][f]}
+    differs |= {k for k in shipped if not isinstance(shipped[k], dict) and shipped[k] != space[k]}
+    assert differs == {'name', 'data.root', 'export.out', 'export.model_id'}
+    (tmp_path / 'a.yaml').write_text('base: b.yaml\nseed: 1\n')
+    (tmp_path / 'b.yaml').write_text('base: a.yaml\n')
+    with pytest.raises(ConfigError, match='cycle'):
+        load_config(tmp_path / 'a.yaml')
+    (tmp_path / 'c.yaml').write_text('base: missing.yaml\n')
+    with pytest.raises(ConfigError, match='missing.yaml not found'):
+        load_config(tmp_path / 'c.yaml')
+
+
+def test_the_protocol_runs_on_another_recipe():
+    # softmaint-train ablate --config config/train/protocol.yaml --base config/train/shipped.yaml
+    abl, base = load_ablation(REPO / 'config/train/protocol.yaml',
+                              base=REPO / 'config/train/shipped.yaml')
+    runs = dict(ablation_runs(abl, base))
+    shipped = load_config(REPO / 'config/train/shipped.yaml')
+    run = runs['distilled-f0.01-seed1']
+    assert run.student.model == shipped.student.model and run.teacher == shipped.teacher
+    assert (run.seed, run.data.label_fraction, run.student.epochs) == (1, 0.01, 4)
+    assert not runs['scratch-f1-seed2'].distill.use_teacher

@@ -77,7 +77,8 @@ def cmd_ablate(args) -> int:
     """All seeds x label fractions x variants of an ablation config; then the report."""
     from .evaluate import load_records, write_report
     from .pipeline import ablate
-    results = ablate(args.config, Path(args.out), progress=not args.no_progress)
+    results = ablate(args.config, Path(args.out), progress=not args.no_progress,
+                     base=args.base)
     records = load_records(results)
     pred = sorted(Path(args.out).glob('predictions-distilled-f1-seed0.npz'))
     report = write_report(records, pred[0] if pred else None, Path(args.report),
@@ -170,6 +171,8 @@ def parser() -> argparse.ArgumentParser:
         s.set_defaults(fn=fn)
     s = sub.add_parser('ablate', help=cmd_ablate.__doc__)
     s.add_argument('--config', default='config/train/ablation.yaml')
+    s.add_argument('--base', help="training config to run on instead of the file's base "
+                   '(e.g. config/train/shipped.yaml)')
     s.add_argument('--out', default='runs/ablation')
     s.add_argument('--report', default='docs/reports/ablation')
     s.add_argument('--no-progress', action='store_true')

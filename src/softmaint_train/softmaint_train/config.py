@@ -254,20 +254,42 @@ def config_from_dict(data: Optional[dict]) -> TrainConfig:
 def load_config(path, overrides: Optional[dict] = None) -> TrainConfig:
     """Read a YAML config; `overrides` maps dotted paths to values (e.g. {'seed': 1})."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f'config file {path} not found')
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f'{path}: not valid YAML: {err}') from err
-    if not isinstance(data, dict):
-        raise ConfigError(f'{path}: top level must be a mapping')
+    data = read_mapping(path)
     for dotted, value in (overrides or {}).items():
         apply_override(data, dotted, value)
     try:
         return config_from_dict(data)
     except ConfigError as err:
         raise ConfigError(f'{path}: {err}') from None
+
+
+def read_mapping(path: Path, seen: tuple = ()) -> dict:
+    """
+    The mapping of a config YAML. `base: other.yaml` (a path beside it) is read first and this
+    file's values are merged over it, mappings key by key, so a variant states only what differs.
+    """
+    if not path.is_file():
+        raise ConfigError(f'config file {path} not found')
+    if path.resolve() in seen:
+        raise ConfigError(f'{path}: base configs form a cycle')
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f'{path}: not valid YAML: {err}') from err
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: top level must be a mapping')
+    base = data.pop('base', None)
+    if base is None:
+        return data
+    return _merged(read_mapping(path.parent / base, seen + (path.resolve(),)), data)
+
+
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        both_maps = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both_maps else value
+    return out
 
 
 def apply_override(data: dict, dotted: str, value) -> None:

@@ -19,7 +19,8 @@ import torch
 import yaml
 
 from .calibrate import calibrate
-from .config import apply_override, config_from_dict, ConfigError, TrainConfig
+from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
+                     TrainConfig)
 from .data import fit_normalisation, make_splits, open_dataset, Windows
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
@@ -181,8 +182,11 @@ class AblationConfig:
     teacher_seed: Optional[int] = None      # one teacher for every run; None = one per seed
 
 
-def load_ablation(path: Path) -> Tuple[AblationConfig, dict]:
-    """Read an ablation YAML; returns it and the base config mapping."""
+def load_ablation(path: Path, base: Optional[Path] = None) -> Tuple[AblationConfig, dict]:
+    """
+    Read an ablation YAML; returns it and the base config mapping: its `base` (a path beside
+    it), or `base` if given, so one protocol can run on another recipe.
+    """
     path = Path(path)
     data = yaml.safe_load(path.read_text()) or {}
     known = set(AblationConfig.__dataclass_fields__)
@@ -191,8 +195,7 @@ def load_ablation(path: Path) -> Tuple[AblationConfig, dict]:
             raise ConfigError(f'{path}: {key}: unknown field; known: {sorted(known)}')
     abl = AblationConfig(**{k: (tuple(v) if k in ('seeds', 'label_fractions') else v)
                             for k, v in data.items()})
-    base = yaml.safe_load((path.parent / abl.base).read_text()) or {}
-    return abl, base
+    return abl, read_mapping(Path(base) if base else path.parent / abl.base)
 
 
 def ablation_runs(abl: AblationConfig, base: dict):
@@ -218,9 +221,10 @@ def ablation_runs(abl: AblationConfig, base: dict):
         yield f'{name}-f{frac:g}-seed{seed}', cfg
 
 
-def ablate(path: Path, out_dir: Path, progress: bool = True) -> Path:
+def ablate(path: Path, out_dir: Path, progress: bool = True,
+           base: Optional[Path] = None) -> Path:
     """Run every ablation run not yet in out_dir/results.jsonl; return that file."""
-    abl, base = load_ablation(path)
+    abl, base = load_ablation(path, base)
     runs = list(ablation_runs(abl, base))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
