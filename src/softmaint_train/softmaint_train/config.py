@@ -265,8 +265,10 @@ def load_config(path, overrides: Optional[dict] = None) -> TrainConfig:
 
 def read_mapping(path: Path, seen: tuple = ()) -> dict:
     """
-    The mapping of a config YAML. `base: other.yaml` (a path beside it) is read first and this
-    file's values are merged over it, mappings key by key, so a variant states only what differs.
+    Return the mapping of a config YAML.
+
+    `base: other.yaml` (a path beside it) is read first and this file's values are merged over
+    it, mappings key by key, so a variant states only what differs.
     """
     if not path.is_file():
         raise ConfigError(f'config file {path} not found')

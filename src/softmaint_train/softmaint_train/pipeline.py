@@ -184,8 +184,10 @@ class AblationConfig:
 
 def load_ablation(path: Path, base: Optional[Path] = None) -> Tuple[AblationConfig, dict]:
     """
-    Read an ablation YAML; returns it and the base config mapping: its `base` (a path beside
-    it), or `base` if given, so one protocol can run on another recipe.
+    Read an ablation YAML; return it and the base config mapping.
+
+    The base is the file's `base` (a path beside it), or `base` if given, so one protocol can
+    run on another recipe.
     """
     path = Path(path)
     data = yaml.safe_load(path.read_text()) or {}

@@ -1,0 +1,39 @@
+"""The per-profile table: each profile's field episodes through the student bringup runs for it."""
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope='module')
+def profile_datasets(tmp_path_factory):
+    from softmaint_sim import dataset_cli
+    roots = []
+    for name in ('default', 'space'):
+        root = tmp_path_factory.mktemp(name) / 'data'
+        dataset_cli.generate(root, episodes=6, seed=11, workers=1, field_fraction=1.0,
+                             progress=False, profile=name)
+        roots.append(root)
+    return roots
+
+
+def test_table_uses_each_profiles_own_student(profile_datasets, capsys):
+    import json
+
+    from softmaint_sim.profile_eval import main
+    out = profile_datasets[0].parent / 'metrics.json'
+    assert main([str(REPO / 'models' / 'student.onnx'), *map(str, profile_datasets),
+                 '--own-students', '--json', str(out)]) == 0
+    rows = json.loads(out.read_text())
+    default_id = json.loads((REPO / 'models' / 'student.json').read_text())['model_id']
+    space_id = json.loads((REPO / 'models/profiles/space/student.json').read_text())['model_id']
+    assert rows['default']['model_id'] == default_id != space_id == rows['space']['model_id']
+    for metrics in rows.values():
+        assert metrics['episodes'] == 6
+        assert 0 <= metrics['damage.macro_f1'] <= 1 and 0 <= metrics['urgency.mae'] <= 1
+    table = capsys.readouterr().out
+    assert f'| space | {space_id} | 6 |' in table and f'| default | {default_id} | 6 |' in table
+    # without the flag every profile runs the given model
+    assert main([str(REPO / 'models' / 'student.onnx'), str(profile_datasets[1])]) == 0
+    assert f'| space | {default_id} |' in capsys.readouterr().out
