@@ -16,6 +16,9 @@ setup(
         ('share/' + package_name + '/config/scenarios', glob('config/scenarios/*.yaml')),
         ('share/' + package_name + '/config/profiles', glob('config/profiles/*.yaml')),
         ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.json')),
+    ] + [  # a profile's own student: models/profiles/NAME/student.{onnx,json}
+        ('share/' + package_name + '/' + d, glob(d + '/*.onnx') + glob(d + '/*.json'))
+        for d in sorted(glob('models/profiles/*'))
     ],
     install_requires=['setuptools'],
     zip_safe=True,

@@ -15,7 +15,8 @@ def test_default_plan_is_the_onboard_suite():
     nodes = bringup.plan(bringup.resolve({}))
     assert [n.name for n in nodes] == ['softmaint_ingestion', 'softmaint_inference',
                                        'softmaint_agent']
-    model = Path(bringup.arguments()['model'][0])
+    model = bringup.share_dir() / 'models' / 'student.onnx'
+    assert bringup.model_for() == model
     assert nodes[1].parameters['model_path'] == str(model)
     assert nodes[0].parameters['model_metadata'] == str(model.with_suffix('.json'))
     assert all(n.parameters['use_sim_time'] is False for n in nodes)
@@ -57,7 +58,23 @@ def test_runner_command_carries_name_namespace_params_file_and_parameters(tmp_pa
     namespaced = bringup.params_files(args)[0]
     assert cmd[1:] == ['--ros-args', '-r', '__node:=softmaint_inference', '-r', '__ns:=/arm_1',
                        '--params-file', namespaced, '-p', 'use_sim_time:=false',
-                       '-p', f'model_path:={args["model"]}', '--log-level', 'info']
+                       '-p', f'model_path:={bringup.model_for()}', '--log-level', 'info']
+
+
+def test_a_profile_runs_its_own_student_if_it_ships_one(tmp_path):
+    models = bringup.share_dir() / 'models'
+    for profile in bringup.profile_names():
+        own = models / 'profiles' / profile / 'student.onnx'
+        nodes = bringup.plan(bringup.resolve({'profile': profile}))
+        expected = own if own.is_file() else models / 'student.onnx'
+        assert nodes[1].parameters['model_path'] == str(expected), profile
+        assert nodes[0].parameters['model_metadata'] == str(expected.with_suffix('.json'))
+    # space needs its own student (docs/profiles.md §2); an explicit model:= always wins
+    assert bringup.model_for('space') == models / 'profiles' / 'space' / 'student.onnx'
+    assert bringup.model_for('medical') == models / 'student.onnx'
+    given = str(tmp_path / 'mine.onnx')
+    nodes = bringup.plan(bringup.resolve({'profile': 'space', 'model': given}))
+    assert nodes[1].parameters['model_path'] == given
 
 
 @pytest.mark.slow

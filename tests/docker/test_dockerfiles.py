@@ -525,9 +525,8 @@ def test_runtime_stage_is_slim_non_root_and_labelled(robot):
 def test_default_launch_finds_its_params_and_model_in_the_image():
     # The image's CMD is bringup.launch.py with its defaults: files in share/softmaint, which the
     # image fills from the repository's config/ and models/ (setup.py data_files).
-    from softmaint.bringup import arguments, share_dir
-    defaults = {name: Path(default) for name, (default, _) in arguments().items()
-                if name in ('params_file', 'model')}
+    from softmaint.bringup import arguments, model_for, share_dir
+    defaults = {'params_file': Path(arguments()['params_file'][0]), 'model': model_for()}
     in_repo = {name: REPO / path.relative_to(share_dir()) for name, path in defaults.items()}
     in_repo['model metadata'] = in_repo['model'].with_suffix('.json')
     for name, path in in_repo.items():

@@ -1,4 +1,5 @@
-"""The committed default model loads in onnxruntime with its metadata and gives valid output."""
+"""The committed models (default and per profile) load in onnxruntime with their metadata and
+give valid output; each is rebuilt by its training config."""
 import itertools
 from pathlib import Path
 
@@ -9,22 +10,32 @@ from softmaint_core.metadata import check_onnx_io, load_verified
 from softmaint_core.postprocess import postprocess
 from softmaint_core.spec import FIELD_SPEC, MODALITIES, OUTPUTS
 
-MODEL = Path(__file__).resolve().parents[2] / 'models' / 'student.onnx'
+REPO = Path(__file__).resolve().parents[2]
+# model -> the training config that reproduces it (a profile's: config/train/<profile>.yaml)
+CONFIGS = {REPO / 'models' / 'student.onnx': REPO / 'config' / 'train' / 'shipped.yaml'}
+CONFIGS.update({path: REPO / 'config' / 'train' / f'{path.parent.name}.yaml'
+                for path in sorted((REPO / 'models' / 'profiles').glob('*/student.onnx'))})
 
 
-@pytest.fixture(scope='module')
-def committed():
-    assert MODEL.is_file(), f'{MODEL} is missing: run softmaint-train reproduce'
-    meta = load_verified(MODEL)                     # checks the SHA-256 too
-    sess = ort.InferenceSession(str(MODEL), providers=['CPUExecutionProvider'])
+@pytest.fixture(scope='module', params=sorted(CONFIGS), ids=lambda p: str(p.relative_to(REPO)))
+def committed(request):
+    model = request.param
+    assert model.is_file(), f'{model} is missing: run softmaint-train reproduce'
+    meta = load_verified(model)                     # checks the SHA-256 too
+    sess = ort.InferenceSession(str(model), providers=['CPUExecutionProvider'])
     check_onnx_io([i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()],
                   meta)
-    return meta, sess
+    return model, meta, sess
+
+
+def test_the_space_profile_ships_its_own_student():
+    # docs/profiles.md §2: the default student misreads embrittled space arms
+    assert REPO / 'models' / 'profiles' / 'space' / 'student.onnx' in CONFIGS
 
 
 def test_model_is_small_and_metadata_complete(committed):
-    meta, _ = committed
-    assert MODEL.stat().st_size < 5_000_000
+    model, meta, _ = committed
+    assert model.stat().st_size < 5_000_000
     assert meta.members >= 3
     assert meta.input_spec.spec_id == FIELD_SPEC.with_normalisation({
         m.name: (m.mean, m.std) for m in meta.input_spec.modalities}).spec_id
@@ -38,7 +49,7 @@ def test_model_is_small_and_metadata_complete(committed):
 
 
 def test_every_mask_gives_a_valid_calibrated_prediction(committed):
-    meta, sess = committed
+    _, meta, sess = committed
     rng = np.random.default_rng(0)
     for mask in itertools.product([False, True], repeat=len(MODALITIES)):
         if not any(mask):
@@ -63,17 +74,17 @@ def test_committed_checkpoint_rebuilds_the_committed_graph(committed):
     # same outputs as the graph
     from softmaint_train.export import check_parity
     from softmaint_train.train import load_checkpoint
-    student, ckpt = load_checkpoint(MODEL.with_suffix('.pt'))
+    model, _, _ = committed
+    student, ckpt = load_checkpoint(model.with_suffix('.pt'))
     assert ckpt['kind'] == 'student'
-    assert check_parity(student, MODEL) < 1e-4
+    assert check_parity(student, model) < 1e-4
 
 
-def test_shipped_config_is_the_one_the_committed_model_was_trained_with():
-    """`softmaint-train reproduce --config config/train/shipped.yaml` rebuilds models/."""
+def test_each_model_was_trained_with_the_config_that_reproduces_it(committed):
+    """`softmaint-train reproduce --config <its config>` rebuilds the committed model."""
     from dataclasses import asdict
-    import json
 
     from softmaint_train.config import config_from_dict, load_config
-    recorded = json.loads(MODEL.with_suffix('.json').read_text())['training_config']
-    shipped = load_config(MODEL.parents[1] / 'config' / 'train' / 'shipped.yaml')
-    assert asdict(shipped) == asdict(config_from_dict(recorded))
+    model, meta, _ = committed
+    assert asdict(load_config(CONFIGS[model])) == asdict(config_from_dict(meta.training_config))
+    assert load_config(CONFIGS[model]).export.out == str(model.relative_to(REPO))

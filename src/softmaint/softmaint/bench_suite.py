@@ -169,7 +169,7 @@ class SyntheticSensors:
 
     def __init__(self, load: Load, seed: int = 0):
         from softmaint_core.metadata import ModelMetadata
-        metadata = Path(bringup.arguments()['model'][0]).with_suffix('.json')
+        metadata = bringup.model_for().with_suffix('.json')
         self.spec = ModelMetadata.from_json(metadata.read_text()).input_spec
         self.rng = np.random.default_rng(seed)
         self.frames = self._frames(load.camera_height, load.camera_width)
@@ -787,7 +787,7 @@ class Bench:
         if args.dds_profile is not None:   # the probe in this process uses the same transports
             os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(args.dds_profile)
         from softmaint_core.metadata import ModelMetadata
-        metadata = Path(bringup.arguments()['model'][0]).with_suffix('.json')
+        metadata = bringup.model_for().with_suffix('.json')
         self.spec = ModelMetadata.from_json(metadata.read_text()).input_spec
         self.suites: List[Suite] = []
         self.probe = Probe()

@@ -34,6 +34,12 @@ def share_dir() -> Path:
         return Path(__file__).resolve().parents[3]
 
 
+def model_for(profile: str = '') -> Path:
+    """Installed student of `profile`: its own if it ships one, else the default model."""
+    from softmaint_core.profiles import student_of
+    return student_of(profile, share_dir() / 'models')
+
+
 def arguments() -> Dict[str, Tuple[str, str]]:
     """Launch arguments: name -> (default, description). Shared by the launch file and runner."""
     share = share_dir()
@@ -43,8 +49,9 @@ def arguments() -> Dict[str, Tuple[str, str]]:
                         'parameter YAML keyed by node name'),
         'profile': ('', 'application profile: a parameter overlay in config/profiles '
                     '(e.g. deep_sea, medical, space); empty = none'),
-        'model': (str(share / 'models' / 'student.onnx'),
-                  'student ONNX file; its metadata JSON must sit beside it'),
+        'model': ('', 'student ONNX file, its metadata JSON beside it; empty = the '
+                  "profile's own student (models/profiles/NAME/student.onnx) if it ships one, "
+                  'else models/student.onnx'),
         'use_sim_time': ('false', 'follow /clock (bag replay with --clock, or the sim robot)'),
         'use_sim': ('false', 'start the simulated soft arm as the robot'),
         'scenario': ('default', 'sim robot scenario: a name in config/scenarios or a path'),
@@ -96,7 +103,7 @@ def resolve(given: Dict[str, str]) -> Dict[str, str]:
 def plan(args: Dict[str, str]) -> List[NodePlan]:
     """Nodes of the suite for resolved launch arguments (see `arguments()`)."""
     sim_time = _flag(args['use_sim_time'], 'use_sim_time')
-    model = str(Path(args['model']).expanduser())
+    model = str(Path(args['model']).expanduser() if args['model'] else model_for(args['profile']))
     metadata = str(Path(model).with_suffix('.json'))
     common = {'use_sim_time': sim_time}
     nodes = []

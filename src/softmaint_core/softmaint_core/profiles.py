@@ -9,6 +9,8 @@ config/softmaint.yaml). This module holds the part more than one package needs, 
 * the profile names and which environment quantities each profile's robot senses: a quantity it
   does not sense is published as NaN in EnvironmentReading, and the window assembler reads it
   as the training mean (softmaint_core.window), so the student sees "no information";
+* which student a profile runs: its own, models/profiles/NAME/student.onnx, when one was
+  trained for it (docs/profiles.md says when that is needed), else the default model;
 * merging parameter files the way ROS 2 does (later files override, nested keys become dotted
   names) and checking an overlay: only the suite's node names, only `ros__parameters`, agent
   thresholds and action settings that pass policy.Thresholds and policy.ActionSettings.
@@ -68,6 +70,12 @@ PROFILES = {p.name: p for p in (
             'buildings: humid, CO2-rich air, microbes colonise the skin; chemical sensor '
             'present'),
 )}
+
+
+def student_of(profile_name: str, models: Path) -> Path:
+    """Student ONNX file a profile runs, from a models directory (default: models/student.onnx)."""
+    own = Path(models) / 'profiles' / profile_name / 'student.onnx'
+    return own if profile_name and own.is_file() else Path(models) / 'student.onnx'
 
 
 def profile(name: str) -> Profile:

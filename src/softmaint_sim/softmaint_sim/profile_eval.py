@@ -4,6 +4,10 @@ Evaluate a student on the field episodes of application-profile datasets (one ta
     softmaint-dataset generate --out data/profiles/deep_sea --episodes 300 --seed 9001 \
         --workers 1 --field-fraction 0.3 --profile deep_sea          # one per profile
     python -m softmaint_sim.profile_eval models/student.onnx data/profiles/*   # markdown table
+    python -m softmaint_sim.profile_eval models/student.onnx data/profiles/* --own-students
+
+--own-students evaluates each profile with the student bringup runs for it (its own under
+models/profiles/NAME/ when it ships one, softmaint_core.profiles.student_of).
 
 Inputs are built as the robot builds them: the dataset's raw field view, normalised with the
 model's input spec (softmaint_core.window.normalise), an unsensed environment quantity (NaN in
@@ -22,14 +26,15 @@ import numpy as np
 from softmaint_core.dataset import Dataset
 from softmaint_core.metadata import load_verified
 from softmaint_core.postprocess import postprocess
+from softmaint_core.profiles import student_of
 from softmaint_core.spec import MASK_INPUT, OUTPUTS
 from softmaint_core.window import normalise
 
-COLUMNS = (('fatigue.macro_f1', 'fatigue F1'), ('fatigue.ece', 'fatigue ECE'),
-           ('fatigue.coverage', 'fatigue cov.'), ('damage.macro_f1', 'damage F1'),
+COLUMNS = (('damage.macro_f1', 'damage F1'), ('fatigue.macro_f1', 'fatigue F1'),
+           ('fatigue.ece', 'fatigue ECE'), ('fatigue.coverage', 'fatigue cov.'),
            ('damage.ece', 'damage ECE'), ('damage.coverage', 'damage cov.'),
-           ('urgency.mae', 'urgency MAE'), ('urgency.missed_critical', 'missed critical'),
-           ('uncertainty', 'mean uncertainty'))
+           ('urgency.mae', 'urgency MAE'), ('urgency.spearman', 'urgency ρ'),
+           ('urgency.missed_critical', 'missed critical'), ('uncertainty', 'mean uncertainty'))
 
 
 def field_inputs(data: Dataset, spec, index: np.ndarray) -> Dict[str, np.ndarray]:
@@ -61,7 +66,7 @@ def evaluate(model: Path, root: Path) -> Dict[str, float]:
         outputs = session.run(list(OUTPUTS), {k: v[b:b + 1] for k, v in feeds.items()})
         predictions.append(postprocess(dict(zip(OUTPUTS, outputs)),
                                        feeds[MASK_INPUT][b] > 0.5, meta))
-    result = {'episodes': float(len(index))}
+    result = {'episodes': float(len(index)), 'model_id': meta.model_id}
     for head, qhat in (('fatigue', meta.conformal_fatigue), ('damage', meta.conformal_damage)):
         probs = np.stack([getattr(p, f'{head}_probs') for p in predictions]).astype(np.float64)
         labels = np.asarray(data.array(head)[index])
@@ -75,11 +80,12 @@ def evaluate(model: Path, root: Path) -> Dict[str, float]:
 
 def table(rows: Dict[str, Dict[str, float]]) -> str:
     """Markdown table, one row per dataset."""
-    lines = ['| profile | field episodes | ' + ' | '.join(c[1] for c in COLUMNS) + ' |',
-             '|---|---|' + '---|' * len(COLUMNS)]
+    lines = ['| profile | student | field episodes | ' + ' | '.join(c[1] for c in COLUMNS)
+             + ' |', '|---|---|---|' + '---|' * len(COLUMNS)]
     for name, metrics in rows.items():
         cells = [f'{metrics[key]:.3f}' for key, _ in COLUMNS]
-        lines.append(f'| {name} | {int(metrics["episodes"])} | ' + ' | '.join(cells) + ' |')
+        lines.append(f'| {name} | {metrics["model_id"]} | {int(metrics["episodes"])} | '
+                     + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -89,13 +95,17 @@ def main(argv: List[str] = None) -> int:
                                      description=__doc__.strip().split('\n')[0])
     parser.add_argument('model', type=Path, help='student ONNX (metadata JSON beside it)')
     parser.add_argument('datasets', type=Path, nargs='+', help='profile dataset directories')
+    parser.add_argument('--own-students', action='store_true',
+                        help="a profile's own student (models/profiles/NAME/student.onnx "
+                        'beside MODEL) where it ships one')
     parser.add_argument('--json', type=Path, help='also write the metrics here')
     args = parser.parse_args(argv)
     rows = {}
     for root in args.datasets:
         card = json.loads((root / 'card.json').read_text())
         name = card['parameters'].get('profile', 'default')
-        rows[name] = evaluate(args.model, root)
+        model = student_of(name, args.model.parent) if args.own_students else args.model
+        rows[name] = evaluate(model, root)
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, sort_keys=True))
