@@ -541,7 +541,8 @@ class AgentNode(Node):
             status.message = 'predictions stale' if self._stale else 'assistance requested'
         else:
             status.level, status.message = DiagnosticStatus.OK, action
-        age = self._now() - (self._last_prediction or self._started or self._now())
+        now = self._now()
+        age = now - (self._last_prediction or self._started or now)
         values = {'action': action, 'level': self._state.level.label,
                   'request_id': self._state.request_id, 'prediction_age': f'{age:.3f}',
                   'stale': str(self._stale), 'emergency_stop': self._estop,

@@ -31,7 +31,7 @@ from softmaint_interfaces.msg import (MaintenancePrediction, ModalityTensor,
                                       ReconstructedModality, SensorWindow)
 from softmaint_interfaces.srv import ReloadModel
 
-from .bringup import share_dir
+from .bringup import model_for
 
 NODE_NAME = 'softmaint_inference'
 # Recent windows kept for the latency percentiles.
@@ -203,8 +203,7 @@ class InferenceNode(Node):
 
     def __init__(self):
         super().__init__(NODE_NAME)
-        default = str(share_dir() / 'models' / 'student.onnx')
-        self.declare_parameter('model_path', default, ParameterDescriptor(
+        self.declare_parameter('model_path', str(model_for()), ParameterDescriptor(
             description='student ONNX file; its metadata JSON sits beside it. Change the model '
                         f'at run time with the {topics.RELOAD_MODEL} service', read_only=True))
         self.declare_parameter('threads', 1, ParameterDescriptor(

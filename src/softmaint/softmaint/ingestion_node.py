@@ -59,7 +59,7 @@ from softmaint_core.window import (HealthConfig, InputError, message_readers, RE
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, ModalityTensor,
                                       SensorWindow, TactileArray)
 
-from .bringup import share_dir
+from .bringup import model_for
 
 NODE_NAME = 'softmaint_ingestion'
 HEALTH_PARAMETERS = ('stale_timeout', 'stale_periods', 'frozen_epsilon', 'frozen_min_samples',
@@ -180,7 +180,7 @@ class IngestionNode(Node):
             return ParameterDescriptor(description=description, floating_point_range=[
                 FloatingPointRange(from_value=low, to_value=high, step=step)])
 
-        default = str(share_dir() / 'models' / 'student.json')
+        default = str(model_for().with_suffix('.json'))
         self.declare_parameter('model_metadata', default, ParameterDescriptor(
             description='model metadata JSON; its input spec sets window, hop, shapes and '
                         'normalisation', read_only=True))

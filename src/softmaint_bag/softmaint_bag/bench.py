@@ -36,14 +36,7 @@ def live_run(bag: Path, model: Path, params: Path, rate: float, bag_seconds: flo
         if not listener.spin_until(listener.suite_ready, 60.0):
             raise TimeoutError('the suite did not come up in 60 s')
         wall = play(listener, bag, rate, timeout=bag_seconds / rate + 60.0, settle=settle)
-        # The last windows may still be on their way through inference: wait for a quiet spell.
-        seen = [-1]
-
-        def quiet():
-            count, seen[0] = seen[0], len(listener.capture.predictions)
-            return count == seen[0]
-
-        listener.spin_until(lambda: listener.spin_until(lambda: False, 1.0) or quiet(), 10.0)
+        listener.wait_until_quiet()
         return listener.capture, wall
     finally:
         listener.close()

@@ -87,11 +87,6 @@ def load_params(path: Optional[Path]) -> Params:
                   stale_action=stale_action)
 
 
-def sensor_readers(assembler: WindowAssembler, params: Params):
-    """Return source -> function(message) -> values, as the ingestion node builds them."""
-    return message_readers(assembler, params.joint_names, params.actuator_names)
-
-
 def summary_of(prediction, mask, names) -> PredictionSummary:
     """
     Policy input of a prediction, as the agent node builds it from the prediction message.
@@ -216,7 +211,7 @@ def replay(path: Path, spec, params: Params, on_window, namespace: str = '',
     import time
     wall_start = time.perf_counter()
     assembler = WindowAssembler(spec, params.health)
-    readers = sensor_readers(assembler, params)
+    readers = message_readers(assembler, params.joint_names, params.actuator_names)
     hop_ns = round(spec.hop * 1e9)
     result = result if result is not None else Evaluation(bag=str(path), model_id='')
     with Bag(path) as bag:

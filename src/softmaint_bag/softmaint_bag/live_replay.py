@@ -12,7 +12,7 @@ from pathlib import Path
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from softmaint_core import topics
 import yaml
@@ -52,8 +52,6 @@ class Capture:
 
     predictions: Dict[int, object] = field(default_factory=dict)   # window end [ns] -> msg
     decisions: List[object] = field(default_factory=list)
-    first_prediction_wall: Optional[float] = None
-    last_prediction_wall: Optional[float] = None
 
 
 class Listener:
@@ -67,19 +65,14 @@ class Listener:
         self.node = Node('softmaint_replay_listener', context=context)
         self.capture = Capture()
         qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(MaintenancePrediction, topics.PREDICTION,
-                                      self._on_prediction, qos)
+        self.node.create_subscription(
+            MaintenancePrediction, topics.PREDICTION,
+            lambda msg: self.capture.predictions.__setitem__(_stamp_ns(msg.header.stamp), msg),
+            qos)
         self.node.create_subscription(MaintenanceDecision, topics.DECISION,
                                       self.capture.decisions.append, qos)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
-
-    def _on_prediction(self, msg) -> None:
-        now = time.monotonic()
-        if self.capture.first_prediction_wall is None:
-            self.capture.first_prediction_wall = now
-        self.capture.last_prediction_wall = now
-        self.capture.predictions[_stamp_ns(msg.header.stamp)] = msg
 
     def suite_ready(self) -> bool:
         """Return whether ingestion, inference and agent are up and connected."""
@@ -94,6 +87,15 @@ class Listener:
         while not condition() and time.monotonic() < deadline:
             self.executor.spin_once(timeout_sec=0.05)
         return condition()
+
+    def wait_until_quiet(self, quiet: float = 1.0, timeout: float = 10.0) -> None:
+        """Spin until no prediction arrived for `quiet` s (the last ones still on their way)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            before = len(self.capture.predictions)
+            self.spin_until(lambda: False, quiet)
+            if len(self.capture.predictions) == before:
+                return
 
     def close(self) -> None:
         """Destroy the node."""
