@@ -29,12 +29,14 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from softmaint_core import topics
 from softmaint_core.maintenance_log import (DEFAULT_PATH, LogError, MaintenanceLog,
                                             RequestError)
 from softmaint_core.policy import (acknowledge, Action, ActionSettings, considered_decision,
                                    decide, Decision, DEFAULT_ACTIONS, LEVELS, PolicyState,
                                    PredictionSummary, stale_age, stale_decision, Thresholds)
+from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_interfaces.action import Inspect
 from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction
@@ -562,15 +564,17 @@ class AgentNode(Node):
 
 def main(args=None):
     """Run the node until Ctrl-C or SIGTERM; return 1 on invalid parameters or log."""
-    rclpy.init(args=args)
+    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = stop_on_signals()
     node = None
     try:
         node = AgentNode()
         # Inspections, the policy's callback group and the parameter services run side by side.
         executor = MultiThreadedExecutor(num_threads=MAX_INSPECTIONS + 2)
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_stopped(executor, stop)
+    except ExternalShutdownException:
         pass
     except (ValueError, LogError) as err:     # invalid parameters, unusable log
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {err}')

@@ -373,10 +373,11 @@ def sink_main(args: argparse.Namespace) -> int:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.experimental import EventsExecutor
     from rclpy.signals import SignalHandlerOptions
+    from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
     # Spun like the ingestion node: our own signal handling, spin_once in a loop (the
     # EventsExecutor's spin() does not return on rclpy's SIGINT shutdown).
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stop = stop_on_signals()
     node = rclpy.create_node('softmaint_bench_sink', namespace=args.namespace)
     counts, latency_ms = dict.fromkeys(SOURCES, 0), {s: [] for s in SOURCES}
 
@@ -394,10 +395,7 @@ def sink_main(args: argparse.Namespace) -> int:
     executor.add_node(node)
     print('subscribed', flush=True)
     try:
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.2)
-    except KeyboardInterrupt:
-        pass
+        spin_until_stopped(executor, stop)
     finally:
         executor.shutdown()
         node.destroy_node()

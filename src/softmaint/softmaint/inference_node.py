@@ -22,10 +22,12 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from softmaint_core import topics
 from softmaint_core.metadata import check_onnx_io, load_verified, MetadataError, ModelMetadata
 from softmaint_core.postprocess import postprocess, Prediction
+from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 from softmaint_core.spec import InputSpec, MASK_INPUT, OUTPUTS
 from softmaint_interfaces.msg import (MaintenancePrediction, ModalityTensor,
                                       ReconstructedModality, SensorWindow)
@@ -336,14 +338,16 @@ class InferenceNode(Node):
 
 def main(args=None):
     """Run the node until Ctrl-C or SIGTERM; return 1 when the model cannot serve."""
-    rclpy.init(args=args)
+    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = stop_on_signals()
     node = None
     try:
         node = InferenceNode()
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_stopped(executor, stop)
+    except ExternalShutdownException:
         pass
     except ModelError as err:
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot serve the model: {err}')

@@ -32,7 +32,6 @@ SensorWindow layout (the inference node's contract):
 import array
 import functools
 from pathlib import Path
-import signal
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -53,6 +52,7 @@ from softmaint_core import topics
 from softmaint_core.image import (array_to_image, check_layout, ENCODINGS, image_msg_to_rgb,
                                   to_rgb_float)
 from softmaint_core.metadata import MetadataError, ModelMetadata
+from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 from softmaint_core.spec import SpecError
 from softmaint_core.window import (HealthConfig, InputError, message_readers, REJECT_REASONS,
                                    stamp_seconds, Status, WindowAssembler)
@@ -364,19 +364,16 @@ def _diagnostic(name: str, hardware_id: str, health, timeout: float,
 
 def main(args=None):
     """Run the ingestion node until Ctrl-C or SIGTERM."""
-    # Own the signals: rclpy's handler shuts the context down under a spinning executor, which
-    # can then fail with an RCLError instead of ending cleanly. SIGTERM raises
-    # KeyboardInterrupt like Ctrl-C; the short spin timeout lets Python see it promptly.
+    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stop = stop_on_signals()
     node = None
     try:
         node = IngestionNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.2)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_stopped(executor, stop)
+    except ExternalShutdownException:
         pass
     except (MetadataError, SpecError) as err:
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {err}')

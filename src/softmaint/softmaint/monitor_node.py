@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from softmaint_core import topics
+from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
 from softmaint_interfaces.msg import GroundTruth, MaintenanceDecision, MaintenancePrediction
@@ -109,11 +111,15 @@ def summary_markdown(summary: dict) -> str:
 
 def main(args=None):
     """Run the monitor until shutdown, then write its report."""
-    rclpy.init(args=args)
+    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = stop_on_signals()
     node = Monitor()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_stopped(executor, stop)
+    except ExternalShutdownException:
         pass
     finally:
         out = node.write_report()

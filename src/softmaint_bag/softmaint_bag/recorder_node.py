@@ -11,7 +11,6 @@ prefer `ros2 bag record -s mcap`.
 """
 import argparse
 from pathlib import Path
-import signal
 import sys
 import time
 
@@ -23,6 +22,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from rosbags.rosbag2 import StoragePlugin, Writer
 from softmaint_core.bagtypes import typestore
+from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 
 from .player_node import message_class
 
@@ -91,20 +91,19 @@ def main(args=None):
     if options.out.exists():
         parser.error(f'{options.out} exists: choose a new bag directory')
     # Own the signals so that Ctrl-C / SIGTERM stop recording without shutting the context
-    # down first: messages already received by DDS are then drained into the bag.
+    # down first: messages already received by DDS are then drained into the bag. They set a
+    # flag, so no exception lands in the middle of writing a message.
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    # SIGINT explicitly too: a child of a non-interactive shell inherits it ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+    stop = stop_on_signals()
     node = BagRecorder(options.out, options.topics, options.best_effort)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     print(f'recording to {options.out}', flush=True)
     deadline = time.monotonic() + options.duration if options.duration else float('inf')
     try:
-        while time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_stopped(executor, stop, until=lambda: time.monotonic() >= deadline,
+                           period=0.1)
+    except ExternalShutdownException:
         pass
     try:
         drain(executor, node)

@@ -10,7 +10,6 @@ and, for evaluation only, ground truth (GroundTruth). Header stamps are acquisit
 the node clock. With publish_clock the node also publishes /clock (simulated time), so nodes
 with use_sim_time follow it whatever rate_factor the CPU reaches.
 """
-import signal
 import sys
 import time
 
@@ -22,7 +21,7 @@ import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
                        ReliabilityPolicy)
@@ -32,6 +31,7 @@ from rclpy.task import Future
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image, JointState
 from softmaint_core import topics
+from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, GroundTruth,
                                       TactileArray)
 
@@ -252,16 +252,15 @@ class SimRobot(Node):
 
 def main(args=None):
     """Run the sim robot until its duration is over, Ctrl-C or SIGTERM."""
-    # SIGINT and SIGTERM raise KeyboardInterrupt here instead of shutting the context down
-    # under the executor (which then fails in its next wait), so the exit is always clean.
-    # SIGINT is set explicitly: a child of a non-interactive shell inherits it ignored.
+    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+    stop = stop_on_signals()
     node = None
     try:
         node = SimRobot()
-        rclpy.spin_until_future_complete(node, node.finished)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until_stopped(executor, stop, until=node.finished.done)
         node.flush()
         return 0
     except (ScenarioError, InvalidParameterValueException) as err:
@@ -271,7 +270,7 @@ def main(args=None):
         rclpy.logging.get_logger('softmaint_sim').error(
             f'{err} (write floating-point values with a decimal point, e.g. duration:=90.0)')
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         return 0
     finally:
         if node is not None:
