@@ -54,14 +54,18 @@ def test_overrides_and_cli_exit_code(tmp_path, capsys):
     assert 'student.epochz: unknown field' in capsys.readouterr().err
 
 
-def test_a_config_states_only_what_differs_from_its_base(tmp_path):
+def _differs(a, b):
     from dataclasses import asdict
-    shipped = asdict(load_config(REPO / 'config/train/shipped.yaml'))
-    space = asdict(load_config(REPO / 'config/train/space.yaml'))
-    differs = {f'{k}.{f}' for k in shipped if isinstance(shipped[k], dict)
-               for f in shipped[k] if shipped[k][f] != space[k][f]}
-    differs |= {k for k in shipped if not isinstance(shipped[k], dict) and shipped[k] != space[k]}
-    assert differs == {'name', 'data.root', 'export.out', 'export.model_id'}
+    a, b = (asdict(load_config(REPO / 'config/train' / name)) for name in (a, b))
+    return ({f'{k}.{f}' for k in a if isinstance(a[k], dict) for f in a[k] if a[k][f] != b[k][f]}
+            | {k for k in a if not isinstance(a[k], dict) and a[k] != b[k]})
+
+
+def test_a_config_states_only_what_differs_from_its_base(tmp_path):
+    assert _differs('shipped.yaml', 'shipped-log-rul.yaml') == {
+        'teacher.privileged_target', 'teacher.urgency_loss', 'student.urgency_loss'}
+    assert _differs('shipped-log-rul.yaml', 'space.yaml') == {
+        'name', 'data.root', 'export.out', 'export.model_id'}
     (tmp_path / 'a.yaml').write_text('base: b.yaml\nseed: 1\n')
     (tmp_path / 'b.yaml').write_text('base: a.yaml\n')
     with pytest.raises(ConfigError, match='cycle'):
@@ -72,11 +76,12 @@ def test_a_config_states_only_what_differs_from_its_base(tmp_path):
 
 
 def test_the_protocol_runs_on_another_recipe():
-    # softmaint-train ablate --config config/train/protocol.yaml --base config/train/shipped.yaml
+    # softmaint-train ablate --config config/train/protocol.yaml \
+    #     --base config/train/shipped-log-rul.yaml
     abl, base = load_ablation(REPO / 'config/train/protocol.yaml',
-                              base=REPO / 'config/train/shipped.yaml')
+                              base=REPO / 'config/train/shipped-log-rul.yaml')
     runs = dict(ablation_runs(abl, base))
-    shipped = load_config(REPO / 'config/train/shipped.yaml')
+    shipped = load_config(REPO / 'config/train/shipped-log-rul.yaml')
     run = runs['distilled-f0.01-seed1']
     assert run.student.model == shipped.student.model and run.teacher == shipped.teacher
     assert (run.seed, run.data.label_fraction, run.student.epochs) == (1, 0.01, 4)

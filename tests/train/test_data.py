@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from softmaint_train.config import DataConfig
 from softmaint_train.data import (fit_normalisation, labelled_rows, make_inputs, make_splits,
-                                  open_dataset, Windows)
+                                  open_dataset, privileged_stats, privileged_targets, Windows)
 from softmaint_train.train import modality_dropout
 from softmaint_core.window import default_sources, normalise
 
@@ -75,6 +75,22 @@ def test_unsensed_environment_reads_as_the_training_mean_as_onboard(synthetic_ro
     row = int(np.flatnonzero(sensed & np.isnan(env[:, 0, 1]))[0])
     onboard = np.where(np.isnan(env[row]), np.asarray(source.unsensed_fill, np.float32), env[row])
     assert np.allclose(normalise(spec.modality('environment'), onboard), x[row], atol=1e-6)
+
+
+def test_privileged_targets_by_hand():
+    # one column spanning orders of magnitude: median |x| = 10
+    x = np.array([[-10.0], [1.0], [10.0], [1000.0]], np.float32)
+    scale, mean, std = privileged_stats(x, 'raw')
+    assert (mean, std) == (pytest.approx(250.25), pytest.approx(x.std()))
+    assert privileged_targets(x, (scale, mean, std), 'raw')[:, 0] == pytest.approx(
+        (x[:, 0] - 250.25) / x.std(), rel=1e-5)
+    # signed log: sign(x) ln(1 + |x| / 10) = -ln 2, ln 1.1, ln 2, ln 101
+    logged = np.array([-np.log(2), np.log(1.1), np.log(2), np.log(101)])
+    stats = privileged_stats(x, 'signed_log')
+    assert stats[0] == pytest.approx([10.0]) and stats[1] == pytest.approx([logged.mean()])
+    targets = privileged_targets(x, stats, 'signed_log')[:, 0]
+    assert targets == pytest.approx((logged - logged.mean()) / logged.std(), rel=1e-5)
+    assert targets.max() < 2.0          # the outlier no longer dominates the loss
 
 
 def test_modality_dropout_keeps_one():

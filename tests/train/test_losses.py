@@ -65,6 +65,16 @@ def test_log_rul_loss_by_hand():
     assert math.isnan(L.log_rul_loss(z, t([float('nan'), 0.0, 0.0])).item())
 
 
+def test_the_configured_urgency_loss_picks_its_output():
+    from softmaint_train.train import urgency_loss
+    u, z, target = t([0.5, 0.9]), t([0.0, -0.5]), t([0.0, 0.5])
+    # mse reads u only: 0.205 as above; log_rul reads z only: censored 0 -> 0, and
+    # (-0.5 - ln(0.5) / 2)^2 = (-0.153426)^2 = 0.023540 -> mean 0.011770
+    assert urgency_loss('mse', u, z, target).item() == pytest.approx(0.205, abs=1e-6)
+    assert urgency_loss('log_rul', u, z, target).item() == pytest.approx(0.011770, abs=1e-6)
+    assert urgency_loss('log_rul', u, z, target, t([1.0, 0.0])).item() == 0.0
+
+
 def test_urgency_from_log_rul_matches_the_taxonomy():
     from softmaint_core.taxonomy import URGENCY_HORIZON_CYCLES, urgency_from_rul
     z = t([-3.0, -0.2, 0.0, 0.7, 50.0])

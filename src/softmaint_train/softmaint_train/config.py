@@ -62,6 +62,10 @@ class TeacherConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     privileged_weight: float = 0.5          # auxiliary regression of privileged physics state
+    # As in ModelConfig, the next two defaults are those of models made before the switches
+    # existed (the committed default student); config/train/default.yaml sets today's choices.
+    privileged_target: str = 'raw'          # 'raw' or 'signed_log' (data.privileged_targets)
+    urgency_loss: str = 'mse'               # 'mse' on urgency or 'log_rul' (censored log-RUL)
     urgency_weight: float = 1.0
     unimodal_weight: float = 0.0            # per-modality auxiliary classifiers (0 = none)
 
@@ -76,6 +80,7 @@ class StudentConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    urgency_loss: str = 'mse'               # as TeacherConfig.urgency_loss
     urgency_weight: float = 1.0
     unimodal_weight: float = 0.0            # per-modality auxiliary classifiers (0 = none)
     min_labelled_steps: int = 300           # scratch / few-label runs: at least this many steps
@@ -156,6 +161,9 @@ _CHOICES = {
     'student.model.cnn_pool': ('flatten', 'mean'),
     'teacher.model.urgency_head': ('log_rul', 'sigmoid'),
     'student.model.urgency_head': ('log_rul', 'sigmoid'),
+    'teacher.privileged_target': ('raw', 'signed_log'),
+    'teacher.urgency_loss': ('mse', 'log_rul'),
+    'student.urgency_loss': ('mse', 'log_rul'),
 }
 _UNIT = ('data.teacher_val', 'data.field_train', 'data.field_cal', 'distill.alpha_start',
          'distill.alpha_end', 'distill.modality_dropout', 'student.model.dropout',

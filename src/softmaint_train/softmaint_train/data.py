@@ -224,31 +224,34 @@ def lighting_bins(lighting: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.digitize(lighting, edges).astype(np.int64)
 
 
-def privileged_stats(privileged: np.ndarray):
+def privileged_stats(privileged: np.ndarray, transform: str):
     """
     Per-column (scale, mean, std) of the privileged regression targets (see privileged_targets).
 
-    scale is the column's median magnitude; mean and std are those of the signed-log values.
+    scale is the column's median magnitude; mean and std are those of the transformed values.
     """
     scale = np.maximum(np.median(np.abs(privileged), axis=0), MIN_STD)
-    logged = _signed_log(privileged, scale)
-    std = np.maximum(logged.std(axis=0), MIN_STD)
-    return scale.astype(np.float32), logged.mean(axis=0).astype(np.float32), std.astype(np.float32)
+    values = _privileged_transform(privileged, scale, transform)
+    std = np.maximum(values.std(axis=0), MIN_STD)
+    return scale.astype(np.float32), values.mean(axis=0).astype(np.float32), std.astype(np.float32)
 
 
-def _signed_log(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _privileged_transform(x: np.ndarray, scale: np.ndarray, transform: str) -> np.ndarray:
+    if transform == 'raw':
+        return x
     return np.sign(x) * np.log1p(np.abs(x) / scale)
 
 
-def privileged_targets(privileged: np.ndarray, stats) -> np.ndarray:
+def privileged_targets(privileged: np.ndarray, stats, transform: str) -> np.ndarray:
     """
-    Standardised signed-log privileged state: (sign(x) log(1 + |x| / scale) - mean) / std.
+    Standardised privileged state: (f(x) - mean) / std.
 
-    Several physics columns (RUL, cycles, rates) span orders of magnitude; standardised raw,
-    a few windows dominate the loss. The log keeps their order and tames the tails.
+    f is the identity ('raw') or the signed log f(x) = sign(x) log(1 + |x| / scale). Several
+    physics columns (RUL, cycles, rates) span orders of magnitude; standardised raw, a few
+    windows dominate the loss. The log keeps their order and tames the tails.
     """
     scale, mean, std = stats
-    return ((_signed_log(privileged, scale) - mean) / std).astype(np.float32)
+    return ((_privileged_transform(privileged, scale, transform) - mean) / std).astype(np.float32)
 
 
 def open_dataset(root) -> Dataset:

@@ -110,20 +110,27 @@ def load_checkpoint(path: Path):
     return model, ckpt
 
 
+def urgency_loss(kind: str, urgency, log_rul, target, weights=None):
+    """Return the configured urgency loss: 'mse' on u, or the censored 'log_rul' loss on z."""
+    if kind == 'mse':
+        return L.urgency_mse(urgency, target, weights)
+    return L.log_rul_loss(log_rul, target, weights)
+
+
 # ----------------------------------------------------------------------------- teacher stage
 
 def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = True) -> Teacher:
     """
     Supervised multi-task training of the teacher on the teacher view of simulation.
 
-    Loss = CE(fatigue) + CE(damage) + w_u * log-RUL loss(urgency) + w_p * MSE(privileged
-    targets, see data.privileged_targets).
+    Loss = CE(fatigue) + CE(damage) + w_u * urgency loss + w_p * MSE(privileged targets, see
+    data.privileged_targets).
     """
     tc = cfg.teacher
     rank, world = dist_info()
     seed_everything(cfg.seed)
     priv = windows.arrays['privileged']
-    p_stats = privileged_stats(priv)
+    p_stats = privileged_stats(priv, tc.privileged_target)
     model = build_teacher(cfg, priv.shape[1])
     model.privileged_stats = p_stats
     net = _wrap(model)
@@ -141,14 +148,16 @@ def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = Tr
         index, order = np.sort(order[:tc.batch_size]), order[tc.batch_size:]
         inputs, mask = make_inputs(windows, index, stats)
         targets = make_targets(windows, index)
-        privileged = torch.from_numpy(privileged_targets(priv[index], p_stats))
+        privileged = torch.from_numpy(
+            privileged_targets(priv[index], p_stats, tc.privileged_target))
         for group in opt.param_groups:
             group['lr'] = _cosine_lr(step, total, tc.lr)
         out = net(inputs, mask)
         terms = {
             'fatigue': F.cross_entropy(out['fatigue'], targets['fatigue']),
             'damage': F.cross_entropy(out['damage'], targets['damage']),
-            'urgency': tc.urgency_weight * L.log_rul_loss(out['log_rul'], targets['urgency']),
+            'urgency': tc.urgency_weight * urgency_loss(tc.urgency_loss, out['urgency'],
+                                                        out['log_rul'], targets['urgency']),
             'privileged': tc.privileged_weight * F.mse_loss(out['privileged'], privileged),
         }
         if 'unimodal' in out:
@@ -281,14 +290,16 @@ def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
 
     sup = mean_members(lambda i: L.soft_cross_entropy(out['fatigue'][:, i], batch['fatigue'], lab)
                        + L.soft_cross_entropy(out['damage'][:, i], batch['damage'], lab))
-    sup_u = mean_members(lambda i: L.log_rul_loss(out['log_rul'][:, i], batch['urgency'], lab))
+    sup_u = mean_members(lambda i: urgency_loss(sc.urgency_loss, out['urgency'][:, i],
+                                                out['log_rul'][:, i], batch['urgency'], lab))
     teacher = dc.use_teacher and 't_fatigue' in batch
     if teacher and dc.kd:
         alpha = L.linear_ramp(step, total, dc.alpha_start, dc.alpha_end)
         kd = mean_members(
             lambda i: L.kd_kl(out['fatigue'][:, i], batch['t_fatigue'], dc.temperature)
             + L.kd_kl(out['damage'][:, i], batch['t_damage'], dc.temperature))
-        kd_u = mean_members(lambda i: L.log_rul_loss(out['log_rul'][:, i], batch['t_urgency']))
+        kd_u = mean_members(lambda i: urgency_loss(sc.urgency_loss, out['urgency'][:, i],
+                                                   out['log_rul'][:, i], batch['t_urgency']))
         terms['classes'] = L.kd_objective(sup, kd, alpha)
         terms['urgency'] = sc.urgency_weight * ((1 - alpha) * sup_u
                                                 + alpha * dc.urgency_kd_weight * kd_u)
