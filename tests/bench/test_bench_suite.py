@@ -109,8 +109,6 @@ def test_synthetic_messages_pass_ingestion_checks_and_fill_every_modality():
 
 
 @pytest.mark.slow
-# Intermittent on a loaded 2-core machine (DDS timing, rclpy take errors); see the closing note.
-@pytest.mark.flaky(reruns=2)
 def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
     out = tmp_path / 'bench.json'
     proc = subprocess.run(

@@ -82,8 +82,6 @@ def _model_copy(directory: Path, corrupt: bool = False) -> Path:
 
 
 @pytest.mark.slow
-# Intermittent on a loaded 2-core machine (DDS timing, rclpy take errors); see the closing note.
-@pytest.mark.flaky(reruns=2)
 def test_suite_decides_inspects_and_reloads_across_processes(ros_context, spawn, params_file,
                                                                tmp_path):
     proc = spawn(['-m', 'softmaint.bringup', 'use_sim:=true', 'scenario:=leak',
