@@ -261,7 +261,8 @@ def main(args=None):
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_until_stopped(executor, stop, until=node.finished.done)
-        node.flush()
+        if node.finished.done():        # a stopped run ends at once, as before
+            node.flush()
         return 0
     except (ScenarioError, InvalidParameterValueException) as err:
         rclpy.logging.get_logger('softmaint_sim').error(str(err))
