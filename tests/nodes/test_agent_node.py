@@ -70,8 +70,8 @@ class Operator:
         self.node.create_subscription(
             DiagnosticArray, topics.DIAGNOSTICS,
             lambda msg: self.diagnostics.extend(
-                {v.key: v.value for v in s.values} for s in msg.status
-                if s.name == 'softmaint_agent: policy'), 10)
+                {'hardware_id': s.hardware_id, **{v.key: v.value for v in s.values}}
+                for s in msg.status if s.name == 'softmaint_agent: policy'), 10)
         self.node.create_service(Trigger, 'test_estop', self._on_estop)
         self.acknowledge = self.node.create_client(AcknowledgeAssistance, topics.ACKNOWLEDGE)
         self.inspect = ActionClient(self.node, Inspect, topics.INSPECT)
@@ -175,7 +175,8 @@ def test_hysteresis_escalation_and_immediate_shutdown(operator, start_agent):
     assert (decision.action_name, decision.priority) == ('immediate_shutdown', 3)
     assert operator.spin_until(lambda: len(operator.estop_calls) == 1)
     assert operator.spin_until(lambda: operator.workloads[-1] == 0.0)
-    operator.diagnostic(lambda d: d['emergency_stop'] == 'confirmed')
+    status = operator.diagnostic(lambda d: d['emergency_stop'] == 'confirmed')
+    assert (status['hardware_id'], status['model_id']) == ('/', 'student-test')
     assert operator.actions([CRITICAL]) == ['immediate_shutdown']
     assert len(operator.estop_calls) == 1             # called once per shutdown
 

@@ -224,6 +224,7 @@ def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, fee
     status = feeder.latest_diagnostic(lambda v: v.get('dropped_malformed') == '1'
                                       and v.get('skipped_no_input') == '1')
     values = {v.key: v.value for v in status.values}
+    assert status.hardware_id == '/'            # the robot (namespace); the model is a value
     assert values['dropped_spec_mismatch'] == '1' and values['dropped_windows'] == '2'
     assert values['predictions'] == '4' and values['model_id'] == 'student-test-a'
     assert float(values['latency_ms_p50']) <= float(values['latency_ms_p99']) < 5000

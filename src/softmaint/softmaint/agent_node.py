@@ -532,7 +532,8 @@ class AgentNode(Node):
     # ------------------------------------------------------------------ diagnostics
 
     def _publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(name=f'{NODE_NAME}: policy', hardware_id=self._model_id)
+        # hardware_id names the robot, as ingestion's do: several robots share /diagnostics
+        status = DiagnosticStatus(name=f'{NODE_NAME}: policy', hardware_id=self.get_namespace())
         action = self._decision.action.label if self._decision else 'none yet'
         if self._decision and self._decision.action == Action.IMMEDIATE_SHUTDOWN \
                 and self._estop != 'confirmed':
@@ -545,7 +546,7 @@ class AgentNode(Node):
             status.level, status.message = DiagnosticStatus.OK, action
         now = self._now()
         age = now - (self._last_prediction or self._started or now)
-        values = {'action': action, 'level': self._state.level.label,
+        values = {'action': action, 'level': self._state.level.label, 'model_id': self._model_id,
                   'request_id': self._state.request_id, 'prediction_age': f'{age:.3f}',
                   'stale': str(self._stale), 'emergency_stop': self._estop,
                   'log_path': str(self._log.path),

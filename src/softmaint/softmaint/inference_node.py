@@ -313,7 +313,8 @@ class InferenceNode(Node):
         latency = percentiles(self._latency_ms)
         inference = percentiles(self._inference_ms)
         dropped = self._counts['dropped_spec_mismatch'] + self._counts['dropped_malformed']
-        status = DiagnosticStatus(name=f'{NODE_NAME}: model', hardware_id=model.meta.model_id)
+        # hardware_id names the robot, as ingestion's do: several robots share /diagnostics
+        status = DiagnosticStatus(name=f'{NODE_NAME}: model', hardware_id=self.get_namespace())
         if dropped > self._dropped_reported:
             status.level = DiagnosticStatus.WARN
             status.message = f'{dropped - self._dropped_reported} windows dropped'
