@@ -130,3 +130,23 @@ def test_torchrun_ddp_two_processes(synthetic_root, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((tmp_path / 'runs/default/record.json').read_text())
     assert record['world_size'] == 2
+
+
+@pytest.mark.slow
+def test_ablate_cli_runs_every_variant_and_reports_beside_the_runs(synthetic_root, tmp_path,
+                                                                   monkeypatch):
+    from dataclasses import asdict
+    from softmaint_train.cli import main
+    import yaml
+    cfg = tiny_config(synthetic_root, tmp_path, **{'threads': 1})
+    (tmp_path / 'tiny.yaml').write_text(yaml.safe_dump(json.loads(json.dumps(asdict(cfg)))))
+    (tmp_path / 'ablation.yaml').write_text(
+        'base: tiny.yaml\nseeds: [0]\nlabel_fractions: [0.2]\nteacher_seed: 0\n'
+        "variants: {distilled: {}, scratch: {distill.use_teacher: false}}\nablations: {}\n")
+    monkeypatch.chdir(tmp_path)                  # a stray default report would land here
+    assert main(['ablate', '--config', 'ablation.yaml', '--out', 'runs/abl',
+                 '--no-progress']) == 0
+    rows = [json.loads(line) for line in (tmp_path / 'runs/abl/results.jsonl').open()]
+    assert sorted(r['variant'] for r in rows) == ['distilled', 'scratch']
+    assert (tmp_path / 'runs/abl/report/report.md').is_file()
+    assert not (tmp_path / 'docs').exists()

@@ -81,7 +81,8 @@ def cmd_ablate(args) -> int:
                      base=args.base)
     records = load_records(results)
     pred = sorted(Path(args.out).glob('predictions-distilled-f1-seed0.npz'))
-    report = write_report(records, pred[0] if pred else None, Path(args.report),
+    report = write_report(records, pred[0] if pred else None,
+                          Path(args.report) if args.report else Path(args.out) / 'report',
                           'softmaint distillation: ablations',
                           f'softmaint-train ablate --config {args.config} --out {args.out}')
     print(f'{len(records)} runs; report {report}')
@@ -174,7 +175,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--base', help="training config to run on instead of the file's base "
                    '(e.g. config/train/shipped.yaml)')
     s.add_argument('--out', default='runs/ablation')
-    s.add_argument('--report', default='docs/reports/ablation')
+    s.add_argument('--report', help='report directory (default: OUT/report, beside the runs)')
     s.add_argument('--no-progress', action='store_true')
     s.set_defaults(fn=cmd_ablate)
     s = sub.add_parser('evaluate', help=cmd_evaluate.__doc__)
