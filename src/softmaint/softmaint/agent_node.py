@@ -238,6 +238,10 @@ class AgentNode(Node):
         self.declare_parameter('stale_timeout', 3.0, ParameterDescriptor(
             description='seconds without a prediction after which the watchdog acts',
             floating_point_range=[FloatingPointRange(from_value=0.1, to_value=3600.0)]))
+        self.declare_parameter('startup_grace', 5.0, ParameterDescriptor(
+            description='extra seconds the watchdog waits for the first prediction (a whole '
+                        'window of data, up to one hop and the model start come first)',
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=3600.0)]))
         self.declare_parameter('stale_action', Action.REQUEST_ASSISTANCE.label,
                                ParameterDescriptor(description='safe decision when predictions '
                                                    f'are stale: one of {SAFE_ACTIONS}'))
@@ -286,6 +290,7 @@ class AgentNode(Node):
         self._actions = self._read_actions()
         self._stale_action = stale_action_of(self.get_parameter('stale_action').value)
         self._stale_timeout = self.get_parameter('stale_timeout').value
+        self._startup_grace = self.get_parameter('startup_grace').value
         self._max_inspection = self.get_parameter('max_inspection_duration').value
 
     # ------------------------------------------------------------------ decisions
@@ -332,7 +337,8 @@ class AgentNode(Node):
             # its recording time: the watchdog counts from the first clock it sees
             self._started = now
             return
-        age = stale_age(self._last_prediction, self._started, now, self._stale_timeout)
+        age = stale_age(self._last_prediction, self._started, now, self._stale_timeout,
+                        self._startup_grace)
         if age is None:
             return
         if not self._stale:

@@ -499,14 +499,19 @@ def decide(summary: PredictionSummary, thresholds: Thresholds, state: PolicyStat
 
 
 def stale_age(last_prediction: Optional[float], started: float, now: float,
-              timeout: float) -> Optional[float]:
+              timeout: float, startup_grace: float = 0.0) -> Optional[float]:
     """
     Watchdog: age [s] of the newest prediction when it is stale, else None.
 
-    Before the first prediction the age counts from `started`. A clock that went backwards
-    (a restarted simulation) gives a negative age, which is not stale.
+    Before the first prediction the age counts from `started` and may reach timeout +
+    startup_grace: the first window needs a whole window of data (plus up to one hop and the
+    model's start) before a prediction can exist. A clock that went backwards (a restarted
+    simulation) gives a negative age, which is not stale.
     """
-    age = now - (started if last_prediction is None else last_prediction)
+    if last_prediction is None:
+        age = now - started
+        return age if age >= timeout + startup_grace else None
+    age = now - last_prediction
     return age if age >= timeout else None
 
 

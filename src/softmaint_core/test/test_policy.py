@@ -173,6 +173,12 @@ def test_watchdog_age_and_safe_decisions():
     assert stale_age(20.0, started=10.0, now=22.0, timeout=3.0) is None
     assert stale_age(20.0, started=10.0, now=24.5, timeout=3.0) == pytest.approx(4.5)
     assert stale_age(20.0, started=10.0, now=5.0, timeout=3.0) is None   # clock reset
+    # the first prediction may take a window longer; later ones may not
+    assert stale_age(None, started=10.0, now=14.9, timeout=3.0, startup_grace=2.0) is None
+    assert stale_age(None, started=10.0, now=15.0, timeout=3.0,
+                     startup_grace=2.0) == pytest.approx(5.0)
+    assert stale_age(20.0, started=10.0, now=23.0, timeout=3.0,
+                     startup_grace=2.0) == pytest.approx(3.0)
 
     make_id = ids()
     d, state = stale_decision(PolicyState(), T, 4.0, 3.0, Action.REQUEST_ASSISTANCE, make_id)
