@@ -91,6 +91,18 @@ def test_windows_match_the_ingestion_assembler_fed_directly(tmp_path, model):
     assert end == bags.START_NS + 4 * 10**9
 
 
+def test_offline_watchdog_gives_the_first_prediction_the_startup_grace():
+    """As the live agent does: stale_timeout + startup_grace before the first prediction."""
+    from softmaint_bag.evaluate import load_params, OfflineAgent
+    params = load_params(PARAMS)
+    assert (params.stale_timeout, params.startup_grace) == (3.0, 5.0)
+    agent = OfflineAgent(params, started=100.0)
+    agent.watch(107.9)
+    assert agent.changes == []
+    agent.watch(108.0)
+    assert [(stamp, d.basis) for stamp, d in agent.changes] == [(pytest.approx(108.0), 'stale')]
+
+
 def test_truncated_and_corrupt_bags_are_clear_errors(tmp_path, capsys):
     bags.write_sensor_bag(tmp_path / 'mcap', 'mcap', seconds=3.0)
     mcap = next((tmp_path / 'mcap').glob('*.mcap'))

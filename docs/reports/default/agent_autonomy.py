@@ -10,8 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from softmaint_bag.evaluate import summary_of
 from softmaint_core.metadata import load_verified
-from softmaint_core.policy import assess, PredictionSummary, Thresholds
+from softmaint_core.policy import assess, Thresholds
 from softmaint_core.postprocess import postprocess
 import yaml
 
@@ -21,18 +22,14 @@ SWEEP = (0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def summaries(meta, data):
-    """The policy's view of every held-out window."""
+    """The policy's view of every held-out window, built as the agent builds it."""
     names = meta.input_spec.names
+    mask = [True] * len(names)
     members = data['urgency'].shape[1]
     for i in range(len(data['damage'])):
         outputs = {k: data[k][i:i + 1] for k in ('fatigue_logits', 'damage_logits', 'urgency')}
         outputs['reconstruction'] = np.zeros((1, members, len(names), 1), np.float32)
-        p = postprocess(outputs, [True] * len(names), meta)
-        yield PredictionSummary(
-            urgency=p.urgency, uncertainty=p.uncertainty,
-            fatigue_probs=tuple(p.fatigue_probs), damage_probs=tuple(p.damage_probs),
-            fatigue_set=tuple(p.fatigue_set), damage_set=tuple(p.damage_set),
-            available=tuple(names), modalities=len(names), urgency_std=p.urgency_std)
+        yield summary_of(postprocess(outputs, mask, meta), mask, names)
 
 
 def main():

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from softmaint_core import topics
 from softmaint_core.policy import (Action, decide, Decision, PolicyState, PredictionSummary,
-                                   stale_age, stale_decision, Thresholds)
+                                   stale_age, stale_decision, stale_due, Thresholds)
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
 from softmaint_core.window import (HealthConfig, InputError, message_readers, stamp_seconds,
                                    WindowAssembler)
@@ -54,6 +54,7 @@ class Params:
     actuator_names: Tuple[str, ...] = topics.ACTUATORS
     thresholds: Thresholds = Thresholds()
     stale_timeout: float = 3.0
+    startup_grace: float = 5.0
     stale_action: Action = Action.REQUEST_ASSISTANCE
 
 
@@ -84,6 +85,7 @@ def load_params(path: Optional[Path]) -> Params:
                   actuator_names=tuple(ingestion.get('actuator_names', defaults.actuator_names)),
                   thresholds=thresholds,
                   stale_timeout=float(agent.get('stale_timeout', defaults.stale_timeout)),
+                  startup_grace=float(agent.get('startup_grace', defaults.startup_grace)),
                   stale_action=stale_action)
 
 
@@ -127,12 +129,13 @@ class OfflineAgent:
         """Run the watchdog up to `now`: a safe decision once predictions are stale."""
         if self._stale:
             return
-        since = self._started if self._last_prediction is None else self._last_prediction
-        due = since + self.params.stale_timeout
+        p = self.params
+        due = stale_due(self._last_prediction, self._started, p.stale_timeout, p.startup_grace)
         tick = np.ceil(due / WATCHDOG_TICK - 1e-9) * WATCHDOG_TICK
         if tick > now:
             return
-        age = stale_age(self._last_prediction, self._started, tick, self.params.stale_timeout)
+        age = stale_age(self._last_prediction, self._started, tick, p.stale_timeout,
+                        p.startup_grace)
         self._stale = True
         decision, self.state = stale_decision(self.state, self.params.thresholds, age,
                                               self.params.stale_timeout,

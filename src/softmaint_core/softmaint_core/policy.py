@@ -498,21 +498,31 @@ def decide(summary: PredictionSummary, thresholds: Thresholds, state: PolicyStat
                      actions), state)
 
 
+def stale_due(last_prediction: Optional[float], started: float, timeout: float,
+              startup_grace: float = 0.0) -> float:
+    """
+    Time at which the watchdog calls predictions stale.
+
+    `timeout` after the newest prediction; before the first one, timeout + startup_grace after
+    `started`: the first window needs a whole window of data (plus up to one hop and the
+    model's start) before a prediction can exist.
+    """
+    if last_prediction is None:
+        return started + timeout + startup_grace
+    return last_prediction + timeout
+
+
 def stale_age(last_prediction: Optional[float], started: float, now: float,
               timeout: float, startup_grace: float = 0.0) -> Optional[float]:
     """
-    Watchdog: age [s] of the newest prediction when it is stale, else None.
+    Watchdog: age [s] of the newest prediction when it is stale (see stale_due), else None.
 
-    Before the first prediction the age counts from `started` and may reach timeout +
-    startup_grace: the first window needs a whole window of data (plus up to one hop and the
-    model's start) before a prediction can exist. A clock that went backwards (a restarted
-    simulation) gives a negative age, which is not stale.
+    Before the first prediction the age counts from `started`. A clock that went backwards
+    (a restarted simulation) gives a negative age, which is not stale.
     """
-    if last_prediction is None:
-        age = now - started
-        return age if age >= timeout + startup_grace else None
-    age = now - last_prediction
-    return age if age >= timeout else None
+    if now < stale_due(last_prediction, started, timeout, startup_grace):
+        return None
+    return now - (started if last_prediction is None else last_prediction)
 
 
 def stale_decision(state: PolicyState, thresholds: Thresholds, age: float, timeout: float,

@@ -6,7 +6,7 @@ import math
 import pytest
 from softmaint_core.policy import (acknowledge, Action, aggregate, considered_decision, decide,
                                    PolicyState, PredictionSummary, stale_age, stale_decision,
-                                   ThresholdError, Thresholds)
+                                   stale_due, ThresholdError, Thresholds)
 
 ALL = ('camera', 'tactile', 'proprio', 'environment')
 # Escalate after 3 windows, de-escalate after 5.
@@ -179,6 +179,8 @@ def test_watchdog_age_and_safe_decisions():
                      startup_grace=2.0) == pytest.approx(5.0)
     assert stale_age(20.0, started=10.0, now=23.0, timeout=3.0,
                      startup_grace=2.0) == pytest.approx(3.0)
+    assert stale_due(None, started=10.0, timeout=3.0, startup_grace=2.0) == 15.0
+    assert stale_due(20.0, started=10.0, timeout=3.0, startup_grace=2.0) == 23.0
 
     make_id = ids()
     d, state = stale_decision(PolicyState(), T, 4.0, 3.0, Action.REQUEST_ASSISTANCE, make_id)
