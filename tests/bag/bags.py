@@ -70,7 +70,7 @@ def sensor_message(store, topic: str, stamp_ns: int, k: int, rng):
             velocity=empty, effort=empty)
     if topic == '/actuation':
         return t['softmaint_interfaces/msg/ActuatorState'](
-            header=head, name=['tendon_0', 'tendon_1'], units='N',
+            header=head, name=['chamber_0', 'chamber_1'], units='kPa',
             command=(6.0 + rng.random(2)).astype(np.float32),
             achieved=(5.5 + rng.random(2)).astype(np.float32))
     if topic == '/environment':

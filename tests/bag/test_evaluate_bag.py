@@ -72,7 +72,7 @@ def test_windows_match_the_ingestion_assembler_fed_directly(tmp_path, model):
             '/tactile': ('tactile', lambda m: read_tactile(m, 8)),
             '/joint_states': ('joint_states', lambda m: read_joints(m, [f'bend_{i}' for i in
                                                                         range(4)])),
-            '/actuation': ('actuation', lambda m: read_actuation(m, ['tendon_0', 'tendon_1'])),
+            '/actuation': ('actuation', lambda m: read_actuation(m, ['chamber_0', 'chamber_1'])),
             '/environment': ('environment', read_environment)}
     end = bags.START_NS + 10**9
     for stamp, topic, msg in records + [(bags.START_NS + 10 * 10**9, None, None)]:

@@ -115,9 +115,9 @@ def joint_msg(stamp, values):
     return msg
 
 
-def actuation_msg(stamp, values, names=('tendon_0', 'tendon_1')):
+def actuation_msg(stamp, values, names=('chamber_0', 'chamber_1')):
     from softmaint_interfaces.msg import ActuatorState
-    msg = ActuatorState(name=list(names), units='N', command=[float(v) for v in values[:2]],
+    msg = ActuatorState(name=list(names), units='kPa', command=[float(v) for v in values[:2]],
                         achieved=[float(v) for v in values[2:]])
     msg.header.stamp = _stamp(stamp)
     return msg
@@ -178,7 +178,7 @@ BAD_MESSAGES = [
     ('joint_states', 'non_finite', _nan_joints),
     ('joint_states', 'out_of_order', lambda t: joint_msg(t - 0.5, joint_value(0))),
     ('actuation', 'missing_name',
-     lambda t: actuation_msg(t, actuation_value(0), names=('tendon_0', 'x'))),
+     lambda t: actuation_msg(t, actuation_value(0), names=('chamber_0', 'x'))),
     ('environment', 'future_stamp', lambda t: environment_msg(t + 5.0, environment_value(0))),
 ]
 

@@ -103,7 +103,7 @@ def test_messages_decode_with_rclpy_and_rosbags_and_rebin_to_the_dataset(exporte
     joints = [m for _, m in window('/joint_states')]
     actuation = [m for _, m in window('/actuation')]
     assert tuple(joints[0].name) == ('bend_0', 'bend_1', 'bend_2', 'bend_3')
-    assert tuple(actuation[0].name) == ('tendon_0', 'tendon_1') and actuation[0].units == 'N'
+    assert tuple(actuation[0].name) == ('chamber_0', 'chamber_1') and actuation[0].units == 'kPa'
     proprio = [list(js.position) + list(a.command) + list(a.achieved)
                for js, a in zip(joints, actuation)]
     np.testing.assert_allclose(rebin('/joint_states', proprio, 'proprio'),

@@ -1,6 +1,7 @@
 """softmaint-dataset: deterministic per seed, resumable after a crash, with an honest card."""
 import json
 import os
+import re
 from pathlib import Path
 import signal
 import subprocess
@@ -88,7 +89,8 @@ def test_killed_worker_leaves_finished_shards_and_a_rerun_completes_exactly(tmp_
     rerun = subprocess.run([*CLI, *args, '--workers', '1'], capture_output=True, text=True,
                            timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert 'removed 1 partial shard(s)' in rerun.stderr
+    # ours, and the killed worker's own if it died while writing one
+    assert re.search(r'removed [12] partial shard\(s\)', rerun.stderr), rerun.stderr
     assert not partial.exists()
     for i, inode in finished.items():   # finished shards were kept, not regenerated
         assert (out / 'shards' / ds.shard_name(i)).stat().st_ino == inode

@@ -14,7 +14,7 @@ SCENARIO = {
     'environment': {'temperature': 24.0, 'humidity': 0.5, 'co2': 700.0, 'pressure': 100.0},
     'events': [
         {'at': 0.5, 'sensor_fault': 'dead_taxels', 'taxels': [3]},
-        {'at': 1.5, 'damage': 'crack_tear', 'severity': 0.3, 'location': 0.5},
+        {'at': 1.5, 'damage': 'crack_tear', 'severity': 0.4, 'location': 0.5},
         {'at': 3.0, 'damage': 'puncture_leak', 'severity': 0.6, 'side': 0},
     ]}
 
@@ -109,9 +109,9 @@ def test_every_topic_arrives_with_sane_content_and_truth_follows_events(
     assert np.abs(bend).max() < 2.0 and bend.std(axis=0).min() > 1e-3   # it moves, in rad
 
     actuation = rx[topics.ACTUATION]
-    assert {(tuple(m.name), m.units) for m in actuation} == {(topics.ACTUATORS, 'N')}
+    assert {(tuple(m.name), m.units) for m in actuation} == {(topics.ACTUATORS, 'kPa')}
     command = np.array([m.command for m in actuation])
-    assert command.min() >= 0.0 and command.max() <= 25.0 and command.max() > 5.0
+    assert command.min() >= 0.0 and command.max() <= 200.0 and command.max() > 40.0   # kPa
 
     env = rx[topics.ENVIRONMENT][-1]
     assert env.temperature == pytest.approx(24.0, abs=2.0)
@@ -122,7 +122,7 @@ def test_every_topic_arrives_with_sane_content_and_truth_follows_events(
     names = [m.damage_name for m in truth]
     assert names[0] == 'none' and names.index('crack_tear') < names.index('puncture_leak')
     crack = truth[names.index('crack_tear')]
-    assert crack.damage_type == 2 and crack.damage_severity == pytest.approx(0.3, abs=0.01)
+    assert crack.damage_type == 2 and crack.damage_severity == pytest.approx(0.4, abs=0.01)
     assert _stamp(crack) - _stamp(truth[0]) == pytest.approx(1.5 / 2.0, abs=0.02)
 
     for topic in (topics.CAMERA, topics.TACTILE, topics.ENVIRONMENT, topics.GROUND_TRUTH):

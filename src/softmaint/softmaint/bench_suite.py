@@ -11,7 +11,7 @@ load generator process per robot publishing, with reliable QoS:
     camera/image_raw   sensor_msgs/Image 640x480 rgb8     30 Hz
     tactile            TactileArray, 8 taxels            500 Hz
     joint_states       JointState bend_0..bend_3         200 Hz
-    actuation          ActuatorState tendon_0, tendon_1  200 Hz
+    actuation          ActuatorState chamber_0, chamber_1  200 Hz
     environment        EnvironmentReading                 10 Hz
 
 Values are synthetic but valid: every channel moves around the model's normalisation mean by
@@ -221,10 +221,10 @@ class SyntheticSensors:
             msg = JointState(name=list(topics.BEND_JOINTS),
                              position=self._wave('proprio', t)[:len(topics.BEND_JOINTS)])
         elif source == 'actuation':
-            forces = self._wave('proprio', t, low=0.0)[len(topics.BEND_JOINTS):]
-            half = len(forces) // 2
-            msg = ActuatorState(name=list(topics.ACTUATORS), units='N',
-                                command=forces[:half], achieved=forces[half:])
+            pressures = self._wave('proprio', t, low=0.0)[len(topics.BEND_JOINTS):]
+            half = len(pressures) // 2
+            msg = ActuatorState(name=list(topics.ACTUATORS), units='kPa',
+                                command=pressures[:half], achieved=pressures[half:])
         else:
             temperature, humidity, co2, pressure = self._wave('environment', t, low=0.0)
             msg = EnvironmentReading(temperature=temperature, humidity=min(humidity, 1.0),

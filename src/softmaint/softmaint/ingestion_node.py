@@ -24,8 +24,8 @@ SensorWindow layout (the inference node's contract):
                       shape = [steps, *features], data = float32 row-major, normalised,
                       zeros unless AVAILABLE, coverage [0, 1], rate [Hz]
                     FIELD_SPEC: camera [10, 3, 32, 32] (RGB); tactile [20, 8] [N];
-                    proprio [20, 8] = bend_0..3 [rad], command tendon_0..1, achieved
-                    tendon_0..1 [N]; environment [2, 4] = temperature, humidity, co2, pressure
+                    proprio [20, 8] = bend_0..3 [rad], command chamber_0..1, achieved
+                    chamber_0..1 [kPa]; environment [2, 4] = temperature, humidity, co2, pressure
   available[i]      status == AVAILABLE, same order
   last_input_stamp  newest accepted sample stamp in the window (zero when there is none)
 """

@@ -166,9 +166,11 @@ def _spec(camera_hw, camera_steps, taxels, joints, actuators, description):
 # What a field robot has: a small camera at 5 Hz, a strip of 8 taxels, 4 bend sensors.
 FIELD_SPEC = _spec((32, 32), 10, taxels=8, joints=4, actuators=2,
                    description='field robot: 32x32 camera @5 Hz, 8 taxels, 4 bend sensors')
-# What the simulator gives the teacher: 64x64 camera @10 Hz, 32 taxels, every joint.
-TEACHER_SPEC = _spec((64, 64), 20, taxels=32, joints=20, actuators=2,
-                     description='simulation: 64x64 camera @10 Hz, 32 taxels, all 20 joints')
+# What the simulator gives the teacher: 64x64 camera @10 Hz, 32 taxels, both bending angles of
+# every one of the arm's 20 joints.
+TEACHER_SPEC = _spec((64, 64), 20, taxels=32, joints=40, actuators=2,
+                     description='simulation: 64x64 camera @10 Hz, 32 taxels, 20 joints x 2 '
+                                 'bending planes')
 
 ENVIRONMENT_FIELDS = ('temperature', 'humidity', 'co2', 'pressure')
 DEFAULT_SPECS = {'field': FIELD_SPEC, 'teacher': TEACHER_SPEC}

@@ -26,4 +26,4 @@ EMERGENCY_STOP = 'emergency_stop'           # std_srvs/Trigger, served by the ro
 
 # Joint names of the field robot's bend sensors and actuators, in proprio order.
 BEND_JOINTS = tuple(f'bend_{i}' for i in range(4))
-ACTUATORS = ('tendon_0', 'tendon_1')
+ACTUATORS = ('chamber_0', 'chamber_1')   # pneumatic chambers, pressures in kPa

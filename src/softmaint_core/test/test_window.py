@@ -361,9 +361,9 @@ def test_message_readers():
         with pytest.raises(InputError) as err:
             read()
         assert err.value.reason == reason
-    actuation = SimpleNamespace(name=['tendon_1', 'tendon_0'], command=[2.0, 1.0],
+    actuation = SimpleNamespace(name=['chamber_1', 'chamber_0'], command=[2.0, 1.0],
                                 achieved=[4.0, 3.0])
-    np.testing.assert_array_equal(read_actuation(actuation, ('tendon_0', 'tendon_1')),
+    np.testing.assert_array_equal(read_actuation(actuation, ('chamber_0', 'chamber_1')),
                                   [1, 2, 3, 4])
     tactile = read_tactile(SimpleNamespace(rows=8, cols=1, data=[0.5] * 7 + [math.nan]), 8)
     assert tactile.shape == (8,) and math.isnan(tactile[7])

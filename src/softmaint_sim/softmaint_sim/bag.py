@@ -20,7 +20,7 @@ from softmaint_core.bagtypes import typestore
 from softmaint_core.spec import FIELD_SPEC, MODALITIES
 from softmaint_core.taxonomy import DAMAGE_TYPES
 
-from .arm import FIELD_GEOMETRY, FIELD_TAXELS, SIM_GEOMETRY
+from .arm import FIELD_GEOMETRY, FIELD_TAXELS, PRESSURE_UNITS, SIM_GEOMETRY
 from .episode import PRIVILEGED_COLUMNS
 from .live import FORCE_UNITS
 from .sensors import FIELD_NOISE, SIM_NOISE
@@ -81,7 +81,7 @@ class _Messages:
                        position=values[:joints].astype(np.float64), velocity=empty,
                        effort=empty),
             self._make(topics.ACTUATION, stamp_ns, name=list(topics.ACTUATORS),
-                       units=FORCE_UNITS,
+                       units=PRESSURE_UNITS,
                        command=values[joints:joints + actuators].astype(np.float32),
                        achieved=values[joints + actuators:].astype(np.float32))]
 

@@ -64,8 +64,9 @@ def physics_parameters(profile: str = 'default') -> dict:
     laws = {k: getattr(dg, k) for k in (
         'R_K', 'BETA', 'S0', 'DAMAGE_RATE', 'EA', 'T_REF', 'HUMIDITY_GAIN', 'CO2_GAIN',
         'LOAD_REF', 'LOAD_EXPONENT', 'DAMPING_GROWTH', 'CRACK_STIFFNESS_LOSS', 'CRACK_WIDTH',
-        'LEAK_RATE', 'VALVE_TAU', 'CLOG_TAU_GAIN', 'CLOG_DEAD_TIME', 'DELAM_ARM_LOSS',
-        'DELAM_REST_ANGLE', 'DELAM_WIDTH')}
+        'PUNCTURE_AREA', 'ORIFICE_CD', 'AIR_DENSITY', 'AIR_STIFFNESS', 'REFERENCE_PRESSURE',
+        'VALVE_TAU', 'CLOG_TAU_GAIN', 'CLOG_DEAD_TIME', 'DELAM_ARM_LOSS', 'DELAM_REST_ANGLE',
+        'DELAM_LENGTH', 'DELAM_SOFTENING', 'DETECTABLE')}
     prof = profiles.sim_profile(profile)
     return {
         **({'profile': prof.to_dict()} if prof else {}),
@@ -153,9 +154,10 @@ def write_card(root: Path, params: dict, complete: bool, elapsed: float = 0.0,
             **{f'{v}_{m}': list((v == 'teacher' and TEACHER_SPEC or FIELD_SPEC)
                                 .modality(m).shape) for v in ds.VIEWS for m in MODALITIES},
             'labels': list(ds.LABELS)},
-        'units': {'tactile': 'N', 'proprio': 'joints/bend angles [rad], commands [N], '
-                  'achieved [N]', 'environment': 'temperature degC, humidity 0-1, co2 ppm, '
-                  'pressure kPa', 'camera': 'uint8 RGB, round(x * 255)'},
+        'units': {'tactile': 'N', 'proprio': 'joints/bend angles [rad], commanded chamber '
+                  'pressure [kPa], measured chamber pressure [kPa]',
+                  'environment': 'temperature degC, humidity 0-1, co2 ppm, pressure kPa',
+                  'camera': 'uint8 RGB, round(x * 255)'},
         'classes': {'fatigue': list(FATIGUE_LEVELS), 'damage': list(DAMAGE_TYPES)},
         'privileged_columns': list(ep.PRIVILEGED_COLUMNS),
         'field_mask_order': list(MODALITIES),

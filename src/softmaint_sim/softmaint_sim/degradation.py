@@ -12,8 +12,8 @@ rate factor, log-normal around 1):
   proxy for poorly ventilated, oxidising air)
       A = exp(EA / R * (1 / T_REF - 1 / T)) * (1 + HUMIDITY_GAIN * max(0, H - 0.5))
           * (1 + CO2_GAIN * (CO2 - 400) / 1600)
-  load (Basquin-like, in the peak tendon force of the cycle)
-      L = (F_peak / LOAD_REF) ** LOAD_EXPONENT
+  load (Basquin-like, in the peak chamber pressure of the cycle)
+      L = (p_peak / LOAD_REF) ** LOAD_EXPONENT
 
 Application profiles (softmaint_sim.profiles) add drivers the environment reading does not carry
 (sea-water ingress, sterilisation heat, thermal cycling, radiation, microbes) as gains on these
@@ -24,8 +24,22 @@ bio-based skin: more damping, a green-brown skin).
 Remaining useful life extrapolates the *current* rates linearly, as the issue asks:
   RUL = min((k - FAILURE_STIFFNESS) / |dk/dN|, (1 - s) / (ds/dN))       [cycles]
 and urgency = taxonomy.urgency_from_rul(RUL).
+
+Observable damage labels: every damage site has a physical effect size (`effect`: pressure
+shortfall of a leak, added lag of a clog, local stiffness loss of a crack, moment loss of a
+delamination). A site is *labelled* only once its effect reaches DETECTABLE[type], the size at
+which it stands out of the field sensors' noise in one window (docs/simulator.md says why each
+threshold is where it is). Below it the site is physically there and wears the arm (RUL and
+urgency count it) but the damage label says 'none': no sensor can tell it yet.
+
+Pneumatic chambers (ChamberModel): gauge pressure p [kPa] of each chamber follows its valve
+(first order, time constant tau, transport delay) and loses air through a puncture (an orifice
+of area A_o, turbulent flow Q = C_d A_o sqrt(2 p / rho_air)); the air's stiffness K over the
+chamber volume V turns flow into pressure:
+  dp/dt = (p_cmd(t - delay) - p) / tau - (K / V) C_d A_o sqrt(2 p / rho_air)
 """
 from dataclasses import asdict, dataclass, field
+import functools
 import math
 from typing import Dict, List, Optional, Tuple
 
@@ -34,7 +48,7 @@ from softmaint_core.taxonomy import (
     DAMAGE_TYPES, FAILURE_STIFFNESS, fatigue_level, LOW_FATIGUE_MIN_STIFFNESS,
     MEDIUM_FATIGUE_MIN_STIFFNESS, urgency_from_rul)
 
-from .arm import Physics, SEGMENTS
+from .arm import Physics, SIM_GEOMETRY
 
 R_K = 2.5e-6             # fatigue softening per cycle of a new arm at reference conditions
 BETA = 2.0               # acceleration of softening with accumulated softening
@@ -51,25 +65,39 @@ GAS_R = 8.314            # [J/(mol K)]
 T_REF = 20.0             # reference temperature [degC]
 HUMIDITY_GAIN = 3.0      # rate x (1 + 3 * (H - 0.5)) above 50 % RH
 CO2_GAIN = 0.15          # rate x 1.15 at 2000 ppm
-LOAD_REF = 18.0          # reference peak tendon force [N]
+LOAD_REF = 150.0         # reference peak chamber pressure [kPa]
 LOAD_EXPONENT = 2.0
 
 # Physical effect sizes
 DAMPING_GROWTH = 2.5     # damping factor = 1 + this * softening / (1 - FAILURE_STIFFNESS)
 CRACK_STIFFNESS_LOSS = 0.8     # local stiffness x (1 - this * severity) at the crack
-CRACK_WIDTH = 1.2              # [segments], Gaussian half-width of the weakened zone
-LEAK_RATE = 15.0               # leak-off rate at severity 1 [1/s]
-VALVE_TAU = 0.03               # nominal actuator (valve + chamber) time constant [s]
+CRACK_WIDTH = 0.06             # Gaussian half-width of the weakened zone [fraction of L]
+PUNCTURE_AREA = 4.0e-6         # orifice area of a puncture at severity 1 [m^2] (2.3 mm hole)
+ORIFICE_CD = 0.6               # discharge coefficient of a sharp-edged hole
+AIR_DENSITY = 1.2              # [kg/m^3]
+AIR_STIFFNESS = 150.0e3        # effective bulk modulus of the chamber air near 50 kPa gauge [Pa]
+REFERENCE_PRESSURE = 100.0     # command at which a leak's shortfall is stated [kPa]
+VALVE_TAU = 0.03               # nominal valve + chamber time constant [s]
 CLOG_TAU_GAIN = 12.0           # clogged tau = VALVE_TAU * (1 + this * severity)
 CLOG_DEAD_TIME = 0.12          # added transport delay at severity 1 [s]
-DELAM_ARM_LOSS = 0.6           # tendon moment arm x (1 - this * severity) over the bulge
-DELAM_REST_ANGLE = 0.05        # bulge rest-angle offset per affected hinge at severity 1 [rad]
-DELAM_WIDTH = 3                # hinges affected by a delamination
+DELAM_ARM_LOSS = 0.6           # chamber moment x (1 - this * severity) over the bulge
+DELAM_REST_ANGLE = 0.06        # bulge rest bend per affected joint at severity 1 [rad]
+DELAM_LENGTH = 0.2             # length of a delaminated zone [fraction of L]
+DELAM_SOFTENING = 0.2          # local stiffness x (1 - this * severity) over the bulge
 EMBRITTLE_STIFFENING = 0.6    # hinge stiffness x (1 + this * embrittlement)
 EMBRITTLE_DAMPING = 0.3       # hinge damping x (1 - this * embrittlement): a glassier material
 FOULING_DAMPING = 0.3         # hinge damping x (1 + this * fouling): a wet film on the skin
-# Base hinges strain most: their share of the softening (mean 1).
-FATIGUE_PROFILE = np.linspace(1.3, 0.7, SEGMENTS)
+# Base joints strain most: their share of the softening (mean 1) along the arc, 0 -> 1.
+FATIGUE_PROFILE = (1.3, 0.7)
+# Effect size at which each damage type is labelled (see the module docstring and
+# docs/simulator.md): leak shortfall at REFERENCE_PRESSURE [fraction], clog added lag [s],
+# crack peak local stiffness loss [fraction], delamination moment loss [fraction].
+DETECTABLE = {
+    'puncture_leak': 0.05,
+    'crack_tear': 0.25,
+    'delamination_bulge': 0.20,
+    'actuator_clog': 0.03,
+}
 
 
 @dataclass
@@ -94,9 +122,9 @@ def acceleration(env: Environment) -> float:
     return arrhenius * humid * co2
 
 
-def load_factor(peak_force: float) -> float:
-    """Load factor L of the motion cycle with tendon peak force `peak_force` [N]."""
-    return (max(peak_force, 0.0) / LOAD_REF) ** LOAD_EXPONENT
+def load_factor(peak_pressure: float) -> float:
+    """Load factor L of the motion cycle with peak chamber pressure `peak_pressure` [kPa]."""
+    return (max(peak_pressure, 0.0) / LOAD_REF) ** LOAD_EXPONENT
 
 
 @dataclass
@@ -168,9 +196,10 @@ class Degradation:
         worst = self.worst_damage(accel, load)
         return worst.rate(accel, load, self.rate_factor, self.gain(worst)) if worst else 0.0
 
-    def worst_damage(self, accel: float, load: float) -> Optional[Damage]:
-        """Return the damage that reaches severity 1 first, or None."""
-        damages = self.damages()
+    def worst_damage(self, accel: float, load: float, visible_only: bool = False,
+                     geo=None) -> Optional[Damage]:
+        """Return the (detectable, with `visible_only`) damage that fails first, or None."""
+        damages = [d for d in self.damages() if not visible_only or detectable(d, geo)]
         if not damages:
             return None
         return min(damages, key=lambda d: d.rul(accel, load, self.rate_factor, self.gain(d)))
@@ -182,10 +211,15 @@ class Degradation:
         damage = worst.rul(accel, load, self.rate_factor, self.gain(worst)) if worst else math.inf
         return float(min(fatigue, damage))
 
-    def labels(self, accel: float, load: float) -> Dict[str, float]:
-        """Return the fatigue class, damage class and severity, urgency and RUL."""
+    def labels(self, accel: float, load: float, geo=None) -> Dict[str, float]:
+        """
+        Return the fatigue class, damage class and severity, urgency and RUL.
+
+        The damage label is the detectable site that fails first ('none' while every site is
+        below its DETECTABLE effect); RUL and urgency count every site.
+        """
         rul = self.rul(accel, load)
-        worst = self.worst_damage(accel, load)
+        worst = self.worst_damage(accel, load, visible_only=True, geo=geo)
         return {'fatigue': fatigue_level(min(1.0, max(0.0, self.stiffness))),
                 'damage': worst.kind if worst else 0,
                 'severity': worst.severity if worst else 0.0,
@@ -241,17 +275,34 @@ def fatigue_band(level: int) -> Tuple[float, float]:
             (FAILURE_STIFFNESS + 0.01, MEDIUM_FATIGUE_MIN_STIFFNESS)][level]
 
 
-@dataclass
-class ActuatorModel:
-    """First-order actuator (valve + chamber) with leak-off and transport delay, per actuator."""
+def puncture_coefficient(severity: float, volume: float) -> float:
+    """
+    Leak coefficient beta [kPa^0.5 / s] of a puncture: dp/dt = -beta sqrt(p), p in kPa.
 
-    tau: Tuple[float, float] = (VALVE_TAU, VALVE_TAU)     # time constant [s]
-    leak: Tuple[float, float] = (0.0, 0.0)                 # leak-off rate [1/s]
+    beta = (K / V) C_d A_o sqrt(2 / rho_air), converted from SI (Pa) to kPa.
+    """
+    area = PUNCTURE_AREA * max(0.0, severity)
+    beta_si = AIR_STIFFNESS / volume * ORIFICE_CD * area * math.sqrt(2.0 / AIR_DENSITY)
+    return beta_si / math.sqrt(1.0e3)
+
+
+@dataclass
+class ChamberModel:
+    """Pressure dynamics of the two chambers: valve lag, transport delay, puncture leak."""
+
+    tau: Tuple[float, float] = (VALVE_TAU, VALVE_TAU)     # valve + chamber time constant [s]
+    leak: Tuple[float, float] = (0.0, 0.0)                 # puncture coefficient [kPa^0.5/s]
     dead_time: Tuple[float, float] = (0.0, 0.0)            # transport delay [s]
 
-    def shortfall(self, i: int) -> float:
-        """Steady-state fraction of the command that is lost: 1 - 1 / (1 + leak * tau)."""
-        return 1.0 - 1.0 / (1.0 + self.leak[i] * self.tau[i])
+    def steady_pressure(self, i: int, command: float) -> float:
+        """Chamber pressure [kPa] held against the leak at a constant `command` [kPa]."""
+        b = self.tau[i] * self.leak[i]      # p + b sqrt(p) = command
+        root = 0.5 * (-b + math.sqrt(b * b + 4.0 * max(command, 0.0)))
+        return root * root
+
+    def shortfall(self, i: int, command: float = REFERENCE_PRESSURE) -> float:
+        """Steady-state fraction of a `command` lost to the leak [0, 1]."""
+        return 1.0 - self.steady_pressure(i, command) / command
 
     @property
     def lag(self) -> float:
@@ -260,16 +311,19 @@ class ActuatorModel:
 
     def respond(self, command: np.ndarray, dt: float, state=None) -> Tuple[np.ndarray, list]:
         """
-        Achieved actuation [T, 2] for command [T, 2] sampled every `dt` s.
+        Chamber pressures [T, 2] [kPa] for commanded pressures [T, 2] sampled every `dt` s.
 
-        da/dt = (u(t - dead_time) - a) / tau - leak * a, discretised exactly for a zero-order
-        hold. `state` carries (a, delayed command buffer) across calls for the live node.
+        The valve's first-order response is exact for a zero-order hold; the leak is taken
+        implicitly over the same hold (x = sqrt(p) solves x^2 + h beta x = p_valve with
+        h = tau (1 - exp(-dt / tau)), which keeps the steady state exact), so a large hole
+        empties the chamber without overshooting below zero. `state` carries (p, delayed
+        command buffer) across calls for the live node; tau = inf is a closed valve (h = dt).
         """
         command = np.asarray(command, dtype=np.float64)
         out = np.empty_like(command)
         new_state = []
         for i in range(command.shape[1]):
-            a, queue = (0.0, []) if state is None else state[i]
+            p, queue = (0.0, []) if state is None else state[i]
             delay = int(round(self.dead_time[i] / dt))
             if len(queue) < delay:   # the delay grew (a clog worsened): hold the oldest input
                 queue = [queue[0] if queue else 0.0] * (delay - len(queue)) + list(queue)
@@ -277,52 +331,126 @@ class ActuatorModel:
                 queue = list(queue[len(queue) - delay:])
             u = np.concatenate([np.asarray(queue, dtype=np.float64)
                                 if queue else np.zeros(delay), command[:, i]])
-            # delayed input: u_delayed[k] = u[k] of the padded sequence
-            pole = 1.0 / self.tau[i] + self.leak[i]
-            alpha = math.exp(-pole * dt)
-            beta = (1.0 - alpha) / (self.tau[i] * pole)
-            delayed = u[:len(command)]
-            for k, value in enumerate(delayed):
-                a = alpha * a + beta * value
-                out[k, i] = a
-            new_state.append((a, list(u[len(command):])))
+            alpha = math.exp(-dt / self.tau[i])
+            hold = dt if math.isinf(self.tau[i]) else -self.tau[i] * math.expm1(-dt / self.tau[i])
+            b = hold * self.leak[i]
+            for k, value in enumerate(u[:len(command)]):
+                valve = alpha * p + (1.0 - alpha) * value
+                root = 0.5 * (-b + math.sqrt(b * b + 4.0 * max(valve, 0.0)))
+                p = root * root
+                out[k, i] = p
+            new_state.append((p, list(u[len(command):])))
         return out, new_state
 
 
-def apply(state: Degradation) -> Tuple[Physics, ActuatorModel]:
-    """Physical parameters of an arm in degradation `state` (the physics that the labels name)."""
+def arc_profile(segments: int) -> np.ndarray:
+    """Arc-length fraction of each joint (the segments' mid-points)."""
+    return (np.arange(segments) + 0.5) / segments
+
+
+def apply(state: Degradation, geo=None) -> Tuple[Physics, ChamberModel]:
+    """Physical parameters of an arm `geo` in degradation `state` (what the labels name)."""
+    geo = geo or SIM_GEOMETRY
+    n = geo.segments
+    arc = arc_profile(n)
     softening = 1.0 - state.stiffness
-    stiff = np.clip(1.0 - softening * FATIGUE_PROFILE, 0.05, 1.0)
-    damping = np.full(SEGMENTS, 1.0 + DAMPING_GROWTH * softening / (1.0 - FAILURE_STIFFNESS))
-    rest = np.zeros(SEGMENTS)
-    arms = np.ones((2, SEGMENTS))
-    crack = np.zeros(SEGMENTS)
+    damping = np.full(n, 1.0 + DAMPING_GROWTH * softening / (1.0 - FAILURE_STIFFNESS))
+    rest = np.zeros((2, n))
+    arms = np.ones((2, n))
+    crack = np.zeros(n)
     tau, leak, dead = [VALVE_TAU, VALVE_TAU], [0.0, 0.0], [0.0, 0.0]
+    volume = geo.chamber_area * geo.length
     for site in state.damages():
         s = site.severity
-        centre = site.location * (SEGMENTS - 1)
         name = DAMAGE_TYPES[site.kind]
         if name == 'crack_tear':
-            profile = np.exp(-((np.arange(SEGMENTS) - centre) / CRACK_WIDTH) ** 2)
-            stiff = stiff * (1.0 - CRACK_STIFFNESS_LOSS * s * profile)
-            crack = np.clip(crack + s * profile, 0.0, 1.0)
+            crack = np.clip(crack + crack_profile(arc, site.location, s)
+                            / CRACK_STIFFNESS_LOSS, 0.0, 1.0)
         elif name == 'puncture_leak':
-            leak[site.side] += LEAK_RATE * s
+            leak[site.side] += puncture_coefficient(s, volume)
         elif name == 'actuator_clog':
             tau[site.side] *= 1.0 + CLOG_TAU_GAIN * s
             dead[site.side] += CLOG_DEAD_TIME * s
         elif name == 'delamination_bulge':
-            first = int(np.clip(round(centre) - DELAM_WIDTH // 2, 0, SEGMENTS - DELAM_WIDTH))
-            zone = slice(first, first + DELAM_WIDTH)
+            zone = delamination_zone(arc, site.location)
             arms[site.side, zone] *= 1.0 - DELAM_ARM_LOSS * s
             # the bulge lengthens the delaminated side: the arm bends away from it at rest
-            rest[zone] += DELAM_REST_ANGLE * s * (1.0 if site.side == 0 else -1.0)
-            stiff[zone] = stiff[zone] * (1.0 - 0.2 * s)
+            rest[site.side, zone] += DELAM_REST_ANGLE * s
     if state.embrittlement > 0:
-        stiff = stiff * (1.0 + EMBRITTLE_STIFFENING * state.embrittlement)
         damping = damping * (1.0 - EMBRITTLE_DAMPING * state.embrittlement)
     if state.fouling > 0:
         damping = damping * (1.0 + FOULING_DAMPING * state.fouling)
-    physics = Physics(stiffness=stiff, damping=damping, rest_angle=rest, arms=arms, crack=crack,
-                      fouling=state.fouling)
-    return physics, ActuatorModel(tuple(tau), tuple(leak), tuple(dead))
+    physics = Physics(stiffness=stiffness_profile(state, arc), damping=damping, rest_bend=rest,
+                      arms=arms, crack=crack, fouling=state.fouling)
+    return physics, ChamberModel(tuple(tau), tuple(leak), tuple(dead))
+
+
+def stiffness_profile(state: Degradation, arc: np.ndarray) -> np.ndarray:
+    """
+    Bending stiffness fraction of the material at arc-length fractions `arc` (0 = clamp).
+
+    A continuous function of arc length, so that the MuJoCo arm (sampled at its joints) and
+    the Cosserat reference (at its nodes) see the same material: fatigue softening with a
+    larger share at the base, crack and delamination weakening, radiation stiffening.
+    """
+    arc = np.asarray(arc, dtype=np.float64)
+    share = FATIGUE_PROFILE[0] + (FATIGUE_PROFILE[1] - FATIGUE_PROFILE[0]) * arc
+    stiff = np.clip(1.0 - (1.0 - state.stiffness) * share, 0.05, 1.0)
+    for site in state.damages():
+        name = DAMAGE_TYPES[site.kind]
+        if name == 'crack_tear':
+            stiff = stiff * (1.0 - crack_profile(arc, site.location, site.severity))
+        elif name == 'delamination_bulge':
+            zone = delamination_zone(arc, site.location)
+            stiff = np.where(zone, stiff * (1.0 - DELAM_SOFTENING * site.severity), stiff)
+    if state.embrittlement > 0:
+        stiff = stiff * (1.0 + EMBRITTLE_STIFFENING * state.embrittlement)
+    return stiff
+
+
+def delamination_zone(arc: np.ndarray, location: float) -> np.ndarray:
+    """Mask of the arc-length fractions inside a delamination centred at `location`."""
+    return np.abs(np.asarray(arc) - location) <= DELAM_LENGTH / 2 + 1e-9
+
+
+def crack_profile(arc: np.ndarray, location: float, severity: float) -> np.ndarray:
+    """Fraction of stiffness a crack removes at arc-length fractions `arc` (peak 0.8 s)."""
+    return CRACK_STIFFNESS_LOSS * severity * np.exp(-((arc - location) / CRACK_WIDTH) ** 2)
+
+
+def effect(damage: Damage, geo=None) -> float:
+    """
+    Physical effect size of a damage site, in the unit of its DETECTABLE threshold.
+
+    Leak: steady shortfall at REFERENCE_PRESSURE; clog: lag added to the valve [s]; crack:
+    peak local stiffness loss; delamination: loss of chamber moment over the bulge.
+    """
+    geo = geo or SIM_GEOMETRY
+    s = damage.severity
+    name = DAMAGE_TYPES[damage.kind]
+    if name == 'puncture_leak':
+        chambers = ChamberModel(leak=(puncture_coefficient(s, geo.chamber_area * geo.length),
+                                      0.0))
+        return chambers.shortfall(0)
+    if name == 'actuator_clog':
+        return VALVE_TAU * CLOG_TAU_GAIN * s + CLOG_DEAD_TIME * s
+    if name == 'crack_tear':
+        return CRACK_STIFFNESS_LOSS * s
+    if name == 'delamination_bulge':
+        return DELAM_ARM_LOSS * s
+    return 0.0
+
+
+def detectable(damage: Damage, geo=None) -> bool:
+    """Whether a damage site's effect has reached the size the sensors can see."""
+    return effect(damage, geo) >= DETECTABLE[DAMAGE_TYPES[damage.kind]]
+
+
+@functools.lru_cache(maxsize=64)
+def detectable_severity(kind: int, geo=None) -> float:
+    """Smallest severity at which a damage of type `kind` is labelled (bisection on effect)."""
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        mid = 0.5 * (low + high)
+        low, high = (low, mid) if detectable(Damage(kind, mid), geo) else (mid, high)
+    return high

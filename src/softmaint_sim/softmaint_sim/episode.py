@@ -30,26 +30,31 @@ from . import profiles
 from . import sensors
 from .arm import Arm, FIELD_GEOMETRY, Look, SEGMENTS, SIM_GEOMETRY
 
-GENERATOR_VERSION = '1.0.1'
+GENERATOR_VERSION = '2.0.0'
 WARMUP = 0.6                 # simulated seconds before the window (start-up transient)
 WINDOW = TEACHER_SPEC.window
 SENSOR_RATE = 100.0          # tactile and proprio sample rate [Hz]
 TEACHER_CAMERA_RATE = 10.0
 FIELD_CAMERA_RATE = 5.0
 ENV_RATE = 1.0
+AMPLITUDE = ((100.0, 200.0), (50.0, 115.0))   # peak chamber pressure ranges [kPa]
+BASE_PRESSURE = 4.0          # pressure held in both chambers between strokes [kPa]
+SUBTHRESHOLD_SHARE = 0.15    # damaged episodes sampled below the detectability threshold
 
 PRIVILEGED_COLUMNS = tuple(
     [f'stiffness_{i}' for i in range(SEGMENTS)] + [
         'stiffness_fraction',    # fatigue label source: mean material stiffness fraction
         'damping_factor',        # hinge damping x nominal
-        'leak_fraction',         # steady-state shortfall of the leaking actuator [0, 1]
-        'lag',                   # worst actuator time constant + dead time [s]
-        'delamination_asymmetry',  # moment-arm loss on the delaminated side [0, 1]
+        'leak_fraction',         # steady shortfall of the damaged chamber at 100 kPa [0, 1]
+        'lag',                   # worst chamber time constant + dead time [s]
+        'delamination_asymmetry',  # chamber moment loss on the delaminated side [0, 1]
         'crack_location',        # arc-length fraction of the crack (0 when none)
         'crack_severity',        # [0, 1]
         'damage_severity',       # severity of the episode's damage [0, 1]
         'damage_location',       # arc-length fraction of the damage site
-        'damage_side',           # actuator / side affected (0, 1)
+        'damage_side',           # chamber / side affected (0, 1)
+        'damage_effect',         # effect size in the unit of its detectability threshold
+        'damage_detectable',     # 1 when the effect reaches the threshold (the label names it)
         'cycles',                # motion cycles since new
         'rul',                   # remaining useful life [cycles] (capped at 1e6)
         'fatigue_rate',          # stiffness loss per cycle
@@ -59,6 +64,7 @@ PRIVILEGED_COLUMNS = tuple(
         'cycle_frequency',       # [Hz]
         'tip_x_mean', 'tip_z_mean', 'tip_pitch_mean',   # tip pose over the window [m, m, rad]
         'tip_x_range',           # peak-to-peak tip excursion [m]
+        'tip_y_range',           # peak-to-peak sideways excursion (out of the x-z plane) [m]
         'contact_force_max',     # peak summed taxel force [N]
     ])
 
@@ -73,7 +79,7 @@ class EpisodeParams:
     env: dg.Environment
     env_drift: np.ndarray             # [4] per second
     frequency: float                  # motion cycle frequency [Hz]
-    amplitude: Tuple[float, float]    # peak tendon force of each tendon [N]
+    amplitude: Tuple[float, float]    # peak commanded pressure of each chamber [kPa]
     phase: float                      # [rad]
     look: Look
     faults: sensors.Faults
@@ -91,10 +97,10 @@ def sample_params(rng: np.random.Generator, index: int, domain: int,
                          humidity=float(rng.uniform(0.15, 0.95)),
                          co2=float(rng.uniform(400.0, 2000.0)),
                          pressure=float(rng.uniform(96.0, 104.0)))
-    amplitude = (float(rng.uniform(12.0, 24.0)), float(rng.uniform(6.0, 14.0)))
+    amplitude = (float(rng.uniform(*AMPLITUDE[0])), float(rng.uniform(*AMPLITUDE[1])))
     state = dg.Degradation(
         stiffness=float(rng.uniform(low, high)), damage=damage,
-        severity=float(rng.uniform(0.15, 0.95)) if damage else 0.0,
+        severity=float(rng.uniform(severity_floor(damage), 0.95)) if damage else 0.0,
         location=float(rng.uniform(0.15, 0.9)), side=int(rng.integers(2)),
         rate_factor=float(np.exp(rng.normal(0.0, 0.3))))
     accel = dg.acceleration(env)
@@ -139,11 +145,23 @@ def _in_workplace(rng: np.random.Generator, params: EpisodeParams,
                    drivers=drivers)
 
 
+def severity_floor(damage: int) -> float:
+    """
+    Return the lowest damage severity sampled for damage type `damage`.
+
+    SUBTHRESHOLD_SHARE of the damaged episodes lie below the detectability threshold (labelled
+    'none': a real arm has flaws no sensor sees yet).
+    """
+    detectable = dg.detectable_severity(damage)
+    return max(0.02, detectable - SUBTHRESHOLD_SHARE * (0.95 - detectable)
+               / (1.0 - SUBTHRESHOLD_SHARE))
+
+
 def commands(times: np.ndarray, frequency: float, amplitude, phase: float) -> np.ndarray:
-    """Tendon force commands [T, 2] [N] of the repeated motion cycle (half-wave each side)."""
+    """Chamber pressure commands [T, 2] [kPa] of the repeated motion cycle (half-wave each)."""
     wave = np.sin(2 * math.pi * frequency * times + phase)
-    return np.stack([amplitude[0] * np.maximum(wave, 0.0) + 0.5,
-                     amplitude[1] * np.maximum(-wave, 0.0) + 0.5], axis=1)
+    return np.stack([amplitude[0] * np.maximum(wave, 0.0) + BASE_PRESSURE,
+                     amplitude[1] * np.maximum(-wave, 0.0) + BASE_PRESSURE], axis=1)
 
 
 @dataclass
@@ -151,11 +169,12 @@ class Streams:
     """Raw, time-stamped recordings of one window (times relative to the window start)."""
 
     times: np.ndarray         # [S] sim-step times (200 Hz)
-    angles: np.ndarray        # [S, 20] hinge angles [rad]
+    angles: np.ndarray        # [S, 2N] bending angles, x-z plane then y-z plane [rad]
     taxels: np.ndarray        # [S, 32] touch forces [N]
-    command: np.ndarray       # [S, 2] [N]
-    achieved: np.ndarray      # [S, 2] [N]
-    tip: np.ndarray           # [S, 3]
+    command: np.ndarray       # [S, 2] commanded chamber pressure [kPa]
+    achieved: np.ndarray      # [S, 2] chamber pressure [kPa]
+    tip: np.ndarray           # [S, 3] tip x, z, pitch
+    tip_y: np.ndarray         # [S] tip position out of the x-z plane [m]
     teacher_times: np.ndarray
     teacher_frames: np.ndarray   # [F, 64, 64, 3] uint8
     field_times: np.ndarray
@@ -175,10 +194,10 @@ class EpisodeGenerator:
             arm.close()
 
     def simulate(self, params: EpisodeParams, rng: np.random.Generator,
-                 render: bool = True) -> Tuple[Streams, dg.ActuatorModel]:
+                 render: bool = True) -> Tuple[Streams, dg.ChamberModel]:
         """Run warm-up and window; return the raw streams."""
         arm = self.arms[params.domain]
-        physics, actuator = dg.apply(params.state)
+        physics, actuator = dg.apply(params.state, arm.geo)
         arm.apply(physics)
         arm.reset()
         dt = arm.model.opt.timestep
@@ -196,20 +215,21 @@ class EpisodeGenerator:
             (field_phase + np.arange(int(WINDOW * FIELD_CAMERA_RATE)) / FIELD_CAMERA_RATE)
             / dt).astype(int)
         teacher_set, field_set = set(teacher_steps.tolist()), set(field_steps.tolist())
-        angles = np.empty((n_win, SEGMENTS))
+        angles = np.empty((n_win, 2 * SEGMENTS))
         taxels = np.empty((n_win, arm.model.nsensordata))
         tip = np.empty((n_win, 3))
+        tip_y = np.empty(n_win)
         teacher_frames, field_frames = [], []
         m, d = arm.model, arm.data
         ctrl = d.ctrl
-        qadr = arm.qadr
         arm.set_look(params.look)
         for k in range(n_warm + n_win):
             if k >= n_warm:
                 j = k - n_warm
-                angles[j] = d.qpos[qadr]
+                angles[j] = arm.bending()
                 taxels[j] = d.sensordata
                 tip[j] = arm.tip()
+                tip_y[j] = d.site_xpos[arm.tip_site, 1]
                 if render and k in teacher_set:
                     teacher_frames.append(arm.render())
                 if render and k in field_set:
@@ -220,7 +240,7 @@ class EpisodeGenerator:
         shape = (0, arm.height, arm.width, 3)
         return Streams(
             times=times[win], angles=angles, taxels=taxels, command=command[win],
-            achieved=achieved[win], tip=tip,
+            achieved=achieved[win], tip=tip, tip_y=tip_y,
             teacher_times=times[teacher_steps],
             teacher_frames=(np.array(teacher_frames) if teacher_frames
                             else np.zeros(shape, np.uint8)),
@@ -286,7 +306,7 @@ def field_samples(params: EpisodeParams, streams: Streams, rng: np.random.Genera
     out = {}
     t100 = streams.times[::2]
     taxels = sensors.read_tactile(rng, _pairs(streams.taxels), noise, faults)
-    bend = sensors.read_bend(rng, _pairs(streams.angles), noise, faults)
+    bend = sensors.read_bend(rng, _pairs(streams.angles[:, :SEGMENTS]), noise, faults)
     achieved = sensors.read_achieved(rng, _pairs(streams.achieved), noise)
     proprio = np.concatenate([bend, _pairs(streams.command), achieved], axis=1)
     for name, values in (('tactile', taxels), ('proprio', proprio)):
@@ -332,13 +352,14 @@ def field_view(samples) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
     return arrays, mask
 
 
-def privileged(params: EpisodeParams, streams: Streams, actuator: dg.ActuatorModel,
-               labels: dict, accel: float, load: float) -> np.ndarray:
+def privileged(params: EpisodeParams, streams: Streams, actuator: dg.ChamberModel,
+               labels: dict, accel: float, load: float, geo) -> np.ndarray:
     """Privileged physics vector in PRIVILEGED_COLUMNS order."""
     state = params.state
-    physics, _ = dg.apply(state)
+    physics, _ = dg.apply(state, geo)
     name = state.damage_name
     crack = name == 'crack_tear'
+    site = state.damages()[0] if state.damage else None
     values = list(physics.stiffness) + [
         state.stiffness, float(physics.damping[0]),
         actuator.shortfall(state.side), actuator.lag,
@@ -346,9 +367,12 @@ def privileged(params: EpisodeParams, streams: Streams, actuator: dg.ActuatorMod
         state.location if crack else 0.0, state.severity if crack else 0.0,
         state.severity, state.location if state.damage else 0.0,
         float(state.side) if state.damage else 0.0,
+        dg.effect(site, geo) if site else 0.0,
+        float(dg.detectable(site, geo)) if site else 0.0,
         state.cycles, min(labels['rul'], 1e6), state.fatigue_rate(accel, load),
         state.damage_rate(accel, load), accel, load, params.frequency,
         *streams.tip.mean(axis=0), float(np.ptp(streams.tip[:, 0])),
+        float(np.ptp(streams.tip_y)),
         float(streams.taxels.sum(axis=1).max()),
     ]
     return np.asarray(values, dtype=np.float32)
@@ -378,7 +402,8 @@ def generate(gen: EpisodeGenerator, seed: int, index: int, field_fraction: float
     streams, actuator = gen.simulate(params, rng, render=render)
     accel = dg.acceleration(params.env)
     load = dg.load_factor(max(params.amplitude))
-    labels = params.state.labels(accel, load)
+    geo = gen.arms[domain].geo
+    labels = params.state.labels(accel, load, geo)
     row = {f'teacher_{k}': v for k, v in teacher_view(params, streams).items()}
     noise = profile.noise if profile is not None and domain else gen.noise[domain]
     field, mask = field_view(field_samples(params, streams, rng, noise))
@@ -386,7 +411,7 @@ def generate(gen: EpisodeGenerator, seed: int, index: int, field_fraction: float
     row.update({
         'fatigue': np.int64(labels['fatigue']), 'damage': np.int64(labels['damage']),
         'urgency': np.float32(labels['urgency']),
-        'privileged': privileged(params, streams, actuator, labels, accel, load),
+        'privileged': privileged(params, streams, actuator, labels, accel, load, geo),
         'domain': np.int64(domain), 'lighting': np.float32(params.look.light),
         'episode': np.int64(index), 'field_mask': mask,
     })

@@ -31,7 +31,7 @@ from .scenario import describe, Event, Scenario
 SAMPLE_PERIOD = 0.01     # sensor period [s]: tactile and proprio at 100 Hz
 SLOW_PERIOD = 1.0        # environment and ground-truth period [s]
 PHYSICS_UPDATE = 0.1     # re-apply degradation to the physics this often [s]
-FORCE_UNITS = 'N'        # tactile and tendon actuation
+FORCE_UNITS = 'N'        # tactile
 FIELD_LOOK = Look(light=0.8, tint=(1.0, 0.95, 0.85))
 
 
@@ -106,7 +106,7 @@ class LiveSim:
         return dg.Environment(**self.env)
 
     def _apply_physics(self) -> None:
-        physics, self.actuator = dg.apply(self.state)
+        physics, self.actuator = dg.apply(self.state, self.arm.geo)
         self.arm.apply(physics)
 
     def _faults(self) -> sensors.Faults:
@@ -225,10 +225,10 @@ class LiveSim:
         rng = self.rng
         tactile = sensors.read_tactile(rng, taxels[None], noise, faults)[0]
         bend = sensors.read_bend(rng, angles[None], noise, faults)[0]
-        load_cell = sensors.read_achieved(rng, achieved.mean(axis=0)[None], noise)[0]
+        gauge = sensors.read_achieved(rng, achieved.mean(axis=0)[None], noise)[0]
         return [Reading('tactile', t, {'taxels': tactile}),
                 Reading('proprio', t, {'bend': bend, 'command': cmd.mean(axis=0),
-                                       'achieved': load_cell})]
+                                       'achieved': gauge})]
 
     def _wear(self, accel: float) -> None:
         """Motion cycles of one period, compressed by the wear acceleration; drift."""
@@ -246,7 +246,7 @@ class LiveSim:
     def truth(self, accel: Optional[float] = None) -> dict:
         """Return the labels of the current state, as GroundTruth message fields."""
         accel = dg.acceleration(self.environment()) if accel is None else accel
-        labels = self.state.labels(accel, self.load)
+        labels = self.state.labels(accel, self.load, self.arm.geo)
         rul = labels['rul']
         return {'fatigue_level': labels['fatigue'], 'damage_type': labels['damage'],
                 'damage_name': dg.DAMAGE_TYPES[labels['damage']],

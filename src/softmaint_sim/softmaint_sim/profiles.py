@@ -18,7 +18,7 @@ medical    Autoclave cycles (134 degC, 18 min) between procedures age the elasto
            with one autoclave cycle per `sterilisation_interval` motion cycles the fatigue gain
            is 1 + 500 / interval; heat shock grows cracks (gain 1 + 500 / interval) and weakens
            layer bonds (delamination gain 1 + 1000 / interval). Many large deformations: higher
-           forces and frequency. No CO2 sensor.
+           pressures and frequency. No CO2 sensor.
 space      Thermal cycling of dT (peak to peak, every orbit; Coffin-Manson, strain ~ CTE * dT):
            crack gain 1 + (dT / 100 K)^2, delamination gain 1 + 0.5 (dT / 100 K)^2, fatigue gain
            1 + 0.2 (dT / 100 K)^2. Radiation cross-links the elastomer: embrittlement
@@ -78,7 +78,9 @@ class SimProfile:
     optics: Optional[Optics] = None
     noise: NoiseModel = FIELD_NOISE        # field sensors
     frequency: Tuple[float, float] = (0.4, 0.8)       # dataset motion cycle range [Hz]
-    amplitude: Tuple[Tuple[float, float], Tuple[float, float]] = ((12.0, 24.0), (6.0, 14.0))
+    # dataset ranges of each chamber's peak pressure [kPa]
+    amplitude: Tuple[Tuple[float, float], Tuple[float, float]] = (
+        (100.0, 200.0), (50.0, 115.0))
 
     @property
     def unsensed_columns(self) -> Tuple[int, ...]:
@@ -193,7 +195,7 @@ PROFILES: Dict[str, SimProfile] = {p.name: p for p in (
         environment={'temperature': (19.0, 24.0), 'humidity': (0.3, 0.6),
                      'co2': (400.0, 1000.0), 'pressure': (99.0, 103.0)},
         scenario_ranges={}, look=Look(light=1.15, tint=(1.0, 1.0, 1.0)), light=(1.0, 1.3),
-        frequency=(0.6, 1.0), amplitude=((16.0, 24.0), (10.0, 16.0))),
+        frequency=(0.6, 1.0), amplitude=((133.0, 200.0), (83.0, 133.0))),
     SimProfile(
         'space', Drivers(thermal_cycle=150.0, dose_rate=1.0e-5),
         {'thermal_cycle': (80.0, 200.0), 'dose_rate': (0.3e-5, 2.0e-5)},

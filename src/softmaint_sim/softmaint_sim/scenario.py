@@ -9,7 +9,7 @@ Example (times in simulated seconds)::
     domain: field            # sim | field: which arm (material, geometry, scene) is simulated
     seed: 7                  # sensor noise and fault draws
     wear_acceleration: 1000  # degradation cycles per motion cycle (months in minutes)
-    motion: {frequency: 0.5, amplitude: [18.0, 10.0]}   # [Hz], peak tendon forces [N]
+    motion: {frequency: 0.5, amplitude: [150.0, 83.0]}  # [Hz], peak chamber pressures [kPa]
     environment: {temperature: 24.0, humidity: 0.45, co2: 600.0, pressure: 101.3,
                   drift: {temperature: 0.02}}           # drift per second
     initial: {stiffness: 0.97, cycles: 0}
@@ -38,10 +38,12 @@ from softmaint_core.profiles import PROFILES
 from softmaint_core.taxonomy import DAMAGE_TYPES
 import yaml
 
-from .arm import FIELD_TAXELS
+from .arm import FIELD_TAXELS, SIM_GEOMETRY
 from .profiles import sim_profile
 
 DOMAINS = ('sim', 'field')
+DEFAULT_AMPLITUDE = (150.0, 83.0)     # peak chamber pressures of the motion cycle [kPa]
+MAX_PRESSURE = SIM_GEOMETRY.pressure_max
 SENSOR_FAULTS = ('dropout', 'frozen', 'bias', 'dead_taxels', 'saturation', 'lighting')
 FAULT_MODALITIES = ('camera', 'tactile', 'proprio', 'environment')
 ENV_KEYS = {'temperature': (-20.0, 80.0), 'humidity': (0.0, 1.0), 'co2': (0.0, 10000.0),
@@ -86,7 +88,7 @@ class Scenario:
     seed: int = 0
     wear_acceleration: float = 1.0
     frequency: float = 0.5
-    amplitude: Tuple[float, float] = (18.0, 10.0)
+    amplitude: Tuple[float, float] = DEFAULT_AMPLITUDE   # peak pressures [kPa]
     environment: dict = field(default_factory=lambda: {
         'temperature': 22.0, 'humidity': 0.45, 'co2': 450.0, 'pressure': 101.3})
     drift: dict = field(default_factory=dict)
@@ -255,12 +257,13 @@ def parse(data, source: str = 'scenario') -> Scenario:
     motion = data.get('motion', {})
     _keys(motion, ('frequency', 'amplitude'), f'{source}.motion')
     sc.frequency = _number(motion, 'frequency', f'{source}.motion', 0.05, 3.0, default=0.5)
-    amplitude = motion.get('amplitude', [18.0, 10.0])
+    amplitude = motion.get('amplitude', list(DEFAULT_AMPLITUDE))
     if (not isinstance(amplitude, list) or len(amplitude) != 2 or not all(
-            isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= 25
+            isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= MAX_PRESSURE
             for a in amplitude)):
         raise _err(f'{source}.motion.amplitude',
-                   f'must be two tendon forces in [0, 25] N, got {amplitude!r}')
+                   f'must be two peak chamber pressures in [0, {MAX_PRESSURE:g}] kPa, '
+                   f'got {amplitude!r}')
     sc.amplitude = (float(amplitude[0]), float(amplitude[1]))
     env = data.get('environment', {})
     sc.environment = _environment(env, f'{source}.environment', True, ranges)

@@ -7,7 +7,8 @@ view and for the live sim node, so both see identical sensor physics:
   tactile      8 taxels, each the summed normal force of 4 adjacent simulated taxels [N], noise,
                per-taxel bias, saturation at `taxel_range_max`, dead taxels (NaN on the topic)
   joint_states 4 bend sensors, each the total bending angle over 5 hinges [rad], noise, bias
-  actuators    command [N] (exact) and achieved tendon force from a load cell [N], noise
+  actuators    commanded chamber pressure [kPa] (exact) and the chamber's pressure gauge [kPa],
+               noise
   environment  temperature [degC], humidity [0, 1], CO2 [ppm], pressure [kPa], noise, bias
   camera       64x64 rgb8, sensor noise, frame-to-frame gain flicker, lighting shifts; an
                application profile adds the optics of its medium (Optics: turbid water, harsh
@@ -32,7 +33,7 @@ class NoiseModel:
     taxel_sigma: float = 0.03        # [N]
     taxel_range_max: float = 4.0     # [N] saturation of one field taxel
     bend_sigma: float = 0.01         # [rad]
-    achieved_sigma: float = 0.02     # fraction of reading, plus 0.05 N
+    achieved_sigma: float = 0.02     # pressure gauge: fraction of reading, plus PRESSURE_FLOOR
     env_sigma: tuple = (0.15, 0.01, 15.0, 0.05)
     image_sigma: float = 0.02        # additive, of full scale
     image_flicker: float = 0.03      # frame-to-frame gain sigma
@@ -78,6 +79,7 @@ P_DEAD_TAXEL = 0.05
 P_BIAS = 0.2
 P_FROZEN = 0.08
 P_LIGHT_SHIFT = 0.15
+PRESSURE_FLOOR = 0.4             # [kPa] gauge noise at zero pressure
 
 
 @dataclass
@@ -154,8 +156,8 @@ def read_bend(rng, angles, noise: NoiseModel, faults: Faults) -> np.ndarray:
 
 
 def read_achieved(rng, achieved, noise: NoiseModel) -> np.ndarray:
-    """Load-cell readings of the achieved tendon force [T, 2] [N]."""
-    sigma = noise.achieved_sigma * np.abs(achieved) + 0.05
+    """Pressure-gauge readings of the chambers [T, 2] [kPa]."""
+    sigma = noise.achieved_sigma * np.abs(achieved) + PRESSURE_FLOOR
     return achieved + rng.normal(0.0, 1.0, achieved.shape) * sigma
 
 

@@ -35,6 +35,7 @@ from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, GroundTruth,
                                       TactileArray)
 
+from .arm import PRESSURE_UNITS
 from .live import FORCE_UNITS, LiveSim, Pacer, Reading, SAMPLE_PERIOD, taxel_pitch
 from .scenario import load, ScenarioError
 
@@ -218,7 +219,7 @@ class SimRobot(Node):
     def _proprio_messages(self, data):
         yield 'joint_states', JointState(name=list(topics.BEND_JOINTS),
                                          position=data['bend'].tolist())
-        yield 'actuation', ActuatorState(name=list(topics.ACTUATORS), units=FORCE_UNITS,
+        yield 'actuation', ActuatorState(name=list(topics.ACTUATORS), units=PRESSURE_UNITS,
                                          command=data['command'].tolist(),
                                          achieved=data['achieved'].tolist())
 
