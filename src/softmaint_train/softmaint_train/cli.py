@@ -1,5 +1,5 @@
 """
-Command line: softmaint-train <teacher|distill|reproduce|ablate|export|evaluate|bench|finetune>.
+softmaint-train <teacher|distill|reproduce|ablate|export|evaluate|bench|finetune|observability>.
 
 Every training command takes --config (YAML) and any number of --set path.to.field=value
 overrides; the config is validated before anything runs. Runs under torchrun as well:
@@ -160,6 +160,41 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_observability(args) -> int:
+    """Learnability probe: damage/fatigue from the privileged state vs the teacher's sensors."""
+    from .observability import ObservabilityError, ProbeConfig, run, write_outputs
+    options = ('epochs', 'privileged_epochs', 'test_fraction', 'split_seed', 'threads')
+    given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
+    cfg = ProbeConfig(seeds=tuple(args.seeds), max_episodes=args.max_episodes,
+                      shuffle_labels=args.shuffle_labels, progress=not args.no_progress, **given)
+    try:
+        summary = run(args.data, cfg)
+    except ObservabilityError as err:
+        print(f'softmaint-train observability: {err}', file=sys.stderr)
+        return 1
+    summary['command'] = _observability_command(args, cfg)
+    out = write_outputs(summary, Path(args.out))
+    print(f"privileged damage F1 {summary['privileged_damage_f1']:.3f}, sensors damage F1 "
+          f"{summary['sensors_damage_f1']:.3f} (chance {summary['chance_damage_f1']:.3f}) on "
+          f"{summary['test_episodes']} test episodes, {summary['wall_seconds']:.0f} s; "
+          f'report {out}')
+    return 0
+
+
+def _observability_command(args, cfg) -> str:
+    """Return the effective command line of an observability run (every setting spelt out)."""
+    words = ['softmaint-train observability', f'--data {args.data}', f'--out {args.out}',
+             '--seeds ' + ' '.join(map(str, cfg.seeds)), f'--epochs {cfg.epochs}',
+             f'--privileged-epochs {cfg.privileged_epochs}',
+             f'--test-fraction {cfg.test_fraction:g}', f'--split-seed {cfg.split_seed}',
+             f'--threads {cfg.threads}']
+    if cfg.max_episodes:
+        words.append(f'--max-episodes {cfg.max_episodes}')
+    if cfg.shuffle_labels:
+        words.append('--shuffle-labels')
+    return ' '.join(words)
+
+
 def parser() -> argparse.ArgumentParser:
     """Build the argument parser of softmaint-train."""
     p = argparse.ArgumentParser(prog='softmaint-train', description=__doc__.split('\n')[1])
@@ -204,6 +239,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--steps', type=int, default=200)
     s.add_argument('--out', help='where to save the fine-tuned checkpoint')
     s.set_defaults(fn=cmd_finetune)
+    s = sub.add_parser('observability', help=cmd_observability.__doc__)
+    s.add_argument('--data', required=True, help='dataset directory (softmaint-dataset generate)')
+    s.add_argument('--out', default='docs/reports/observability',
+                   help='report directory: summary.json, summary.md, confusion.png')
+    s.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    s.add_argument('--epochs', type=int, help='epochs of the sensor probe (default 40)')
+    s.add_argument('--privileged-epochs', type=int,
+                   help='epochs of the privileged probe (default 60)')
+    s.add_argument('--max-episodes', type=int, help='a seeded subset of this many episodes')
+    s.add_argument('--test-fraction', type=float,
+                   help='fraction of episodes held out for the test (default 0.2)')
+    s.add_argument('--split-seed', type=int, help='seed of the episode split (default 0)')
+    s.add_argument('--threads', type=int, help='torch CPU threads (default 2)')
+    s.add_argument('--shuffle-labels', action='store_true',
+                   help='control: permute the training labels (F1 should fall to chance)')
+    s.add_argument('--no-progress', action='store_true', help='hide progress bars')
+    s.set_defaults(fn=cmd_observability)
     return p
 
 
