@@ -10,5 +10,9 @@ export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_LOCALHOST_ONLY=  # superseded by the discovery range; an old 1 would warn
 echo "tests: ROS_DOMAIN_ID=$ROS_DOMAIN_ID"
-[ $# -gt 0 ] || set -- src tests
+if [ $# -eq 0 ]; then
+  # the whole suite: first the packages' dependency contracts (.importlinter)
+  lint-imports --no-cache || exit 1
+  set -- src tests
+fi
 python -m pytest "$@"

@@ -34,6 +34,5 @@ setup(
         'monitor = softmaint.monitor_node:main',
         'softmaint-log = softmaint.log_cli:main',
         'softmaint-bringup = softmaint.bringup:main',
-        'softmaint-bench-suite = softmaint.bench_suite:main',
     ]},
 )

@@ -23,7 +23,7 @@ def windows(out):
 
 @pytest.fixture(scope='module')
 def model():
-    from softmaint.inference_node import StudentModel
+    from softmaint_core.student import StudentModel
     return StudentModel(MODEL)
 
 
@@ -95,7 +95,7 @@ def test_offline_watchdog_gives_the_first_prediction_the_startup_grace():
     """As the live agent does: stale_timeout + startup_grace before the first prediction."""
     from softmaint_bag.evaluate import load_params, OfflineAgent
     params = load_params(PARAMS)
-    assert (params.stale_timeout, params.startup_grace) == (3.0, 5.0)
+    assert (params.agent.stale_timeout, params.agent.startup_grace) == (3.0, 5.0)
     agent = OfflineAgent(params, started=100.0)
     agent.watch(107.9)
     assert agent.changes == []

@@ -6,37 +6,41 @@ import subprocess
 import sys
 
 import pytest
+from softmaint_bench.load import SyntheticSensors
+from softmaint_bench.metrics import (LATENCIES, NODES, percentiles, process_usage,
+                                     window_metrics)
+from softmaint_bench.probe import Probe, WindowRecord
+from softmaint_bench.streams import LOADS, SOURCES
+from softmaint_bench.suite import bench_parameters, robot_counts
 import yaml
-from softmaint import bench_suite
-from softmaint.bench_suite import WindowRecord
 
 HOP_NS = 1_000_000_000
 
 
 def test_robot_counts_parse_a_list_or_a_maximum():
-    assert bench_suite.robot_counts('3') == [1, 2, 3]
-    assert bench_suite.robot_counts('1,2,4') == [1, 2, 4]
-    assert bench_suite.robot_counts('0') == []
+    assert robot_counts('3') == [1, 2, 3]
+    assert robot_counts('1,2,4') == [1, 2, 4]
+    assert robot_counts('0') == []
     for bad in ('two', '2,1', '1,1', '-1'):
         with pytest.raises(Exception, match='robot counts'):
-            bench_suite.robot_counts(bad)
+            robot_counts(bad)
 
 
 def test_percentiles_of_nothing_are_nan_and_ordered_otherwise():
-    assert math.isnan(bench_suite.percentiles([])['p99'])
-    stats = bench_suite.percentiles(list(range(1, 101)))
+    assert math.isnan(percentiles([])['p99'])
+    stats = percentiles(list(range(1, 101)))
     assert stats['n'] == 100 and stats['max'] == 100
     assert stats['p50'] <= stats['p95'] <= stats['p99'] <= stats['max']
 
 
 def test_process_usage_reads_this_process_and_none_for_a_gone_one():
     sum(i * i for i in range(200_000))      # some CPU time of our own
-    usage = bench_suite.process_usage(os.getpid())
+    usage = process_usage(os.getpid())
     assert usage['cpu_s'] > 0.0
     assert usage['peak_rss_mib'] >= usage['rss_mib'] > 1.0
     proc = subprocess.Popen([sys.executable, '-c', 'pass'])
     proc.wait()
-    assert bench_suite.process_usage(proc.pid) is None
+    assert process_usage(proc.pid) is None
 
 
 def test_window_metrics_count_sequence_gaps_skipped_hops_and_missing_predictions():
@@ -48,7 +52,7 @@ def test_window_metrics_count_sequence_gaps_skipped_hops_and_missing_predictions
 
     records = [window(0, 0), window(1, 1, unavailable=('tactile:STALE',)), window(3, 3),
                window(4, 5), window(5, 6, False, ('tactile:STALE', 'camera:INVALID'))]
-    metrics = bench_suite.window_metrics(records, HOP_NS)
+    metrics = window_metrics(records, HOP_NS)
     assert metrics['complete_windows'] == 3
     assert metrics['unavailable'] == {'tactile:STALE': 2, 'camera:INVALID': 1}
     assert metrics['sequence_gaps'] == 1          # sequence 2 never arrived
@@ -66,7 +70,7 @@ def test_parameters_reach_namespaced_nodes_with_reliable_sensor_qos(tmp_path):
     from rclpy.node import Node
     base = tmp_path / 'base.yaml'
     base.write_text('softmaint_ingestion:\n  ros__parameters:\n    frame_id: arm\n')
-    params = bench_suite.bench_parameters(base, ['robot3'], tmp_path)
+    params = bench_parameters(base, ['robot3'], tmp_path)
     path = tmp_path / 'params.yaml'
     path.write_text(yaml.safe_dump(params))
     context = Context()
@@ -90,7 +94,7 @@ def test_synthetic_messages_pass_ingestion_checks_and_fill_every_modality():
     from softmaint_core.image import image_msg_to_rgb
     from softmaint_core.window import (HealthConfig, read_actuation, read_environment,
                                        read_joints, read_tactile, WindowAssembler)
-    sensors = bench_suite.SyntheticSensors(bench_suite.LOADS['light'])
+    sensors = SyntheticSensors(LOADS['light'])
     assembler = WindowAssembler(sensors.spec, HealthConfig())
     readers = {'camera': image_msg_to_rgb,
                'tactile': lambda m: read_tactile(m, sensors.spec.modality('tactile').features[0]),
@@ -98,7 +102,7 @@ def test_synthetic_messages_pass_ingestion_checks_and_fill_every_modality():
                'actuation': lambda m: read_actuation(m, topics.ACTUATORS),
                'environment': read_environment}
     start = 1000.0
-    for source, rate in bench_suite.LOADS['light'].rates.items():
+    for source, rate in LOADS['light'].rates.items():
         for k in range(int(3 * rate)):
             now = start + k / rate
             stamp = Time(sec=int(now), nanosec=int(round(now % 1 * 1e9)))
@@ -112,7 +116,7 @@ def test_synthetic_messages_pass_ingestion_checks_and_fill_every_modality():
 def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
     out = tmp_path / 'bench.json'
     proc = subprocess.run(
-        [sys.executable, '-m', 'softmaint.bench_suite', '--duration', '5', '--robots', '1',
+        [sys.executable, '-m', 'softmaint_bench.suite', '--duration', '5', '--robots', '1',
          '--baselines', 'transport,transport_events,light', '--json', str(out)],
         capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -125,7 +129,7 @@ def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
     for phase in phases.values():
         robots = phase.get('per_robot') or {'transport': phase}
         for robot in robots.values():
-            for source, rate in bench_suite.LOADS[phase['load']['name']].rates.items():
+            for source, rate in LOADS[phase['load']['name']].rates.items():
                 published = robot['published'][source]
                 assert rate * 5 <= published <= rate * 5 + 1, (source, published)
                 assert 0 <= robot['received'][source] <= published
@@ -135,14 +139,14 @@ def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
         assert 0.0 <= phase['machine']['busy_cores'] <= os.cpu_count() + 0.1
     for name in ('light', 'robots=1'):
         phase = phases[name]
-        assert {p.rsplit('/', 1)[-1] for p in phase['processes']} >= set(bench_suite.NODES)
+        assert {p.rsplit('/', 1)[-1] for p in phase['processes']} >= set(NODES)
         robot = phase['per_robot']['robot0']
         assert robot['windows'] >= 2
         assert robot['complete_windows'] <= robot['windows']
         assert sum(robot['rejected'].values()) >= 0
-        assert set(phase['ingestion_qos']) == set(bench_suite.SOURCES)
+        assert set(phase['ingestion_qos']) == set(SOURCES)
         assert all(q.startswith('reliable') for q in phase['ingestion_qos'].values())
-        for key in bench_suite.LATENCIES:
+        for key in LATENCIES:
             stats = phase['latency_ms'][key]
             assert stats['n'] >= 1, key
             assert 0.0 < stats['p50'] <= stats['p95'] <= stats['p99'] <= stats['max'] < 60e3
@@ -156,7 +160,7 @@ def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
 def test_probe_matches_predictions_and_decisions_that_overtake_their_window():
     from softmaint_interfaces.msg import (MaintenanceDecision, MaintenancePrediction,
                                           ModalityTensor, SensorWindow)
-    probe = bench_suite.Probe()
+    probe = Probe()
     try:
         probe.watch('arm')
         window = SensorWindow(sequence=7, modalities=[

@@ -400,7 +400,7 @@ def test_agent_refuses_invalid_parameters_at_start(spawn, tmp_path, parameter, m
 
 def test_params_file_spells_out_the_defaults():
     from dataclasses import asdict
-    from softmaint_core.policy import Thresholds
+    from softmaint_core.settings import Thresholds
     import yaml
     agent = yaml.safe_load(CONFIG.read_text())['softmaint_agent']['ros__parameters']
     assert agent['thresholds'] == asdict(Thresholds())

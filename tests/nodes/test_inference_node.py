@@ -71,7 +71,7 @@ def models(tmp_path_factory):
 # ---------------------------------------------------------------- ROS-free model checks
 
 def test_student_model_loads_and_predicts(models):
-    from softmaint.inference_node import StudentModel
+    from softmaint_core.student import StudentModel
     model = StudentModel(models['good'])
     spec = model.spec
     feeds = {m.name: np.ones((1,) + m.shape, np.float32) for m in spec.modalities}
@@ -89,7 +89,7 @@ def test_student_model_loads_and_predicts(models):
     ('missing', 'model file .*none.onnx not found'),
 ])
 def test_bad_models_are_refused_with_the_reason(models, name, message):
-    from softmaint.inference_node import ModelError, StudentModel
+    from softmaint_core.student import ModelError, StudentModel
     with pytest.raises(ModelError, match=message):
         StudentModel(models[name])
 
@@ -181,7 +181,7 @@ def _start(spawn, model):
 
 @pytest.mark.slow
 def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, feeder):
-    from softmaint.inference_node import StudentModel
+    from softmaint_core.student import StudentModel
     local = StudentModel(models['good'])
     spec = local.spec
     proc = _start(spawn, models['good'])
@@ -241,7 +241,7 @@ def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, fee
 
 @pytest.mark.slow
 def test_reload_swaps_good_models_and_keeps_serving_on_bad_ones(models, spawn, feeder):
-    from softmaint.inference_node import StudentModel
+    from softmaint_core.student import StudentModel
     spec = StudentModel(models['good']).spec
     other_sha = StudentModel(models['other']).meta.sha256
     _start(spawn, models['good'])

@@ -7,8 +7,8 @@ exactly as the agent gets them (softmaint_core.profiles), then fed to the pure p
 from pathlib import Path
 
 import pytest
-from softmaint_core.policy import (Action, ActionSettings, decide, PolicyState,
-                                   PredictionSummary, stale_decision, ThresholdError)
+from softmaint_core.decisions import decide, PolicyState, PredictionSummary, stale_decision
+from softmaint_core.settings import Action, ActionSettings, ThresholdError
 from softmaint_core.profiles import agent_actions, agent_thresholds, load_parameter_files
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
@@ -139,7 +139,7 @@ def test_action_settings_are_validated(values, message):
 
 
 def test_inspection_decisions_follow_the_profile_too():
-    from softmaint_core.policy import considered_decision
+    from softmaint_core.inspection import considered_decision
     ambiguous = [window(damage_set=(0, 2))] * 4
     thresholds, actions = policy_of('space')
     decision = considered_decision(ambiguous, thresholds, actions)

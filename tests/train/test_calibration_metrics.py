@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 from softmaint_core.calibration import expected_calibration_error, softmax
+from softmaint_core.metrics import (head_metrics, macro_f1, missed_critical_rate,
+                                    risk_coverage, urgency_metrics)
 from softmaint_train.calibrate import calibrate, ensemble_probs, fit_temperature
-from softmaint_train.metrics import (head_metrics, macro_f1, missed_critical_rate,
-                                     risk_coverage, urgency_metrics)
 
 
 def test_macro_f1_by_hand():
@@ -59,7 +59,7 @@ def test_calibrate_gives_coverage_near_nominal():
 
 
 def test_ece_floor_is_what_a_calibrated_model_shows():
-    from softmaint_train.metrics import ece_floor
+    from softmaint_core.metrics import ece_floor
     rng = np.random.default_rng(1)
     probs = rng.dirichlet(np.ones(5), size=300)
     labels = np.array([rng.choice(5, p=p) for p in probs])   # calibrated by construction
@@ -67,3 +67,13 @@ def test_ece_floor_is_what_a_calibrated_model_shows():
     assert 0.03 < floor < 0.12                           # far from 0 on 300 windows
     assert abs(expected_calibration_error(probs, labels) - floor) < 0.04
     assert ece_floor(np.eye(5)[labels]) == 0.0            # certain and right: nothing to miss
+
+
+def test_spearman_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+    from softmaint_core.metrics import spearman
+    rng = np.random.default_rng(4)
+    true = np.round(rng.random(300), 1)          # many ties, like urgency's zeros
+    pred = true + rng.normal(0.0, 0.2, 300)
+    pred[:50] = 0.0
+    assert spearman(true, pred) == pytest.approx(spearmanr(true, pred).statistic, abs=1e-12)

@@ -14,7 +14,7 @@ from softmaint_core.spec import OUTPUTS
 from softmaint_train.data import fit_normalisation, make_splits, open_dataset, Windows
 from softmaint_train.evaluate import labels_of, student_outputs
 from softmaint_train.export import example_inputs, session
-from softmaint_train.metrics import macro_f1
+from softmaint_core.metrics import macro_f1
 from softmaint_train.pipeline import get_teacher, run, teacher_cache
 from softmaint_train.train import build_teacher, teacher_outputs, TrainingError, train_student
 import torch

@@ -1,5 +1,6 @@
 """Every registered loss against values computed by hand (numbers in the comments)."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +16,39 @@ def t(x):
 
 
 def test_registry_has_every_loss_with_a_paper_or_formula():
-    expected = {'soft_cross_entropy', 'kd_kl', 'kd_objective', 'urgency_mse', 'feature_cosine',
-                'feature_contrastive', 'rkd_distance', 'rkd_angle', 'product_state_fidelity',
-                'reconstruction_mse', 'domain_adversarial', 'ewc_penalty', 'sigmoid_schedule',
-                'linear_ramp', 'convex_mix', 'log_rul'}
+    expected = {'cross_entropy', 'soft_cross_entropy', 'kd_kl', 'kd_objective', 'urgency_mse',
+                'privileged_mse', 'feature_cosine', 'feature_contrastive', 'rkd_distance',
+                'rkd_angle', 'product_state_fidelity', 'reconstruction_mse', 'unimodal_ce',
+                'domain_adversarial', 'ewc_penalty', 'sigmoid_schedule', 'linear_ramp',
+                'convex_mix', 'log_rul'}
     assert expected <= set(L.LOSSES)
     for name, fn in L.LOSSES.items():
         assert fn.__doc__ and ('=' in fn.__doc__), name
     with pytest.raises(KeyError, match='unknown loss'):
         L.get_loss('nope')
+
+
+def test_training_code_calls_losses_through_the_registry():
+    from softmaint_train import train
+    source = Path(train.__file__).read_text()
+    registered = [id(fn) for fn in L.LOSSES.values()]
+    assert not [name for name, obj in vars(train).items() if id(obj) in registered]
+    assert not hasattr(train, 'L') and not hasattr(train, 'losses')
+    for direct in ('F.cross_entropy', 'F.mse_loss', 'F.nll_loss', 'F.kl_div'):
+        assert direct not in source, direct
+
+
+def test_cross_entropy_of_hard_labels():
+    # softmax([0, ln 3]) = [0.25, 0.75]: labels 1 and 0 cost -ln 0.75 and -ln 0.25
+    logits = t([[0.0, LN3], [0.0, LN3]])
+    assert L.cross_entropy(logits, torch.tensor([1, 0])).item() == pytest.approx(
+        (-math.log(0.75) - math.log(0.25)) / 2, rel=1e-5)
+
+
+def test_privileged_mse():
+    # squared errors 1, 4, 0, 1 -> mean 1.5
+    assert L.privileged_mse(t([[1.0, 2.0], [0.0, 1.0]]), t([[0.0, 0.0], [0.0, 0.0]])).item() \
+        == pytest.approx(1.5)
 
 
 def test_soft_cross_entropy():
@@ -63,6 +88,15 @@ def test_log_rul_loss_by_hand():
     assert L.log_rul_loss(z, u).item() == pytest.approx(sum(per) / 3, abs=1e-6)
     assert L.log_rul_loss(z, u, t([0.0, 1.0, 1.0])).item() == pytest.approx(0.125, abs=1e-6)
     assert math.isnan(L.log_rul_loss(z, t([float('nan'), 0.0, 0.0])).item())
+
+
+def test_every_configurable_urgency_loss_is_registered():
+    from softmaint_train.config import _CHOICES
+    from softmaint_train.train import URGENCY_LOSSES
+    for key in ('teacher.urgency_loss', 'student.urgency_loss'):
+        assert set(URGENCY_LOSSES) == set(_CHOICES[key])
+    for name, output in URGENCY_LOSSES.values():
+        assert L.get_loss(name) and output in ('urgency', 'log_rul')
 
 
 def test_the_configured_urgency_loss_picks_its_output():
@@ -161,6 +195,16 @@ def test_reconstruction_mse():
     target = t([[[[1.0, 1.0], [1.0, 3.0]]]])        # per-modality MSE: 1 and 2
     assert L.reconstruction_mse(pred, target, t([[[1.0, 0.0]]])).item() == pytest.approx(1.0)
     assert L.reconstruction_mse(pred, target, t([[[1.0, 1.0]]])).item() == pytest.approx(1.5)
+
+
+def test_unimodal_ce():
+    # zero logits: CE = ln 3 (fatigue) + ln 5 (damage) = ln 15 for any target; the second
+    # modality (weight 0) does not count, whatever its logits
+    logits = torch.zeros(1, 2, 8)
+    logits[0, 1] = 7.0
+    fatigue, damage = t([[1.0, 0.0, 0.0]]), t([[0.0, 0.5, 0.5, 0.0, 0.0]])
+    loss = L.unimodal_ce(logits, fatigue, damage, t([[1.0, 0.0]]))
+    assert loss.item() == pytest.approx(math.log(15.0), abs=1e-6)
 
 
 def test_domain_adversarial_and_gradient_reversal():

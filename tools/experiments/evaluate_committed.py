@@ -1,7 +1,7 @@
 """Re-evaluate the committed default model (models/student.pt) and write its report here.
 
 Run from the repository root after `source tools/env.sh`:
-    python docs/reports/default/evaluate_committed.py
+    python tools/experiments/evaluate_committed.py
 The teacher row is that of the run that produced the model (its checkpoint is not kept).
 """
 import json
@@ -31,4 +31,4 @@ save_predictions(PRED, outputs, labels_of(test), ckpt['calibration'])
 (OUT / 'record.json').write_text(json.dumps(record, indent=2))
 write_report([record], PRED, OUT, 'softmaint student: committed default',
              'softmaint-train reproduce --config config/train/default.yaml (commit 371af92); '
-             're-evaluated by python docs/reports/default/evaluate_committed.py')
+             're-evaluated by python tools/experiments/evaluate_committed.py')

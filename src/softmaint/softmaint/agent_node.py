@@ -1,8 +1,9 @@
 """
 Maintenance agent node: turns the student's predictions into maintenance decisions.
 
-Every MaintenancePrediction on softmaint/prediction goes through softmaint_core.policy
-(hysteresis, assistance requests). The node publishes the decision on softmaint/decision
+Every MaintenancePrediction on softmaint/prediction goes through softmaint_core.agent.AgentCore
+(the policy's hysteresis and assistance requests, and the watchdog), the same pipeline offline
+bag evaluation runs. The node publishes the decision on softmaint/decision
 (latched) and the workload limit on softmaint/workload_limit (latched) when the decision changes
 and every `decision_period`, calls the robot's std_srvs/Trigger emergency stop on a shutdown
 (retrying until it is confirmed), and moves to a safe decision when predictions go stale. It
@@ -10,7 +11,7 @@ serves softmaint/inspect (watch for a while, report a considered decision) and
 softmaint/acknowledge (an operator answers an assistance request), and writes every decision,
 acknowledgement, model change and emergency stop to the durable maintenance log.
 
-Parameters `thresholds.*` (policy.Thresholds) and `actions.*` (policy.ActionSettings: what a
+Parameters `thresholds.*` (settings.Thresholds) and `actions.*` (settings.ActionSettings: what a
 shutdown means here, how far away assistance is) are what an application profile overlay sets.
 """
 from dataclasses import fields
@@ -23,24 +24,25 @@ from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from softmaint_core import topics
+from softmaint_core.agent import (AgentCore, AgentSettings, safe_action_of, SAFE_ACTIONS, Step,
+                                  summarise, WATCHDOG_TICK)
+from softmaint_core.decisions import Decision, PredictionSummary
+from softmaint_core.inspection import considered_decision
 from softmaint_core.maintenance_log import (DEFAULT_PATH, LogError, MaintenanceLog,
                                             RequestError)
-from softmaint_core.policy import (acknowledge, Action, ActionSettings, considered_decision,
-                                   decide, Decision, DEFAULT_ACTIONS, LEVELS, PolicyState,
-                                   PredictionSummary, stale_age, stale_decision, Thresholds)
-from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
+from softmaint_core.settings import (Action, ActionSettings, DEFAULT_ACTIONS, LEVELS,
+                                     Thresholds)
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_interfaces.action import Inspect
 from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction
 from softmaint_interfaces.srv import AcknowledgeAssistance
+from softmaint_ros.node_main import run_node
 from std_msgs.msg import Float32
 from std_srvs.srv import Trigger
 
@@ -49,33 +51,17 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 THRESHOLD_PREFIX = 'thresholds.'
 ACTIONS_PREFIX = 'actions.'
-SAFE_ACTIONS = (Action.REQUEST_ASSISTANCE.label, Action.REDUCE_WORKLOAD.label)
-# How often the watchdog looks at the age of the newest prediction [s].
-WATCHDOG_TICK = 0.1
 # How long an inspection waits for the next prediction before checking cancel and time [s].
 INSPECTION_POLL = 0.1
 # Inspections at a time: each holds an executor thread while it waits for predictions.
 MAX_INSPECTIONS = 2
 
 
-def stale_action_of(value: str) -> Action:
-    """Return the watchdog's safe action named by parameter stale_action; raise ValueError."""
-    if value not in SAFE_ACTIONS:
-        raise ValueError(f'stale_action must be one of {SAFE_ACTIONS}, got {value!r}')
-    return Action[value.upper()]
-
-
 def summary_of(msg: MaintenancePrediction) -> PredictionSummary:
     """Policy input of a prediction message (validated; raises ValueError)."""
-    summary = PredictionSummary(
-        urgency=msg.urgency, uncertainty=msg.uncertainty, urgency_std=msg.urgency_std,
-        fatigue_probs=tuple(msg.fatigue_probs), damage_probs=tuple(msg.damage_probs),
-        fatigue_set=tuple(msg.fatigue_set), damage_set=tuple(msg.damage_set),
-        fatigue_classes=tuple(msg.fatigue_classes), damage_classes=tuple(msg.damage_classes),
-        available=tuple(msg.input_modalities),
-        modalities=len(msg.input_modalities) + len(msg.reconstructed))
-    summary.validate()
-    return summary
+    return summarise(msg, tuple(msg.input_modalities),
+                     len(msg.input_modalities) + len(msg.reconstructed),
+                     tuple(msg.fatigue_classes), tuple(msg.damage_classes))
 
 
 def decision_msg(decision: Decision, stamp: TimeMsg, prediction_stamp: TimeMsg,
@@ -165,18 +151,15 @@ class AgentNode(Node):
     def __init__(self):
         super().__init__(NODE_NAME)
         self._declare_parameters()
+        # the watchdog counts from the first clock it sees (see _on_watchdog)
+        self._core = AgentCore(AgentSettings(), started=self._now())
         self._apply_parameters([])             # a ValueError stops start-up
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._log = MaintenanceLog(self.get_parameter('log_path').value)   # LogError too
 
-        self._state = PolicyState()
-        self._decision: Optional[Decision] = None
         self._decision_msg: Optional[MaintenanceDecision] = None
-        self._started = self._now()
-        self._last_prediction: Optional[float] = None
         self._prediction_stamp, self._model_id, self._model_sha = TimeMsg(), '', ''
-        self._stale = False
         self._counts = {'predictions': 0, 'rejected_predictions': 0, 'decisions': 0,
                         'acknowledgements': 0, 'inspections': 0}
         self._estop = 'not needed'
@@ -279,18 +262,18 @@ class AgentNode(Node):
             self._read_actions(parameters)
             for parameter in parameters:
                 if parameter.name == 'stale_action':
-                    stale_action_of(parameter.value)
+                    safe_action_of(parameter.value)
         except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters) -> None:
         """Take accepted values (also at start-up, where nothing validated them yet)."""
-        self._thresholds = self._read_thresholds()
-        self._actions = self._read_actions()
-        self._stale_action = stale_action_of(self.get_parameter('stale_action').value)
-        self._stale_timeout = self.get_parameter('stale_timeout').value
-        self._startup_grace = self.get_parameter('startup_grace').value
+        self._core.settings = AgentSettings(
+            thresholds=self._read_thresholds(), actions=self._read_actions(),
+            stale_timeout=self.get_parameter('stale_timeout').value,
+            startup_grace=self.get_parameter('startup_grace').value,
+            stale_action=safe_action_of(self.get_parameter('stale_action').value))
         self._max_inspection = self.get_parameter('max_inspection_duration').value
 
     # ------------------------------------------------------------------ decisions
@@ -307,15 +290,11 @@ class AgentNode(Node):
                                     throttle_duration_sec=5.0)
             return
         self._counts['predictions'] += 1
-        self._last_prediction = self._now()
-        if self._stale:
-            self._stale = False
+        if self._core.stale:
             self.get_logger().info('predictions resumed')
         self._prediction_stamp = msg.header.stamp
         self._note_model(msg)
-        decision, self._state = decide(summary, self._thresholds, self._state,
-                                       actions=self._actions)
-        self._take(decision)
+        self._take(self._core.predict(self._now(), summary))
         with self._inspections_lock:
             for inspection in self._inspections:
                 inspection.add(summary)
@@ -332,32 +311,26 @@ class AgentNode(Node):
 
     def _on_watchdog(self) -> None:
         now = self._now()
-        if not self._started:
+        if not self._core.started:
             # sim time starts at 0 until the first /clock, and a replayed bag's clock starts at
             # its recording time: the watchdog counts from the first clock it sees
-            self._started = now
+            self._core.started = now
             return
-        age = stale_age(self._last_prediction, self._started, now, self._stale_timeout,
-                        self._startup_grace)
-        if age is None:
+        step = self._core.watch(now)
+        if step is None:
             return
-        if not self._stale:
-            self._stale = True
-            self.get_logger().warn(f'no prediction for {age:.1f} s: moving to a safe decision '
-                                   f'({self._stale_action.label})')
-        decision, self._state = stale_decision(self._state, self._thresholds, age,
-                                               self._stale_timeout, self._stale_action,
-                                               actions=self._actions)
-        self._take(decision)
+        if step.became_stale:
+            self.get_logger().warn(f'{step.decision.evidence["prediction_age"]} s without a '
+                                   'prediction: moving to a safe decision '
+                                   f'({self._core.settings.stale_action.label})')
+        self._take(step)
 
-    def _take(self, decision: Decision) -> None:
-        """Make `decision` current; publish, log and act on it when it differs."""
-        previous = self._decision
-        changed = previous is None or decision.key != previous.key
-        self._decision = decision
+    def _take(self, step: Step) -> None:
+        """Publish the step's decision; log and act on it when it changed."""
+        decision = step.decision
         self._decision_msg = decision_msg(decision, self.get_clock().now().to_msg(),
                                           self._prediction_stamp, self._model_id)
-        if not changed:
+        if not step.changed:
             return
         self._counts['decisions'] += 1
         self._publish_decision()
@@ -370,7 +343,7 @@ class AgentNode(Node):
                      request_id=decision.request_id, model_id=self._model_id)
         if decision.action != Action.IMMEDIATE_SHUTDOWN:
             self._estop = 'not needed'
-        elif previous is None or previous.action != Action.IMMEDIATE_SHUTDOWN:
+        elif self._estop == 'not needed':    # not already shutting down: call the stop
             self._estop = 'not called'
             self._call_emergency_stop()
 
@@ -424,8 +397,8 @@ class AgentNode(Node):
         message = response.message if response is not None else 'the call failed'
         if self._estop == 'pending':           # else the decision changed meanwhile
             self._estop = outcome
-        summary = (f'emergency stop {name} ({self._actions.shutdown_meaning}) {outcome}: '
-                   f'{message or "no message"}')
+        meaning = self._core.settings.actions.shutdown_meaning
+        summary = f'emergency stop {name} ({meaning}) {outcome}: {message or "no message"}'
         (self.get_logger().warn if success else self.get_logger().error)(summary)
         self._record('emergency_stop', '', summary,
                      {'service': name, 'outcome': outcome, 'message': message})
@@ -454,15 +427,13 @@ class AgentNode(Node):
             return response
         self._counts['acknowledgements'] += 1
         response.accepted = True
-        if request.request_id != self._state.request_id:
+        if request.request_id != self._core.state.request_id:
             response.message = (f'recorded; {request.request_id} is no longer the open request, '
                                 'the decision stays')
             return response
-        decision, self._state = acknowledge(self._state, self._thresholds, action,
-                                            request.operator_name, request.request_id,
-                                            self._actions)
-        self._take(decision)
-        response.message = f'recorded; the decision is now {decision.action.label}'
+        step = self._core.acknowledge(action, request.operator_name, request.request_id)
+        self._take(step)
+        response.message = f'recorded; the decision is now {step.decision.action.label}'
         return response
 
     # ------------------------------------------------------------------ inspect action
@@ -512,8 +483,9 @@ class AgentNode(Node):
                 goal_handle.abort()
                 return self._partial_result(seen, elapsed, f'only {len(seen)} of '
                                             f'{goal.min_windows} windows arrived')
-            result, decision = inspection_result(seen, self._thresholds, elapsed,
-                                                 self._actions)
+            settings = self._core.settings
+            result, decision = inspection_result(seen, settings.thresholds, elapsed,
+                                                 settings.actions)
             result.decision = decision_msg(decision, self.get_clock().now().to_msg(),
                                            self._prediction_stamp, self._model_id)
             self._record('decision', decision.action.label, result.summary,
@@ -540,21 +512,22 @@ class AgentNode(Node):
     def _publish_diagnostics(self) -> None:
         # hardware_id names the robot, as ingestion's do: several robots share /diagnostics
         status = DiagnosticStatus(name=f'{NODE_NAME}: policy', hardware_id=self.get_namespace())
-        action = self._decision.action.label if self._decision else 'none yet'
-        if self._decision and self._decision.action == Action.IMMEDIATE_SHUTDOWN \
+        core = self._core
+        action = core.current.action.label if core.current else 'none yet'
+        if core.current and core.current.action == Action.IMMEDIATE_SHUTDOWN \
                 and self._estop != 'confirmed':
             status.level = DiagnosticStatus.ERROR
             status.message = f'shutdown decided, emergency stop {self._estop}'
-        elif self._stale or action == Action.REQUEST_ASSISTANCE.label:
+        elif core.stale or action == Action.REQUEST_ASSISTANCE.label:
             status.level = DiagnosticStatus.WARN
-            status.message = 'predictions stale' if self._stale else 'assistance requested'
+            status.message = 'predictions stale' if core.stale else 'assistance requested'
         else:
             status.level, status.message = DiagnosticStatus.OK, action
         now = self._now()
-        age = now - (self._last_prediction or self._started or now)
-        values = {'action': action, 'level': self._state.level.label, 'model_id': self._model_id,
-                  'request_id': self._state.request_id, 'prediction_age': f'{age:.3f}',
-                  'stale': str(self._stale), 'emergency_stop': self._estop,
+        age = now - (core.last_prediction or core.started or now)
+        values = {'action': action, 'level': core.state.level.label, 'model_id': self._model_id,
+                  'request_id': core.state.request_id, 'prediction_age': f'{age:.3f}',
+                  'stale': str(core.stale), 'emergency_stop': self._estop,
                   'log_path': str(self._log.path),
                   **{key: str(count) for key, count in self._counts.items()}}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
@@ -571,26 +544,10 @@ class AgentNode(Node):
 
 def main(args=None):
     """Run the node until Ctrl-C or SIGTERM; return 1 on invalid parameters or log."""
-    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    node = None
-    try:
-        node = AgentNode()
-        # Inspections, the policy's callback group and the parameter services run side by side.
-        executor = MultiThreadedExecutor(num_threads=MAX_INSPECTIONS + 2)
-        executor.add_node(node)
-        spin_until_stopped(executor, stop)
-    except ExternalShutdownException:
-        pass
-    except (ValueError, LogError) as err:     # invalid parameters, unusable log
-        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {err}')
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    # Inspections, the policy's callback group and the parameter services run side by side.
+    return run_node(AgentNode, NODE_NAME, args,
+                    make_executor=lambda: MultiThreadedExecutor(num_threads=MAX_INSPECTIONS + 2),
+                    fatal=(ValueError, LogError))
 
 
 if __name__ == '__main__':

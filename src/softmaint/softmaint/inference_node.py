@@ -9,29 +9,24 @@ swaps in a new model only after it passed the same checks; a refused model leave
 one untouched. /diagnostics reports the model, latency percentiles and dropped windows.
 """
 from collections import deque
-from pathlib import Path
-import time
 from typing import Dict, List, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
-import onnxruntime as ort
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from softmaint_core import topics
-from softmaint_core.metadata import check_onnx_io, load_verified, MetadataError, ModelMetadata
-from softmaint_core.postprocess import postprocess, Prediction
-from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
-from softmaint_core.spec import InputSpec, MASK_INPUT, OUTPUTS
+from softmaint_core.postprocess import Prediction
+from softmaint_core.spec import InputSpec
+from softmaint_core.student import ModelError, StudentModel
 from softmaint_interfaces.msg import (MaintenancePrediction, ModalityTensor,
                                       ReconstructedModality, SensorWindow)
 from softmaint_interfaces.srv import ReloadModel
+from softmaint_ros.node_main import run_node
 
 from .bringup import model_for
 
@@ -40,99 +35,8 @@ NODE_NAME = 'softmaint_inference'
 LATENCY_SAMPLES = 1000
 
 
-class ModelError(ValueError):
-    """A model that must not serve: missing, corrupt, or not fitting its metadata."""
-
-
 class WindowError(ValueError):
     """A sensor window that does not fit the model's input spec."""
-
-
-class StudentModel:
-    """A verified student: onnxruntime session and metadata, ROS-free."""
-
-    def __init__(self, path, threads: int = 1):
-        """Load and check a model; raise ModelError saying why it cannot serve."""
-        self.path = Path(path).expanduser()
-        try:
-            self.meta: ModelMetadata = load_verified(self.path)
-        except MetadataError as err:
-            raise ModelError(str(err)) from err
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            self.session = ort.InferenceSession(str(self.path), options,
-                                                providers=['CPUExecutionProvider'])
-        except Exception as err:  # onnxruntime raises its own types for every kind of bad file
-            raise ModelError(f'onnxruntime cannot load {self.path.name}: {err}') from err
-        try:
-            check_onnx_io([i.name for i in self.session.get_inputs()],
-                          [o.name for o in self.session.get_outputs()], self.meta)
-        except MetadataError as err:
-            raise ModelError(str(err)) from err
-        self._check_input_shapes()
-        self._test_inference()
-
-    @property
-    def spec(self) -> InputSpec:
-        """Input spec the windows must be built for."""
-        return self.meta.input_spec
-
-    def describe(self) -> str:
-        """Model id with a short SHA-256."""
-        return f'{self.meta.model_id} (sha256 {self.meta.sha256[:12]})'
-
-    def _check_input_shapes(self) -> None:
-        """Every static input dimension (after the batch) must match the metadata's spec."""
-        expected = {m.name: m.shape for m in self.spec.modalities}
-        expected[MASK_INPUT] = (len(self.spec.modalities),)
-        for graph_input in self.session.get_inputs():
-            dims = tuple(graph_input.shape[1:])
-            want = expected[graph_input.name]
-            fits = len(dims) == len(want) and all(
-                not isinstance(d, int) or d == w for d, w in zip(dims, want))
-            if not fits:
-                raise ModelError(f'input {graph_input.name} of the graph has shape '
-                                 f'{list(dims)} per window but the metadata spec says '
-                                 f'{list(want)}')
-
-    def _test_inference(self) -> None:
-        """Run zero windows with all and with one fewer modality; check shapes and values."""
-        names = self.spec.names
-        k, e = self.meta.members, self.spec.embedding
-        expected = {'fatigue_logits': (1, k, len(self.meta.fatigue_classes)),
-                    'damage_logits': (1, k, len(self.meta.damage_classes)),
-                    'urgency': (1, k), 'reconstruction': (1, k, len(names), e)}
-        for mask in ([True] * len(names), [False] + [True] * (len(names) - 1)):
-            feeds = {m.name: np.zeros((1,) + m.shape, np.float32) for m in self.spec.modalities}
-            try:
-                outputs, _ = self.run(feeds, mask)
-            except Exception as err:  # any runtime failure of the graph refuses the model
-                raise ModelError(f'test inference failed: {err}') from err
-            for name, shape in expected.items():
-                if outputs[name].shape != shape:
-                    raise ModelError(f'test inference: output {name} has shape '
-                                     f'{list(outputs[name].shape)}, expected {list(shape)}')
-                if not np.all(np.isfinite(outputs[name])):
-                    raise ModelError(f'test inference: output {name} is not finite')
-            postprocess(outputs, mask, self.meta)
-
-    def run(self, feeds: Dict[str, np.ndarray], mask: Sequence[bool]
-            ) -> Tuple[Dict[str, np.ndarray], float]:
-        """Raw outputs for one window and the onnxruntime time [ms]."""
-        feeds = {**feeds, MASK_INPUT: np.asarray([mask], dtype=np.float32)}
-        start = time.perf_counter()
-        outputs = self.session.run(list(OUTPUTS), feeds)
-        elapsed_ms = (time.perf_counter() - start) * 1e3
-        return dict(zip(OUTPUTS, outputs)), elapsed_ms
-
-    def predict(self, feeds: Dict[str, np.ndarray], mask: Sequence[bool]
-                ) -> Tuple[Prediction, float]:
-        """Calibrated prediction for one window and the onnxruntime time [ms]."""
-        outputs, elapsed_ms = self.run(feeds, mask)
-        return postprocess(outputs, mask, self.meta), elapsed_ms
 
 
 def window_feeds(window: SensorWindow, spec: InputSpec
@@ -339,25 +243,9 @@ class InferenceNode(Node):
 
 def main(args=None):
     """Run the node until Ctrl-C or SIGTERM; return 1 when the model cannot serve."""
-    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    node = None
-    try:
-        node = InferenceNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        spin_until_stopped(executor, stop)
-    except ExternalShutdownException:
-        pass
-    except ModelError as err:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot serve the model: {err}')
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(InferenceNode, NODE_NAME, args,
+                    make_executor=lambda: MultiThreadedExecutor(num_threads=2),
+                    fatal=(ModelError,), describe=lambda err: f'cannot serve the model: {err}')
 
 
 if __name__ == '__main__':

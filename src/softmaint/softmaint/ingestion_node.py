@@ -38,26 +38,23 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-import rclpy
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
 from softmaint_core import topics
 from softmaint_core.image import (array_to_image, check_layout, ENCODINGS, image_msg_to_rgb,
                                   to_rgb_float)
 from softmaint_core.metadata import MetadataError, ModelMetadata
-from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 from softmaint_core.spec import SpecError
 from softmaint_core.window import (HealthConfig, InputError, message_readers, REJECT_REASONS,
                                    stamp_seconds, Status, WindowAssembler)
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, ModalityTensor,
                                       SensorWindow, TactileArray)
+from softmaint_ros.node_main import run_node
 
 from .bringup import model_for
 
@@ -363,26 +360,9 @@ def _diagnostic(name: str, hardware_id: str, health, timeout: float,
 
 
 def main(args=None):
-    """Run the ingestion node until Ctrl-C or SIGTERM."""
-    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    node = None
-    try:
-        node = IngestionNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spin_until_stopped(executor, stop)
-    except ExternalShutdownException:
-        pass
-    except (MetadataError, SpecError) as err:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {err}')
-        raise SystemExit(1)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    """Run the ingestion node until Ctrl-C or SIGTERM; return 1 on an unusable spec."""
+    return run_node(IngestionNode, NODE_NAME, args, fatal=(MetadataError, SpecError))
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

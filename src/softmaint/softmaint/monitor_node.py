@@ -9,19 +9,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from softmaint_core import topics
-from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
+from softmaint_core.timeline_plot import plot_timeline
 from softmaint_interfaces.msg import GroundTruth, MaintenanceDecision, MaintenancePrediction
+from softmaint_ros.node_main import run_node
 
-from .timeline_plot import plot_timeline
-
+NODE_NAME = 'softmaint_monitor'
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -35,7 +32,7 @@ class Monitor(Node):
     """Collects a Timeline of the run and writes its summary on shutdown."""
 
     def __init__(self):
-        super().__init__('softmaint_monitor')
+        super().__init__(NODE_NAME)
         self.declare_parameter('report_dir', 'reports/latest')
         self.timeline = Timeline()
         self.truth = None
@@ -109,25 +106,17 @@ def summary_markdown(summary: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def write_report(node: Monitor) -> None:
+    """Write the run's summary and plot, and print the summary."""
+    out = node.write_report()
+    print(summary_markdown(node.timeline.summary()), flush=True)
+    print(f'report: {out}/summary.md, {out}/timeline.png', flush=True)
+
+
 def main(args=None):
     """Run the monitor until shutdown, then write its report."""
-    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    node = Monitor()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        spin_until_stopped(executor, stop)
-    except ExternalShutdownException:
-        pass
-    finally:
-        out = node.write_report()
-        print(summary_markdown(node.timeline.summary()), flush=True)
-        print(f'report: {out}/summary.md, {out}/timeline.png', flush=True)
-        node.destroy_node()
-        rclpy.try_shutdown()
+    return run_node(Monitor, NODE_NAME, args, finish=write_report)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -79,7 +79,7 @@ def main(args=None) -> int:
                         help='softmaint-play --clock-settle of the live replay')
     parser.add_argument('--out', type=Path, help='write the numbers as JSON here')
     options = parser.parse_args(sys.argv[1:] if args is None else args)
-    from softmaint.inference_node import StudentModel
+    from softmaint_core.student import StudentModel
     model = StudentModel(options.model)
     with tempfile.TemporaryDirectory() as scratch:
         params = replay_params(options.params, Path(scratch) / 'params.yaml',

@@ -19,8 +19,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from softmaint_core import topics
-from softmaint_core.policy import (Action, decide, Decision, PolicyState, PredictionSummary,
-                                   stale_age, stale_decision, stale_due, Thresholds)
+from softmaint_core.agent import AgentCore, AgentSettings, safe_action_of, summarise
+from softmaint_core.decisions import Decision
+from softmaint_core.settings import Thresholds
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
 from softmaint_core.window import (HealthConfig, InputError, message_readers, stamp_seconds,
                                    WindowAssembler)
@@ -37,8 +38,6 @@ SENSORS = {
     'environment': ('softmaint_interfaces/msg/EnvironmentReading', topics.ENVIRONMENT),
 }
 TRUTH = ('softmaint_interfaces/msg/GroundTruth', topics.GROUND_TRUTH)
-# The agent node's watchdog period [s] (agent_node.WATCHDOG_TICK): stale decisions fall on it.
-WATCHDOG_TICK = 0.1
 
 
 class EvaluationError(ValueError):
@@ -52,10 +51,7 @@ class Params:
     health: HealthConfig = HealthConfig()
     joint_names: Tuple[str, ...] = topics.BEND_JOINTS
     actuator_names: Tuple[str, ...] = topics.ACTUATORS
-    thresholds: Thresholds = Thresholds()
-    stale_timeout: float = 3.0
-    startup_grace: float = 5.0
-    stale_action: Action = Action.REQUEST_ASSISTANCE
+    agent: AgentSettings = AgentSettings()
 
 
 def load_params(path: Optional[Path]) -> Params:
@@ -75,81 +71,43 @@ def load_params(path: Optional[Path]) -> Params:
     try:
         health = HealthConfig(**{k: v for k, v in ingestion.items() if k in health_fields})
         health.validate()
-        thresholds = Thresholds.from_mapping(agent.get('thresholds') or {})
-        stale_action = Action[str(agent.get('stale_action', 'request_assistance')).upper()]
+        defaults = AgentSettings()
+        settings = AgentSettings(
+            thresholds=Thresholds.from_mapping(agent.get('thresholds') or {}),
+            stale_timeout=float(agent.get('stale_timeout', defaults.stale_timeout)),
+            startup_grace=float(agent.get('startup_grace', defaults.startup_grace)),
+            stale_action=safe_action_of(str(agent.get('stale_action',
+                                                      defaults.stale_action.label))))
     except (TypeError, ValueError, KeyError) as err:
         raise EvaluationError(f'parameter file {path}: {err}') from err
-    defaults = Params()
     return Params(health=health,
-                  joint_names=tuple(ingestion.get('joint_names', defaults.joint_names)),
-                  actuator_names=tuple(ingestion.get('actuator_names', defaults.actuator_names)),
-                  thresholds=thresholds,
-                  stale_timeout=float(agent.get('stale_timeout', defaults.stale_timeout)),
-                  startup_grace=float(agent.get('startup_grace', defaults.startup_grace)),
-                  stale_action=stale_action)
-
-
-def summary_of(prediction, mask, names) -> PredictionSummary:
-    """
-    Policy input of a prediction, as the agent node builds it from the prediction message.
-
-    Numbers pass through float32 like the message fields, so thresholds compare the same values.
-    """
-    def f32(values):
-        return tuple(float(v) for v in np.asarray(values, np.float32))
-
-    return PredictionSummary(
-        urgency=f32([prediction.urgency])[0], uncertainty=f32([prediction.uncertainty])[0],
-        urgency_std=f32([prediction.urgency_std])[0],
-        fatigue_probs=f32(prediction.fatigue_probs), damage_probs=f32(prediction.damage_probs),
-        fatigue_set=tuple(prediction.fatigue_set), damage_set=tuple(prediction.damage_set),
-        available=tuple(n for n, ok in zip(names, mask) if ok), modalities=len(names))
+                  joint_names=tuple(ingestion.get('joint_names', Params.joint_names)),
+                  actuator_names=tuple(ingestion.get('actuator_names', Params.actuator_names)),
+                  agent=settings)
 
 
 class OfflineAgent:
-    """The agent node's decision logic on a replayed timeline (no services, no log)."""
+    """An AgentCore on a replayed timeline, recording what the node would have published."""
 
     def __init__(self, params: Params, started: float):
-        self.params = params
-        self.state = PolicyState()
-        self.current: Optional[Decision] = None
-        self.changes: List[Tuple[float, Decision]] = []   # what the node would publish
-        self._started = started
-        self._last_prediction: Optional[float] = None
-        self._stale = False
-        self._request_ids = (f'req-offline-{i:04d}' for i in itertools.count(1))
-
-    def _take(self, stamp: float, decision: Decision) -> Decision:
-        if self.current is None or decision.key != self.current.key:
-            self.changes.append((stamp, decision))
-        self.current = decision
-        return decision
+        ids = (f'req-offline-{i:04d}' for i in itertools.count(1))
+        self.core = AgentCore(params.agent, started, lambda: next(ids))
+        self.changes: List[Tuple[float, Decision]] = []
 
     def watch(self, now: float) -> None:
-        """Run the watchdog up to `now`: a safe decision once predictions are stale."""
-        if self._stale:
-            return
-        p = self.params
-        due = stale_due(self._last_prediction, self._started, p.stale_timeout, p.startup_grace)
-        tick = np.ceil(due / WATCHDOG_TICK - 1e-9) * WATCHDOG_TICK
-        if tick > now:
-            return
-        age = stale_age(self._last_prediction, self._started, tick, p.stale_timeout,
-                        p.startup_grace)
-        self._stale = True
-        decision, self.state = stale_decision(self.state, self.params.thresholds, age,
-                                              self.params.stale_timeout,
-                                              self.params.stale_action,
-                                              lambda: next(self._request_ids))
-        self._take(tick, decision)
+        """Run the watchdog ticks up to `now`."""
+        for tick, step in self.core.watch_until(now):
+            self._record(tick, step)
 
-    def predict(self, stamp: float, summary: PredictionSummary) -> Decision:
-        """Decision for one prediction at `stamp`."""
+    def predict(self, stamp: float, summary) -> Decision:
+        """Decision for one prediction at `stamp` (after the ticks before it)."""
         self.watch(stamp)
-        self._last_prediction, self._stale = stamp, False
-        decision, self.state = decide(summary, self.params.thresholds, self.state,
-                                      lambda: next(self._request_ids))
-        return self._take(stamp, decision)
+        return self._record(stamp, self.core.predict(stamp, summary))
+
+    def _record(self, stamp: float, step) -> Decision:
+        if step.changed:
+            self.changes.append((stamp, step.decision))
+        return step.decision
 
 
 @dataclass
@@ -289,7 +247,8 @@ def _window(window, model, agent: OfflineAgent, end_ns: int,
         return item
     feeds = {m.name: m.data[None] for m in window.modalities}
     item.prediction, _ = model.predict(feeds, mask)
-    item.decision = agent.predict(end_ns * 1e-9, summary_of(item.prediction, mask, names))
+    summary = summarise(item.prediction, item.available, len(names))
+    item.decision = agent.predict(end_ns * 1e-9, summary)
     result.timeline.predictions.append(Predicted(
         end_ns * 1e-9, int(np.argmax(item.prediction.fatigue_probs)),
         int(np.argmax(item.prediction.damage_probs)), float(item.prediction.urgency),

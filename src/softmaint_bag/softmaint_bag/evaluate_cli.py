@@ -138,7 +138,7 @@ def write_report(evaluation: Evaluation, out: Path) -> Dict[str, object]:
     with open(out / 'windows.jsonl', 'w') as stream:
         for line in window_lines(evaluation):
             stream.write(json.dumps(line) + '\n')
-    from softmaint.timeline_plot import plot_timeline
+    from softmaint_core.timeline_plot import plot_timeline
     plots = [plot_timeline(evaluation.timeline, out / 'timeline.png',
                            f'{Path(evaluation.bag).name}: offline evaluation').name]
     if values['has_ground_truth']:
@@ -158,7 +158,7 @@ def main(args=None) -> int:
     parser.add_argument('--namespace', default='', help='robot namespace of the topics')
     parser.add_argument('--out', type=Path, required=True, help='report directory')
     options = parser.parse_args(sys.argv[1:] if args is None else args)
-    from softmaint.inference_node import ModelError, StudentModel
+    from softmaint_core.student import ModelError, StudentModel
     try:
         model = StudentModel(options.model)
         evaluation = evaluate(options.bag, model, load_params(options.params),

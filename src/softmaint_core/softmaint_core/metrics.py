@@ -1,14 +1,15 @@
 """
-Evaluation metrics of the protocol (numpy only): macro-F1, urgency, conformal, risk.
+Evaluation metrics of the protocol: macro-F1, urgency, conformal, risk.
 
-Calibration error comes from softmaint_core.calibration (the same code the robot uses).
+Shared by the offline tool, the simulator's profile evaluation and the observability probe.
+Calibration error comes from calibration.py (the same code the robot uses). numpy only.
 """
 from typing import Dict
 
 import numpy as np
-from scipy.stats import spearmanr
-from softmaint_core.calibration import expected_calibration_error, prediction_set
-from softmaint_core.taxonomy import CRITICAL_URGENCY
+
+from .calibration import expected_calibration_error, prediction_set
+from .taxonomy import CRITICAL_URGENCY
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int) -> np.ndarray:
@@ -90,9 +91,25 @@ def head_metrics(probs: np.ndarray, labels: np.ndarray, qhat: float) -> Dict[str
     }
 
 
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of `x`, ties sharing the mean of their ranks (as Spearman's rho needs)."""
+    order = np.argsort(x, kind='mergesort')
+    sorted_x = np.asarray(x)[order]
+    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    ends = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation: Pearson's correlation of the average ranks."""
+    return float(np.corrcoef(average_ranks(a), average_ranks(b))[0, 1])
+
+
 def urgency_metrics(true: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
     """Urgency MAE, Spearman rank correlation and missed-critical rate."""
-    rho = spearmanr(true, pred).statistic if np.std(true) > 0 and np.std(pred) > 0 else 0.0
+    rho = spearman(true, pred) if np.std(true) > 0 and np.std(pred) > 0 else 0.0
     return {'mae': float(np.abs(true - pred).mean()), 'spearman': float(rho),
             'missed_critical': missed_critical_rate(true, pred),
             'critical_windows': int((true >= CRITICAL_URGENCY).sum())}

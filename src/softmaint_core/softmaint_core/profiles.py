@@ -21,7 +21,7 @@ from typing import Dict, Iterable, Tuple
 
 import yaml
 
-from .policy import ActionSettings, Thresholds
+from .settings import ActionSettings, Thresholds
 from .spec import ENVIRONMENT_FIELDS
 
 # Nodes of the suite, as bringup names them (the keys of a parameter file).

@@ -1,7 +1,7 @@
 """Plot of a run: urgency against ground truth, uncertainty, and the decisions over time."""
 from pathlib import Path
 
-from softmaint_core.timeline import ACTIONS, Timeline
+from .timeline import ACTIONS, Timeline
 
 ACTION_COLOURS = dict(zip(ACTIONS, ('#d9f0d3', '#fee391', '#fdae6b', '#e31a1c', '#9ecae1')))
 

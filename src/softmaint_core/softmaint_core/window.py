@@ -199,17 +199,26 @@ def default_sources(spec: InputSpec) -> Tuple[Source, ...]:
     return tuple(sources)
 
 
-def normalise(modality: ModalitySpec, raw: np.ndarray) -> np.ndarray:
-    """Normalise one modality's raw window [steps, channels, ...] like training does."""
+def normalise(modality: ModalitySpec, raw: np.ndarray, lighting: float = 1.0) -> np.ndarray:
+    """
+    Model input of raw windows [..., steps, *features]: the one normalisation of the project.
+
+    Camera bytes / 255 (times a `lighting` gain, clipped: training's augmentation), then
+    (x - mean) / std per channel; NaN, a quantity the robot does not sense, becomes 0, the
+    training mean. Training, the ingestion node and offline evaluation all call this.
+    """
     x = raw.astype(np.float32)
     if modality.name == 'camera':
         x /= 255.0
-    if not modality.mean:
-        return x
-    shape = (1, modality.channels) + (1,) * (x.ndim - 2)
-    mean = np.asarray(modality.mean, dtype=np.float32).reshape(shape)
-    std = np.asarray(modality.std, dtype=np.float32).reshape(shape)
-    return (x - mean) / std
+        if lighting != 1.0:
+            x = np.clip(x * lighting, 0.0, 1.0)
+    if modality.mean:
+        lead = x.ndim - len(modality.features)
+        shape = (1,) * lead + (modality.channels,) + (1,) * (len(modality.features) - 1)
+        x = ((x - np.asarray(modality.mean, dtype=np.float32).reshape(shape))
+             / np.asarray(modality.std, dtype=np.float32).reshape(shape))
+    x[np.isnan(x)] = 0.0
+    return x
 
 
 class _Buffer:

@@ -4,9 +4,11 @@ import itertools
 import math
 
 import pytest
-from softmaint_core.policy import (acknowledge, Action, aggregate, considered_decision, decide,
-                                   PolicyState, PredictionSummary, stale_age, stale_decision,
-                                   stale_due, ThresholdError, Thresholds)
+from softmaint_core.decisions import (acknowledge, decide, PolicyState, PredictionSummary,
+                                      stale_decision)
+from softmaint_core.inspection import aggregate, considered_decision
+from softmaint_core.settings import Action, ThresholdError, Thresholds
+from softmaint_core.watchdog import stale_age, stale_due
 
 ALL = ('camera', 'tactile', 'proprio', 'environment')
 # Escalate after 3 windows, de-escalate after 5.

@@ -107,8 +107,15 @@ def _as_messages(name, value):
     return [(name, value)]
 
 
-def test_normalised_inputs_match_training():
-    from softmaint_train.data import normalise as train_normalise
+def by_hand(name, raw):
+    """(raw [/ 255 for the camera] - mean) / std per channel: an independent computation."""
+    x = raw.astype(np.float64) / (255.0 if name == 'camera' else 1.0)
+    mean, std = (np.asarray(v, dtype=np.float64) for v in STATS[name])
+    shape = (1, len(mean)) + (1,) * (x.ndim - 2)
+    return ((x - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32)
+
+
+def test_normalised_inputs_match_an_independent_computation():
     assembler = WindowAssembler(SPEC)
     feed(assembler, 0.0, 2.0)
     window = assembler.assemble(2.0)
@@ -116,9 +123,9 @@ def test_normalised_inputs_match_training():
     inputs = window.inputs()
     for mod in window.modalities:
         assert mod.data.dtype == np.float32 and mod.data.shape == SPEC.modality(mod.name).shape
-        expected = train_normalise(mod.name, mod.raw[None], STATS)[0]
-        np.testing.assert_array_equal(mod.data, expected, err_msg=mod.name)
-        np.testing.assert_array_equal(inputs[mod.name], expected)
+        expected = by_hand(mod.name, mod.raw)
+        np.testing.assert_allclose(mod.data, expected, rtol=1e-5, atol=1e-6, err_msg=mod.name)
+        np.testing.assert_array_equal(inputs[mod.name], mod.data)
     np.testing.assert_array_equal(inputs['mask'], np.ones(4, np.float32))
     # Known values: tactile channel 0 of the first step is the mean of 10 samples, normalised.
     first = np.mean([v[0] for s, v in samples('tactile', 0.0, 0.1)], dtype=np.float32)
@@ -370,3 +377,27 @@ def test_message_readers():
     env = SimpleNamespace(temperature=21.0, humidity=0.4, co2=700.0, pressure=100.5)
     np.testing.assert_allclose(read_environment(env), [21.0, 0.4, 700.0, 100.5], rtol=1e-6)
     assert stamp_seconds(SimpleNamespace(sec=12, nanosec=500_000_000)) == 12.5
+
+
+def test_normalise_takes_batches_lighting_and_unsensed_quantities():
+    """Training's batches [B, steps, ...] equal the onboard windows one by one."""
+    from softmaint_core.window import normalise
+    rng = np.random.default_rng(3)
+    for mod in SPEC.modalities:
+        raw = (rng.integers(0, 256, (3,) + mod.shape) if mod.name == 'camera'
+               else rng.normal(1.0, 2.0, (3,) + mod.shape)).astype(
+                   np.uint8 if mod.name == 'camera' else np.float32)
+        batch = normalise(mod, raw)
+        for b in range(3):
+            np.testing.assert_array_equal(batch[b], normalise(mod, raw[b]))
+            np.testing.assert_allclose(batch[b], by_hand(mod.name, raw[b]), rtol=1e-5,
+                                       atol=1e-5)
+    camera = SPEC.modality('camera')
+    bright = normalise(camera, np.full((1,) + camera.shape, 200, np.uint8), lighting=1.5)
+    np.testing.assert_allclose(bright, by_hand('camera', np.full(camera.shape, 255, np.uint8))
+                               [None], rtol=1e-5, atol=1e-6)   # 200 * 1.5 clips at full scale
+    env = SPEC.modality('environment')
+    unsensed = np.ones(env.shape, np.float32)
+    unsensed[:, 2] = np.nan
+    x = normalise(env, unsensed)
+    assert (x[:, 2] == 0.0).all() and np.isfinite(x).all()

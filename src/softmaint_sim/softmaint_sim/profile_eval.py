@@ -14,20 +14,19 @@ model's input spec (softmaint_core.window.normalise), an unsensed environment qu
 the view) read as the training mean, i.e. 0 after normalisation, like WindowAssembler does, and
 unavailable modalities zeroed. Outputs go through softmaint_core.postprocess (calibration,
 conformal sets) and the metrics are those of the distillation protocol
-(softmaint_train.metrics: macro-F1, ECE, conformal coverage, urgency MAE, missed critical).
+(softmaint_core.metrics: macro-F1, ECE, conformal coverage, urgency MAE, missed critical).
 """
 import argparse
 import json
 from pathlib import Path
 import sys
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 from softmaint_core.dataset import Dataset
-from softmaint_core.metadata import load_verified
-from softmaint_core.postprocess import postprocess
+from softmaint_core.metrics import head_metrics, urgency_metrics
 from softmaint_core.profiles import student_of
-from softmaint_core.spec import MASK_INPUT, OUTPUTS
+from softmaint_core.student import StudentModel
 from softmaint_core.window import normalise
 
 COLUMNS = (('damage.macro_f1', 'damage F1'), ('fatigue.macro_f1', 'fatigue F1'),
@@ -37,35 +36,27 @@ COLUMNS = (('damage.macro_f1', 'damage F1'), ('fatigue.macro_f1', 'fatigue F1'),
            ('urgency.missed_critical', 'missed critical'), ('uncertainty', 'mean uncertainty'))
 
 
-def field_inputs(data: Dataset, spec, index: np.ndarray) -> Dict[str, np.ndarray]:
-    """ONNX inputs [B, ...] of field episodes `index`, as the onboard windows would be."""
-    mask = data.array('field_mask')[index]
+def field_inputs(data: Dataset, spec, index: np.ndarray
+                 ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """Model inputs [B, ...] of field episodes `index` and their masks, as onboard windows."""
+    mask = np.asarray(data.array('field_mask')[index])
     feeds = {}
     for i, mod in enumerate(spec.modalities):
-        raw = np.asarray(data.array(f'field_{mod.name}')[index])
-        x = np.stack([normalise(mod, r) for r in raw])
-        x = np.nan_to_num(x, nan=0.0)          # unsensed quantity: the training mean
+        x = normalise(mod, np.asarray(data.array(f'field_{mod.name}')[index]))
         x[~mask[:, i]] = 0.0
-        feeds[mod.name] = x.astype(np.float32)
-    feeds[MASK_INPUT] = mask.astype(np.float32)
-    return feeds
+        feeds[mod.name] = x
+    return feeds, mask
 
 
-def evaluate(model: Path, root: Path) -> Dict[str, float]:
-    """Metrics of `model` on the field episodes of dataset `root`."""
-    import onnxruntime as ort
-    from softmaint_train.metrics import head_metrics, urgency_metrics
-    meta = load_verified(model)
-    spec = meta.input_spec
+def evaluate(model_path: Path, root: Path) -> Dict[str, float]:
+    """Metrics of the student `model_path` on the field episodes of dataset `root`."""
+    model = StudentModel(model_path)
+    meta = model.meta
     data = Dataset(root)
     index = np.flatnonzero(data.array('domain') == 1)
-    feeds = field_inputs(data, spec, index)
-    session = ort.InferenceSession(str(model), providers=['CPUExecutionProvider'])
-    predictions = []
-    for b in range(len(index)):
-        outputs = session.run(list(OUTPUTS), {k: v[b:b + 1] for k, v in feeds.items()})
-        predictions.append(postprocess(dict(zip(OUTPUTS, outputs)),
-                                       feeds[MASK_INPUT][b] > 0.5, meta))
+    feeds, mask = field_inputs(data, model.spec, index)
+    predictions = [model.predict({k: v[b:b + 1] for k, v in feeds.items()}, mask[b])[0]
+                   for b in range(len(index))]
     result = {'episodes': float(len(index)), 'model_id': meta.model_id}
     for head, qhat in (('fatigue', meta.conformal_fatigue), ('damage', meta.conformal_damage)):
         probs = np.stack([getattr(p, f'{head}_probs') for p in predictions]).astype(np.float64)

@@ -17,23 +17,20 @@ from builtin_interfaces.msg import Time
 import numpy as np
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
                        ReliabilityPolicy)
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Image, JointState
 from softmaint_core import topics
-from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, GroundTruth,
                                       TactileArray)
+from softmaint_ros.node_main import run_node
 
 from .arm import PRESSURE_UNITS
 from .live import FORCE_UNITS, LiveSim, Pacer, Reading, SAMPLE_PERIOD, taxel_pitch
@@ -251,33 +248,26 @@ class SimRobot(Node):
         return super().destroy_node()
 
 
+def describe_error(err: BaseException) -> str:
+    """Why the sim robot cannot run, with a hint for the usual parameter-type mistake."""
+    if isinstance(err, InvalidParameterTypeException):
+        return f'{err} (write floating-point values with a decimal point, e.g. duration:=90.0)'
+    return str(err)
+
+
+def flush_finished(node: SimRobot) -> None:
+    """Publish the last ground truth of a run that reached its duration (not of a stopped one)."""
+    if node.finished.done():
+        node.flush()
+
+
 def main(args=None):
-    """Run the sim robot until its duration is over, Ctrl-C or SIGTERM."""
-    # Signals set a flag the loop reads (softmaint_core.shutdown says why not an exception).
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    node = None
-    try:
-        node = SimRobot()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spin_until_stopped(executor, stop, until=node.finished.done)
-        if node.finished.done():        # a stopped run ends at once, as before
-            node.flush()
-        return 0
-    except (ScenarioError, InvalidParameterValueException) as err:
-        rclpy.logging.get_logger('softmaint_sim').error(str(err))
-        return 2
-    except InvalidParameterTypeException as err:
-        rclpy.logging.get_logger('softmaint_sim').error(
-            f'{err} (write floating-point values with a decimal point, e.g. duration:=90.0)')
-        return 2
-    except ExternalShutdownException:
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    """Run the sim robot until its duration is over, Ctrl-C or SIGTERM; 2 on a bad scenario."""
+    return run_node(SimRobot, 'softmaint_sim', args,
+                    fatal=(ScenarioError, InvalidParameterValueException,
+                           InvalidParameterTypeException),
+                    fatal_exit=2, describe=describe_error,
+                    until=lambda node: node.finished.done(), finish=flush_finished)
 
 
 if __name__ == '__main__':

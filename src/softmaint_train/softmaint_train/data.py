@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
 
 import numpy as np
+from softmaint_core import window
 from softmaint_core.dataset import Dataset
-from softmaint_core.spec import FIELD_SPEC, InputSpec, MODALITIES, TEACHER_SPEC
+from softmaint_core.spec import FIELD_SPEC, InputSpec, MODALITIES, ModalitySpec, TEACHER_SPEC
 import torch
 
 from .config import DataConfig
@@ -128,10 +129,6 @@ class Windows:
         return Windows({k: v[index] for k, v in self.arrays.items()}, self.spec)
 
 
-def _channel_shape(ndim: int, channels: int):
-    return (1, 1, channels) + (1,) * (ndim - 3)
-
-
 def fit_normalisation(windows: Windows, chunk: int = 256) -> Dict[str, tuple]:
     """
     Per-channel (mean, std) of every modality over the windows where it is available.
@@ -169,22 +166,10 @@ def fit_normalisation(windows: Windows, chunk: int = 256) -> Dict[str, tuple]:
 
 def normalise(name: str, x: np.ndarray, stats: Dict[str, tuple],
               lighting: float = 1.0) -> np.ndarray:
-    """
-    Normalise one modality's raw array [B, T, ...] with (mean, std) per channel.
-
-    NaN is a quantity the robot does not sense (an environment reading of a profile without
-    that sensor); it reads as the training mean, i.e. 0, as softmaint_core.window does onboard.
-    """
-    x = x.astype(np.float32)
-    if name == 'camera':
-        x /= 255.0
-        if lighting != 1.0:
-            x = np.clip(x * lighting, 0.0, 1.0)
-    mean, std = (np.asarray(s, dtype=np.float32) for s in stats[name])
-    shape = _channel_shape(x.ndim, len(mean))
-    x = (x - mean.reshape(shape)) / std.reshape(shape)
-    x[np.isnan(x)] = 0.0
-    return x
+    """Normalise one modality's raw array [B, T, ...] with its (mean, std) from `stats`."""
+    mean, std = stats[name]
+    modality = ModalitySpec(name, x.shape[1], tuple(x.shape[2:]), 1.0, tuple(mean), tuple(std))
+    return window.normalise(modality, x, lighting)
 
 
 def make_inputs(windows: Windows, index: np.ndarray, stats: Dict[str, tuple],

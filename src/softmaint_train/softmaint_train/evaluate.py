@@ -15,13 +15,14 @@ import matplotlib
 matplotlib.use('Agg')  # headless: must come before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402,I202
 import numpy as np  # noqa: E402
+from softmaint_core.metrics import (  # noqa: E402
+    confusion_matrix, head_metrics, risk_coverage, urgency_metrics)
 from softmaint_core.spec import MODALITIES  # noqa: E402
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS  # noqa: E402
 import torch  # noqa: E402
 
 from .calibrate import ensemble_probs  # noqa: E402
 from .data import make_inputs, Windows  # noqa: E402
-from .metrics import confusion_matrix, head_metrics, risk_coverage, urgency_metrics  # noqa: E402
 
 CHUNK = 256
 

@@ -3,6 +3,7 @@ Every loss, schedule and augmentation of the offline tool, in one registry.
 
 Each entry states its formula and the paper it comes from; tests/train/test_losses.py checks
 each one against values computed by hand. Shapes: B = batch, C = classes, D = features.
+Training code (train.py) calls every entry through get_loss(name), never the function itself.
 """
 import math
 from typing import Callable, Dict, Iterable, Tuple
@@ -43,6 +44,18 @@ def _weighted_mean(values: torch.Tensor, weights: torch.Tensor = None) -> torch.
     return (values * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
+@register('cross_entropy')
+def cross_entropy(logits, labels):
+    """
+    Cross-entropy of hard class labels, mean over the batch.
+
+    L = -mean_b log softmax(z_b)_{y_b}: the maximum-likelihood loss of a softmax classifier
+    (Bridle, 'Probabilistic interpretation of feedforward classification network outputs',
+    Neurocomputing 1990). torch's fused form; soft_cross_entropy is the soft, weighted one.
+    """
+    return F.cross_entropy(logits, labels)
+
+
 @register('soft_cross_entropy')
 def soft_cross_entropy(logits, targets, weights=None):
     """
@@ -78,8 +91,27 @@ def kd_objective(supervised, distillation, alpha: float):
 
 @register('urgency_mse')
 def urgency_mse(pred, target, weights=None):
-    """Mean squared error of urgency in [0, 1]: L = sum_b w_b (u_b - y_b)^2 / sum_b w_b."""
+    """
+    Least squares on urgency in [0, 1]: L = sum_b w_b (u_b - y_b)^2 / sum_b w_b.
+
+    urgency = 1 - RUL / H clipped at 0 is a piecewise-linear RUL target, regressed by mean
+    squared error as in Heimes ('Recurrent neural networks for remaining useful life
+    estimation', PHM 2008).
+    """
     return _weighted_mean((pred - target) ** 2, weights)
+
+
+@register('privileged_mse')
+def privileged_mse(pred, target):
+    """
+    Auxiliary regression of the teacher's privileged physics state: L = mean_bd (p_bd - y_bd)^2.
+
+    y = the standardised (optionally signed-log) privileged columns of data.privileged_targets,
+    which only simulation has: privileged information used as extra outputs (Caruana & de Sa,
+    'Promoting poor features to supervisors: some inputs work better as outputs', NIPS 1997;
+    learning using privileged information, Vapnik & Vashist, Neural Networks 2009).
+    """
+    return F.mse_loss(pred, target)
 
 
 def urgency_from_log_rul(z):

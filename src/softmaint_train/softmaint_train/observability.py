@@ -21,18 +21,14 @@ from pathlib import Path
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import matplotlib
-matplotlib.use('Agg')  # headless: must come before pyplot is imported
-import matplotlib.pyplot as plt  # noqa: E402,I202
-import numpy as np  # noqa: E402
-from softmaint_core.dataset import Dataset  # noqa: E402
-from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from .metrics import confusion_matrix, macro_f1  # noqa: E402
+import numpy as np
+from softmaint_core.dataset import Dataset
+from softmaint_core.metrics import confusion_matrix, macro_f1
+from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+import torch
+from torch import nn
+import torch.nn.functional as F
+from tqdm import tqdm
 
 VIEW = 'teacher'
 CAMERA = 'camera'
@@ -591,6 +587,9 @@ def summary_markdown(s: dict) -> str:
 def plot_confusion(s: dict, out: Path) -> None:
     """Both probes' damage confusion matrices (summed over seeds), row-normalised colours."""
     names = s['damage_classes']
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
     fig, axes = plt.subplots(1, len(PROBES), figsize=(5 * len(PROBES), 4.4))
     for ax, probe in zip(axes, PROBES):
         cm = np.asarray(s[f'{probe}_confusion'])

@@ -5,6 +5,7 @@ Launched plainly it trains on the local CPU threads; launched by `torchrun` (env
 WORLD_SIZE, LOCAL_RANK, MASTER_ADDR) every stage runs data-parallel with
 DistributedDataParallel: each rank draws its own batches, gradients are averaged, rank 0 writes
 files and shows progress bars. A non-finite loss stops training with an error naming the terms.
+Every loss, schedule and augmentation is looked up by name in the registry of losses.py.
 """
 from dataclasses import asdict
 import math
@@ -19,10 +20,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import losses as L
 from .config import config_from_dict, TrainConfig
 from .data import (labelled_rows, lighting_bins, lighting_edges, make_inputs, make_targets,
                    privileged_stats, privileged_targets, VIEW_SPECS, Windows)
+from .losses import angle_encode, get_loss
 from .models import N_DAMAGE, N_FATIGUE, shapes_from_spec, Student, Teacher
 
 TEACHER_CHUNK = 128
@@ -61,11 +62,29 @@ def _wrap(model: nn.Module) -> nn.Module:
                                                find_unused_parameters=True)
 
 
-def _check_finite(loss: torch.Tensor, terms: Dict[str, torch.Tensor], stage: str, step: int):
+def _optimiser_step(opt, model: nn.Module, loss: torch.Tensor, terms: Dict[str, torch.Tensor],
+                    stage: str, step: int, lr: Optional[float] = None,
+                    clip: Optional[float] = 1.0, bar=None) -> None:
+    """
+    One update: stop on a non-finite loss, set the learning rate, backward, clip, step, log.
+
+    lr None keeps the optimiser's rate, clip None skips gradient-norm clipping; with a progress
+    bar the loss is shown every 10 steps.
+    """
     if not torch.isfinite(loss):
         parts = ', '.join(f'{k}={float(v.detach()):.4g}' for k, v in terms.items())
         raise TrainingError(f'{stage}: non-finite loss at step {step} ({parts}); lower the '
                             'learning rate or check the inputs for NaN/inf')
+    if lr is not None:
+        for group in opt.param_groups:
+            group['lr'] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    if bar is not None and step % 10 == 0:
+        bar.set_postfix(loss=f'{loss.item():.3f}')
 
 
 def _cosine_lr(step: int, total: int, base: float, warmup: int = 20) -> float:
@@ -110,11 +129,16 @@ def load_checkpoint(path: Path):
     return model, ckpt
 
 
+# teacher/student.urgency_loss as configs and checkpoints record it -> (registry name of the
+# loss, the model output it reads). The one place the config values are translated.
+URGENCY_LOSSES = {'mse': ('urgency_mse', 'urgency'), 'log_rul': ('log_rul', 'log_rul')}
+
+
 def urgency_loss(kind: str, urgency, log_rul, target, weights=None):
-    """Return the configured urgency loss: 'mse' on u, or the censored 'log_rul' loss on z."""
-    if kind == 'mse':
-        return L.urgency_mse(urgency, target, weights)
-    return L.log_rul_loss(log_rul, target, weights)
+    """Return the configured urgency loss (URGENCY_LOSSES): 'mse' on u, 'log_rul' on z."""
+    name, output = URGENCY_LOSSES[kind]
+    pred = {'urgency': urgency, 'log_rul': log_rul}[output]
+    return get_loss(name)(pred, target, weights)
 
 
 # ----------------------------------------------------------------------------- teacher stage
@@ -150,28 +174,21 @@ def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = Tr
         targets = make_targets(windows, index)
         privileged = torch.from_numpy(
             privileged_targets(priv[index], p_stats, tc.privileged_target))
-        for group in opt.param_groups:
-            group['lr'] = _cosine_lr(step, total, tc.lr)
         out = net(inputs, mask)
         terms = {
-            'fatigue': F.cross_entropy(out['fatigue'], targets['fatigue']),
-            'damage': F.cross_entropy(out['damage'], targets['damage']),
+            'fatigue': get_loss('cross_entropy')(out['fatigue'], targets['fatigue']),
+            'damage': get_loss('cross_entropy')(out['damage'], targets['damage']),
             'urgency': tc.urgency_weight * urgency_loss(tc.urgency_loss, out['urgency'],
                                                         out['log_rul'], targets['urgency']),
-            'privileged': tc.privileged_weight * F.mse_loss(out['privileged'], privileged),
+            'privileged': tc.privileged_weight * get_loss('privileged_mse')(out['privileged'],
+                                                                            privileged),
         }
         if 'unimodal' in out:
-            terms['unimodal'] = tc.unimodal_weight * L.unimodal_ce(
+            terms['unimodal'] = tc.unimodal_weight * get_loss('unimodal_ce')(
                 out['unimodal'], _one_hot(targets['fatigue'], N_FATIGUE),
                 _one_hot(targets['damage'], N_DAMAGE), mask)
-        loss = sum(terms.values())
-        _check_finite(loss, terms, 'teacher', step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step % 10 == 0:
-            bar.set_postfix(loss=f'{loss.item():.3f}')
+        _optimiser_step(opt, model, sum(terms.values()), terms, 'teacher', step,
+                        lr=_cosine_lr(step, total, tc.lr), bar=bar)
     model.eval()
     return model
 
@@ -254,7 +271,7 @@ def _mix(batch, mc, rng):
     both = batch['mask'] * batch['mask'][perm]
     out['inputs'] = {}
     for i, (name, x) in enumerate(batch['inputs'].items()):
-        mixed = L.convex_mix(x, x[perm], lam, mc.noise, generator=gen)
+        mixed = get_loss('convex_mix')(x, x[perm], lam, mc.noise, generator=gen)
         keep = both[:, i].reshape((-1,) + (1,) * (x.dim() - 1))
         out['inputs'][name] = mixed * keep
     out['mask'] = both
@@ -262,7 +279,7 @@ def _mix(batch, mc, rng):
     for key in ('fatigue', 'damage', 'urgency', 't_fatigue', 't_damage', 't_urgency',
                 't_feature'):
         if key in batch:
-            out[key] = L.convex_mix(batch[key], batch[key][perm], lam)
+            out[key] = get_loss('convex_mix')(batch[key], batch[key][perm], lam)
     out['labelled'] = batch['labelled'] * batch['labelled'][perm]
     out['lighting'] = torch.where(lam >= 0.5, batch['lighting'], batch['lighting'][perm])
     return out
@@ -288,58 +305,59 @@ def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
     def mean_members(fn):
         return sum(fn(i) for i in range(k)) / k
 
-    sup = mean_members(lambda i: L.soft_cross_entropy(out['fatigue'][:, i], batch['fatigue'], lab)
-                       + L.soft_cross_entropy(out['damage'][:, i], batch['damage'], lab))
+    sce, kd_kl = get_loss('soft_cross_entropy'), get_loss('kd_kl')
+    sup = mean_members(lambda i: sce(out['fatigue'][:, i], batch['fatigue'], lab)
+                       + sce(out['damage'][:, i], batch['damage'], lab))
     sup_u = mean_members(lambda i: urgency_loss(sc.urgency_loss, out['urgency'][:, i],
                                                 out['log_rul'][:, i], batch['urgency'], lab))
     teacher = dc.use_teacher and 't_fatigue' in batch
     if teacher and dc.kd:
-        alpha = L.linear_ramp(step, total, dc.alpha_start, dc.alpha_end)
+        alpha = get_loss('linear_ramp')(step, total, dc.alpha_start, dc.alpha_end)
         kd = mean_members(
-            lambda i: L.kd_kl(out['fatigue'][:, i], batch['t_fatigue'], dc.temperature)
-            + L.kd_kl(out['damage'][:, i], batch['t_damage'], dc.temperature))
+            lambda i: kd_kl(out['fatigue'][:, i], batch['t_fatigue'], dc.temperature)
+            + kd_kl(out['damage'][:, i], batch['t_damage'], dc.temperature))
         kd_u = mean_members(lambda i: urgency_loss(sc.urgency_loss, out['urgency'][:, i],
                                                    out['log_rul'][:, i], batch['t_urgency']))
-        terms['classes'] = L.kd_objective(sup, kd, alpha)
+        terms['classes'] = get_loss('kd_objective')(sup, kd, alpha)
         terms['urgency'] = sc.urgency_weight * ((1 - alpha) * sup_u
                                                 + alpha * dc.urgency_kd_weight * kd_u)
     else:
         terms['classes'] = sup
         terms['urgency'] = sc.urgency_weight * sup_u
     if teacher:
-        w = (L.sigmoid_schedule(step, total, dc.sigmoid_steepness)
+        w = (get_loss('sigmoid_schedule')(step, total, dc.sigmoid_steepness)
              if dc.alignment_schedule == 'sigmoid' else 1.0)
         t_feat = batch['t_feature']
         if dc.feature == 'cosine' and dc.feature_weight > 0:
             terms['feature'] = w * dc.feature_weight * mean_members(
-                lambda i: L.feature_cosine(out['projection'][:, i], t_feat))
+                lambda i: get_loss('feature_cosine')(out['projection'][:, i], t_feat))
         elif dc.feature == 'contrastive' and dc.feature_weight > 0:
             terms['feature'] = w * dc.feature_weight * mean_members(
-                lambda i: L.feature_contrastive(out['projection'][:, i], t_feat,
-                                                dc.contrastive_tau))
+                lambda i: get_loss('feature_contrastive')(out['projection'][:, i], t_feat,
+                                                          dc.contrastive_tau))
         if dc.relational_weight > 0:
             terms['relational'] = w * dc.relational_weight * mean_members(
-                lambda i: L.rkd_distance(out['feature'][:, i], t_feat))
+                lambda i: get_loss('rkd_distance')(out['feature'][:, i], t_feat))
         if dc.angle_weight > 0:
             terms['angle'] = w * dc.angle_weight * mean_members(
-                lambda i: L.rkd_angle(out['feature'][:, i], t_feat))
+                lambda i: get_loss('rkd_angle')(out['feature'][:, i], t_feat))
         if dc.fidelity_weight > 0:
             terms['fidelity'] = w * dc.fidelity_weight * mean_members(
-                lambda i: L.product_state_fidelity(L.angle_encode(out['projection'][:, i]),
-                                                   L.angle_encode(t_feat),
-                                                   dc.fidelity_reduction))
+                lambda i: get_loss('product_state_fidelity')(
+                    angle_encode(out['projection'][:, i]), angle_encode(t_feat),
+                    dc.fidelity_reduction))
     if sc.unimodal_weight > 0 and 'unimodal' in out:
         fatigue, damage, weights = _unimodal_targets(batch, teacher)
         terms['unimodal'] = sc.unimodal_weight * mean_members(
-            lambda i: L.unimodal_ce(out['unimodal'][:, i], fatigue, damage, weights))
+            lambda i: get_loss('unimodal_ce')(out['unimodal'][:, i], fatigue, damage, weights))
     if dc.reconstruction_weight > 0:
         target = out['modality_features'].detach()
         weights = batch['data_mask'][:, None, :].expand(-1, k, -1)
-        terms['reconstruction'] = dc.reconstruction_weight * L.reconstruction_mse(
+        terms['reconstruction'] = dc.reconstruction_weight * get_loss('reconstruction_mse')(
             out['reconstruction'], target, weights)
     if dc.adversarial_weight > 0 and 'lighting' in out:
         terms['adversarial'] = dc.adversarial_weight * mean_members(
-            lambda i: L.domain_adversarial(out['lighting'][:, i], batch['lighting']))
+            lambda i: get_loss('domain_adversarial')(out['lighting'][:, i], batch['lighting']))
     return sum(terms.values()), terms
 
 
@@ -387,19 +405,12 @@ def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stat
         index = np.sort(index)
         batch = _student_batch(windows, index, is_labelled[index],
                                teacher if use_teacher else None, stats, bins, cfg, rng)
-        for group in opt.param_groups:
-            group['lr'] = _cosine_lr(step, total, sc.lr)
         progress_frac = step / max(1, total)
         reversal = 2.0 / (1.0 + math.exp(-10.0 * progress_frac)) - 1.0  # DANN's schedule
         out = net(batch['inputs'], batch['mask'], reversal)
         loss, terms = student_loss(out, batch, cfg, step, total)
-        _check_finite(loss, terms, desc, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step % 10 == 0:
-            bar.set_postfix(loss=f'{loss.item():.3f}')
+        _optimiser_step(opt, model, loss, terms, desc, step, lr=_cosine_lr(step, total, sc.lr),
+                        bar=bar)
     model.eval()
     model.lighting_edges = edges
     return model
@@ -422,6 +433,7 @@ def fisher_diagonal(model: Student, windows: Windows, stats, batches: int = 20,
     """Diagonal empirical Fisher of the ensemble's labelled log-likelihood on old data."""
     rng = np.random.default_rng(seed)
     fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters() if p.requires_grad}
+    ce = get_loss('cross_entropy')
     model.eval()
     for _ in range(batches):
         index = np.sort(rng.choice(len(windows), size=min(batch_size, len(windows)),
@@ -429,8 +441,8 @@ def fisher_diagonal(model: Student, windows: Windows, stats, batches: int = 20,
         inputs, mask = make_inputs(windows, index, stats)
         targets = make_targets(windows, index)
         out = model(inputs, mask)
-        nll = sum(F.cross_entropy(out['fatigue'][:, i], targets['fatigue'])
-                  + F.cross_entropy(out['damage'][:, i], targets['damage'])
+        nll = sum(ce(out['fatigue'][:, i], targets['fatigue'])
+                  + ce(out['damage'][:, i], targets['damage'])
                   for i in range(out['fatigue'].shape[1]))
         model.zero_grad(set_to_none=True)
         nll.backward()
@@ -456,11 +468,8 @@ def finetune_ewc(model: Student, cfg: TrainConfig, windows: Windows, stats,
                                cfg, rng)
         out = model(batch['inputs'], batch['mask'])
         loss, terms = student_loss(out, batch, cfg, step, steps)
-        terms['ewc'] = L.ewc_penalty(model.named_parameters(), anchors, fisher, strength)
-        loss = loss + terms['ewc']
-        _check_finite(loss, terms, 'finetune', step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        terms['ewc'] = get_loss('ewc_penalty')(model.named_parameters(), anchors, fisher,
+                                               strength)
+        _optimiser_step(opt, model, loss + terms['ewc'], terms, 'finetune', step, clip=None)
     model.eval()
     return model

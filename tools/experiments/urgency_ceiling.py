@@ -1,3 +1,12 @@
+"""Urgency ceiling: how well log RUL is explained by the privileged physics, simulation -> field.
+
+Least squares of log RUL on log(environment acceleration), log(load), stiffness, severity and
+damage type (privileged truth of data/sim-v1), fitted on the simulation domain, urgency
+computed from the prediction on the field domain. Run from the repository root after
+`source tools/env.sh`:
+    python tools/experiments/urgency_ceiling.py
+Result (docs/distillation.md, Diagnosis 2): urgency MAE 0.114, Spearman 0.88.
+"""
 import numpy as np, json
 from softmaint_core.dataset import Dataset
 ds = Dataset('data/sim-v1')

@@ -1,8 +1,9 @@
 """How often the agent would ask a human with the committed model, per max_uncertainty.
 
-Run from the repository root after `source tools/env.sh`, once evaluate_committed.py has
-written runs/committed-default-predictions.npz (the 309 held-out field-test windows):
-    python docs/reports/default/agent_autonomy.py
+Run from the repository root after `source tools/env.sh`, once
+tools/experiments/evaluate_committed.py has written runs/committed-default-predictions.npz
+(the 309 held-out field-test windows); the report keeps its output:
+    python tools/experiments/agent_autonomy.py > docs/reports/default/agent_autonomy.txt
 Each window goes through the robot's own postprocess and policy (`assess`, no hysteresis) with
 the shipped thresholds of config/softmaint.yaml, all modalities available.
 """
@@ -10,9 +11,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from softmaint_bag.evaluate import summary_of
+from softmaint_core.agent import summarise
+from softmaint_core.decisions import assess
 from softmaint_core.metadata import load_verified
-from softmaint_core.policy import assess, Thresholds
+from softmaint_core.settings import Thresholds
 from softmaint_core.postprocess import postprocess
 import yaml
 
@@ -29,7 +31,7 @@ def summaries(meta, data):
     for i in range(len(data['damage'])):
         outputs = {k: data[k][i:i + 1] for k in ('fatigue_logits', 'damage_logits', 'urgency')}
         outputs['reconstruction'] = np.zeros((1, members, len(names), 1), np.float32)
-        yield summary_of(postprocess(outputs, mask, meta), mask, names)
+        yield summarise(postprocess(outputs, mask, meta), names, len(names))
 
 
 def main():

@@ -1,9 +1,19 @@
+"""Camera-only probe of the student's fused (attention) encoder, 300 steps, damage only.
+
+argv[1] is a ModelConfig mapping ("{}" = defaults); AUX=1 adds a classifier on the camera's
+own feature (the per-modality head later adopted as unimodal_ce). Same data as the other
+camera probes (data/sim-v1, split_seed 0, all labels, field_test). Run from the repository
+root after `source tools/env.sh`:
+    python tools/experiments/camera_fused_probe.py "{}"
+    AUX=1 python tools/experiments/camera_fused_probe.py "{}"
+Result (docs/distillation.md, Diagnosis 1): loss 1.64 -> 1.55, damage F1 0.24; with AUX=1 0.43.
+"""
 import numpy as np, torch, math, sys
 import torch.nn.functional as F
 from softmaint_train.data import open_dataset, make_splits, Windows, fit_normalisation, make_inputs, make_targets, VIEW_SPECS
 from softmaint_train.config import DataConfig, ModelConfig
 from softmaint_train.models import MultiModalEncoder, shapes_from_spec
-from softmaint_train.metrics import macro_f1
+from softmaint_core.metrics import macro_f1
 import os
 torch.manual_seed(0); torch.set_num_threads(2)
 ds = open_dataset('data/sim-v1')

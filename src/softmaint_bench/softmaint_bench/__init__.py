@@ -1,0 +1,1 @@
+"""Benchmarks of the onboard node suite under field sensor load."""

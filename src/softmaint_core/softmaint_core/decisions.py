@@ -1,0 +1,378 @@
+"""
+Maintenance decisions: from calibrated predictions to actions, with hysteresis.
+
+Pure and ROS-free: the agent node feeds it one PredictionSummary per window and publishes the
+Decision it returns; tests drive it window by window.
+
+Per window (`assess`), the severity the window calls for is the highest of
+  urgency   >= reduce_urgency -> reduce_workload; >= schedule_urgency -> schedule_maintenance
+  fatigue   P(medium) + P(high) >= fatigue_probability -> reduce_workload;
+            P(high) >= fatigue_probability -> schedule_maintenance
+  damage    1 - P(none) >= damage_probability -> schedule_maintenance
+  critical  urgency >= critical_urgency with uncertainty <= confident_uncertainty
+            -> immediate_shutdown
+and a human is needed (request_assistance) when a conformal set holds more than one class, the
+uncertainty is over max_uncertainty, fewer than min_modalities inputs were available, urgency is
+critical without a confident prediction, or predictions went stale.
+
+Over windows (`decide`), the level escalates after escalate_windows consecutive windows above it
+(to the lowest level all of them called for) and de-escalates after deescalate_windows
+consecutive windows below it; immediate_shutdown needs no confirmation. An assistance request
+opens after escalate_windows windows with a reason (at once when urgency is critical or
+predictions are stale) and is withdrawn after deescalate_windows windows without one. An
+operator's answer (`acknowledge`) sets the level and mutes the answered reasons while they last.
+
+What the actions mean where the robot works (`ActionSettings`, set per application profile):
+`shutdown_mode` says what immediate_shutdown does there (stop in place, surface, retract from
+the patient, stow and hold), named in the decision's reason and evidence. When the humans who
+answer assistance requests are further away than the robot can wait
+(assistance_latency > max_assistance_latency, e.g. a ground station), the robot acts on its own
+instead of asking: the level rises to at least `autonomous_action` (to immediate_shutdown when
+urgency is critical but unconfirmed), through the same hysteresis, and the decision says so.
+"""
+
+from dataclasses import dataclass, replace
+import math
+from typing import Callable, Dict, FrozenSet, Tuple
+import uuid
+
+from .settings import (Action, ActionSettings, DEFAULT_ACTIONS, LEVELS, Thresholds,
+                       URGENT_REASONS)
+from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+
+
+@dataclass(frozen=True)
+class PredictionSummary:
+    """What the policy needs of one window's prediction (and of the window's inputs)."""
+
+    urgency: float
+    uncertainty: float
+    fatigue_probs: Tuple[float, ...]
+    damage_probs: Tuple[float, ...]
+    fatigue_set: Tuple[int, ...]
+    damage_set: Tuple[int, ...]
+    available: Tuple[str, ...]          # modalities that were available in the window
+    modalities: int                     # modalities the model takes
+    urgency_std: float = 0.0
+    fatigue_classes: Tuple[str, ...] = FATIGUE_LEVELS
+    damage_classes: Tuple[str, ...] = DAMAGE_TYPES
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field that cannot come from a sound prediction."""
+        for name in ('urgency', 'uncertainty'):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f'{name} must be in [0, 1], got {value}')
+        if not (math.isfinite(self.urgency_std) and self.urgency_std >= 0):
+            raise ValueError(f'urgency_std must be finite and >= 0, got {self.urgency_std}')
+        for head, required in (('fatigue', ('medium', 'high')), ('damage', ('none',))):
+            probs = getattr(self, f'{head}_probs')
+            classes = getattr(self, f'{head}_classes')
+            members = getattr(self, f'{head}_set')
+            if len(probs) != len(classes) or not set(required) <= set(classes):
+                raise ValueError(f'{head}_probs must hold one probability per class of '
+                                 f'{classes} (which must include {required})')
+            if not all(0.0 <= p <= 1.0 for p in probs) or abs(sum(probs) - 1.0) > 1e-3:
+                raise ValueError(f'{head}_probs must be probabilities summing to 1, got {probs}')
+            if not members or not all(0 <= i < len(classes) for i in members):
+                raise ValueError(f'{head}_set must be non-empty indices into {head}_classes, '
+                                 f'got {members}')
+        if not 0 < self.modalities or len(self.available) > self.modalities:
+            raise ValueError(f'{len(self.available)} available of {self.modalities} modalities')
+
+    def top(self, head: str) -> Tuple[str, float]:
+        """Most likely class of `head` ('fatigue' or 'damage') and its probability."""
+        probs = getattr(self, f'{head}_probs')
+        best = max(range(len(probs)), key=probs.__getitem__)
+        return getattr(self, f'{head}_classes')[best], float(probs[best])
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What one window calls for, before hysteresis."""
+
+    target: Action                      # a level (continue .. immediate_shutdown)
+    driver: str                         # why that level, e.g. 'urgency 0.65 >= 0.60'
+    reasons: Dict[str, str]             # assistance reason code -> sentence fragment
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """Hysteresis memory between windows."""
+
+    level: Action = Action.CONTINUE_MONITORING
+    up_windows: int = 0                 # consecutive windows above the level
+    up_floor: Action = Action.CONTINUE_MONITORING    # lowest level those windows called for
+    down_windows: int = 0               # consecutive windows below the level
+    down_ceiling: Action = Action.CONTINUE_MONITORING  # highest level those windows called for
+    assist_windows: int = 0             # consecutive windows with an assistance reason
+    clear_windows: int = 0              # consecutive windows without one, request open
+    request_id: str = ''                # open assistance request ('' = none)
+    request_reasons: Tuple[str, ...] = ()           # reason codes of the open request
+    muted: FrozenSet[str] = frozenset()  # reasons an operator answered, muted while they last
+    driver: str = 'no prediction yet'   # latest driver of the level
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One maintenance decision, ready to publish and log."""
+
+    action: Action
+    priority: int                       # 0 (routine) .. 3 (critical)
+    reason: str                         # one sentence
+    evidence: Dict[str, str]
+    workload_limit: float
+    request_id: str = ''
+    basis: str = 'prediction'           # prediction, stale, operator or inspection
+
+    @property
+    def key(self) -> tuple:
+        """Return what must differ for this to count as a new decision."""
+        return (self.action, self.request_id, round(self.workload_limit, 6), self.basis)
+
+
+def new_request_id() -> str:
+    """Return a fresh, unique assistance request id."""
+    return 'req-' + uuid.uuid4().hex[:12]
+
+
+def _fraction(x: float) -> str:
+    return f'{x:.2f}'
+
+
+def assess(summary: PredictionSummary, thresholds: Thresholds,
+           actions: ActionSettings = DEFAULT_ACTIONS) -> Assessment:
+    """Level and assistance reasons that one window calls for (no hysteresis)."""
+    s, t = summary, thresholds
+    candidates = [(Action.CONTINUE_MONITORING,
+                   f'urgency {_fraction(s.urgency)} and no likely fatigue or damage')]
+    if s.urgency >= t.schedule_urgency:
+        candidates.append((Action.SCHEDULE_MAINTENANCE, f'urgency {_fraction(s.urgency)} >= '
+                           f'{_fraction(t.schedule_urgency)}'))
+    elif s.urgency >= t.reduce_urgency:
+        candidates.append((Action.REDUCE_WORKLOAD, f'urgency {_fraction(s.urgency)} >= '
+                           f'{_fraction(t.reduce_urgency)}'))
+    fatigue = dict(zip(s.fatigue_classes, s.fatigue_probs))
+    if fatigue['high'] >= t.fatigue_probability:
+        candidates.append((Action.SCHEDULE_MAINTENANCE,
+                           f'high fatigue with p={_fraction(fatigue["high"])}'))
+    elif fatigue['high'] + fatigue['medium'] >= t.fatigue_probability:
+        candidates.append((Action.REDUCE_WORKLOAD, 'medium or high fatigue with '
+                           f'p={_fraction(fatigue["high"] + fatigue["medium"])}'))
+    damage = dict(zip(s.damage_classes, s.damage_probs))
+    if 1.0 - damage['none'] >= t.damage_probability:
+        worst = max((c for c in s.damage_classes if c != 'none'), key=damage.__getitem__)
+        candidates.append((Action.SCHEDULE_MAINTENANCE, f'damage likely with '
+                           f'p={_fraction(1.0 - damage["none"])} (most likely {worst})'))
+    critical = s.urgency >= t.critical_urgency
+    confident = s.uncertainty <= t.confident_uncertainty
+    if critical and confident:
+        candidates.append((Action.IMMEDIATE_SHUTDOWN, f'urgency {_fraction(s.urgency)} >= '
+                           f'critical {_fraction(t.critical_urgency)} with uncertainty '
+                           f'{_fraction(s.uncertainty)} <= {_fraction(t.confident_uncertainty)}'))
+    target, driver = max(candidates, key=lambda candidate: candidate[0])
+    reasons = _assistance_reasons(s, t, critical and not confident)
+    if reasons and not actions.assistance_available:
+        return _acting_alone(target, driver, reasons, actions)
+    return Assessment(target, driver, reasons)
+
+
+def _acting_alone(target: Action, driver: str, reasons: Dict[str, str],
+                  actions: ActionSettings) -> Assessment:
+    """Instead of asking a human who cannot answer in time, raise the level and say why."""
+    alone = (Action.IMMEDIATE_SHUTDOWN if 'critical_unconfirmed' in reasons
+             else Action[actions.autonomous_action.upper()])
+    if alone <= target:
+        return Assessment(target, driver, {})
+    return Assessment(alone, f'acting without assistance ({"; ".join(reasons.values())}): '
+                      f'an answer takes {actions.assistance_latency:g} s > '
+                      f'{actions.max_assistance_latency:g} s', {})
+
+
+def _assistance_reasons(s: PredictionSummary, t: Thresholds,
+                        critical_unconfirmed: bool) -> Dict[str, str]:
+    reasons = {}
+    if critical_unconfirmed:
+        reasons['critical_unconfirmed'] = (
+            f'urgency {_fraction(s.urgency)} is critical but uncertainty '
+            f'{_fraction(s.uncertainty)} > {_fraction(t.confident_uncertainty)}')
+    for head in ('damage', 'fatigue'):
+        members = getattr(s, f'{head}_set')
+        if len(members) > 1:
+            names = ', '.join(getattr(s, f'{head}_classes')[i] for i in members)
+            reasons[f'ambiguous_{head}'] = (
+                f'the {head} conformal set holds {len(members)} classes ({names})')
+    if s.uncertainty > t.max_uncertainty:
+        reasons['uncertain'] = (f'uncertainty {_fraction(s.uncertainty)} > '
+                                f'{_fraction(t.max_uncertainty)}')
+    if len(s.available) < t.min_modalities:
+        reasons['degraded_inputs'] = (f'only {len(s.available)} of {s.modalities} modalities '
+                                      f'available (need {t.min_modalities})')
+    return reasons
+
+
+def _step_level(assessment: Assessment, state: PolicyState,
+                t: Thresholds) -> Tuple[PolicyState, str]:
+    """Apply hysteresis to the level; return the new state and why it is at that level."""
+    target, driver = assessment.target, assessment.driver
+    settled = {'up_windows': 0, 'down_windows': 0}
+    if target == Action.IMMEDIATE_SHUTDOWN or target == state.level:
+        return replace(state, level=target, **settled), driver
+    if target > state.level:
+        floor = min(state.up_floor, target) if state.up_windows else target
+        up = state.up_windows + 1
+        if up >= t.escalate_windows:
+            return (replace(state, level=floor, **settled),
+                    f'escalated after {up} consecutive windows at or above it '
+                    f'(latest: {driver})')
+        return (replace(state, up_windows=up, up_floor=floor, down_windows=0),
+                f'{target.label} called for ({driver}) in {up} of {t.escalate_windows} '
+                'windows needed to escalate')
+    ceiling = max(state.down_ceiling, target) if state.down_windows else target
+    down = state.down_windows + 1
+    if down >= t.deescalate_windows:
+        return (replace(state, level=ceiling, **settled),
+                f'de-escalated after {down} consecutive windows below {state.level.label} '
+                f'(latest: {driver})')
+    return (replace(state, down_windows=down, down_ceiling=ceiling, up_windows=0),
+            f'held while {target.label} is called for ({driver}) in {down} of '
+            f'{t.deescalate_windows} windows needed to de-escalate')
+
+
+def _step_assistance(reasons: Dict[str, str], state: PolicyState, t: Thresholds,
+                     make_request_id: Callable[[], str]) -> PolicyState:
+    """Open, keep or withdraw the assistance request; answered reasons stay muted."""
+    muted = state.muted & frozenset(reasons)
+    active = tuple(code for code in reasons if code not in muted)
+    if state.request_id:
+        if active:
+            return replace(state, clear_windows=0, request_reasons=active, muted=muted)
+        clear = state.clear_windows + 1
+        if clear >= t.deescalate_windows:
+            return replace(state, clear_windows=0, assist_windows=0, request_id='',
+                           request_reasons=(), muted=muted)
+        return replace(state, clear_windows=clear, muted=muted)
+    if not active:
+        return replace(state, assist_windows=0, muted=muted)
+    streak = state.assist_windows + 1
+    if streak >= t.escalate_windows or set(active) & set(URGENT_REASONS):
+        return replace(state, assist_windows=0, clear_windows=0, request_id=make_request_id(),
+                       request_reasons=active, muted=muted)
+    return replace(state, assist_windows=streak, muted=muted)
+
+
+def _compose(state: PolicyState, t: Thresholds, reasons: Dict[str, str], driver: str,
+             evidence: Dict[str, str], basis: str,
+             actions: ActionSettings = DEFAULT_ACTIONS) -> Decision:
+    """Turn a state into the decision to publish."""
+    evidence = {**evidence, 'level': state.level.label,
+                'escalation': f'{state.up_windows}/{t.escalate_windows}',
+                'deescalation': f'{state.down_windows}/{t.deescalate_windows}',
+                'assistance_reasons': ','.join(reasons) or 'none'}
+    if state.level == Action.IMMEDIATE_SHUTDOWN or not state.request_id:
+        level = state.level
+        return Decision(level, LEVELS.index(level), f'{decision_title(level, actions)}: {driver}.',
+                        with_shutdown_evidence(evidence, level, actions), t.workload(level),
+                        basis=basis)
+    present = [reasons[code] for code in state.request_reasons if code in reasons]
+    why = '; '.join(present) or (f'raised for {", ".join(state.request_reasons)}, '
+                                 f'{state.clear_windows} of {t.deescalate_windows} clear windows '
+                                 'needed to withdraw it')
+    critical = 'critical_unconfirmed' in state.request_reasons
+    return Decision(Action.REQUEST_ASSISTANCE, 3 if critical else 2,
+                    f'Request assistance: {why}; level {state.level.label}.', evidence,
+                    min(t.workload(state.level), t.assistance_workload), state.request_id,
+                    basis)
+
+
+def _sentence(label: str) -> str:
+    return label.replace('_', ' ').capitalize()
+
+
+def decision_title(level: Action, actions: ActionSettings) -> str:
+    """Start of a decision's reason: the action, and what a shutdown means here if not a stop."""
+    title = _sentence(level.label)
+    if level == Action.IMMEDIATE_SHUTDOWN and actions.shutdown_mode != 'stop':
+        title += f' ({actions.shutdown_meaning})'
+    return title
+
+
+def with_shutdown_evidence(evidence: Dict[str, str], level: Action,
+                           actions: ActionSettings) -> Dict[str, str]:
+    """Add what a shutdown means here to the evidence of a shutdown decision."""
+    if level != Action.IMMEDIATE_SHUTDOWN:
+        return evidence
+    return {**evidence, 'shutdown_mode': actions.shutdown_mode}
+
+
+def evidence_of(summary: PredictionSummary) -> Dict[str, str]:
+    """Return the numbers behind a decision as strings (diagnostic_msgs/KeyValue)."""
+    s = summary
+    fatigue, p_fatigue = s.top('fatigue')
+    damage, p_damage = s.top('damage')
+    return {'urgency': f'{s.urgency:.3f}', 'urgency_std': f'{s.urgency_std:.3f}',
+            'uncertainty': f'{s.uncertainty:.3f}',
+            'fatigue': f'{fatigue} p={p_fatigue:.3f}',
+            'fatigue_set': ','.join(s.fatigue_classes[i] for i in s.fatigue_set),
+            'damage': f'{damage} p={p_damage:.3f}',
+            'damage_set': ','.join(s.damage_classes[i] for i in s.damage_set),
+            'inputs': f'{len(s.available)}/{s.modalities} {",".join(s.available)}'.strip()}
+
+
+def decide(summary: PredictionSummary, thresholds: Thresholds, state: PolicyState,
+           make_request_id: Callable[[], str] = new_request_id,
+           actions: ActionSettings = DEFAULT_ACTIONS) -> Tuple[Decision, PolicyState]:
+    """Decision for the newest window and the state to pass with the next one."""
+    summary.validate()
+    assessment = assess(summary, thresholds, actions)
+    state, driver = _step_level(assessment, state, thresholds)
+    state = _step_assistance(assessment.reasons, state, thresholds, make_request_id)
+    state = replace(state, driver=driver)
+    evidence = {**evidence_of(summary), 'target': assessment.target.label}
+    return (_compose(state, thresholds, assessment.reasons, driver, evidence, 'prediction',
+                     actions), state)
+
+
+def stale_decision(state: PolicyState, thresholds: Thresholds, age: float, timeout: float,
+                   safe_action: Action,
+                   make_request_id: Callable[[], str] = new_request_id,
+                   actions: ActionSettings = DEFAULT_ACTIONS) -> Tuple[Decision, PolicyState]:
+    """
+    Safe decision while predictions are stale: ask a human, or reduce the workload.
+
+    Never relaxes the current level: a scheduled maintenance or a shutdown holds. Without
+    assistance in reach, reduce_workload replaces the request.
+    """
+    if safe_action not in (Action.REQUEST_ASSISTANCE, Action.REDUCE_WORKLOAD):
+        raise ValueError(f'safe action must be request_assistance or reduce_workload, '
+                         f'not {safe_action.label}')
+    why = f'no prediction for {age:.1f} s (timeout {timeout:.1f} s)'
+    evidence = {'prediction_age': f'{age:.3f}', 'stale_timeout': f'{timeout:.3f}'}
+    if safe_action == Action.REQUEST_ASSISTANCE and actions.assistance_available:
+        reasons = {'stale_predictions': why}
+        state = _step_assistance(reasons, state, thresholds, make_request_id)
+        return _compose(state, thresholds, reasons, why, evidence, 'stale', actions), state
+    held = replace(state, level=max(state.level, Action.REDUCE_WORKLOAD))
+    return _compose(held, thresholds, {}, f'{why}, holding until predictions resume',
+                    evidence, 'stale', actions), state
+
+
+def acknowledge(state: PolicyState, thresholds: Thresholds, action: Action, operator: str,
+                request_id: str, actions: ActionSettings = DEFAULT_ACTIONS
+                ) -> Tuple[Decision, PolicyState]:
+    """
+    Apply an operator's answer to the open request: their action becomes the level.
+
+    The reasons of the answered request stay muted while they last, so the same condition does
+    not raise a new request; a new reason does.
+    """
+    if action not in LEVELS:
+        raise ValueError(f'the operator must choose one of '
+                         f'{", ".join(f"{int(a)} ({a.label})" for a in LEVELS)}, not {action!r}')
+    state = replace(state, level=Action(action), up_windows=0, down_windows=0,
+                    assist_windows=0, clear_windows=0, request_id='', request_reasons=(),
+                    muted=state.muted | frozenset(state.request_reasons),
+                    driver=f'operator {operator} chose it answering {request_id}')
+    return _compose(state, thresholds, {}, state.driver, {'operator': operator,
+                                                          'answered': request_id},
+                    'operator', actions), state

@@ -1,0 +1,109 @@
+"""
+A verified student model: onnxruntime session, metadata, checks and calibrated prediction.
+
+ROS-free, so the inference node, offline bag evaluation and its benchmark serve the very same
+object: the SHA-256 and input spec of the metadata are checked, the graph's inputs and outputs
+must fit them, and a test inference with all and with one fewer modality must give finite
+outputs of the right shapes before the model may serve.
+"""
+from pathlib import Path
+import time
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+import onnxruntime as ort
+
+from .metadata import check_onnx_io, load_verified, MetadataError, ModelMetadata
+from .postprocess import postprocess, Prediction
+from .spec import InputSpec, MASK_INPUT, OUTPUTS
+
+
+class ModelError(ValueError):
+    """A model that must not serve: missing, corrupt, or not fitting its metadata."""
+
+
+class StudentModel:
+    """A verified student: onnxruntime session and metadata, ROS-free."""
+
+    def __init__(self, path, threads: int = 1):
+        """Load and check a model; raise ModelError saying why it cannot serve."""
+        self.path = Path(path).expanduser()
+        try:
+            self.meta: ModelMetadata = load_verified(self.path)
+        except MetadataError as err:
+            raise ModelError(str(err)) from err
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self.session = ort.InferenceSession(str(self.path), options,
+                                                providers=['CPUExecutionProvider'])
+        except Exception as err:  # onnxruntime raises its own types for every kind of bad file
+            raise ModelError(f'onnxruntime cannot load {self.path.name}: {err}') from err
+        try:
+            check_onnx_io([i.name for i in self.session.get_inputs()],
+                          [o.name for o in self.session.get_outputs()], self.meta)
+        except MetadataError as err:
+            raise ModelError(str(err)) from err
+        self._check_input_shapes()
+        self._test_inference()
+
+    @property
+    def spec(self) -> InputSpec:
+        """Input spec the windows must be built for."""
+        return self.meta.input_spec
+
+    def describe(self) -> str:
+        """Model id with a short SHA-256."""
+        return f'{self.meta.model_id} (sha256 {self.meta.sha256[:12]})'
+
+    def _check_input_shapes(self) -> None:
+        """Every static input dimension (after the batch) must match the metadata's spec."""
+        expected = {m.name: m.shape for m in self.spec.modalities}
+        expected[MASK_INPUT] = (len(self.spec.modalities),)
+        for graph_input in self.session.get_inputs():
+            dims = tuple(graph_input.shape[1:])
+            want = expected[graph_input.name]
+            fits = len(dims) == len(want) and all(
+                not isinstance(d, int) or d == w for d, w in zip(dims, want))
+            if not fits:
+                raise ModelError(f'input {graph_input.name} of the graph has shape '
+                                 f'{list(dims)} per window but the metadata spec says '
+                                 f'{list(want)}')
+
+    def _test_inference(self) -> None:
+        """Run zero windows with all and with one fewer modality; check shapes and values."""
+        names = self.spec.names
+        k, e = self.meta.members, self.spec.embedding
+        expected = {'fatigue_logits': (1, k, len(self.meta.fatigue_classes)),
+                    'damage_logits': (1, k, len(self.meta.damage_classes)),
+                    'urgency': (1, k), 'reconstruction': (1, k, len(names), e)}
+        for mask in ([True] * len(names), [False] + [True] * (len(names) - 1)):
+            feeds = {m.name: np.zeros((1,) + m.shape, np.float32) for m in self.spec.modalities}
+            try:
+                outputs, _ = self.run(feeds, mask)
+            except Exception as err:  # any runtime failure of the graph refuses the model
+                raise ModelError(f'test inference failed: {err}') from err
+            for name, shape in expected.items():
+                if outputs[name].shape != shape:
+                    raise ModelError(f'test inference: output {name} has shape '
+                                     f'{list(outputs[name].shape)}, expected {list(shape)}')
+                if not np.all(np.isfinite(outputs[name])):
+                    raise ModelError(f'test inference: output {name} is not finite')
+            postprocess(outputs, mask, self.meta)
+
+    def run(self, feeds: Dict[str, np.ndarray], mask: Sequence[bool]
+            ) -> Tuple[Dict[str, np.ndarray], float]:
+        """Raw outputs for one window and the onnxruntime time [ms]."""
+        feeds = {**feeds, MASK_INPUT: np.asarray([mask], dtype=np.float32)}
+        start = time.perf_counter()
+        outputs = self.session.run(list(OUTPUTS), feeds)
+        elapsed_ms = (time.perf_counter() - start) * 1e3
+        return dict(zip(OUTPUTS, outputs)), elapsed_ms
+
+    def predict(self, feeds: Dict[str, np.ndarray], mask: Sequence[bool]
+                ) -> Tuple[Prediction, float]:
+        """Calibrated prediction for one window and the onnxruntime time [ms]."""
+        outputs, elapsed_ms = self.run(feeds, mask)
+        return postprocess(outputs, mask, self.meta), elapsed_ms

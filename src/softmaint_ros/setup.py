@@ -1,0 +1,19 @@
+from setuptools import find_packages, setup
+
+package_name = 'softmaint_ros'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='softmaint maintainers',
+    maintainer_email='maintainers@softmaint.dev',
+    description='The thin ROS 2 layer every softmaint node package shares.',
+    license='Apache-2.0',
+)
