@@ -210,6 +210,18 @@ def ablation_table(records: List[dict], reference: str = 'distilled') -> str:
     return '\n'.join(head + refs + rows)
 
 
+def draw_confusion(ax, cm: np.ndarray, names, title: str) -> None:
+    """Draw a confusion matrix with counts, coloured by row share (true class)."""
+    ax.imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap='Blues', vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha='center', va='center', fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=35, ha='right', fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel('predicted')
+    ax.set_ylabel('true')
+    ax.set_title(title)
+
+
 def _plot_confusion(pred_file: Path, out: Path) -> None:
     data = np.load(pred_file)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
@@ -217,15 +229,8 @@ def _plot_confusion(pred_file: Path, out: Path) -> None:
                             (axes[1], 'damage', DAMAGE_TYPES)):
         t = data['temperatures'][0 if head == 'fatigue' else 1]
         probs = ensemble_probs(data[f'{head}_logits'], float(t))
-        cm = confusion_matrix(data[head], probs.argmax(-1), len(names))
-        ax.imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap='Blues', vmin=0, vmax=1)
-        for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha='center', va='center', fontsize=8)
-        ax.set_xticks(range(len(names)), names, rotation=35, ha='right', fontsize=8)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.set_xlabel('predicted')
-        ax.set_ylabel('true')
-        ax.set_title(f'{head} (held-out field test)')
+        draw_confusion(ax, confusion_matrix(data[head], probs.argmax(-1), len(names)), names,
+                       f'{head} (held-out field test)')
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)

@@ -586,21 +586,11 @@ def summary_markdown(s: dict) -> str:
 
 def plot_confusion(s: dict, out: Path) -> None:
     """Both probes' damage confusion matrices (summed over seeds), row-normalised colours."""
-    names = s['damage_classes']
-    import matplotlib
-    matplotlib.use('Agg')
-    from matplotlib import pyplot as plt
+    from .evaluate import draw_confusion, plt     # matplotlib set up headless there
     fig, axes = plt.subplots(1, len(PROBES), figsize=(5 * len(PROBES), 4.4))
     for ax, probe in zip(axes, PROBES):
-        cm = np.asarray(s[f'{probe}_confusion'])
-        ax.imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap='Blues', vmin=0, vmax=1)
-        for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha='center', va='center', fontsize=8)
-        ax.set_xticks(range(len(names)), names, rotation=35, ha='right', fontsize=8)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.set_xlabel('predicted')
-        ax.set_ylabel('true')
-        ax.set_title(f"{probe}: damage F1 {_fmt(s[f'{probe}_damage_f1'])}")
+        draw_confusion(ax, np.asarray(s[f'{probe}_confusion']), s['damage_classes'],
+                       f"{probe}: damage F1 {_fmt(s[f'{probe}_damage_f1'])}")
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)
