@@ -6,9 +6,9 @@ from pathlib import Path
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
+from polling import wait_for
 import pytest
 
 CLI = [sys.executable, '-m', 'softmaint_sim.dataset_cli']
@@ -46,15 +46,6 @@ def _worker_pids(parent: int):
             if 'resource_tracker' not in Path(f'/proc/{pid}/cmdline').read_text()]
 
 
-def _wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)   # polling a directory: no event to wait on
-    return True
-
-
 @pytest.mark.slow
 def test_killed_worker_leaves_finished_shards_and_a_rerun_completes_exactly(tmp_path):
     from softmaint_core import dataset as ds
@@ -64,7 +55,7 @@ def test_killed_worker_leaves_finished_shards_and_a_rerun_completes_exactly(tmp_
     run = subprocess.Popen([*CLI, *args, '--workers', '2'], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:
-        assert _wait_for(lambda: ds.completed_shards(out), 120), 'no shard was written'
+        assert wait_for(lambda: ds.completed_shards(out), 120), 'no shard was written'
         workers = _worker_pids(run.pid)
         assert len(workers) == 2
         os.kill(workers[0], signal.SIGKILL)
@@ -164,3 +155,75 @@ def test_refuses_other_arguments_on_an_existing_dataset_and_bad_values(small_dat
     assert not (tmp_path / 'new').exists()
     missing = run('card', str(tmp_path / 'nothing'))
     assert missing.returncode == 2 and 'generate the dataset first' in missing.stderr
+
+
+def _part(root, shards, seed=3):
+    """One machine's part of small_dataset's parameters: shard indices `shards` only."""
+    from softmaint_sim import dataset_cli
+    return dataset_cli.generate(Path(root), episodes=12, seed=seed, workers=1,
+                                field_fraction=0.5, shard_size=5, progress=False,
+                                shards=shards)
+
+
+def test_shard_ranges_generated_apart_merge_into_the_single_run_dataset(small_dataset,
+                                                                        tmp_path):
+    from softmaint_core import dataset as ds
+    from softmaint_sim.dataset_cli import load
+    # two machines, two places: shard 0 on one, shards 1 and 2 on the other
+    first = _part(tmp_path / 'machine-a' / 'part', range(0, 1))
+    second = subprocess.run(
+        [*CLI, 'generate', '--out', str(tmp_path / 'machine-b' / 'part'), '--episodes', '12',
+         '--seed', '3', '--field-fraction', '0.5', '--shard-size', '5', '--workers', '1',
+         '--shards', '1:3', '--no-progress'], capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert 'merge the parts' in second.stdout
+    assert not first['complete'] and first['shards'] == [ds.shard_name(0)]
+    with pytest.raises(ds.DatasetError, match='incomplete'):
+        load(tmp_path / 'machine-a' / 'part')
+    merged = tmp_path / 'merged'
+    run = subprocess.run([*CLI, 'merge', str(merged), str(tmp_path / 'machine-a' / 'part'),
+                          str(tmp_path / 'machine-b' / 'part')],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert '12 episodes' in run.stdout
+    card = json.loads((merged / 'card.json').read_text())
+    single = json.loads((small_dataset / 'card.json').read_text())
+    assert card['complete']
+    for key in ('parameters', 'physics', 'views', 'arrays', 'classes', 'privileged_columns',
+                'shards', 'counts'):
+        assert card[key] == single[key], key
+    assert [p['shards'] for p in card['merged_from']] == [
+        [ds.shard_name(0)], [ds.shard_name(1), ds.shard_name(2)]]
+    for index in range(3):     # every array file byte for byte
+        mine, theirs = (root / 'shards' / ds.shard_name(index) for root in (merged,
+                                                                            small_dataset))
+        names = sorted(p.name for p in theirs.iterdir())
+        assert sorted(p.name for p in mine.iterdir()) == names
+        for name in names:
+            assert (mine / name).read_bytes() == (theirs / name).read_bytes(), name
+    assert load(merged).array('episode').tolist() == list(range(12))
+
+
+def test_merge_refuses_parts_of_other_datasets_and_says_what_is_missing(tmp_path):
+    def merge(*parts):
+        return subprocess.run([*CLI, 'merge', str(tmp_path / 'out'), *map(str, parts)],
+                              capture_output=True, text=True, timeout=120)
+
+    _part(tmp_path / 'a', range(0, 1))
+    _part(tmp_path / 'other-seed', range(1, 3), seed=4)
+    refused = merge(tmp_path / 'a', tmp_path / 'other-seed')
+    assert refused.returncode == 2
+    assert 'is not a part of the same dataset' in refused.stderr
+    assert f"seed: 3 in {tmp_path / 'a'} vs 4 in {tmp_path / 'other-seed'}" in refused.stderr
+    assert not (tmp_path / 'out').exists()
+    incomplete = merge(tmp_path / 'a')
+    assert incomplete.returncode == 2
+    assert 'lacks 2 of 3 shards (1:3)' in incomplete.stderr
+    assert not json.loads((tmp_path / 'out' / 'card.json').read_text())['complete']
+    bad = subprocess.run([*CLI, 'generate', '--out', str(tmp_path / 'c'), '--episodes', '12',
+                          '--seed', '3', '--shard-size', '5', '--shards', '2:4'],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and 'need 0 <= A < B <= 3' in bad.stderr
+    assert not (tmp_path / 'c').exists()
+    missing = merge(tmp_path / 'nothing')
+    assert missing.returncode == 2 and 'is not a dataset part' in missing.stderr

@@ -1,9 +1,6 @@
-"""Tiny end-to-end runs on synthetic data (NOT the simulator): learning, export, DDP."""
+"""Tiny end-to-end runs on synthetic data (NOT the simulator): learning, export, ablation."""
 import json
-import os
 from pathlib import Path
-import subprocess
-import sys
 
 from conftest import tiny_config
 import numpy as np
@@ -109,27 +106,6 @@ def test_teacher_checkpoint_of_an_older_architecture_is_retrained(synthetic_root
     assert teacher.encoder.encoders['camera'].pool == 'flatten'
     assert torch.load(path, weights_only=False)['config']['teacher']['model']['cnn_pool'] == (
         'flatten')
-
-
-@pytest.mark.slow
-def test_torchrun_ddp_two_processes(synthetic_root, tmp_path):
-    torchrun = Path(sys.executable).with_name('torchrun')
-    if not torchrun.exists():
-        pytest.skip('torchrun not installed beside python')
-    cfg = tmp_path / 'ddp.yaml'
-    import yaml
-    data = tiny_config(synthetic_root, tmp_path, **{'threads': 1, 'student.members': 1,
-                                                     'teacher.epochs': 1})
-    from dataclasses import asdict
-    cfg.write_text(yaml.safe_dump(json.loads(json.dumps(asdict(data)))))
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    proc = subprocess.run(
-        [str(torchrun), '--standalone', '--nproc_per_node=2', '-m', 'softmaint_train',
-         'reproduce', '--config', str(cfg), '--no-progress', '--no-export'],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    record = json.loads((tmp_path / 'runs/default/record.json').read_text())
-    assert record['world_size'] == 2
 
 
 @pytest.mark.slow

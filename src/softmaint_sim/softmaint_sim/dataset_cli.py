@@ -2,7 +2,8 @@
 softmaint-dataset: generate simulated datasets, show their card, export episodes to rosbag2.
 
     softmaint-dataset generate --out DIR --episodes N --seed S --workers W [--field-fraction F]
-                               [--shard-size K] [--profile NAME]
+                               [--shard-size K] [--profile NAME] [--shards A:B]
+    softmaint-dataset merge OUT PART [PART ...]
     softmaint-dataset card DIR
     softmaint-dataset export-bag DIR --episodes 0:10 --out BAG_DIR
 
@@ -12,6 +13,11 @@ Generation is deterministic for a seed: episode i is drawn from its own generato
 rerun with the same arguments fills exactly the missing shards. A rerun with different arguments
 into the same directory is refused. --profile generates the episodes of an application profile
 (softmaint_sim.profiles: its workplace, physics and sensors); the card records it.
+
+Across machines: each machine generates a range of shard indices (--shards A:B, shards of
+--shard-size episodes) into its own directory, a *part* whose card stays incomplete; `merge`
+collects the parts' shards into one dataset and writes its complete card. Parts of different
+content parameters are refused.
 """
 import argparse
 from concurrent.futures import as_completed, ProcessPoolExecutor
@@ -21,9 +27,10 @@ import json
 import multiprocessing
 import os
 from pathlib import Path
+import shutil
 import sys
 import time
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 from softmaint_core import dataset as ds
@@ -142,8 +149,8 @@ def summarise(root: Path) -> dict:
 
 
 def write_card(root: Path, params: dict, complete: bool, elapsed: float = 0.0,
-               workers: int = 0) -> dict:
-    """Write card.json (atomically)."""
+               workers: int = 0, extra: Optional[dict] = None) -> dict:
+    """Write card.json (atomically); `extra` adds provenance fields (e.g. merged parts)."""
     card = {
         'generator': 'softmaint_sim', 'generator_version': ep.GENERATOR_VERSION,
         'seed': params['seed'], 'parameters': params,
@@ -165,8 +172,10 @@ def write_card(root: Path, params: dict, complete: bool, elapsed: float = 0.0,
     }
     if complete:
         card['counts'] = summarise(root)
+    if complete or elapsed:
         card['generation_seconds'] = round(elapsed, 1)
         card['workers'] = workers
+    card.update(extra or {})
     tmp = root / f'.{ds.CARD}.tmp'
     tmp.write_text(json.dumps(card, indent=2, sort_keys=True))
     os.replace(tmp, root / ds.CARD)
@@ -175,8 +184,13 @@ def write_card(root: Path, params: dict, complete: bool, elapsed: float = 0.0,
 
 def generate(out: Path, episodes: int, seed: int, workers: int, field_fraction: float = 0.1,
              shard_size: int = DEFAULT_SHARD_SIZE, progress: bool = True,
-             profile: str = 'default') -> dict:
-    """Generate (or resume) a dataset; return its card."""
+             profile: str = 'default', shards: Optional[range] = None) -> dict:
+    """
+    Generate (or resume) a dataset; return its card.
+
+    `shards`: only these shard indices (a part of the dataset, for one machine of several);
+    the card is complete only once every shard of the dataset is in `out`.
+    """
     if episodes < 1:
         raise CliError(f'--episodes must be >= 1, got {episodes}')
     if shard_size < 1:
@@ -196,10 +210,12 @@ def generate(out: Path, episodes: int, seed: int, workers: int, field_fraction: 
         print(f'removed {removed} partial shard(s) of an interrupted run', file=sys.stderr)
     write_card(out, params, complete=False)
     ranges = shard_ranges(episodes, shard_size)
+    wanted = range(len(ranges)) if shards is None else shards
     done = set(ds.completed_shards(out))
-    todo = [i for i in range(len(ranges)) if i not in done]
+    todo = [i for i in wanted if i not in done]
     from tqdm import tqdm
-    bar = tqdm(total=episodes, initial=sum(len(ranges[i]) for i in done), unit='ep',
+    bar = tqdm(total=sum(len(ranges[i]) for i in wanted),
+               initial=sum(len(ranges[i]) for i in wanted if i in done), unit='ep',
                disable=not progress, desc=f'generate {out.name}')
     start = time.monotonic()
     try:
@@ -220,8 +236,118 @@ def generate(out: Path, episodes: int, seed: int, workers: int, field_fraction: 
                        'same command to generate the missing ones') from err
     finally:
         bar.close()
-    return write_card(out, params, complete=True, elapsed=time.monotonic() - start,
+    complete = set(ds.completed_shards(out)) >= set(range(len(ranges)))
+    return write_card(out, params, complete=complete, elapsed=time.monotonic() - start,
                       workers=workers)
+
+
+def parse_shards(text: str, episodes: int, shard_size: int) -> range:
+    """'A:B' -> the shard indices A..B-1 of a dataset of `episodes` in shards of shard_size."""
+    count = len(shard_ranges(episodes, shard_size))
+    try:
+        a, b = (int(x) for x in text.split(':'))
+    except ValueError as err:
+        raise CliError(f'--shards {text!r}: use A:B (shard indices A to B-1)') from err
+    if not 0 <= a < b <= count:
+        raise CliError(f'--shards {text}: need 0 <= A < B <= {count} (the dataset has {count} '
+                       f'shards of {shard_size} episodes)')
+    return range(a, b)
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    names = sorted(p.name for p in a.iterdir())
+    return names == sorted(p.name for p in b.iterdir()) and all(
+        (a / n).read_bytes() == (b / n).read_bytes() for n in names)
+
+
+def _copy_shard(source: Path, root: Path, index: int) -> None:
+    """Copy (hard-link where possible) one complete shard into root, atomically."""
+    shards = root / ds.SHARDS
+    shards.mkdir(parents=True, exist_ok=True)
+    tmp = shards / f'.tmp-{ds.shard_name(index)}-{os.getpid()}'
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    def link_or_copy(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, tmp, copy_function=link_or_copy)
+    os.replace(tmp, shards / ds.shard_name(index))
+
+
+def merge(out: Path, parts: Sequence[Path]) -> dict:
+    """
+    Merge parts (shard ranges generated apart) into one dataset with a complete card.
+
+    Every part must have the same content parameters and physics. A shard present in several
+    parts must be byte-identical. Crash-safe like generate: shards are copied atomically and
+    a rerun of the same merge copies only the missing ones.
+    """
+    out, parts = Path(out), [Path(p) for p in parts]
+    if not parts:
+        raise CliError('merge: name at least one part directory')
+    cards = []
+    for part in parts:
+        path = part / ds.CARD
+        if not path.is_file():
+            raise CliError(f'{path} not found: {part} is not a dataset part')
+        cards.append(json.loads(path.read_text()))
+    first = cards[0]
+    for part, card in zip(parts[1:], cards[1:]):
+        for field in ('parameters', 'physics'):
+            a, b = first.get(field, {}), card.get(field, {})
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            if diff:
+                text = ', '.join(f'{k}: {a.get(k)!r} in {parts[0]} vs {b.get(k)!r} in {part}'
+                                 for k in diff)
+                raise CliError(f'{part} is not a part of the same dataset as {parts[0]}: '
+                               f'{field} differ ({text}); merge only parts generated with the '
+                               'same --episodes, --seed, --field-fraction, --shard-size, '
+                               '--profile and generator version')
+    params = first['parameters']
+    provenance = {'merged_from': [
+        {'path': str(p), 'shards': [ds.shard_name(i) for i in ds.completed_shards(p)],
+         'generation_seconds': c.get('generation_seconds'), 'workers': c.get('workers')}
+        for p, c in zip(parts, cards)]}
+    _check_card(out, params)
+    out.mkdir(parents=True, exist_ok=True)
+    ds.remove_partial_shards(out)
+    write_card(out, params, complete=False)
+    present = set(ds.completed_shards(out))
+    for part in parts:
+        if part.resolve() == out.resolve():
+            continue
+        for index in ds.completed_shards(part):
+            source = part / ds.SHARDS / ds.shard_name(index)
+            if index in present:
+                if not _same_files(source, out / ds.SHARDS / ds.shard_name(index)):
+                    raise CliError(f'shard {index} of {part} differs from the one already '
+                                   f'in {out}: the parts are not of one dataset')
+                continue
+            _copy_shard(source, out, index)
+            present.add(index)
+    count = len(shard_ranges(params['episodes'], params['shard_size']))
+    missing = sorted(set(range(count)) - present)
+    seconds = sum(c.get('generation_seconds') or 0.0 for c in cards)
+    workers = sum(c.get('workers') or 0 for c in cards)
+    card = write_card(out, params, complete=not missing, elapsed=seconds, workers=workers,
+                      extra=provenance)
+    if missing:
+        raise CliError(f'{out} lacks {len(missing)} of {count} shards ({_ranges(missing)}): '
+                       'generate them with --shards and merge again')
+    return card
+
+
+def _ranges(indices: List[int]) -> str:
+    """[0, 1, 2, 5] -> '0:3, 5:6' (shard index ranges as --shards takes them)."""
+    spans, start = [], indices[0]
+    for prev, cur in zip(indices, indices[1:] + [None]):
+        if cur != prev + 1:
+            spans.append(f'{start}:{prev + 1}')
+            start = cur
+    return ', '.join(spans)
 
 
 def load(root: Path) -> ds.Dataset:
@@ -248,6 +374,16 @@ def parse_range(text: str, total: int) -> List[int]:
     return indices
 
 
+def _print_result(card: dict, out: Path) -> None:
+    if not card['complete']:
+        print(f"part of a dataset in {out}: shards {', '.join(card['shards'])} "
+              f"({card['generation_seconds']} s); merge the parts with softmaint-dataset merge")
+        return
+    counts = card['counts']
+    print(f"{counts['episodes']} episodes in {out} ({card['generation_seconds']} s); "
+          f"fatigue {counts['fatigue']}, damage {counts['damage']}, domain {counts['domain']}")
+
+
 def main(argv=None) -> int:
     """Entry point of softmaint-dataset."""
     parser = argparse.ArgumentParser(prog='softmaint-dataset',
@@ -263,7 +399,12 @@ def main(argv=None) -> int:
     gen.add_argument('--shard-size', type=int, default=DEFAULT_SHARD_SIZE)
     gen.add_argument('--profile', default='default',
                      help=f'application profile, one of {sorted(PROFILES)} (default: default)')
+    gen.add_argument('--shards', metavar='A:B',
+                     help="generate only shards A to B-1 (one machine's part; see merge)")
     gen.add_argument('--no-progress', action='store_true')
+    join = sub.add_parser('merge', help='merge parts generated with --shards into one dataset')
+    join.add_argument('out', type=Path, help='the merged dataset (new, or an unfinished merge)')
+    join.add_argument('parts', type=Path, nargs='+', help='part directories')
     card = sub.add_parser('card', help='print the dataset card')
     card.add_argument('dir', type=Path)
     bag = sub.add_parser('export-bag', help='export episodes to a rosbag2 (MCAP) directory')
@@ -273,13 +414,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == 'generate':
+            shards = args.shards and parse_shards(args.shards, args.episodes,
+                                                  args.shard_size)
             result = generate(args.out, args.episodes, args.seed, args.workers,
                               args.field_fraction, args.shard_size, not args.no_progress,
-                              args.profile)
-            counts = result['counts']
-            print(f"{counts['episodes']} episodes in {args.out} "
-                  f"({result['generation_seconds']} s); fatigue {counts['fatigue']}, "
-                  f"damage {counts['damage']}, domain {counts['domain']}")
+                              args.profile, shards)
+            _print_result(result, args.out)
+        elif args.command == 'merge':
+            _print_result(merge(args.out, args.parts), args.out)
         elif args.command == 'card':
             path = args.dir / ds.CARD
             if not path.is_file():

@@ -2,8 +2,9 @@
 softmaint-train <teacher|distill|reproduce|ablate|export|evaluate|bench|finetune|observability>.
 
 Every training command takes --config (YAML) and any number of --set path.to.field=value
-overrides; the config is validated before anything runs. Runs under torchrun as well:
-    torchrun --nproc_per_node=2 -m softmaint_train reproduce --config config/train/default.yaml
+overrides; the config is validated before anything runs, and --device auto|cpu|cuda (auto: the
+GPU if torch sees one). The same command runs data-parallel under torchrun (docs/distillation.md):
+    torchrun --nproc-per-node 2 -m softmaint_train reproduce --config config/train/default.yaml
 """
 import argparse
 import json
@@ -27,6 +28,15 @@ def _add_config(p):
     p.add_argument('--set', action='append', metavar='PATH=VALUE',
                    help='override a config field, e.g. --set seed=1 (repeatable)')
     p.add_argument('--no-progress', action='store_true', help='hide progress bars')
+    add_device(p)
+
+
+def add_device(p):
+    """Add --device (training commands; see distributed.setup)."""
+    from .distributed import DEVICES
+    p.add_argument('--device', choices=DEVICES, default='auto',
+                   help='where to train: auto (a GPU if there is one), cpu or cuda; under '
+                   'torchrun each process takes the GPU of its LOCAL_RANK')
 
 
 def cmd_reproduce(args) -> int:
@@ -77,8 +87,11 @@ def cmd_ablate(args) -> int:
     """All seeds x label fractions x variants of an ablation config; then the report."""
     from .evaluate import load_records, write_report
     from .pipeline import ablate
+    from .train import is_main
     results = ablate(args.config, Path(args.out), progress=not args.no_progress,
                      base=args.base)
+    if not is_main():
+        return 0
     records = load_records(results)
     pred = sorted(Path(args.out).glob('predictions-distilled-f1-seed0.npz'))
     report = write_report(records, pred[0] if pred else None,
@@ -132,7 +145,8 @@ def cmd_finetune(args) -> int:
     """Fine-tune a student on new labelled field windows with (or without) EWC."""
     from .data import make_splits, open_dataset, Windows
     from .evaluate import labels_of, metrics_of, student_outputs
-    from .train import finetune_ewc, fisher_diagonal, load_checkpoint
+    from .train import (finetune_ewc, fisher_diagonal, is_main, load_checkpoint, remove_state,
+                        save_checkpoint)
     student, ckpt = load_checkpoint(args.checkpoint)
     from .config import config_from_dict
     cfg = config_from_dict(ckpt['config'])
@@ -146,7 +160,9 @@ def cmd_finetune(args) -> int:
     fisher = fisher_diagonal(student, old_train, ckpt['stats'], seed=cfg.seed)
     new_train = Windows.load(new, 'field', s_new.field_train)
     student = finetune_ewc(student, cfg, new_train, ckpt['stats'], fisher, args.ewc,
-                           steps=args.steps)
+                           steps=args.steps, state=args.out and Path(args.out + '.state'))
+    if not is_main():
+        return 0
     calib = ckpt['calibration']
     for name, ds, rows in (('old', old, s_old.field_test), ('new', new, s_new.field_test)):
         w = Windows.load(ds, 'field', rows)
@@ -154,9 +170,9 @@ def cmd_finetune(args) -> int:
         print(f"{name} test: damage F1 {m['damage.macro_f1']:.3f} fatigue F1 "
               f"{m['fatigue.macro_f1']:.3f} urgency MAE {m['urgency.mae']:.3f}")
     if args.out:
-        from .train import save_checkpoint
         save_checkpoint(args.out, 'student', student, cfg, stats=ckpt['stats'],
                         calibration=calib)
+        remove_state(Path(args.out + '.state'))
     return 0
 
 
@@ -212,6 +228,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--out', default='runs/ablation')
     s.add_argument('--report', help='report directory (default: OUT/report, beside the runs)')
     s.add_argument('--no-progress', action='store_true')
+    add_device(s)
     s.set_defaults(fn=cmd_ablate)
     s = sub.add_parser('evaluate', help=cmd_evaluate.__doc__)
     s.add_argument('--results', required=True, help='results.jsonl or record lines')
@@ -238,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--ewc', type=float, default=100.0, help='EWC strength lambda (0 = off)')
     s.add_argument('--steps', type=int, default=200)
     s.add_argument('--out', help='where to save the fine-tuned checkpoint')
+    add_device(s)
     s.set_defaults(fn=cmd_finetune)
     s = sub.add_parser('observability', help=cmd_observability.__doc__)
     s.add_argument('--data', required=True, help='dataset directory (softmaint-dataset generate)')
@@ -262,11 +280,19 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of the softmaint-train console script."""
     args = parser().parse_args(argv)
+    from . import distributed
     try:
+        if hasattr(args, 'device'):
+            distributed.setup(args.device)
         return args.fn(args)
     except ConfigError as err:
         print(f'softmaint-train: config error: {err}', file=sys.stderr)
         return 2
+    except distributed.DeviceError as err:
+        print(f'softmaint-train: {err}', file=sys.stderr)
+        return 2
+    finally:
+        distributed.teardown()
 
 
 if __name__ == '__main__':

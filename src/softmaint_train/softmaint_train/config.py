@@ -145,6 +145,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     runs_dir: str = 'runs'
+    checkpoint_every: int = 100             # steps between resumable training states (0: end)
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -231,6 +232,8 @@ def _check(cfg: 'TrainConfig') -> None:
     for path, value in flat.items():
         if path.rsplit('.', 1)[-1] in _POSITIVE and not value > 0:
             raise ConfigError(f'{path}: must be > 0, got {value}')
+    if cfg.checkpoint_every < 0:
+        raise ConfigError(f'checkpoint_every: must be >= 0, got {cfg.checkpoint_every}')
     if not 0.0 < cfg.data.label_fraction <= 1.0:
         raise ConfigError(f'data.label_fraction: must be in (0, 1], got {cfg.data.label_fraction}')
     if cfg.data.field_train + cfg.data.field_cal >= 1.0:

@@ -16,6 +16,11 @@ Windows are rebuilt exactly as onboard (the offline replay of softmaint-evaluate
 student is fine-tuned with EWC (softmaint_train.train.fisher_diagonal on the original training
 data, then finetune_ewc), and the report gives metrics before and after on the held-out bags
 (new field data) and on the original data's held-out field split (forgetting).
+
+Under torchrun (`torchrun --nproc-per-node 2 -m softmaint_train.finetune_bags ...`) the
+Fisher and the fine-tuning run data-parallel; every process reads the bags, rank 0 alone
+measures and writes the checkpoint and the report. With --out the fine-tuning saves a
+resumable state beside it (OUT.state) and a rerun of the same command continues from it.
 """
 import argparse
 from dataclasses import dataclass
@@ -116,8 +121,8 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
     """Fine-tune a student checkpoint on labelled bag windows; return before/after metrics."""
     import torch
     from softmaint_train.config import config_from_dict
-    from softmaint_train.train import (finetune_ewc, fisher_diagonal, load_checkpoint,
-                                       save_checkpoint)
+    from softmaint_train.train import (finetune_ewc, fisher_diagonal, is_main, load_checkpoint,
+                                       remove_state, save_checkpoint)
     student, ckpt = load_checkpoint(checkpoint)
     cfg = config_from_dict(ckpt['config'])
     torch.set_num_threads(cfg.threads)
@@ -130,16 +135,23 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
                          f'log {log_path} labels no window of the bags ({len(spans)} labelled '
                          f'acknowledgements, {unlabelled} without labels)')
     old_train, old_test = old_data_windows(old_data or Path(cfg.data.root), cfg)
-    before = {'held_out': student_metrics(student, held, stats, calibration),
-              'original': student_metrics(student, old_test, stats, calibration)}
+
+    def measure():
+        return {'held_out': student_metrics(student, held, stats, calibration),
+                'original': student_metrics(student, old_test, stats, calibration)}
+
+    before = measure() if is_main() else {}
     fisher = fisher_diagonal(student, old_train, stats, batches=fisher_batches, seed=cfg.seed)
+    state = Path(f'{out}.state') if out is not None else None
     student = finetune_ewc(student, cfg, new, stats, fisher, strength, steps=steps,
-                           progress=False)
-    after = {'held_out': student_metrics(student, held, stats, calibration),
-             'original': student_metrics(student, old_test, stats, calibration)}
+                           progress=False, state=state)
+    if not is_main():
+        return {}
+    after = measure()
     if out is not None:
         save_checkpoint(out, 'student', student, cfg, stats=stats, calibration=calibration,
                         finetuned_from=str(checkpoint))
+        remove_state(state)
     return {'checkpoint': str(checkpoint), 'labelled_spans': len(spans),
             'unlabelled_acknowledgements': unlabelled, 'train_windows': len(new),
             'held_out_windows': len(held), 'original_test_windows': len(old_test),
@@ -166,9 +178,13 @@ def main(args=None) -> int:
                         help='batches of original training data for the Fisher diagonal')
     parser.add_argument('--out', type=Path, help='fine-tuned checkpoint to write')
     parser.add_argument('--report', type=Path, help='write the report JSON here')
+    from softmaint_train.cli import add_device
+    add_device(parser)
     options = parser.parse_args(sys.argv[1:] if args is None else args)
     from softmaint_bag.reading import BagError
+    from softmaint_train import distributed
     try:
+        distributed.setup(options.device)
         report = finetune_from_bags(options.checkpoint, options.log, options.train,
                                     options.held_out, options.old_data,
                                     load_params(options.params), options.ewc, options.steps,
@@ -176,6 +192,10 @@ def main(args=None) -> int:
     except (BagError, ValueError, OSError, RuntimeError) as err:
         print(f'softmaint-finetune-bags: {err}', file=sys.stderr)
         return 2
+    finally:
+        distributed.teardown()
+    if not report:          # a rank other than 0: rank 0 reports
+        return 0
     text = json.dumps(report, indent=2)
     if options.report:
         options.report.write_text(text + '\n')

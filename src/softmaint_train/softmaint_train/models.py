@@ -16,12 +16,13 @@ modalities, the student predicts the features of every modality ("sees what it c
 """
 from dataclasses import dataclass
 import math
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from softmaint_core.spec import InputSpec, MODALITIES
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 from .config import ModelConfig
 from .losses import log_rul_from_urgency, urgency_from_log_rul
@@ -100,6 +101,34 @@ class StepMLP(nn.Module):
         return self.net(x)
 
 
+class RowDropout(nn.Module):
+    """
+    Dropout whose mask of a row depends only on the row's place in the whole batch.
+
+    The training loop sets `generator` (seeded by seed and step), `rows` and `total` before
+    each forward: the mask of the whole global batch is drawn and this process's rows kept, so
+    a batch split over data-parallel processes is dropped exactly as in one process. Without a
+    generator it is plain dropout; in eval mode (and in the exported graph) the identity.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+        self.generator: Optional[torch.Generator] = None
+        self.rows = slice(None)
+        self.total = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero each element with probability p and rescale the rest by 1 / (1 - p)."""
+        if not self.training or self.p == 0:
+            return x
+        if self.generator is None:
+            return F.dropout(x, self.p, training=True)
+        keep = torch.rand((self.total,) + tuple(x.shape[1:]),
+                          generator=self.generator)[self.rows] >= self.p
+        return x * keep.to(x.device, x.dtype) / (1.0 - self.p)
+
+
 class Block(nn.Module):
     """Pre-norm transformer block with explicit (ONNX-friendly) masked attention."""
 
@@ -112,7 +141,7 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, 2 * d_model), nn.GELU(),
                                  nn.Linear(2 * d_model, d_model))
-        self.drop = nn.Dropout(dropout)
+        self.drop = RowDropout(dropout)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """Attend over tokens x [B, N, d]; bias [B, N] is added to every query's scores."""

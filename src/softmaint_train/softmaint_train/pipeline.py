@@ -22,10 +22,11 @@ from .calibrate import calibrate
 from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
                      TrainConfig)
 from .data import fit_normalisation, make_splits, open_dataset, Windows
+from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
 from .export import check_parity, export_onnx, write_metadata
-from .train import (dist_info, is_main, load_checkpoint, save_checkpoint,
+from .train import (dist_info, is_main, model_from_checkpoint, remove_state, save_checkpoint,
                     student_pool, teacher_outputs_from_dataset, train_student, train_teacher)
 
 
@@ -40,29 +41,43 @@ def _card_hash(root: Path) -> str:
 
 
 def get_teacher(cfg: TrainConfig, ds, splits, out_dir: Path, progress: bool = True):
-    """Train the teacher of cfg.seed, or load it from out_dir if it was trained already."""
+    """
+    Train the teacher of cfg.seed, or load it from out_dir if it was trained already.
+
+    Under torchrun rank 0 reads the checkpoint and sends it to the other ranks.
+    """
     path = Path(out_dir) / f'teacher-seed{cfg.seed}.pt'
-    teacher_cfg = asdict(cfg.teacher)
-    if path.is_file():
-        # compare before building: a teacher of another architecture cannot even be loaded
-        saved = torch.load(path, map_location='cpu', weights_only=False)
-        if saved['config']['teacher'] == teacher_cfg and saved['splits'] == splits.sizes():
-            _log(f'teacher: reusing {path}')
-            teacher, ckpt = load_checkpoint(path)
-            return teacher, ckpt['stats']
-        _log(f'teacher: {path} was trained with another config or split; retraining')
+    saved = from_main(_reusable_teacher, path, asdict(cfg.teacher), splits.sizes())
+    if saved is not None:
+        _log(f'teacher: reusing {path}')
+        teacher, ckpt = model_from_checkpoint(saved)
+        return teacher, ckpt['stats']
     _log(f'teacher: loading {len(splits.teacher_train)} teacher-view windows')
     windows = Windows.load(ds, 'teacher', splits.teacher_train)
     stats = fit_normalisation(windows)
     start = time.monotonic()
-    teacher = train_teacher(cfg, windows, stats, progress)
+    state = path.with_suffix('.state.pt')
+    teacher = train_teacher(cfg, windows, stats, progress, state=state)
     _log(f'teacher: trained in {time.monotonic() - start:.0f} s')
     if is_main():
         save_checkpoint(path, 'teacher', teacher, cfg, stats=stats, splits=splits.sizes(),
                         privileged_dim=windows.arrays['privileged'].shape[1],
                         privileged_stats=[s.tolist() for s in teacher.privileged_stats])
+    remove_state(state)
     del windows
     return teacher, stats
+
+
+def _reusable_teacher(path: Path, teacher_cfg: dict, sizes: dict) -> Optional[dict]:
+    """Return the checkpoint at path if it was trained with this teacher config and split."""
+    if not path.is_file():
+        return None
+    # compare before building: a teacher of another architecture cannot even be loaded
+    saved = torch.load(path, map_location='cpu', weights_only=False)
+    if saved['config']['teacher'] == teacher_cfg and saved['splits'] == sizes:
+        return saved
+    _log(f'teacher: {path} was trained with another config or split; retraining')
+    return None
 
 
 def teacher_fingerprint(teacher) -> str:
@@ -74,15 +89,31 @@ def teacher_fingerprint(teacher) -> str:
     return digest.hexdigest()
 
 
-def teacher_cache(teacher, ds, rows, stats, path: Path, **kwargs):
-    """Teacher outputs on `rows`, from path if it holds exactly these rows of this teacher."""
-    fingerprint = teacher_fingerprint(teacher)
+def _read_cache(path: Path, rows: np.ndarray, fingerprint: str):
     if path.is_file():
         data = np.load(path)
         if (np.array_equal(data['rows'], rows) and 'teacher' in data.files
                 and str(data['teacher']) == fingerprint):
             return {k: data[k] for k in data.files if k not in ('rows', 'teacher')}
-    out = teacher_outputs_from_dataset(teacher, ds, rows, stats, **kwargs)
+    return None
+
+
+def teacher_cache(teacher, ds, rows, stats, path: Path, **kwargs):
+    """
+    Teacher outputs on `rows`, from path if it holds exactly these rows of this teacher.
+
+    Under torchrun every rank computes its share of the rows and rank 0 writes the file.
+    """
+    fingerprint = teacher_fingerprint(teacher)
+    cached = from_main(_read_cache, path, rows, fingerprint)
+    if cached is not None:
+        return cached
+    rank, world = dist_info()
+    mine = np.array_split(rows, world)[rank]
+    parts = gather_objects(teacher_outputs_from_dataset(teacher, ds, mine, stats, **kwargs)
+                           if len(mine) else None)
+    parts = [p for p in parts if p is not None]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     if is_main():
         np.savez(path, rows=rows, teacher=np.array(fingerprint), **out)
     return out
@@ -98,7 +129,8 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     teacher_seed = cfg.seed if teacher_seed is None else teacher_seed
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     ds = open_dataset(cfg.data.root)
     episode, domain = ds.array('episode'), ds.array('domain')
@@ -117,10 +149,14 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     if cfg.distill.use_teacher:
         t_out = teacher_cache(teacher, ds, pool_all, t_stats,
                               out_dir / f'teacher-seed{teacher_seed}-pool.npz')
+    tag = f'{cfg.name}-f{cfg.data.label_fraction:g}-seed{cfg.seed}'
+    state = out_dir / f'student-{tag}.state.pt'
     start = time.monotonic()
-    student = train_student(cfg, windows, lab_pos, stats, t_out, progress)
+    student = train_student(cfg, windows, lab_pos, stats, t_out, progress, state=state)
     train_time = time.monotonic() - start
     del windows
+    t_test = teacher_cache(teacher, ds, splits.field_test, t_stats,
+                           out_dir / f'teacher-seed{teacher_seed}-test.npz')
     _, world = dist_info()
     if not is_main():
         return {}
@@ -130,8 +166,6 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
                       cfg.calibration.conformal_alpha)
     test = Windows.load(ds, 'field', splits.field_test)
     results, test_out = evaluate_student(student, test, stats, calib, cfg.data.lighting_shift)
-    t_test = teacher_cache(teacher, ds, splits.field_test, t_stats,
-                           out_dir / f'teacher-seed{teacher_seed}-test.npz')
     record = {
         'variant': cfg.name, 'seed': cfg.seed, 'label_fraction': cfg.data.label_fraction,
         'teacher_seed': teacher_seed,
@@ -141,10 +175,10 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         'train_seconds': train_time, 'total_seconds': time.monotonic() - started,
         'world_size': world, 'dataset_card_sha256': _card_hash(cfg.data.root),
     }
-    tag = f'{cfg.name}-f{cfg.data.label_fraction:g}-seed{cfg.seed}'
     save_predictions(out_dir / f'predictions-{tag}.npz', test_out, labels_of(test), calib)
     save_checkpoint(out_dir / f'student-{tag}.pt', 'student', student, cfg, stats=stats,
                     calibration=calib)
+    remove_state(state)
     if export:
         record['export'] = export_student(cfg, student, stats, calib, results['all'],
                                           out_dir / f'student-{tag}.pt')
@@ -229,12 +263,10 @@ def ablate(path: Path, out_dir: Path, progress: bool = True,
     abl, base = load_ablation(path, base)
     runs = list(ablation_runs(abl, base))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / 'results.jsonl'
-    done = set()
-    if results.is_file():
-        done = {f"{r['variant']}-f{r['label_fraction']:g}-seed{r['seed']}"
-                for r in map(json.loads, results.read_text().splitlines()) if r}
+    done = from_main(_finished_runs, results)
     teachers = {}
     for i, (tag, cfg) in enumerate(runs):
         if tag in done:
@@ -253,3 +285,11 @@ def ablate(path: Path, out_dir: Path, progress: bool = True,
             with open(results, 'a') as stream:
                 stream.write(json.dumps(record) + '\n')
     return results
+
+
+def _finished_runs(results: Path) -> set:
+    """Tags of the runs already recorded in results.jsonl."""
+    if not results.is_file():
+        return set()
+    return {f"{r['variant']}-f{r['label_fraction']:g}-seed{r['seed']}"
+            for r in map(json.loads, results.read_text().splitlines()) if r}

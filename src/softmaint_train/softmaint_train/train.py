@@ -1,50 +1,44 @@
 """
 Training: the teacher stage and the student (distillation) stage, in flat readable loops.
 
-Launched plainly it trains on the local CPU threads; launched by `torchrun` (env vars RANK,
-WORLD_SIZE, LOCAL_RANK, MASTER_ADDR) every stage runs data-parallel with
-DistributedDataParallel: each rank draws its own batches, gradients are averaged, rank 0 writes
-files and shows progress bars. A non-finite loss stops training with an error naming the terms.
-Every loss, schedule and augmentation is looked up by name in the registry of losses.py.
+Launched plainly it trains in one process; launched by `torchrun` every stage runs
+data-parallel with DistributedDataParallel (distributed.py): every rank draws the same global
+batch, forwards its slice, and the loss of the whole batch is computed from the gathered
+outputs, so the trained model does not depend on the number of processes. Rank 0 writes the
+files and shows progress bars. With a state file a loop saves its state every
+`checkpoint_every` steps and a rerun resumes from it (TrainingState). A non-finite loss stops
+training with an error naming the terms. Every loss, schedule and augmentation is looked up by
+name in the registry of losses.py.
 """
 from dataclasses import asdict
+import hashlib
+import json
 import math
 import os
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
-import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import distributed
 from .config import config_from_dict, TrainConfig
 from .data import (labelled_rows, lighting_bins, lighting_edges, make_inputs, make_targets,
                    privileged_stats, privileged_targets, VIEW_SPECS, Windows)
+from .distributed import dist_info, is_main
 from .losses import angle_encode, get_loss
-from .models import N_DAMAGE, N_FATIGUE, shapes_from_spec, Student, Teacher
+from .models import N_DAMAGE, N_FATIGUE, RowDropout, shapes_from_spec, Student, Teacher
 
 TEACHER_CHUNK = 128
+
+__all__ = ['dist_info', 'is_main']   # re-exported: the pipeline's rank queries
 
 
 class TrainingError(RuntimeError):
     """Training cannot continue (e.g. a non-finite loss)."""
-
-
-def dist_info():
-    """(rank, world size) from torchrun's environment; initialises the process group once."""
-    world = int(os.environ.get('WORLD_SIZE', '1'))
-    if world > 1 and not dist.is_initialized():
-        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-        dist.init_process_group(backend=backend)
-    return (dist.get_rank() if world > 1 else 0), world
-
-
-def is_main() -> bool:
-    """Return True on rank 0 (or without DDP)."""
-    return dist_info()[0] == 0
 
 
 def seed_everything(seed: int) -> None:
@@ -53,23 +47,95 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2 ** 32))
 
 
-def _wrap(model: nn.Module) -> nn.Module:
-    rank, world = dist_info()
-    if world == 1:
-        return model
-    device = [rank % torch.cuda.device_count()] if torch.cuda.is_available() else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device,
-                                               find_unused_parameters=True)
+def _to_device(batch):
+    """Move a tensor, or a (nested) dict of tensors, to the training device."""
+    if isinstance(batch, dict):
+        return {k: _to_device(v) for k, v in batch.items()}
+    return batch.to(distributed.device())
+
+
+class TrainingState:
+    """
+    Resumable state of one training loop in one file, written by rank 0 only.
+
+    Every `every` steps (and after the last) the file holds the weights, the optimiser, the
+    step, the batch generator and the pending batch order, and every rank's torch generator;
+    a loop started with the same key (config and data) continues from it. The batches depend
+    only on that state, so a run may resume on another number of processes.
+    """
+
+    def __init__(self, path: Optional[Path], every: int, key: str):
+        self.path = Path(path) if path is not None else None
+        self.every = every
+        self.key = key
+
+    def restore(self, model: nn.Module, opt, rng: np.random.Generator, order: np.ndarray):
+        """Load a matching state into model, opt and rng; return (first step, batch order)."""
+        saved = distributed.from_main(self._read)
+        if saved is None:
+            return 0, order
+        model.load_state_dict(saved['model'])
+        opt.load_state_dict(saved['optimiser'])
+        rng.bit_generator.state = saved['rng']
+        rank = dist_info()[0]
+        if rank < len(saved['torch_rng']):
+            torch.set_rng_state(saved['torch_rng'][rank])
+        if is_main():
+            print(f'[softmaint-train] resuming {self.path.name} at step {saved["step"]}',
+                  flush=True)
+        return saved['step'], saved['order']
+
+    def _read(self):
+        if self.path is None or not self.path.is_file():
+            return None
+        saved = torch.load(self.path, map_location='cpu', weights_only=False)
+        if saved.get('key') != self.key:
+            print(f'[softmaint-train] {self.path.name} belongs to another config or data; '
+                  'starting over', flush=True)
+            return None
+        return saved
+
+    def save(self, step: int, total: int, model: nn.Module, opt, rng, order) -> None:
+        """Save the state after `step` steps if it is due (every `every`, and the last)."""
+        if self.path is None or not (step == total or (self.every and step % self.every == 0)):
+            return
+        torch_rng = distributed.gather_objects(torch.get_rng_state())
+        if not is_main():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f'.{self.path.name}.tmp')
+        torch.save({'key': self.key, 'step': step,
+                    'model': {k: v.cpu() for k, v in model.state_dict().items()},
+                    'optimiser': opt.state_dict(), 'rng': rng.bit_generator.state,
+                    'order': order, 'torch_rng': torch_rng}, tmp)
+        os.replace(tmp, self.path)
+
+
+def state_key(stage: str, cfg: TrainConfig, windows: Windows, *arrays) -> str:
+    """Return what a resumable state must match: stage, config, dataset rows, teacher outputs."""
+    config = {k: v for k, v in asdict(cfg).items() if k != 'checkpoint_every'}
+    digest = hashlib.sha256(json.dumps([stage, config], sort_keys=True).encode())
+    for array in (windows.arrays['row'],) + arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def remove_state(path: Path) -> None:
+    """Delete a training state once the stage's final checkpoint is written (rank 0)."""
+    if is_main() and Path(path).is_file():
+        Path(path).unlink()
 
 
 def _optimiser_step(opt, model: nn.Module, loss: torch.Tensor, terms: Dict[str, torch.Tensor],
                     stage: str, step: int, lr: Optional[float] = None,
-                    clip: Optional[float] = 1.0, bar=None) -> None:
+                    clip: Optional[float] = 1.0, bar=None,
+                    objective: Optional[torch.Tensor] = None) -> None:
     """
     One update: stop on a non-finite loss, set the learning rate, backward, clip, step, log.
 
     lr None keeps the optimiser's rate, clip None skips gradient-norm clipping; with a progress
-    bar the loss is shown every 10 steps.
+    bar the loss is shown every 10 steps. The backward runs on `objective` (default: the loss;
+    under DDP the gathered batch's loss times the world size, see _ddp_objective).
     """
     if not torch.isfinite(loss):
         parts = ', '.join(f'{k}={float(v.detach()):.4g}' for k, v in terms.items())
@@ -79,7 +145,7 @@ def _optimiser_step(opt, model: nn.Module, loss: torch.Tensor, terms: Dict[str, 
         for group in opt.param_groups:
             group['lr'] = lr
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if objective is None else objective).backward()
     if clip is not None:
         nn.utils.clip_grad_norm_(model.parameters(), clip)
     opt.step()
@@ -118,7 +184,11 @@ def build_student(cfg: TrainConfig) -> Student:
 
 def load_checkpoint(path: Path):
     """Rebuild (model, checkpoint dict) from a teacher or student checkpoint."""
-    ckpt = torch.load(Path(path), map_location='cpu', weights_only=False)
+    return model_from_checkpoint(torch.load(Path(path), map_location='cpu', weights_only=False))
+
+
+def model_from_checkpoint(ckpt: dict):
+    """Rebuild (model in eval mode, ckpt) from a loaded checkpoint dict."""
     cfg = config_from_dict(ckpt['config'])
     if ckpt['kind'] == 'teacher':
         model = build_teacher(cfg, ckpt['privileged_dim'])
@@ -127,6 +197,41 @@ def load_checkpoint(path: Path):
     model.load_state_dict(ckpt['state_dict'])
     model.eval()
     return model, ckpt
+
+
+def _ddp_objective(loss: torch.Tensor, replicated: Optional[torch.Tensor] = None):
+    """
+    Return what the backward runs on: the global batch's loss, times the world size (DDP).
+
+    Only this rank's rows of the gathered outputs carry gradient and DDP averages the ranks'
+    gradients, so world x loss gives the one-process gradient. `replicated` terms depend on
+    the weights alone (every rank computes the same value, e.g. EWC) and are not scaled.
+    """
+    objective = dist_info()[1] * loss
+    return objective if replicated is None else objective + replicated
+
+
+def _sharded_forward(net: nn.Module, inputs, mask: torch.Tensor, sizes, *args):
+    """Forward this rank's rows on the training device; return the global batch's outputs."""
+    return distributed.gathered(net(_to_device(inputs), _to_device(mask), *args), sizes)
+
+
+def _dropout_rows(model: nn.Module, seed: Optional[Sequence[int]], rows: slice = slice(None),
+                  total: int = 0) -> None:
+    """
+    Draw the dropout masks of this step from a generator seeded by `seed` (e.g. (seed, step)).
+
+    Every rank draws the masks of the whole global batch and keeps its `rows` (RowDropout):
+    the drop pattern does not depend on the number of processes, and a resumed run draws the
+    same masks. seed None returns the model to plain dropout.
+    """
+    generator = None
+    if seed is not None:
+        generator = torch.Generator().manual_seed(
+            int(np.random.SeedSequence(list(seed)).generate_state(1)[0]))
+    for module in model.modules():
+        if isinstance(module, RowDropout):
+            module.generator, module.rows, module.total = generator, rows, total
 
 
 # teacher/student.urgency_loss as configs and checkpoints record it -> (registry name of the
@@ -143,38 +248,44 @@ def urgency_loss(kind: str, urgency, log_rul, target, weights=None):
 
 # ----------------------------------------------------------------------------- teacher stage
 
-def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = True) -> Teacher:
+def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = True,
+                  state: Optional[Path] = None) -> Teacher:
     """
     Supervised multi-task training of the teacher on the teacher view of simulation.
 
     Loss = CE(fatigue) + CE(damage) + w_u * urgency loss + w_p * MSE(privileged targets, see
-    data.privileged_targets).
+    data.privileged_targets). Each step draws a global batch of teacher.batch_size windows,
+    whatever the number of processes. `state`: resumable state file (TrainingState).
     """
     tc = cfg.teacher
-    rank, world = dist_info()
     seed_everything(cfg.seed)
     priv = windows.arrays['privileged']
     p_stats = privileged_stats(priv, tc.privileged_target)
-    model = build_teacher(cfg, priv.shape[1])
+    model = build_teacher(cfg, priv.shape[1]).to(distributed.device())
     model.privileged_stats = p_stats
-    net = _wrap(model)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(windows) / (tc.batch_size * world)))
+    steps_per_epoch = max(1, math.ceil(len(windows) / tc.batch_size))
     total = tc.epochs * steps_per_epoch
-    rng = np.random.default_rng(cfg.seed * 1000 + rank)
-    bar = tqdm(range(total), desc='teacher', disable=not (progress and rank == 0),
-               dynamic_ncols=True)
+    rng = np.random.default_rng(cfg.seed * 1000)        # the same on every rank
+    resume = TrainingState(state, cfg.checkpoint_every, state_key('teacher', cfg, windows))
+    distributed.seed_rank(cfg.seed)
+    first, order = resume.restore(model, opt, rng, np.empty(0, dtype=np.int64))
+    net = distributed.wrap(model)
+    bar = tqdm(range(first, total), desc='teacher', disable=not (progress and is_main()),
+               initial=first, total=total, dynamic_ncols=True)
     model.train()
-    order = np.empty(0, dtype=np.int64)
     for step in bar:
         if len(order) < tc.batch_size:
             order = np.concatenate([order, rng.permutation(len(windows))])
         index, order = np.sort(order[:tc.batch_size]), order[tc.batch_size:]
-        inputs, mask = make_inputs(windows, index, stats)
-        targets = make_targets(windows, index)
-        privileged = torch.from_numpy(
-            privileged_targets(priv[index], p_stats, tc.privileged_target))
-        out = net(inputs, mask)
+        mine, sizes = distributed.shard(len(index))
+        _dropout_rows(model, (cfg.seed, 0, step), mine, len(index))
+        inputs, _ = make_inputs(windows, index[mine], stats)
+        mask = torch.from_numpy(windows.arrays['mask'][index].astype(np.float32))
+        targets = _to_device(make_targets(windows, index))
+        privileged = _to_device(torch.from_numpy(
+            privileged_targets(priv[index], p_stats, tc.privileged_target)))
+        out = _sharded_forward(net, inputs, mask[mine], sizes)
         terms = {
             'fatigue': get_loss('cross_entropy')(out['fatigue'], targets['fatigue']),
             'damage': get_loss('cross_entropy')(out['damage'], targets['damage']),
@@ -186,11 +297,15 @@ def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = Tr
         if 'unimodal' in out:
             terms['unimodal'] = tc.unimodal_weight * get_loss('unimodal_ce')(
                 out['unimodal'], _one_hot(targets['fatigue'], N_FATIGUE),
-                _one_hot(targets['damage'], N_DAMAGE), mask)
-        _optimiser_step(opt, model, sum(terms.values()), terms, 'teacher', step,
-                        lr=_cosine_lr(step, total, tc.lr), bar=bar)
+                _one_hot(targets['damage'], N_DAMAGE), _to_device(mask))
+        loss = sum(terms.values())
+        _optimiser_step(opt, model, loss, terms, 'teacher', step,
+                        lr=_cosine_lr(step, total, tc.lr), bar=bar,
+                        objective=_ddp_objective(loss))
+        resume.save(step + 1, total, model, opt, rng, order)
+    _dropout_rows(model, None)
     model.eval()
-    return model
+    return model.cpu()
 
 
 @torch.no_grad()
@@ -236,13 +351,20 @@ def _one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
     return F.one_hot(labels, classes).float()
 
 
-def _student_batch(windows: Windows, index, labelled, teacher, stats, bins, cfg, rng):
-    """Assemble one student batch: inputs, train mask, targets, teacher targets, augments."""
+def _student_batch(windows: Windows, index, labelled, teacher, stats, bins, cfg, rng,
+                   mine: slice = slice(None)):
+    """
+    Assemble one student batch: inputs, train mask, targets, teacher targets, augments.
+
+    Everything is for the whole (global) batch `index` except the inputs, which are those of
+    this rank's rows `mine` (the random draws are the same on every rank).
+    """
     dc = cfg.distill
     data_mask = windows.arrays['mask'][index]
-    inputs, _ = make_inputs(windows, index, stats)
     train_mask = modality_dropout(data_mask, dc.modality_dropout, rng)
     targets = make_targets(windows, index)
+    mixing = dc.mix.enabled and rng.random() < dc.mix.probability
+    inputs, _ = make_inputs(windows, index if mixing else index[mine], stats)
     batch = {
         'inputs': inputs,
         'mask': torch.from_numpy(train_mask.astype(np.float32)),
@@ -256,8 +378,9 @@ def _student_batch(windows: Windows, index, labelled, teacher, stats, bins, cfg,
     if teacher is not None:
         for key in ('fatigue', 'damage', 'urgency', 'feature'):
             batch['t_' + key] = torch.from_numpy(teacher[key][index])
-    if dc.mix.enabled and rng.random() < dc.mix.probability:
+    if mixing:
         batch = _mix(batch, dc.mix, rng)
+        batch['inputs'] = {name: x[mine] for name, x in batch['inputs'].items()}
     return batch
 
 
@@ -363,7 +486,7 @@ def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
 
 def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stats,
                   teacher: Optional[Dict[str, np.ndarray]] = None, progress: bool = True,
-                  desc: str = 'student') -> Student:
+                  desc: str = 'student', state: Optional[Path] = None) -> Student:
     """
     Train the K-member student on field-view windows.
 
@@ -371,28 +494,32 @@ def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stat
     holds cached teacher outputs for every window (None or distill.use_teacher False = from
     scratch). With a teacher, every step draws batch_size windows from the whole pool plus
     batch_size / 4 labelled windows; from scratch, batch_size labelled windows. Both run the
-    same number of steps (a fair compute budget).
+    same number of steps (a fair compute budget), whatever the number of processes. `state`:
+    resumable state file (TrainingState).
     """
     sc, dc = cfg.student, cfg.distill
-    rank, world = dist_info()
     seed_everything(cfg.seed)
     use_teacher = teacher is not None and dc.use_teacher
-    model = build_student(cfg)
-    net = _wrap(model)
+    model = build_student(cfg).to(distributed.device())
     opt = torch.optim.AdamW(model.parameters(), lr=sc.lr, weight_decay=sc.weight_decay)
     pool = np.arange(len(windows))
-    steps_per_epoch = max(1, math.ceil(len(pool) / (sc.batch_size * world)))
+    steps_per_epoch = max(1, math.ceil(len(pool) / sc.batch_size))
     total = max(sc.epochs * steps_per_epoch, sc.min_labelled_steps)
     edges = lighting_edges(windows.arrays['lighting'])
     bins = lighting_bins(windows.arrays['lighting'], edges)
     is_labelled = np.zeros(len(windows), dtype=bool)
     is_labelled[labelled] = True
-    rng = np.random.default_rng(cfg.seed * 1000 + rank + 1)
+    rng = np.random.default_rng(cfg.seed * 1000 + 1)    # the same on every rank
     n_lab = max(8, sc.batch_size // 4)
-    bar = tqdm(range(total), desc=desc, disable=not (progress and rank == 0),
-               dynamic_ncols=True)
+    outputs = [teacher[k] for k in sorted(teacher)] if use_teacher else []
+    resume = TrainingState(state, cfg.checkpoint_every,
+                           state_key(desc, cfg, windows, labelled, *outputs))
+    distributed.seed_rank(cfg.seed)
+    first, order = resume.restore(model, opt, rng, np.empty(0, dtype=np.int64))
+    net = distributed.wrap(model)
+    bar = tqdm(range(first, total), desc=desc, disable=not (progress and is_main()),
+               initial=first, total=total, dynamic_ncols=True)
     model.train()
-    order = np.empty(0, dtype=np.int64)
     for step in bar:
         if use_teacher:
             if len(order) < sc.batch_size:
@@ -403,17 +530,22 @@ def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stat
             index = rng.choice(labelled, size=sc.batch_size, replace=len(labelled) < 4 * sc.
                                batch_size)
         index = np.sort(index)
-        batch = _student_batch(windows, index, is_labelled[index],
-                               teacher if use_teacher else None, stats, bins, cfg, rng)
+        mine, sizes = distributed.shard(len(index))
+        _dropout_rows(model, (cfg.seed, 1, step), mine, len(index))
+        batch = _to_device(_student_batch(windows, index, is_labelled[index],
+                                          teacher if use_teacher else None, stats, bins, cfg,
+                                          rng, mine))
         progress_frac = step / max(1, total)
         reversal = 2.0 / (1.0 + math.exp(-10.0 * progress_frac)) - 1.0  # DANN's schedule
-        out = net(batch['inputs'], batch['mask'], reversal)
+        out = _sharded_forward(net, batch['inputs'], batch['mask'][mine], sizes, reversal)
         loss, terms = student_loss(out, batch, cfg, step, total)
         _optimiser_step(opt, model, loss, terms, desc, step, lr=_cosine_lr(step, total, sc.lr),
-                        bar=bar)
+                        bar=bar, objective=_ddp_objective(loss))
+        resume.save(step + 1, total, model, opt, rng, order)
+    _dropout_rows(model, None)
     model.eval()
     model.lighting_edges = edges
-    return model
+    return model.cpu()
 
 
 def student_pool(splits, episode: np.ndarray, cfg: TrainConfig, seed: int):
@@ -430,14 +562,22 @@ def student_pool(splits, episode: np.ndarray, cfg: TrainConfig, seed: int):
 
 def fisher_diagonal(model: Student, windows: Windows, stats, batches: int = 20,
                     batch_size: int = 64, seed: int = 0) -> Dict[str, torch.Tensor]:
-    """Diagonal empirical Fisher of the ensemble's labelled log-likelihood on old data."""
+    """
+    Diagonal empirical Fisher of the ensemble's labelled log-likelihood on old data.
+
+    Under torchrun the batches are dealt out to the ranks (the same draws on every rank) and
+    the sums added up: the same Fisher as one process computes.
+    """
+    rank, world = dist_info()
     rng = np.random.default_rng(seed)
     fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters() if p.requires_grad}
     ce = get_loss('cross_entropy')
     model.eval()
-    for _ in range(batches):
+    for b in range(batches):
         index = np.sort(rng.choice(len(windows), size=min(batch_size, len(windows)),
                                    replace=False))
+        if b % world != rank:
+            continue
         inputs, mask = make_inputs(windows, index, stats)
         targets = make_targets(windows, index)
         out = model(inputs, mask)
@@ -450,26 +590,48 @@ def fisher_diagonal(model: Student, windows: Windows, stats, batches: int = 20,
             if p.grad is not None:
                 fisher[n] += p.grad.detach() ** 2 / batches
     model.zero_grad(set_to_none=True)
+    distributed.all_sum(list(fisher.values()))
     return fisher
 
 
 def finetune_ewc(model: Student, cfg: TrainConfig, windows: Windows, stats,
                  fisher: Dict[str, torch.Tensor], strength: float, steps: int = 200,
-                 lr: float = 5e-4, progress: bool = True) -> Student:
-    """Fine-tune on new labelled field windows with the EWC penalty against the old weights."""
+                 lr: float = 5e-4, progress: bool = True,
+                 state: Optional[Path] = None) -> Student:
+    """
+    Fine-tune on new labelled field windows with the EWC penalty against the old weights.
+
+    Data-parallel under torchrun like train_student (global batches of student.batch_size);
+    `state`: resumable state file (TrainingState).
+    """
+    model.to(distributed.device())
     anchors = {n: p.detach().clone() for n, p in model.named_parameters()}
+    fisher = _to_device(fisher)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     rng = np.random.default_rng(cfg.seed + 7)
     bins = np.zeros(len(windows), dtype=np.int64)
+    anchor_bytes = [a.cpu().numpy() for a in anchors.values()]
+    resume = TrainingState(state, cfg.checkpoint_every,
+                           state_key(f'finetune-{strength}-{steps}-{lr}', cfg, windows,
+                                     *anchor_bytes))
+    distributed.seed_rank(cfg.seed + 7)
+    first, _ = resume.restore(model, opt, rng, np.empty(0, dtype=np.int64))
+    net = distributed.wrap(model)
     model.train()
-    for step in tqdm(range(steps), desc='finetune', disable=not progress, dynamic_ncols=True):
+    for step in tqdm(range(first, steps), desc='finetune', initial=first, total=steps,
+                     disable=not (progress and is_main()), dynamic_ncols=True):
         index = np.sort(rng.choice(len(windows), size=cfg.student.batch_size))
-        batch = _student_batch(windows, index, np.ones(len(index), bool), None, stats, bins,
-                               cfg, rng)
-        out = model(batch['inputs'], batch['mask'])
+        mine, sizes = distributed.shard(len(index))
+        _dropout_rows(model, (cfg.seed, 2, step), mine, len(index))
+        batch = _to_device(_student_batch(windows, index, np.ones(len(index), bool), None,
+                                          stats, bins, cfg, rng, mine))
+        out = _sharded_forward(net, batch['inputs'], batch['mask'][mine], sizes)
         loss, terms = student_loss(out, batch, cfg, step, steps)
         terms['ewc'] = get_loss('ewc_penalty')(model.named_parameters(), anchors, fisher,
                                                strength)
-        _optimiser_step(opt, model, loss + terms['ewc'], terms, 'finetune', step, clip=None)
+        _optimiser_step(opt, model, loss + terms['ewc'], terms, 'finetune', step, clip=None,
+                        objective=_ddp_objective(loss, terms['ewc']))
+        resume.save(step + 1, steps, model, opt, rng, np.empty(0, dtype=np.int64))
+    _dropout_rows(model, None)
     model.eval()
-    return model
+    return model.cpu()
