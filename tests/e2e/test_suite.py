@@ -2,6 +2,7 @@
 The whole suite across processes: softmaint-bringup runs the sim robot, ingestion, the student
 and the agent; a separate rclpy client watches decisions, inspects, and reloads models.
 """
+import json
 import os
 from pathlib import Path
 import shutil
@@ -15,6 +16,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / 'models' / 'student.onnx'
+# the committed default student's id, from its metadata
+MODEL_ID = json.loads(MODEL.with_suffix('.json').read_text())['model_id']
 
 
 class Operator:
@@ -92,10 +95,10 @@ def test_suite_decides_inspects_and_reloads_across_processes(ros_context, spawn,
             'no predictions from the suite'
         assert operator.until(lambda: operator.decisions, 10.0), 'no latched decision'
         first = operator.predictions[0]
-        assert first.model_id == 'student-field-v1' and len(first.damage_probs) == 5
+        assert first.model_id == MODEL_ID and len(first.damage_probs) == 5
         assert sum(first.damage_probs) == pytest.approx(1.0, abs=1e-5)
         decision = operator.decisions[-1]
-        assert decision.model_id == 'student-field-v1' and decision.reason
+        assert decision.model_id == MODEL_ID and decision.reason
 
         assert operator.inspect.wait_for_server(timeout_sec=10.0)
         feedback = []
@@ -115,7 +118,7 @@ def test_suite_decides_inspects_and_reloads_across_processes(ros_context, spawn,
 
         bad = operator.call_reload(_model_copy(tmp_path / 'corrupt', corrupt=True))
         assert not bad.success and 'sha' in bad.message.lower()
-        assert bad.model_id == 'student-field-v1'
+        assert bad.model_id == MODEL_ID
         seen = len(operator.predictions)
         assert operator.until(lambda: len(operator.predictions) > seen + 1, 20.0), \
             'the suite stopped predicting after a refused reload'
