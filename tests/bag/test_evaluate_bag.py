@@ -61,8 +61,9 @@ def test_both_storages_give_the_same_deterministic_report(tmp_path):
 def test_windows_match_the_ingestion_assembler_fed_directly(tmp_path, model):
     """The offline windows are those a WindowAssembler builds from the same samples."""
     from softmaint_bag.evaluate import evaluate as run, Params
-    from softmaint_core.window import (read_actuation, read_environment, read_joints,
-                                       read_tactile, WindowAssembler)
+    from softmaint_core.messages import (read_actuation, read_environment, read_joints,
+                                         read_tactile)
+    from softmaint_core.window import WindowAssembler
     from softmaint_core.image import image_msg_to_rgb
     bags.write_sensor_bag(tmp_path / 'bag', 'mcap', seconds=4.0, seed=3)
     result = run(tmp_path / 'bag', model, Params())

@@ -92,8 +92,9 @@ def test_synthetic_messages_pass_ingestion_checks_and_fill_every_modality():
     from builtin_interfaces.msg import Time
     from softmaint_core import topics
     from softmaint_core.image import image_msg_to_rgb
-    from softmaint_core.window import (HealthConfig, read_actuation, read_environment,
-                                       read_joints, read_tactile, WindowAssembler)
+    from softmaint_core.messages import (read_actuation, read_environment, read_joints,
+                                         read_tactile)
+    from softmaint_core.window import HealthConfig, WindowAssembler
     sensors = SyntheticSensors(LOADS['light'])
     assembler = WindowAssembler(sensors.spec, HealthConfig())
     readers = {'camera': image_msg_to_rgb,

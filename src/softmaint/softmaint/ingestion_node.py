@@ -48,10 +48,11 @@ from sensor_msgs.msg import Image, JointState
 from softmaint_core import topics
 from softmaint_core.image import (array_to_image, check_layout, ENCODINGS, image_msg_to_rgb,
                                   to_rgb_float)
+from softmaint_core.messages import message_readers, stamp_seconds
 from softmaint_core.metadata import MetadataError, ModelMetadata
 from softmaint_core.spec import SpecError
-from softmaint_core.window import (HealthConfig, InputError, message_readers, REJECT_REASONS,
-                                   stamp_seconds, Status, WindowAssembler)
+from softmaint_core.window import (HealthConfig, InputError, REJECT_REASONS, Status,
+                                   WindowAssembler)
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, ModalityTensor,
                                       SensorWindow, TactileArray)
 from softmaint_ros.node_main import run_node

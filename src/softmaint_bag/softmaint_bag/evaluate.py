@@ -21,10 +21,10 @@ import numpy as np
 from softmaint_core import topics
 from softmaint_core.agent import AgentCore, AgentSettings, safe_action_of, summarise
 from softmaint_core.decisions import Decision
+from softmaint_core.messages import message_readers, stamp_seconds
 from softmaint_core.settings import Thresholds
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
-from softmaint_core.window import (HealthConfig, InputError, message_readers, stamp_seconds,
-                                   WindowAssembler)
+from softmaint_core.window import HealthConfig, InputError, WindowAssembler
 import yaml
 
 from .reading import Bag, BagError

@@ -11,10 +11,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from softmaint_core.image import array_to_image, image_msg_to_rgb
+from softmaint_core.messages import (read_actuation, read_environment, read_joints,
+                                     read_tactile, stamp_seconds)
 from softmaint_core.spec import FIELD_SPEC, SpecError
-from softmaint_core.window import (HealthConfig, InputError, read_actuation, read_environment,
-                                   read_joints, read_tactile, REJECT_REASONS, Source,
-                                   stamp_seconds, Status, WindowAssembler)
+from softmaint_core.window import (HealthConfig, InputError, REJECT_REASONS, Source, Status,
+                                   WindowAssembler)
 
 RATES = {'camera': 5.0, 'tactile': 100.0, 'joint_states': 100.0, 'actuation': 100.0,
          'environment': 1.0}
