@@ -64,7 +64,9 @@ def _differs(a, b):
 def test_a_config_states_only_what_differs_from_its_base(tmp_path):
     assert _differs('shipped.yaml', 'shipped-log-rul.yaml') == {
         'teacher.privileged_target', 'teacher.urgency_loss', 'student.urgency_loss'}
-    assert _differs('shipped-log-rul.yaml', 'space.yaml') == {
+    assert _differs('shipped-log-rul.yaml', 'field-v2.yaml') == {
+        'name', 'data.root', 'teacher.epochs', 'student.epochs', 'export.model_id'}
+    assert _differs('field-v2.yaml', 'space.yaml') == {
         'name', 'data.root', 'export.out', 'export.model_id'}
     (tmp_path / 'a.yaml').write_text('base: b.yaml\nseed: 1\n')
     (tmp_path / 'b.yaml').write_text('base: a.yaml\n')
