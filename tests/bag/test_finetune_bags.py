@@ -22,7 +22,8 @@ def _tiny_student(tmp_path, seed):
     from synthetic import make_dataset
     from softmaint_train.config import apply_override, config_from_dict
     from softmaint_train.data import fit_normalisation, make_splits, open_dataset, Windows
-    from softmaint_train.train import build_student, save_checkpoint, seed_everything
+    from softmaint_train.checkpoints import build_student, save_checkpoint
+    from softmaint_train.train import seed_everything
     import yaml
     root = make_dataset(tmp_path / 'sim', episodes=40, windows=4)
     data = yaml.safe_load((REPO / 'config' / 'train' / 'default.yaml').read_text())

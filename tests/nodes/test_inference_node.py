@@ -28,7 +28,7 @@ def _export(folder, model_id, seed, stats):
     import torch
     from softmaint_train.config import TrainConfig
     from softmaint_train.export import export_onnx, write_metadata
-    from softmaint_train.train import build_student
+    from softmaint_train.checkpoints import build_student
     torch.manual_seed(seed)
     config = TrainConfig()
     path = export_onnx(build_student(config).eval(), folder / 'student.onnx')

@@ -73,7 +73,7 @@ def test_committed_checkpoint_rebuilds_the_committed_graph(committed):
     # older models lack newer switches, whose defaults are the old behaviour) and give the
     # same outputs as the graph
     from softmaint_train.export import check_parity
-    from softmaint_train.train import load_checkpoint
+    from softmaint_train.checkpoints import load_checkpoint
     model, _, _ = committed
     student, ckpt = load_checkpoint(model.with_suffix('.pt'))
     assert ckpt['kind'] == 'student'

@@ -13,7 +13,8 @@ from softmaint_train.evaluate import labels_of, student_outputs
 from softmaint_train.export import example_inputs, session
 from softmaint_core.metrics import macro_f1
 from softmaint_train.pipeline import get_teacher, run, teacher_cache
-from softmaint_train.train import build_teacher, teacher_outputs, TrainingError, train_student
+from softmaint_train.checkpoints import build_teacher
+from softmaint_train.train import teacher_outputs, TrainingError, train_student
 import torch
 
 

@@ -10,7 +10,7 @@ from softmaint_core.spec import FIELD_SPEC, MODALITIES, OUTPUTS
 from softmaint_train.config import TrainConfig
 from softmaint_train.export import (all_masks, check_parity, example_inputs, export_onnx,
                                     ParityError, session, write_metadata)
-from softmaint_train.train import build_student
+from softmaint_train.checkpoints import build_student
 import torch
 
 CALIB = {'temperature_fatigue': 1.3, 'temperature_damage': 0.9, 'conformal_alpha': 0.1,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from softmaint_train.data import make_splits, open_dataset, Windows
 from softmaint_train.evaluate import evaluate_student, labels_of, save_predictions, write_report
-from softmaint_train.train import load_checkpoint
+from softmaint_train.checkpoints import load_checkpoint
 
 OUT = Path('docs/reports/default')
 student, ckpt = load_checkpoint('models/student.pt')

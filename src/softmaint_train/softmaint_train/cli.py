@@ -115,7 +115,7 @@ def cmd_evaluate(args) -> int:
 def cmd_export(args) -> int:
     """Re-export a student checkpoint (uses the calibration stored in it)."""
     from .pipeline import export_student
-    from .train import load_checkpoint
+    from .checkpoints import load_checkpoint
     student, ckpt = load_checkpoint(args.checkpoint)
     from .config import config_from_dict
     cfg = config_from_dict(ckpt['config'])
@@ -132,7 +132,7 @@ def cmd_export(args) -> int:
 def cmd_bench(args) -> int:
     """Latency of onnxruntime vs torch eager for the exported student."""
     from .bench import bench, format_bench
-    from .train import load_checkpoint
+    from .checkpoints import load_checkpoint
     student, _ = load_checkpoint(args.checkpoint)
     result = bench(student, args.onnx, runs=args.runs)
     print(format_bench(result))
@@ -145,8 +145,8 @@ def cmd_finetune(args) -> int:
     """Fine-tune a student on new labelled field windows with (or without) EWC."""
     from .data import make_splits, open_dataset, Windows
     from .evaluate import labels_of, metrics_of, student_outputs
-    from .train import (finetune_ewc, fisher_diagonal, is_main, load_checkpoint, remove_state,
-                        save_checkpoint)
+    from .checkpoints import load_checkpoint, remove_state, save_checkpoint
+    from .train import finetune_ewc, fisher_diagonal, is_main
     student, ckpt = load_checkpoint(args.checkpoint)
     from .config import config_from_dict
     cfg = config_from_dict(ckpt['config'])

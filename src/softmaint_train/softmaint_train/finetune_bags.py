@@ -121,8 +121,8 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
     """Fine-tune a student checkpoint on labelled bag windows; return before/after metrics."""
     import torch
     from softmaint_train.config import config_from_dict
-    from softmaint_train.train import (finetune_ewc, fisher_diagonal, is_main, load_checkpoint,
-                                       remove_state, save_checkpoint)
+    from softmaint_train.checkpoints import load_checkpoint, remove_state, save_checkpoint
+    from softmaint_train.train import finetune_ewc, fisher_diagonal, is_main
     student, ckpt = load_checkpoint(checkpoint)
     cfg = config_from_dict(ckpt['config'])
     torch.set_num_threads(cfg.threads)

@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from .calibrate import calibrate
+from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
 from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
                      TrainConfig)
 from .data import fit_normalisation, make_splits, open_dataset, Windows
@@ -26,8 +27,8 @@ from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
 from .export import check_parity, export_onnx, write_metadata
-from .train import (dist_info, is_main, model_from_checkpoint, remove_state, save_checkpoint,
-                    student_pool, teacher_outputs_from_dataset, train_student, train_teacher)
+from .train import (dist_info, is_main, student_pool, teacher_outputs_from_dataset, train_student,
+                    train_teacher)
 
 
 def _log(msg: str) -> None:

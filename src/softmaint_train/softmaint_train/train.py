@@ -6,15 +6,11 @@ data-parallel with DistributedDataParallel (distributed.py): every rank draws th
 batch, forwards its slice, and the loss of the whole batch is computed from the gathered
 outputs, so the trained model does not depend on the number of processes. Rank 0 writes the
 files and shows progress bars. With a state file a loop saves its state every
-`checkpoint_every` steps and a rerun resumes from it (TrainingState). A non-finite loss stops
-training with an error naming the terms. Every loss, schedule and augmentation is looked up by
-name in the registry of losses.py.
+`checkpoint_every` steps and a rerun resumes from it (checkpoints.TrainingState). A non-finite
+loss stops training with an error naming the terms. Every loss, schedule and augmentation is
+looked up by name in the registry of losses.py.
 """
-from dataclasses import asdict
-import hashlib
-import json
 import math
-import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -25,12 +21,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import distributed
-from .config import config_from_dict, TrainConfig
+from .checkpoints import build_student, build_teacher, state_key, TrainingState
+from .config import TrainConfig
 from .data import (labelled_rows, lighting_bins, lighting_edges, make_inputs, make_targets,
-                   privileged_stats, privileged_targets, VIEW_SPECS, Windows)
+                   privileged_stats, privileged_targets, Windows)
 from .distributed import dist_info, is_main
 from .losses import angle_encode, get_loss
-from .models import N_DAMAGE, N_FATIGUE, RowDropout, shapes_from_spec, Student, Teacher
+from .models import N_DAMAGE, N_FATIGUE, RowDropout, Student, Teacher
 
 TEACHER_CHUNK = 128
 
@@ -52,78 +49,6 @@ def _to_device(batch):
     if isinstance(batch, dict):
         return {k: _to_device(v) for k, v in batch.items()}
     return batch.to(distributed.device())
-
-
-class TrainingState:
-    """
-    Resumable state of one training loop in one file, written by rank 0 only.
-
-    Every `every` steps (and after the last) the file holds the weights, the optimiser, the
-    step, the batch generator and the pending batch order, and every rank's torch generator;
-    a loop started with the same key (config and data) continues from it. The batches depend
-    only on that state, so a run may resume on another number of processes.
-    """
-
-    def __init__(self, path: Optional[Path], every: int, key: str):
-        self.path = Path(path) if path is not None else None
-        self.every = every
-        self.key = key
-
-    def restore(self, model: nn.Module, opt, rng: np.random.Generator, order: np.ndarray):
-        """Load a matching state into model, opt and rng; return (first step, batch order)."""
-        saved = distributed.from_main(self._read)
-        if saved is None:
-            return 0, order
-        model.load_state_dict(saved['model'])
-        opt.load_state_dict(saved['optimiser'])
-        rng.bit_generator.state = saved['rng']
-        rank = dist_info()[0]
-        if rank < len(saved['torch_rng']):
-            torch.set_rng_state(saved['torch_rng'][rank])
-        if is_main():
-            print(f'[softmaint-train] resuming {self.path.name} at step {saved["step"]}',
-                  flush=True)
-        return saved['step'], saved['order']
-
-    def _read(self):
-        if self.path is None or not self.path.is_file():
-            return None
-        saved = torch.load(self.path, map_location='cpu', weights_only=False)
-        if saved.get('key') != self.key:
-            print(f'[softmaint-train] {self.path.name} belongs to another config or data; '
-                  'starting over', flush=True)
-            return None
-        return saved
-
-    def save(self, step: int, total: int, model: nn.Module, opt, rng, order) -> None:
-        """Save the state after `step` steps if it is due (every `every`, and the last)."""
-        if self.path is None or not (step == total or (self.every and step % self.every == 0)):
-            return
-        torch_rng = distributed.gather_objects(torch.get_rng_state())
-        if not is_main():
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f'.{self.path.name}.tmp')
-        torch.save({'key': self.key, 'step': step,
-                    'model': {k: v.cpu() for k, v in model.state_dict().items()},
-                    'optimiser': opt.state_dict(), 'rng': rng.bit_generator.state,
-                    'order': order, 'torch_rng': torch_rng}, tmp)
-        os.replace(tmp, self.path)
-
-
-def state_key(stage: str, cfg: TrainConfig, windows: Windows, *arrays) -> str:
-    """Return what a resumable state must match: stage, config, dataset rows, teacher outputs."""
-    config = {k: v for k, v in asdict(cfg).items() if k != 'checkpoint_every'}
-    digest = hashlib.sha256(json.dumps([stage, config], sort_keys=True).encode())
-    for array in (windows.arrays['row'],) + arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
-
-
-def remove_state(path: Path) -> None:
-    """Delete a training state once the stage's final checkpoint is written (rank 0)."""
-    if is_main() and Path(path).is_file():
-        Path(path).unlink()
 
 
 def _optimiser_step(opt, model: nn.Module, loss: torch.Tensor, terms: Dict[str, torch.Tensor],
@@ -158,45 +83,6 @@ def _cosine_lr(step: int, total: int, base: float, warmup: int = 20) -> float:
         return base * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def save_checkpoint(path: Path, kind: str, model: nn.Module, cfg: TrainConfig, **extra):
-    """Save weights with the config and everything needed to rebuild the model."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = getattr(model, 'module', model)
-    torch.save({'kind': kind, 'config': asdict(cfg), 'state_dict': model.state_dict(),
-                **extra}, path)
-
-
-def build_teacher(cfg: TrainConfig, privileged: int) -> Teacher:
-    """Build a fresh teacher for the teacher view."""
-    return Teacher(shapes_from_spec(VIEW_SPECS['teacher']), cfg.teacher.model, privileged,
-                   unimodal=cfg.teacher.unimodal_weight > 0)
-
-
-def build_student(cfg: TrainConfig) -> Student:
-    """Build a fresh K-member student for the field view."""
-    return Student(shapes_from_spec(VIEW_SPECS['field']), cfg.student.model,
-                   cfg.student.members, teacher_dim=cfg.teacher.model.d_model,
-                   unimodal=cfg.student.unimodal_weight > 0)
-
-
-def load_checkpoint(path: Path):
-    """Rebuild (model, checkpoint dict) from a teacher or student checkpoint."""
-    return model_from_checkpoint(torch.load(Path(path), map_location='cpu', weights_only=False))
-
-
-def model_from_checkpoint(ckpt: dict):
-    """Rebuild (model in eval mode, ckpt) from a loaded checkpoint dict."""
-    cfg = config_from_dict(ckpt['config'])
-    if ckpt['kind'] == 'teacher':
-        model = build_teacher(cfg, ckpt['privileged_dim'])
-    else:
-        model = build_student(cfg)
-    model.load_state_dict(ckpt['state_dict'])
-    model.eval()
-    return model, ckpt
 
 
 def _ddp_objective(loss: torch.Tensor, replicated: Optional[torch.Tensor] = None):
