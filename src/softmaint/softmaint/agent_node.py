@@ -4,8 +4,8 @@ Maintenance agent node: turns the student's predictions into maintenance decisio
 Every MaintenancePrediction on softmaint/prediction goes through softmaint_core.agent.AgentCore
 (the policy's hysteresis and assistance requests, and the watchdog), the same pipeline offline
 bag evaluation runs. The node publishes the decision on softmaint/decision
-(latched) and the workload limit on softmaint/workload_limit (latched) when the decision changes
-and every `decision_period`, calls the robot's std_srvs/Trigger emergency stop on a shutdown
+(latched) and the workload limit on softmaint/workload_limit (latched) for every prediction and
+watchdog step and every `decision_period`, calls the robot's std_srvs/Trigger emergency stop on a shutdown
 (retrying until it is confirmed), and moves to a safe decision when predictions go stale. It
 serves softmaint/inspect (watch for a while, report a considered decision) and
 softmaint/acknowledge (an operator answers an assistance request), and writes every decision,
@@ -330,10 +330,11 @@ class AgentNode(Node):
         decision = step.decision
         self._decision_msg = decision_msg(decision, self.get_clock().now().to_msg(),
                                           self._prediction_stamp, self._model_id)
+        # every window's decision, so a subscriber sees which prediction each one answers
+        self._publish_decision()
         if not step.changed:
             return
         self._counts['decisions'] += 1
-        self._publish_decision()
         log = (self.get_logger().warn if decision.priority >= 2 else self.get_logger().info)
         log(f'decision {decision.action.label}: {decision.reason}')
         self._record('decision', decision.action.label, decision.reason,
