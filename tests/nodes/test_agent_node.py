@@ -159,8 +159,8 @@ def _log(path, **query):
 def test_hysteresis_escalation_and_immediate_shutdown(operator, start_agent):
     proc, log_path = start_agent('emergency_stop_service:=test_estop', 'stale_timeout:=30.0')
     assert operator.actions([CALM, HIGH, HIGH]) == ['continue_monitoring'] * 3
-    assert 'schedule_maintenance called for (urgency 0.70 >= 0.60) in 2 of 3 windows' in \
-        operator.decisions[-1].reason
+    assert ('schedule_maintenance called for (fatigue {low}, damage {none}, urgency 0.70-0.70 '
+            'call for schedule_maintenance) in 2 of 3 windows') in operator.decisions[-1].reason
     decision = operator.send(**HIGH)
     assert (decision.action_name, decision.priority) == ('schedule_maintenance', 2)
     assert decision.workload_limit == pytest.approx(0.25)
@@ -197,13 +197,15 @@ def test_hysteresis_escalation_and_immediate_shutdown(operator, start_agent):
 @pytest.mark.slow
 def test_ambiguous_set_requests_assistance_until_acknowledged(operator, start_agent):
     from softmaint_interfaces.msg import MaintenanceDecision
-    _, log_path = start_agent('stale_timeout:=30.0')
+    # ask when the possible actions span two levels (continue or schedule here)
+    _, log_path = start_agent('stale_timeout:=30.0', 'thresholds.ambiguity_spread:=2')
     actions = operator.actions([AMBIGUOUS] * 3)
     assert actions == ['continue_monitoring'] * 2 + ['request_assistance']
     decision = operator.decisions[-1]
     assert decision.request_id.startswith('req-') and decision.priority == 2
-    assert 'the damage conformal set holds 2 classes (none, crack_tear)' in decision.reason
-    assert decision.workload_limit == pytest.approx(0.5)
+    assert ('the possible actions differ (fatigue {low}, damage {none,crack_tear}'
+            in decision.reason)
+    assert decision.workload_limit == pytest.approx(0.25)     # holding the safest: schedule
     request_id = decision.request_id
 
     for args, error in (((request_id, 3), 'operator_name is empty'),
@@ -260,7 +262,7 @@ def test_watchdog_parameters_and_shutdown_without_stop_server(operator, start_ag
     result = set_parameters(thresholds__reduce_urgency=0.9)
     assert not result.successful
     assert 'reduce_urgency (0.9) must be <= schedule_urgency (0.6)' in result.reason
-    result = set_parameters(thresholds__max_uncertainty=1.5)
+    result = set_parameters(thresholds__urgency_band=9.0)
     assert not result.successful and 'out of range' in result.reason
     result = set_parameters(stale_action='continue_monitoring')
     assert not result.successful and 'stale_action must be one of' in result.reason

@@ -23,8 +23,9 @@ def test_table_uses_each_profiles_own_student(profile_datasets, capsys):
 
     from softmaint_sim.profile_eval import main
     out = profile_datasets[0].parent / 'metrics.json'
+    config = ['--config', str(REPO / 'config')]
     assert main([str(REPO / 'models' / 'student.onnx'), *map(str, profile_datasets),
-                 '--own-students', '--json', str(out)]) == 0
+                 '--own-students', '--json', str(out), *config]) == 0
     rows = json.loads(out.read_text())
     default_id = json.loads((REPO / 'models' / 'student.json').read_text())['model_id']
     space_id = json.loads((REPO / 'models/profiles/space/student.json').read_text())['model_id']
@@ -32,8 +33,15 @@ def test_table_uses_each_profiles_own_student(profile_datasets, capsys):
     for metrics in rows.values():
         assert metrics['episodes'] == 6
         assert 0 <= metrics['damage.macro_f1'] <= 1 and 0 <= metrics['urgency.mae'] <= 1
+        assert metrics['decision.windows'] == 6
+        low, rate, high = (metrics[f'decision.assistance_rate{s}']
+                           for s in ('_ci_low', '', '_ci_high'))
+        assert 0 <= low <= rate <= high <= 1
+    # space cannot ask (its ground station is 30 min away): it never requests assistance
+    assert rows['space']['decision.assistance_rate'] == 0
     table = capsys.readouterr().out
     assert f'| space | {space_id} | 6 |' in table and f'| default | {default_id} | 6 |' in table
+    assert "Decisions under each profile's policy" in table
     # without the flag every profile runs the given model
-    assert main([str(REPO / 'models' / 'student.onnx'), str(profile_datasets[1])]) == 0
+    assert main([str(REPO / 'models' / 'student.onnx'), str(profile_datasets[1]), *config]) == 0
     assert f'| space | {default_id} |' in capsys.readouterr().out

@@ -4,16 +4,20 @@ Maintenance decisions: from calibrated predictions to actions, with hysteresis.
 Pure and ROS-free: the agent node feeds it one PredictionSummary per window and publishes the
 Decision it returns; tests drive it window by window.
 
-Per window (`assess`), the severity the window calls for is the highest of
-  urgency   >= reduce_urgency -> reduce_workload; >= schedule_urgency -> schedule_maintenance
-  fatigue   P(medium) + P(high) >= fatigue_probability -> reduce_workload;
-            P(high) >= fatigue_probability -> schedule_maintenance
-  damage    1 - P(none) >= damage_probability -> schedule_maintenance
-  critical  urgency >= critical_urgency with uncertainty <= confident_uncertainty
-            -> immediate_shutdown
-and a human is needed (request_assistance) when a conformal set holds more than one class, the
-uncertainty is over max_uncertainty, fewer than min_modalities inputs were available, urgency is
-critical without a confident prediction, or predictions went stale.
+Per window (`assess`), action-level abstention: every state the prediction holds possible
+(each class of the fatigue and damage conformal sets, each urgency level the band
+urgency +- urgency_band * urgency_std reaches) gets the level the policy takes for it
+  fatigue   low -> continue_monitoring, medium -> reduce_workload, high -> schedule_maintenance
+  damage    none -> continue_monitoring, any damage type -> schedule_maintenance
+  urgency   >= reduce_urgency, schedule_urgency, critical_urgency -> reduce_workload,
+            schedule_maintenance, immediate_shutdown
+  (the highest of the three), and the window calls for the set of those candidate levels.
+When they agree, that is the level. When they differ, the safest (highest) is taken, unless
+they span ambiguity_spread levels or more, or a shutdown is possible but not certain: then the
+choice matters and a human is needed (request_assistance, while the level holds the safest
+candidate, or the highest below a shutdown). Fewer than min_modalities available inputs, or
+stale predictions, also ask. The same mapping applied to a window's true labels is the decision
+the ground truth implies (`ground_truth_action`), which evaluations compare against.
 
 Over windows (`decide`), the level escalates after escalate_windows consecutive windows above it
 (to the lowest level all of them called for) and de-escalates after deescalate_windows
@@ -92,8 +96,9 @@ class Assessment:
     """What one window calls for, before hysteresis."""
 
     target: Action                      # a level (continue .. immediate_shutdown)
-    driver: str                         # why that level, e.g. 'urgency 0.65 >= 0.60'
+    driver: str                         # why that level
     reasons: Dict[str, str]             # assistance reason code -> sentence fragment
+    candidates: FrozenSet[Action] = frozenset()   # levels the prediction set calls for
 
 
 @dataclass(frozen=True)
@@ -140,75 +145,108 @@ def _fraction(x: float) -> str:
     return f'{x:.2f}'
 
 
+FATIGUE_ACTIONS = {'low': Action.CONTINUE_MONITORING, 'medium': Action.REDUCE_WORKLOAD,
+                   'high': Action.SCHEDULE_MAINTENANCE}
+
+
+def urgency_action(urgency: float, t: Thresholds) -> Action:
+    """Level an urgency calls for on its own."""
+    for threshold, level in ((t.critical_urgency, Action.IMMEDIATE_SHUTDOWN),
+                             (t.schedule_urgency, Action.SCHEDULE_MAINTENANCE),
+                             (t.reduce_urgency, Action.REDUCE_WORKLOAD)):
+        if urgency >= threshold:
+            return level
+    return Action.CONTINUE_MONITORING
+
+
+def state_action(fatigue: str, damage: str, urgency_level: Action) -> Action:
+    """Level the policy takes for one state of the arm (a fatigue class, a damage class)."""
+    damage_level = (Action.CONTINUE_MONITORING if damage == 'none'
+                    else Action.SCHEDULE_MAINTENANCE)
+    return max(FATIGUE_ACTIONS[fatigue], damage_level, urgency_level)
+
+
+def ground_truth_action(fatigue: str, damage: str, urgency: float, t: Thresholds) -> Action:
+    """Level the ground truth of a window implies (what a perfect prediction would do)."""
+    return state_action(fatigue, damage, urgency_action(urgency, t))
+
+
+def urgency_band(s: PredictionSummary, t: Thresholds) -> Tuple[float, float]:
+    """Urgencies the prediction holds possible: mean +- urgency_band ensemble stds."""
+    half = t.urgency_band * s.urgency_std
+    return max(0.0, s.urgency - half), min(1.0, s.urgency + half)
+
+
+def candidate_actions(s: PredictionSummary, t: Thresholds) -> FrozenSet[Action]:
+    """
+    Levels the policy would take for the members of the prediction set.
+
+    Every fatigue class of the fatigue conformal set, every damage class of the damage set and
+    every urgency level the urgency band reaches is a state the window may be in.
+    """
+    low, high = (urgency_action(u, t) for u in urgency_band(s, t))
+    return frozenset(state_action(s.fatigue_classes[f], s.damage_classes[d], Action(level))
+                     for f in s.fatigue_set for d in s.damage_set
+                     for level in range(low, high + 1))
+
+
+def _labels(actions) -> str:
+    return ', '.join(a.label for a in sorted(actions))
+
+
+def _describe(s: PredictionSummary, t: Thresholds) -> str:
+    low, high = urgency_band(s, t)
+    return (f'fatigue {{{",".join(s.fatigue_classes[i] for i in s.fatigue_set)}}}, damage '
+            f'{{{",".join(s.damage_classes[i] for i in s.damage_set)}}}, urgency '
+            f'{_fraction(low)}-{_fraction(high)}')
+
+
 def assess(summary: PredictionSummary, thresholds: Thresholds,
            actions: ActionSettings = DEFAULT_ACTIONS) -> Assessment:
     """Level and assistance reasons that one window calls for (no hysteresis)."""
     s, t = summary, thresholds
-    candidates = [(Action.CONTINUE_MONITORING,
-                   f'urgency {_fraction(s.urgency)} and no likely fatigue or damage')]
-    if s.urgency >= t.schedule_urgency:
-        candidates.append((Action.SCHEDULE_MAINTENANCE, f'urgency {_fraction(s.urgency)} >= '
-                           f'{_fraction(t.schedule_urgency)}'))
-    elif s.urgency >= t.reduce_urgency:
-        candidates.append((Action.REDUCE_WORKLOAD, f'urgency {_fraction(s.urgency)} >= '
-                           f'{_fraction(t.reduce_urgency)}'))
-    fatigue = dict(zip(s.fatigue_classes, s.fatigue_probs))
-    if fatigue['high'] >= t.fatigue_probability:
-        candidates.append((Action.SCHEDULE_MAINTENANCE,
-                           f'high fatigue with p={_fraction(fatigue["high"])}'))
-    elif fatigue['high'] + fatigue['medium'] >= t.fatigue_probability:
-        candidates.append((Action.REDUCE_WORKLOAD, 'medium or high fatigue with '
-                           f'p={_fraction(fatigue["high"] + fatigue["medium"])}'))
-    damage = dict(zip(s.damage_classes, s.damage_probs))
-    if 1.0 - damage['none'] >= t.damage_probability:
-        worst = max((c for c in s.damage_classes if c != 'none'), key=damage.__getitem__)
-        candidates.append((Action.SCHEDULE_MAINTENANCE, f'damage likely with '
-                           f'p={_fraction(1.0 - damage["none"])} (most likely {worst})'))
-    critical = s.urgency >= t.critical_urgency
-    confident = s.uncertainty <= t.confident_uncertainty
-    if critical and confident:
-        candidates.append((Action.IMMEDIATE_SHUTDOWN, f'urgency {_fraction(s.urgency)} >= '
-                           f'critical {_fraction(t.critical_urgency)} with uncertainty '
-                           f'{_fraction(s.uncertainty)} <= {_fraction(t.confident_uncertainty)}'))
-    target, driver = max(candidates, key=lambda candidate: candidate[0])
-    reasons = _assistance_reasons(s, t, critical and not confident)
+    candidates = candidate_actions(s, t)
+    possible = f'{_describe(s, t)} call for {_labels(candidates)}'
+    reasons = {}
+    if Action.IMMEDIATE_SHUTDOWN in candidates and len(candidates) > 1:
+        # stopping or not is always worth a human's answer
+        target = max(candidates - {Action.IMMEDIATE_SHUTDOWN})
+        reasons['critical_unconfirmed'] = f'a shutdown is possible but not certain ({possible})'
+        driver = possible
+    elif max(candidates) - min(candidates) >= t.ambiguity_spread:
+        target = max(candidates)
+        reasons['ambiguous_action'] = f'the possible actions differ ({possible})'
+        driver = f'{possible}, holding the safest'
+    else:
+        target = max(candidates)
+        driver = possible if len(candidates) == 1 else f'{possible}, taking the safest'
+    if len(s.available) < t.min_modalities:
+        reasons['degraded_inputs'] = (f'only {len(s.available)} of {s.modalities} modalities '
+                                      f'available (need {t.min_modalities})')
     if reasons and not actions.assistance_available:
-        return _acting_alone(target, driver, reasons, actions)
-    return Assessment(target, driver, reasons)
+        return _acting_alone(target, driver, reasons, candidates, actions)
+    return Assessment(target, driver, reasons, candidates)
 
 
 def _acting_alone(target: Action, driver: str, reasons: Dict[str, str],
-                  actions: ActionSettings) -> Assessment:
+                  candidates: FrozenSet[Action], actions: ActionSettings) -> Assessment:
     """Instead of asking a human who cannot answer in time, raise the level and say why."""
     alone = (Action.IMMEDIATE_SHUTDOWN if 'critical_unconfirmed' in reasons
              else Action[actions.autonomous_action.upper()])
     if alone <= target:
-        return Assessment(target, driver, {})
+        return Assessment(target, driver, {}, candidates)
     return Assessment(alone, f'acting without assistance ({"; ".join(reasons.values())}): '
                       f'an answer takes {actions.assistance_latency:g} s > '
-                      f'{actions.max_assistance_latency:g} s', {})
+                      f'{actions.max_assistance_latency:g} s', {}, candidates)
 
 
-def _assistance_reasons(s: PredictionSummary, t: Thresholds,
-                        critical_unconfirmed: bool) -> Dict[str, str]:
-    reasons = {}
-    if critical_unconfirmed:
-        reasons['critical_unconfirmed'] = (
-            f'urgency {_fraction(s.urgency)} is critical but uncertainty '
-            f'{_fraction(s.uncertainty)} > {_fraction(t.confident_uncertainty)}')
-    for head in ('damage', 'fatigue'):
-        members = getattr(s, f'{head}_set')
-        if len(members) > 1:
-            names = ', '.join(getattr(s, f'{head}_classes')[i] for i in members)
-            reasons[f'ambiguous_{head}'] = (
-                f'the {head} conformal set holds {len(members)} classes ({names})')
-    if s.uncertainty > t.max_uncertainty:
-        reasons['uncertain'] = (f'uncertainty {_fraction(s.uncertainty)} > '
-                                f'{_fraction(t.max_uncertainty)}')
-    if len(s.available) < t.min_modalities:
-        reasons['degraded_inputs'] = (f'only {len(s.available)} of {s.modalities} modalities '
-                                      f'available (need {t.min_modalities})')
-    return reasons
+def _answered(assessment: Assessment, state: PolicyState) -> Assessment:
+    """While an operator's answer to an ambiguity holds, their level stands where possible."""
+    if 'ambiguous_action' not in assessment.reasons or 'ambiguous_action' not in state.muted:
+        return assessment
+    level = min(max(state.level, min(assessment.candidates)), max(assessment.candidates))
+    return replace(assessment, target=level,
+                   driver=f'{assessment.driver}; the answered request holds {level.label}')
 
 
 def _step_level(assessment: Assessment, state: PolicyState,
@@ -324,7 +362,7 @@ def decide(summary: PredictionSummary, thresholds: Thresholds, state: PolicyStat
            actions: ActionSettings = DEFAULT_ACTIONS) -> Tuple[Decision, PolicyState]:
     """Decision for the newest window and the state to pass with the next one."""
     summary.validate()
-    assessment = assess(summary, thresholds, actions)
+    assessment = _answered(assess(summary, thresholds, actions), state)
     state, driver = _step_level(assessment, state, thresholds)
     state = _step_assistance(assessment.reasons, state, thresholds, make_request_id)
     state = replace(state, driver=driver)

@@ -1,14 +1,16 @@
 """
-Evaluation metrics of the protocol: macro-F1, urgency, conformal, risk.
+Evaluation metrics of the protocol: macro-F1, urgency, conformal, risk, decisions.
 
 Shared by the offline tool, the simulator's profile evaluation and the observability probe.
 Calibration error comes from calibration.py (the same code the robot uses). numpy only.
 """
-from typing import Dict
+import math
+from typing import Dict, Tuple
 
 import numpy as np
 
 from .calibration import expected_calibration_error, prediction_set
+from .settings import Action
 from .taxonomy import CRITICAL_URGENCY
 
 
@@ -113,3 +115,43 @@ def urgency_metrics(true: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
     return {'mae': float(np.abs(true - pred).mean()), 'spearman': float(rho),
             'missed_critical': missed_critical_rate(true, pred),
             'critical_windows': int((true >= CRITICAL_URGENCY).sum())}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> Tuple[float, float]:
+    """95 % Wilson score interval of a proportion (Wilson 1927); (nan, nan) when n is 0."""
+    if n == 0:
+        return float('nan'), float('nan')
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def _rate(flags: np.ndarray, name: str) -> Dict[str, float]:
+    low, high = wilson_interval(int(flags.sum()), len(flags))
+    rate = float(flags.mean()) if len(flags) else float('nan')
+    return {name: rate, f'{name}_ci_low': low, f'{name}_ci_high': high}
+
+
+def decision_metrics(decided: np.ndarray, asked: np.ndarray, truth: np.ndarray
+                     ) -> Dict[str, float]:
+    """
+    Score a policy's decisions against those the ground truth implies, per window.
+
+    `decided` holds the level (settings.Action value) each window acts at, or holds while it
+    asks; `asked` whether it requested assistance; `truth` the level the true labels call for
+    (decisions.ground_truth_action). Critical windows are those whose true level is
+    schedule_maintenance or higher (the policy must act now); a critical window is missed when
+    its decided level is below schedule_maintenance, asking or not. decision_accuracy counts
+    a window as right when it was decided without asking and equals the truth.
+    """
+    decided, asked, truth = (np.asarray(a) for a in (decided, asked, truth))
+    critical = truth >= Action.SCHEDULE_MAINTENANCE
+    right = (decided == truth) & ~asked
+    return {'windows': int(len(truth)), 'critical_windows': int(critical.sum()),
+            **_rate(asked, 'assistance_rate'),
+            **_rate(decided[critical] < Action.SCHEDULE_MAINTENANCE, 'missed_critical_rate'),
+            **_rate(right, 'decision_accuracy'),
+            'decision_accuracy_alone': float(right[~asked].mean()) if (~asked).any()
+            else float('nan'),
+            'over_acting_rate': float(((decided > truth) & ~asked).mean())}

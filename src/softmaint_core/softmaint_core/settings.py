@@ -119,16 +119,13 @@ class Thresholds:
     critical_urgency: float = _threshold(
         CRITICAL_URGENCY, 0.0, 1.0, 'urgency at or above which a confident prediction '
         'shuts the arm down at once')
-    confident_uncertainty: float = _threshold(
-        0.3, 0.0, 1.0, 'uncertainty at or below which a critical prediction is confident '
-        'enough for a shutdown')
-    max_uncertainty: float = _threshold(
-        0.6, 0.0, 1.0, 'uncertainty above which a human is asked')
-    fatigue_probability: float = _threshold(
-        0.6, 0.0, 1.0, 'probability of medium-or-high (reduce) or high (schedule) fatigue that '
-        'acts')
-    damage_probability: float = _threshold(
-        0.6, 0.0, 1.0, 'probability of any damage at which maintenance is scheduled')
+    urgency_band: float = _threshold(
+        0.5, 0.0, 5.0, 'ensemble standard deviations around the mean urgency that the policy '
+        'holds possible')
+    ambiguity_spread: int = _threshold(
+        3, 1, 3, 'levels the candidate actions of a prediction set must span for a human to be '
+        'asked; a smaller spread takes the safest (a possible but uncertain shutdown always '
+        'asks)')
     min_modalities: int = _threshold(
         2, 0, 16, 'fewest available input modalities before a human is asked')
     escalate_windows: int = _threshold(
@@ -145,7 +142,6 @@ class Thresholds:
 
     # (lower, upper): the first must not exceed the second.
     ORDERED = (('reduce_urgency', 'schedule_urgency'), ('schedule_urgency', 'critical_urgency'),
-               ('confident_uncertainty', 'max_uncertainty'),
                ('escalate_windows', 'deescalate_windows'),
                ('maintenance_workload', 'reduced_workload'))
 

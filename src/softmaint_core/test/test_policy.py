@@ -4,23 +4,25 @@ import itertools
 import math
 
 import pytest
-from softmaint_core.decisions import (acknowledge, decide, PolicyState, PredictionSummary,
+from softmaint_core.decisions import (acknowledge, assess, candidate_actions, decide,
+                                      ground_truth_action, PolicyState, PredictionSummary,
                                       stale_decision)
 from softmaint_core.inspection import aggregate, considered_decision
 from softmaint_core.settings import Action, ThresholdError, Thresholds
 from softmaint_core.watchdog import stale_age, stale_due
 
 ALL = ('camera', 'tactile', 'proprio', 'environment')
-# Escalate after 3 windows, de-escalate after 5.
-T = Thresholds(escalate_windows=3, deescalate_windows=5)
+# Escalate after 3 windows, de-escalate after 5; ask when the possible actions span 2 levels.
+T = Thresholds(escalate_windows=3, deescalate_windows=5, ambiguity_spread=2)
 
 
 def window(urgency=0.1, uncertainty=0.1, fatigue=(0.9, 0.05, 0.05),
            damage=(0.9, 0.025, 0.025, 0.025, 0.025), fatigue_set=(0,), damage_set=(0,),
-           available=ALL):
+           available=ALL, urgency_std=0.0):
     return PredictionSummary(urgency=urgency, uncertainty=uncertainty, fatigue_probs=fatigue,
                              damage_probs=damage, fatigue_set=fatigue_set,
-                             damage_set=damage_set, available=available, modalities=4)
+                             damage_set=damage_set, available=available, modalities=4,
+                             urgency_std=urgency_std)
 
 
 def ids():
@@ -49,15 +51,16 @@ C, R, S, X, A = (Action.CONTINUE_MONITORING, Action.REDUCE_WORKLOAD,
 
 
 @pytest.mark.parametrize('summary, target, driver', [
-    (window(), C, 'urgency 0.10 and no likely fatigue or damage'),
-    (window(urgency=0.45), R, 'urgency 0.45 >= 0.40'),
-    (window(urgency=0.7), S, 'urgency 0.70 >= 0.60'),
-    (window(fatigue=(0.3, 0.5, 0.2)), R, 'medium or high fatigue with p=0.70'),
-    (window(fatigue=(0.1, 0.2, 0.7)), S, 'high fatigue with p=0.70'),
-    (window(damage=(0.2, 0.1, 0.6, 0.05, 0.05)), S, 'damage likely with p=0.80 (most likely '
-     'crack_tear)'),
-    (window(urgency=0.85, uncertainty=0.2), X, 'urgency 0.85 >= critical 0.80 with '
-     'uncertainty 0.20 <= 0.30'),
+    (window(), C, 'fatigue {low}, damage {none}, urgency 0.10-0.10 call for continue_monitoring'),
+    (window(urgency=0.45), R, 'urgency 0.45-0.45 call for reduce_workload'),
+    (window(urgency=0.7), S, 'urgency 0.70-0.70 call for schedule_maintenance'),
+    (window(fatigue_set=(1,)), R, 'fatigue {medium}'),
+    (window(fatigue_set=(2,)), S, 'fatigue {high}'),
+    (window(damage_set=(2,)), S, 'damage {crack_tear}'),
+    (window(urgency=0.85, urgency_std=0.05), X, 'urgency 0.82-0.88 call for immediate_shutdown'),
+    # the possible actions span one level: the safest, without asking
+    (window(fatigue_set=(0, 1)), R, 'call for continue_monitoring, reduce_workload, taking the '
+     'safest'),
 ])
 def test_each_rule_sets_the_level_once_confirmed(summary, target, driver):
     decisions, state = run([summary] * 3)
@@ -72,8 +75,8 @@ def test_escalation_needs_consecutive_windows_and_takes_the_lowest_level():
     high, mid = window(urgency=0.7), window(urgency=0.5)
     decisions, state = run([high, high])
     assert actions(decisions) == [C, C]
-    assert 'schedule_maintenance called for (urgency 0.70 >= 0.60) in 2 of 3 windows' in \
-        decisions[-1].reason
+    assert ('schedule_maintenance called for (fatigue {low}, damage {none}, urgency 0.70-0.70 '
+            'call for schedule_maintenance) in 2 of 3 windows') in decisions[-1].reason
     decisions, state = run([window()], state)            # a calm window breaks the streak
     assert state.up_windows == 0
     decisions, state = run([high, mid, high], state)     # 3 above, lowest is reduce
@@ -100,29 +103,47 @@ def test_deescalation_is_slower_and_takes_the_highest_level():
 
 def test_critical_confident_shuts_down_at_once_and_holds():
     _, state = run([window()] * 2)
-    decisions, state = run([window(urgency=0.9, uncertainty=0.05)], state)
+    decisions, state = run([window(urgency=0.9)], state)
     assert decisions[0].action == X and decisions[0].workload_limit == 0.0
     assert decisions[0].priority == 3
     decisions, state = run([window()] * 4, state)
     assert actions(decisions) == [X] * 4                 # de-escalation hysteresis applies
-    # shutdown outranks an open assistance request
-    decisions, _ = run([window(urgency=0.9, uncertainty=0.05, damage_set=(0, 2))] * 3)
+    # every state the set holds possible calls for a shutdown: no need to ask
+    decisions, _ = run([window(urgency=0.9, damage_set=(0, 2))] * 3)
     assert actions(decisions) == [X] * 3
 
 
-def test_critical_but_uncertain_asks_a_human_at_once():
-    decisions, state = run([window(urgency=0.9, uncertainty=0.5)])
+def test_a_possible_but_uncertain_shutdown_asks_a_human_at_once():
+    decisions, state = run([window(urgency=0.78, urgency_std=0.1)])    # band 0.73-0.83
     d = decisions[0]
     assert d.action == A and d.priority == 3 and d.request_id == 'req-1'
-    assert 'urgency 0.90 is critical but uncertainty 0.50 > 0.30' in d.reason
+    assert ('a shutdown is possible but not certain (fatigue {low}, damage {none}, urgency '
+            '0.73-0.83 call for schedule_maintenance, immediate_shutdown)') in d.reason
+    assert d.evidence['target'] == 'schedule_maintenance'   # the highest below a shutdown
     assert d.workload_limit == T.assistance_workload
 
 
+def test_candidate_actions_are_the_policy_applied_to_each_possible_state():
+    s = window(urgency=0.5, urgency_std=0.1, fatigue_set=(0, 2), damage_set=(0, 1))
+    # urgency band 0.45-0.55: reduce only; fatigue high or damage -> schedule
+    assert candidate_actions(s, T) == {R, S}
+    assert candidate_actions(s, replace(T, urgency_band=2.0)) == {C, R, S}   # 0.30-0.70
+    assert candidate_actions(window(urgency=0.5, urgency_std=0.1),
+                             replace(T, urgency_band=0.0)) == {R}
+    assert ground_truth_action('medium', 'none', 0.1, T) == R
+    assert ground_truth_action('low', 'actuator_clog', 0.1, T) == S
+    assert ground_truth_action('low', 'none', 0.85, T) == X
+    # the default spread asks only about a shutdown; continue-or-schedule takes the safest
+    relaxed = Thresholds()
+    assessment = assess(window(damage_set=(0, 2)), relaxed)
+    assert assessment.target == S and assessment.reasons == {}
+
+
 @pytest.mark.parametrize('summary, code, fragment', [
-    (window(damage_set=(0, 2)), 'ambiguous_damage',
-     'the damage conformal set holds 2 classes (none, crack_tear)'),
-    (window(fatigue_set=(1, 2)), 'ambiguous_fatigue', 'fatigue conformal set holds 2'),
-    (window(uncertainty=0.65), 'uncertain', 'uncertainty 0.65 > 0.60'),
+    (window(damage_set=(0, 2)), 'ambiguous_action',
+     'the possible actions differ (fatigue {low}, damage {none,crack_tear}, urgency 0.10-0.10 '
+     'call for continue_monitoring, schedule_maintenance)'),
+    (window(fatigue_set=(0, 2)), 'ambiguous_action', 'fatigue {low,high}'),
     (window(available=('proprio',)), 'degraded_inputs',
      'only 1 of 4 modalities available (need 2)'),
 ])
@@ -140,7 +161,7 @@ def test_assistance_reasons_open_a_request_after_confirmation(summary, code, fra
 
 def test_request_keeps_the_lower_workload_and_withdraws_slowly():
     _, state = run([window(urgency=0.7)] * 3)
-    decisions, state = run([window(urgency=0.7, damage_set=(0, 1))] * 3, state)
+    decisions, state = run([window(damage_set=(0, 1))] * 3, state)
     assert decisions[-1].action == A
     assert decisions[-1].workload_limit == T.maintenance_workload  # min(0.25, 0.5)
     decisions, state = run([window(urgency=0.7)] * 5, state)
@@ -157,11 +178,12 @@ def test_acknowledge_sets_the_level_and_mutes_the_answered_reason():
     assert decision.action == R and decision.basis == 'operator'
     assert 'operator ada chose it answering req-1' in decision.reason
     decisions, state = run([ambiguous] * 4, state, make_id=make_id)
-    assert actions(decisions) == [R] * 4                 # muted while it lasts
-    decisions, state = run([window(uncertainty=0.7, damage_set=(0, 1))] * 3, state,
+    assert actions(decisions) == [R] * 4                 # muted, the answer holds
+    assert 'the answered request holds reduce_workload' in decisions[-1].reason
+    decisions, state = run([window(available=('proprio',), damage_set=(0, 1))] * 3, state,
                            make_id=make_id)
     assert decisions[-1].action == A and decisions[-1].request_id == 'req-2'
-    assert decisions[-1].evidence['assistance_reasons'] == 'ambiguous_damage,uncertain'
+    assert decisions[-1].evidence['assistance_reasons'] == 'ambiguous_action,degraded_inputs'
     decision, state = acknowledge(state, T, Action.CONTINUE_MONITORING, 'bo', 'req-2')
     decisions, state = run([window()] + [ambiguous] * 3, state, make_id=make_id)
     assert decisions[-1].request_id == 'req-3'          # it went away, so it counts again
@@ -208,11 +230,10 @@ def test_decision_key_marks_changes():
 
 
 def test_aggregate_and_considered_decision():
-    windows = [window(urgency=0.5, damage_set=(0, 1)), window(urgency=0.7),
-               window(urgency=0.9, uncertainty=0.05, damage_set=(0, 1),
-                      available=('camera', 'proprio'))]
+    windows = [window(urgency=0.1, damage_set=(0, 1)), window(urgency=0.3),
+               window(urgency=0.2, damage_set=(0, 1), available=('camera', 'proprio'))]
     summary = aggregate(windows)
-    assert summary.urgency == pytest.approx(0.7)
+    assert summary.urgency == pytest.approx(0.2)
     assert summary.damage_set == (0, 1)                   # in 2 of 3 sets
     assert summary.available == ALL                       # each missing once only
     assert sum(summary.damage_probs) == pytest.approx(1.0)
@@ -242,8 +263,8 @@ def test_thresholds_validation_names_the_field_and_range():
         low, high = spec.metadata['range']
         with pytest.raises(ThresholdError, match=rf'^{spec.name} must be in \[{low}, {high}\]'):
             Thresholds(**{spec.name: high + 1})
-    with pytest.raises(ThresholdError, match=r'max_uncertainty must be in \[0.0, 1.0\], got nan'):
-        Thresholds(max_uncertainty=math.nan)
+    with pytest.raises(ThresholdError, match=r'urgency_band must be in \[0.0, 5.0\], got nan'):
+        Thresholds(urgency_band=math.nan)
     with pytest.raises(ThresholdError, match='escalate_windows must be int'):
         Thresholds(escalate_windows=2.5)
     with pytest.raises(ThresholdError, match='min_modalities must be int'):

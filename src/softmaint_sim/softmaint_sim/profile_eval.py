@@ -9,6 +9,13 @@ Evaluate a student on the field episodes of application-profile datasets (one ta
 --own-students evaluates each profile with the student bringup runs for it (its own under
 models/profiles/NAME/ when it ships one, softmaint_core.profiles.student_of).
 
+Decision figures: every window's prediction goes through the profile's own policy
+(config/softmaint.yaml + config/profiles/NAME.yaml, softmaint_core.decisions.assess, no
+hysteresis: each episode is one window) and is compared with the decision its true labels
+imply (decisions.ground_truth_action); softmaint_core.metrics.decision_metrics defines
+assistance rate, missed critical and decision accuracy. A dataset labels a fault only once its
+sensors can show it, so every window counts as "after the fault is detectable".
+
 Inputs are built as the robot builds them: the dataset's raw field view, normalised with the
 model's input spec (softmaint_core.window.normalise), an unsensed environment quantity (NaN in
 the view) read as the training mean, i.e. 0 after normalisation, like WindowAssembler does, and
@@ -23,9 +30,13 @@ import sys
 from typing import Dict, List, Tuple
 
 import numpy as np
+from softmaint_core.agent import summarise
 from softmaint_core.dataset import Dataset
-from softmaint_core.metrics import head_metrics, urgency_metrics
-from softmaint_core.profiles import student_of
+from softmaint_core.decisions import assess, ground_truth_action
+from softmaint_core.metrics import decision_metrics, head_metrics, urgency_metrics
+from softmaint_core.profiles import (agent_actions, agent_thresholds, load_parameter_files,
+                                     student_of)
+from softmaint_core.settings import ActionSettings, Thresholds
 from softmaint_core.student import StudentModel
 from softmaint_core.window import normalise
 
@@ -34,6 +45,21 @@ COLUMNS = (('damage.macro_f1', 'damage F1'), ('fatigue.macro_f1', 'fatigue F1'),
            ('damage.ece', 'damage ECE'), ('damage.coverage', 'damage cov.'),
            ('urgency.mae', 'urgency MAE'), ('urgency.spearman', 'urgency ρ'),
            ('urgency.missed_critical', 'missed critical'), ('uncertainty', 'mean uncertainty'))
+DECISION_COLUMNS = (('decision.assistance_rate', 'assistance'),
+                    ('decision.missed_critical_rate', 'missed critical'),
+                    ('decision.decision_accuracy', 'decision accuracy'),
+                    ('decision.decision_accuracy_alone', 'accuracy when deciding alone'),
+                    ('decision.over_acting_rate', 'over-acting'))
+Policy = Tuple[Thresholds, ActionSettings]
+
+
+def profile_policy(config: Path, name: str) -> Policy:
+    """Thresholds and action settings of profile `name` as the agent reads them."""
+    files = [config / 'softmaint.yaml']
+    if name != 'default':
+        files.append(config / 'profiles' / f'{name}.yaml')
+    agent = load_parameter_files(files)['softmaint_agent']
+    return agent_thresholds(agent), agent_actions(agent)
 
 
 def field_inputs(data: Dataset, spec, index: np.ndarray
@@ -48,8 +74,29 @@ def field_inputs(data: Dataset, spec, index: np.ndarray
     return feeds, mask
 
 
-def evaluate(model_path: Path, root: Path) -> Dict[str, float]:
-    """Metrics of the student `model_path` on the field episodes of dataset `root`."""
+def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, meta,
+              policy: Policy) -> Dict[str, float]:
+    """Decision figures of `policy` on the predictions against the true labels' decisions."""
+    thresholds, actions = policy
+    names = meta.input_spec.names
+    decided, asked, truth = [], [], []
+    for p, available, fatigue, damage, urgency in zip(
+            predictions, mask, data.array('fatigue')[index], data.array('damage')[index],
+            data.array('urgency')[index]):
+        summary = summarise(p, [n for n, a in zip(names, available) if a], len(names),
+                            meta.fatigue_classes, meta.damage_classes)
+        assessment = assess(summary, thresholds, actions)
+        decided.append(assessment.target)
+        asked.append(bool(assessment.reasons))
+        truth.append(ground_truth_action(meta.fatigue_classes[fatigue],
+                                         meta.damage_classes[damage], float(urgency),
+                                         thresholds))
+    return {f'decision.{k}': v for k, v in decision_metrics(
+        np.array(decided), np.array(asked), np.array(truth)).items()}
+
+
+def evaluate(model_path: Path, root: Path, policy: Policy) -> Dict[str, float]:
+    """Metrics and the decision figures of `policy` of the student on dataset `root`."""
     model = StudentModel(model_path)
     meta = model.meta
     data = Dataset(root)
@@ -66,15 +113,22 @@ def evaluate(model_path: Path, root: Path) -> Dict[str, float]:
                               np.array([p.urgency for p in predictions]))
     result.update({f'urgency.{k}': v for k, v in urgency.items()})
     result['uncertainty'] = float(np.mean([p.uncertainty for p in predictions]))
+    result.update(decisions(predictions, mask, data, index, meta, policy))
     return result
 
 
-def table(rows: Dict[str, Dict[str, float]]) -> str:
-    """Markdown table, one row per dataset."""
-    lines = ['| profile | student | field episodes | ' + ' | '.join(c[1] for c in COLUMNS)
-             + ' |', '|---|---|---|' + '---|' * len(COLUMNS)]
+def _cell(metrics: Dict[str, float], key: str) -> str:
+    if f'{key}_ci_low' not in metrics:
+        return f'{metrics[key]:.3f}'
+    return f'{metrics[key]:.3f} ({metrics[key + "_ci_low"]:.3f}-{metrics[key + "_ci_high"]:.3f})'
+
+
+def table(rows: Dict[str, Dict[str, float]], columns=COLUMNS) -> str:
+    """Markdown table, one row per dataset (rates with their 95 % Wilson interval)."""
+    lines = ['| profile | student | field episodes | ' + ' | '.join(c[1] for c in columns)
+             + ' |', '|---|---|---|' + '---|' * len(columns)]
     for name, metrics in rows.items():
-        cells = [f'{metrics[key]:.3f}' for key, _ in COLUMNS]
+        cells = [_cell(metrics, key) for key, _ in columns]
         lines.append(f'| {name} | {metrics["model_id"]} | {int(metrics["episodes"])} | '
                      + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
@@ -89,15 +143,22 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument('--own-students', action='store_true',
                         help="a profile's own student (models/profiles/NAME/student.onnx "
                         'beside MODEL) where it ships one')
+    parser.add_argument('--config', type=Path, default=Path('config'),
+                        help='directory of softmaint.yaml and profiles/ (default: ./config)')
     parser.add_argument('--json', type=Path, help='also write the metrics here')
     args = parser.parse_args(argv)
+    if not (args.config / 'softmaint.yaml').is_file():
+        parser.error(f'no {args.config / "softmaint.yaml"}: run from the repository or pass '
+                     '--config')
     rows = {}
     for root in args.datasets:
         card = json.loads((root / 'card.json').read_text())
         name = card['parameters'].get('profile', 'default')
         model = student_of(name, args.model.parent) if args.own_students else args.model
-        rows[name] = evaluate(model, root)
+        rows[name] = evaluate(model, root, profile_policy(args.config, name))
     print(table(rows))
+    print("\nDecisions under each profile's policy (rates with 95 % Wilson intervals):\n")
+    print(table(rows, DECISION_COLUMNS))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, sort_keys=True))
     return 0

@@ -1,0 +1,32 @@
+"""Decision figures against hand-counted windows and published Wilson intervals."""
+import numpy as np
+import pytest
+from softmaint_core.metrics import decision_metrics, wilson_interval
+from softmaint_core.settings import Action
+
+C, R, S, X = (Action.CONTINUE_MONITORING, Action.REDUCE_WORKLOAD,
+              Action.SCHEDULE_MAINTENANCE, Action.IMMEDIATE_SHUTDOWN)
+
+
+def test_wilson_interval_matches_published_values():
+    # Newcombe (1998), Statistics in Medicine 17, table I: 0/10 and 5/10 (alpha 0.05)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert all(np.isnan(wilson_interval(0, 0)))
+
+
+def test_decision_figures_count_windows_as_defined():
+    truth = [C, R, S, S, X, X, C, S]
+    decided = [C, R, S, R, S, X, S, C]
+    asked = [False, False, False, False, True, False, False, True]
+    m = decision_metrics(np.array(decided), np.array(asked), np.array(truth))
+    assert m['windows'] == 8 and m['critical_windows'] == 5          # S, S, X, X, S
+    assert m['assistance_rate'] == pytest.approx(2 / 8)
+    # critical decided below schedule: the R (window 3) and the C while asking (window 7)
+    assert m['missed_critical_rate'] == pytest.approx(2 / 5)
+    # right and decided alone: windows 0, 1, 2, 5
+    assert m['decision_accuracy'] == pytest.approx(4 / 8)
+    assert m['decision_accuracy_alone'] == pytest.approx(4 / 6)
+    assert m['over_acting_rate'] == pytest.approx(1 / 8)              # window 6
+    low, high = wilson_interval(2, 5)
+    assert (m['missed_critical_rate_ci_low'], m['missed_critical_rate_ci_high']) == (low, high)
