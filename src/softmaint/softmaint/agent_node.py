@@ -3,9 +3,9 @@ Maintenance agent node: turns the student's predictions into maintenance decisio
 
 Every MaintenancePrediction on softmaint/prediction goes through softmaint_core.agent.AgentCore
 (the policy's hysteresis and assistance requests, and the watchdog), the same pipeline offline
-bag evaluation runs. The node publishes the decision on softmaint/decision
-(latched) and the workload limit on softmaint/workload_limit (latched) for every prediction and
-watchdog step and every `decision_period`, calls the robot's std_srvs/Trigger emergency stop on a shutdown
+bag evaluation runs. The node publishes the decision on softmaint/decision (latched) and the
+workload limit on softmaint/workload_limit (latched) for every prediction and watchdog step and
+every `decision_period`, calls the robot's std_srvs/Trigger emergency stop on a shutdown
 (retrying until it is confirmed), and moves to a safe decision when predictions go stale. It
 serves softmaint/inspect (watch for a while, report a considered decision) and
 softmaint/acknowledge (an operator answers an assistance request), and writes every decision,

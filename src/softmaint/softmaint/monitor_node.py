@@ -90,8 +90,8 @@ def _seconds_or_dash(value) -> str:
 def summary_markdown(summary: dict) -> str:
     """Human-readable summary of a run."""
     lines = ['# softmaint run summary', '',
-             f"{summary['predictions']} predictions, {summary['decisions']} decisions, "
-             f"urgency MAE against truth {summary['urgency_mae']:.3f}", '',
+             f"{summary['predictions']} predictions, {summary['decision_changes']} decision "
+             f"changes, urgency MAE against truth {summary['urgency_mae']:.3f}", '',
              '| fault onset [s into the run] | head | became | detected after [s] '
              '| acted on after [s] |',
              '|---|---|---|---|---|']

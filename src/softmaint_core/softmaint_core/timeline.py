@@ -108,7 +108,10 @@ class Timeline:
         stamps = [s.stamp for s in self.truth] + [p.stamp for p in self.predictions]
         return {
             'start': min(stamps) if stamps else 0.0,
-            'predictions': len(self.predictions), 'decisions': len(self.decisions),
+            'predictions': len(self.predictions),
+            # the agent republishes its decision; count the changes of action
+            'decision_changes': sum(a.action != b.action for a, b in
+                                    zip(self.decisions, self.decisions[1:])),
             'truth_samples': len(self.truth),
             'onsets': [vars(o) for o in self.onsets()],
             'decision_seconds': self.decision_durations(
