@@ -236,6 +236,66 @@ def test_ambiguous_set_requests_assistance_until_acknowledged(operator, start_ag
     assert [e.action for e in requests] == ['request_assistance']
 
 
+def _operator_command(*args):
+    """Run softmaint-operator as its own process; return (exit code, stdout, stderr)."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, '-m', 'softmaint.operator_cli', *args],
+                          capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.slow
+def test_operator_command_lists_and_answers_a_real_request(operator, start_agent):
+    import json
+    _, log_path = start_agent('stale_timeout:=30.0', 'thresholds.ambiguity_spread:=2')
+    code, out, err = _operator_command('list')
+    assert (code, out) == (0, 'no open assistance requests\n'), err
+    operator.actions([AMBIGUOUS] * 3)
+    request_id = operator.decisions[-1].request_id
+    assert request_id
+
+    code, out, err = _operator_command('list', '--json')
+    assert code == 0, err
+    [request] = json.loads(out)
+    assert request['request_id'] == request_id and request['reasons'] == ['ambiguous_action']
+    assert request['candidate_actions'] == ['continue_monitoring', 'schedule_maintenance']
+    assert request['level'] == 'schedule_maintenance' and request['model_id'] == 'student-test'
+    assert request['evidence']['damage_set'] == 'none,crack_tear'
+    assert request['opened'] <= request['updated']
+    code, out, _ = _operator_command('list')
+    assert f'{request_id}  priority 2' in out and 'holding schedule_maintenance' in out
+
+    code, out, err = _operator_command('answer', request_id, '--action', 'reduce_workload',
+                                       '--operator', 'ada', '--damage', 'crack_tear')
+    assert code == 0 and 'the decision is now reduce_workload' in out, err
+    assert operator.spin_until(lambda: operator.decisions[-1].action_name == 'reduce_workload')
+    assert f'operator ada chose it answering {request_id}' in operator.decisions[-1].reason
+    code, _, err = _operator_command('answer', request_id, '--action', 'reduce_workload',
+                                     '--operator', 'ada')
+    assert code == 1 and 'is answered' in err
+
+    # a new reason opens a new request; a false alarm keeps the level the agent holds
+    operator.actions([{'available': ['proprio']}] * 3)
+    second = operator.decisions[-1].request_id
+    assert second and second != request_id
+    code, out, err = _operator_command('answer', second, '--false-alarm', '--operator', 'bo')
+    assert code == 0, err
+    assert operator.spin_until(lambda: operator.decisions[-1].action_name == 'reduce_workload')
+
+    code, out, err = _operator_command('history', '--kind', 'acknowledgement', '--json')
+    assert code == 0, err
+    answers = json.loads(out)
+    assert [(a['request_id'], a['action']) for a in answers] == [
+        (second, 'reduce_workload'), (request_id, 'reduce_workload')]       # newest first
+    assert answers[0]['evidence']['note'] == 'false alarm.'
+    assert answers[1]['evidence']['damage_label'] == '2'
+    code, _, err = _operator_command('history', '--limit', '5000')
+    assert code == 1 and 'history_limit must be at most 1000' in err
+    code, _, err = _operator_command('--namespace', '/nobody', '--timeout', '1', 'list')
+    assert code == 3 and 'no agent serves /nobody/softmaint/list_requests' in err
+
+
 @pytest.mark.slow
 def test_watchdog_parameters_and_shutdown_without_stop_server(operator, start_agent):
     from rclpy.parameter import Parameter

@@ -4,7 +4,7 @@ import math
 
 MESSAGES = ('TactileArray', 'ActuatorState', 'EnvironmentReading', 'ModalityTensor',
             'SensorWindow', 'ReconstructedModality', 'MaintenancePrediction',
-            'MaintenanceDecision', 'GroundTruth')
+            'MaintenanceDecision', 'GroundTruth', 'AssistanceRequest', 'MaintenanceLogEntry')
 
 _NUMBERS = {'float': 0.25, 'double': 0.125, 'boolean': True, 'octet': 7, 'char': 9}
 

@@ -30,18 +30,19 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
-from softmaint_core.agent import (AgentCore, AgentSettings, safe_action_of, SAFE_ACTIONS, Step,
-                                  summarise, WATCHDOG_TICK)
+from softmaint_core.agent import (AgentCore, AgentSettings, OpenRequest, safe_action_of,
+                                  SAFE_ACTIONS, Step, summarise, WATCHDOG_TICK)
 from softmaint_core.decisions import Decision, PredictionSummary
 from softmaint_core.inspection import considered_decision
-from softmaint_core.maintenance_log import (DEFAULT_PATH, LogError, MaintenanceLog,
+from softmaint_core.maintenance_log import (DEFAULT_PATH, Entry, LogError, MaintenanceLog,
                                             RequestError)
 from softmaint_core.settings import (Action, ActionSettings, DEFAULT_ACTIONS, LEVELS,
                                      Thresholds)
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_interfaces.action import Inspect
-from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction
-from softmaint_interfaces.srv import AcknowledgeAssistance
+from softmaint_interfaces.msg import (AssistanceRequest, MaintenanceDecision,
+                                      MaintenanceLogEntry, MaintenancePrediction)
+from softmaint_interfaces.srv import AcknowledgeAssistance, ListAssistanceRequests
 from softmaint_ros.node_main import run_node
 from std_msgs.msg import Float32
 from std_srvs.srv import Trigger
@@ -55,6 +56,8 @@ ACTIONS_PREFIX = 'actions.'
 INSPECTION_POLL = 0.1
 # Inspections at a time: each holds an executor thread while it waits for predictions.
 MAX_INSPECTIONS = 2
+# Most log entries one softmaint/list_requests call returns (a reply must stay small).
+MAX_HISTORY = 1000
 
 
 def summary_of(msg: MaintenancePrediction) -> PredictionSummary:
@@ -76,6 +79,36 @@ def decision_msg(decision: Decision, stamp: TimeMsg, prediction_stamp: TimeMsg,
     msg.evidence = [KeyValue(key=key, value=value)
                     for key, value in {**decision.evidence, 'basis': decision.basis}.items()]
     return msg
+
+
+def time_msg(seconds: float) -> TimeMsg:
+    """Return a builtin_interfaces/Time of `seconds`."""
+    nanoseconds = int(round(seconds * 1e9))
+    return TimeMsg(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
+
+
+def key_values(mapping: dict) -> List[KeyValue]:
+    """Return diagnostic_msgs/KeyValue pairs of a mapping, values as text."""
+    return [KeyValue(key=str(key), value=str(value)) for key, value in mapping.items()]
+
+
+def request_msg(request: OpenRequest, model_id: str) -> AssistanceRequest:
+    """Build the AssistanceRequest message of an open request."""
+    return AssistanceRequest(
+        request_id=request.request_id, opened=time_msg(request.opened),
+        updated=time_msg(request.updated), priority=request.priority,
+        reasons=list(request.reasons), reason=request.reason,
+        candidate_actions=list(request.candidates), level=request.level,
+        evidence=key_values(request.evidence), model_id=model_id)
+
+
+def log_entry_msg(entry: Entry) -> MaintenanceLogEntry:
+    """Build the MaintenanceLogEntry message of a maintenance log entry."""
+    return MaintenanceLogEntry(stamp=time_msg(entry.stamp), kind=entry.kind,
+                               action=entry.action, summary=entry.summary,
+                               request_id=entry.request_id or '',
+                               model_id=entry.model_id or '',
+                               evidence=key_values(entry.evidence))
 
 
 def acknowledgement_error(request: AcknowledgeAssistance.Request) -> Optional[str]:
@@ -175,6 +208,8 @@ class AgentNode(Node):
                                  10, callback_group=main)
         self.create_service(AcknowledgeAssistance, topics.ACKNOWLEDGE, self._on_acknowledge,
                             callback_group=main)
+        self.create_service(ListAssistanceRequests, topics.LIST_REQUESTS,
+                            self._on_list_requests, callback_group=main)
         estop_service = self.get_parameter('emergency_stop_service').value
         self._estop_client = (self.create_client(Trigger, estop_service, callback_group=main)
                               if estop_service else None)
@@ -435,6 +470,28 @@ class AgentNode(Node):
         step = self._core.acknowledge(action, request.operator_name, request.request_id)
         self._take(step)
         response.message = f'recorded; the decision is now {step.decision.action.label}'
+        return response
+
+    def _on_list_requests(self, request: ListAssistanceRequests.Request,
+                          response: ListAssistanceRequests.Response):
+        open_request = self._core.open_request()
+        response.open_requests = ([] if open_request is None
+                                  else [request_msg(open_request, self._model_id)])
+        if request.history_limit > MAX_HISTORY:
+            response.success = False
+            response.message = f'history_limit must be at most {MAX_HISTORY}'
+            return response
+        try:
+            entries = (self._log.query(kinds=list(request.history_kinds),
+                                       limit=request.history_limit, newest_first=True)
+                       if request.history_limit else [])
+        except (ValueError, LogError) as err:      # unknown kinds, unreadable log
+            response.success, response.message = False, str(err)
+            return response
+        response.history = [log_entry_msg(e) for e in entries]
+        response.success = True
+        response.message = (f'{len(response.open_requests)} open request(s), '
+                            f'{len(entries)} log entries')
         return response
 
     # ------------------------------------------------------------------ inspect action

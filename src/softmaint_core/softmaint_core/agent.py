@@ -13,7 +13,7 @@ becomes the policy's input.
 """
 from dataclasses import dataclass
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -54,6 +54,21 @@ class Step:
     became_stale: bool = False  # the watchdog fired for the first time since a prediction
 
 
+@dataclass(frozen=True)
+class OpenRequest:
+    """An open assistance request and what the person answering it needs to see."""
+
+    request_id: str
+    opened: float                       # [s] agent clock when the request opened
+    updated: float                      # [s] the newest decision that kept it open
+    priority: int
+    reasons: Tuple[str, ...]            # reason codes
+    reason: str                         # the decision's sentence
+    candidates: Tuple[str, ...]         # actions the prediction set calls for
+    level: str                          # level held while asking
+    evidence: Dict[str, str]            # the newest window's numbers
+
+
 def summarise(prediction, available: Sequence[str], modalities: int,
               fatigue_classes: Sequence[str] = FATIGUE_LEVELS,
               damage_classes: Sequence[str] = DAMAGE_TYPES) -> PredictionSummary:
@@ -91,13 +106,14 @@ class AgentCore:
         self.stale = False
         self._make_request_id = make_request_id
         self._last_tick = -math.inf        # index of the last tick watch_until ran
+        self._request_times = ('', 0.0, 0.0)   # (request id, opened, updated) [s]
 
     def predict(self, now: float, summary: PredictionSummary) -> Step:
         """Decide on a prediction received at `now`."""
         self.last_prediction, self.stale = now, False
         decision, self.state = decide(summary, self.settings.thresholds, self.state,
                                       self._make_request_id, self.settings.actions)
-        return self._take(decision)
+        return self._take(decision, now)
 
     def watch(self, now: float) -> Optional[Step]:
         """One watchdog tick at `now`: the safe decision while predictions are stale."""
@@ -110,7 +126,7 @@ class AgentCore:
         decision, self.state = stale_decision(self.state, s.thresholds, age, s.stale_timeout,
                                               s.stale_action, self._make_request_id,
                                               s.actions)
-        step = self._take(decision)
+        step = self._take(decision, now)
         return Step(step.decision, step.changed, became_stale)
 
     def watch_until(self, now: float) -> List[Tuple[float, Step]]:
@@ -135,7 +151,24 @@ class AgentCore:
                                            operator, request_id, self.settings.actions)
         return self._take(decision)
 
-    def _take(self, decision: Decision) -> Step:
+    def open_request(self) -> Optional[OpenRequest]:
+        """Return the open assistance request with its context, or None."""
+        request_id, opened, updated = self._request_times
+        if not self.state.request_id or request_id != self.state.request_id:
+            return None
+        decision = self.current
+        candidates = decision.evidence.get('candidates', '')
+        return OpenRequest(request_id, opened, updated, decision.priority,
+                           self.state.request_reasons, decision.reason,
+                           tuple(candidates.split(',')) if candidates else (),
+                           self.state.level.label, dict(decision.evidence))
+
+    def _take(self, decision: Decision, now: Optional[float] = None) -> Step:
         changed = self.current is None or decision.key != self.current.key
         self.current = decision
+        if now is not None and self.state.request_id:
+            request_id, opened, _ = self._request_times
+            if request_id != self.state.request_id:
+                opened = now
+            self._request_times = (self.state.request_id, opened, now)
         return Step(decision, changed)

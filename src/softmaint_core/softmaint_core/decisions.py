@@ -366,7 +366,8 @@ def decide(summary: PredictionSummary, thresholds: Thresholds, state: PolicyStat
     state, driver = _step_level(assessment, state, thresholds)
     state = _step_assistance(assessment.reasons, state, thresholds, make_request_id)
     state = replace(state, driver=driver)
-    evidence = {**evidence_of(summary), 'target': assessment.target.label}
+    evidence = {**evidence_of(summary), 'target': assessment.target.label,
+                'candidates': ','.join(a.label for a in sorted(assessment.candidates))}
     return (_compose(state, thresholds, assessment.reasons, driver, evidence, 'prediction',
                      actions), state)
 

@@ -149,8 +149,12 @@ class MaintenanceLog:
 
     def query(self, kinds: Sequence[str] = (), since: Optional[float] = None,
               until: Optional[float] = None, request_id: Optional[str] = None,
-              limit: Optional[int] = None) -> List[Entry]:
-        """Entries in time order, filtered by kind, stamp range [since, until] and request."""
+              limit: Optional[int] = None, newest_first: bool = False) -> List[Entry]:
+        """
+        Entries in time order, filtered by kind, stamp range [since, until] and request.
+
+        With newest_first the order is reversed, so `limit` keeps the newest entries.
+        """
         unknown = set(kinds) - set(KINDS)
         if unknown:
             raise ValueError(f'unknown kinds {sorted(unknown)}; known: {KINDS}')
@@ -166,7 +170,7 @@ class MaintenanceLog:
         sql = f'SELECT {", ".join(COLUMNS)} FROM events'
         if clauses:
             sql += ' WHERE ' + ' AND '.join(clauses)
-        sql += ' ORDER BY stamp, id'
+        sql += ' ORDER BY stamp DESC, id DESC' if newest_first else ' ORDER BY stamp, id'
         if limit is not None:
             sql += ' LIMIT ?'
             params.append(int(limit))

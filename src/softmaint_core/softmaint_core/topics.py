@@ -21,6 +21,7 @@ DIAGNOSTICS = '/diagnostics'                # diagnostic_msgs/DiagnosticArray
 # Services and actions.
 RELOAD_MODEL = 'softmaint/reload_model'     # softmaint_interfaces/srv/ReloadModel
 ACKNOWLEDGE = 'softmaint/acknowledge'       # softmaint_interfaces/srv/AcknowledgeAssistance
+LIST_REQUESTS = 'softmaint/list_requests'   # softmaint_interfaces/srv/ListAssistanceRequests
 INSPECT = 'softmaint/inspect'               # softmaint_interfaces/action/Inspect
 EMERGENCY_STOP = 'emergency_stop'           # std_srvs/Trigger, served by the robot
 

@@ -39,6 +39,7 @@ def test_query_by_kind_time_and_request(log):
     assert [e.kind for e in in_range] == ['decision', 'emergency_stop']
     assert [e.stamp for e in log.query(request_id='r1')] == [11.0]
     assert len(log.query(limit=3)) == 3
+    assert [e.stamp for e in log.query(limit=2, newest_first=True)] == [13.0, 12.0]
     with pytest.raises(ValueError, match='unknown kinds'):
         log.query(kinds=['decisions'])
     with pytest.raises(ValueError, match='kind must be one of'):

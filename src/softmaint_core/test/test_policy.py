@@ -279,3 +279,21 @@ def test_thresholds_validation_names_the_field_and_range():
     assert Thresholds.from_mapping({'schedule_urgency': 0.7}) == replace(
         Thresholds(), schedule_urgency=0.7)
     assert Thresholds(critical_urgency=1).critical_urgency == 1   # ints are fine for floats
+
+
+def test_agent_core_reports_the_open_request_with_its_context():
+    from softmaint_core.agent import AgentCore, AgentSettings
+    core = AgentCore(AgentSettings(thresholds=T), started=0.0, make_request_id=ids())
+    assert core.open_request() is None
+    for now in (1.0, 2.0, 3.0):
+        core.predict(now, window(damage_set=(0, 2)))
+    request = core.open_request()
+    assert (request.request_id, request.opened, request.updated) == ('req-1', 3.0, 3.0)
+    assert request.reasons == ('ambiguous_action',) and request.priority == 2
+    assert request.candidates == ('continue_monitoring', 'schedule_maintenance')
+    assert request.level == 'schedule_maintenance'
+    assert request.evidence['damage_set'] == 'none,crack_tear'
+    core.predict(4.0, window(damage_set=(0, 2)))
+    assert (core.open_request().opened, core.open_request().updated) == (3.0, 4.0)
+    core.acknowledge(Action.REDUCE_WORKLOAD, 'ada', 'req-1')
+    assert core.open_request() is None
