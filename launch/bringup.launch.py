@@ -3,6 +3,7 @@ Launch the softmaint suite on a ROS 2 distro: ros2 launch softmaint bringup.laun
 
     ros2 launch softmaint bringup.launch.py use_sim:=true scenario:=default
     ros2 launch softmaint bringup.launch.py namespace:=arm_1 model:=/models/student.onnx
+    ros2 launch softmaint bringup.launch.py use_sim:=true foxglove:=true foxglove_port:=8765
 
 The nodes and their parameters come from softmaint.bringup.plan(), the same description that
 `softmaint-bringup` runs where the launch system is missing, so both start the same suite.

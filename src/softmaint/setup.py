@@ -15,6 +15,7 @@ setup(
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
         ('share/' + package_name + '/config/scenarios', glob('config/scenarios/*.yaml')),
         ('share/' + package_name + '/config/profiles', glob('config/profiles/*.yaml')),
+        ('share/' + package_name + '/config/foxglove', glob('config/foxglove/*.json')),
         ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.json')),
     ] + [  # a profile's own student: models/profiles/NAME/student.{onnx,json}
         ('share/' + package_name + '/' + d, glob(d + '/*.onnx') + glob(d + '/*.json'))
@@ -32,6 +33,7 @@ setup(
         'inference = softmaint.inference_node:main',
         'agent = softmaint.agent_node:main',
         'monitor = softmaint.monitor_node:main',
+        'foxglove_view = softmaint.foxglove_view_node:main',
         'softmaint-log = softmaint.log_cli:main',
         'softmaint-bringup = softmaint.bringup:main',
     ]},

@@ -62,6 +62,7 @@ ROSDEP_KEYS = {
 PIP_ONLY = {
     'onnxruntime': ('onnxruntime', 'python3-onnxruntime-pip'),
     'rosbags': ('rosbags', None),
+    'foxglove': ('foxglove-sdk', None),
 }
 TORCH_KEYS = {'python3-torch', 'python3-pytorch-pip'}
 # Files the robot image runs besides the packages' modules, and the package whose manifest

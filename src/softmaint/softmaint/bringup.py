@@ -5,6 +5,7 @@ Bringup of the suite: which nodes start with which parameters, and a runner with
 Node actions on a ROS 2 distro; where the launch system is missing (a plain Python machine),
 
     softmaint-bringup [use_sim:=true] [scenario:=default] [duration:=90] [model:=PATH] ...
+    softmaint-bringup use_sim:=true foxglove:=true     # and a Foxglove live view on :8765
 
 starts the same nodes as child processes from the same parameter file, prefixes their output
 with the node name like `ros2 launch`, and stops them all on Ctrl-C / SIGTERM, when the sim robot
@@ -60,6 +61,10 @@ def arguments() -> Dict[str, Tuple[str, str]]:
         'monitor': ('false', 'start the monitor that prints predictions and decisions and '
                     'writes a summary with a plot when it stops'),
         'report_dir': ('reports/latest', 'monitor: where the summary and plot go'),
+        'foxglove': ('false', 'start the Foxglove live view: a WebSocket server streaming the '
+                     'camera, tactile map, predictions, decisions, assistance requests and '
+                     'diagnostics (docs/live-view.md)'),
+        'foxglove_port': ('8765', 'live view: WebSocket port, 0 = any free port'),
         'log_level': ('info', 'log level of every node'),
     }
 
@@ -89,6 +94,12 @@ def _number(value: str, name: str) -> float:
         return float(value)
     except ValueError:
         raise ValueError(f'{name}:={value!r} must be a number') from None
+
+
+def _port(value: str, name: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise ValueError(f'{name}:={value!r} must be a port number from 0 to 65535')
+    return int(value)
 
 
 def resolve(given: Dict[str, str]) -> Dict[str, str]:
@@ -122,6 +133,9 @@ def plan(args: Dict[str, str]) -> List[NodePlan]:
     if _flag(args['monitor'], 'monitor'):
         nodes.append(NodePlan(PACKAGE, 'monitor', 'softmaint_monitor',
                               {**common, 'report_dir': args['report_dir']}))
+    if _flag(args['foxglove'], 'foxglove'):
+        nodes.append(NodePlan(PACKAGE, 'foxglove_view', 'softmaint_foxglove_view',
+                              {**common, 'port': _port(args['foxglove_port'], 'foxglove_port')}))
     return nodes
 
 

@@ -26,7 +26,7 @@ from .spec import ENVIRONMENT_FIELDS
 
 # Nodes of the suite, as bringup names them (the keys of a parameter file).
 NODE_NAMES = ('softmaint_sim', 'softmaint_ingestion', 'softmaint_inference', 'softmaint_agent',
-              'softmaint_monitor')
+              'softmaint_monitor', 'softmaint_foxglove_view')
 AGENT = 'softmaint_agent'
 THRESHOLD_PREFIX = 'thresholds.'
 ACTIONS_PREFIX = 'actions.'
