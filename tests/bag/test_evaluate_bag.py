@@ -53,9 +53,11 @@ def test_both_storages_give_the_same_deterministic_report(tmp_path):
     assert fatigue.sum(axis=1).tolist() == [2, 2, 1]
     assert np.asarray(metrics['damage_confusion']).sum(axis=1)[[0, 2]].tolist() == [3, 2]
     assert metrics['realtime_factor'] > 1.0
-    for name in ('report.md', 'timeline.png', 'confusion.png'):
+    for name in ('report.md', 'timeline.png', 'confusion.png', 'fault_1_fatigue_medium.png',
+                 'fault_2_damage_crack_tear.png', 'fault_3_fatigue_high.png'):
         assert (report / name).stat().st_size > 0
-    assert 'Fatigue accuracy' in (report / 'report.md').read_text()
+    text = (report / 'report.md').read_text()
+    assert 'Fatigue accuracy' in text and '![fault_1_fatigue_medium.png]' in text
 
 
 def test_windows_match_the_ingestion_assembler_fed_directly(tmp_path, model):

@@ -2,8 +2,10 @@
 Monitor: shows the suite's predictions and decisions live and summarises a run against truth.
 
 Subscribes to predictions, decisions and (from the sim robot) ground truth; logs one line per
-prediction and every change of decision. When it stops it writes summary.json, summary.md and
-timeline.png (urgency against truth, uncertainty, decisions over time) into `report_dir`.
+prediction and every change of decision. When it stops it writes summary.json, timeline.png
+(urgency against truth, uncertainty, decisions over time), one close-up per injected fault
+(fault_N_HEAD_LABEL.png: predicted class, urgency, uncertainty and decisions around its onset)
+and summary.md, which embeds them, into `report_dir`.
 """
 import json
 from pathlib import Path
@@ -14,7 +16,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
-from softmaint_core.timeline_plot import plot_timeline
+from softmaint_core.timeline_plot import plot_faults, plot_timeline
 from softmaint_interfaces.msg import GroundTruth, MaintenanceDecision, MaintenancePrediction
 from softmaint_ros.node_main import run_node
 
@@ -76,10 +78,13 @@ class Monitor(Node):
         out.mkdir(parents=True, exist_ok=True)
         summary = self.timeline.summary()
         (out / 'summary.json').write_text(json.dumps(summary, indent=2))
-        (out / 'summary.md').write_text(summary_markdown(summary))
+        figures = []
         if self.timeline.predictions:
-            plot_timeline(self.timeline, out / 'timeline.png', 'softmaint run: urgency, '
-                          'uncertainty and decisions against ground truth')
+            figures.append(plot_timeline(self.timeline, out / 'timeline.png',
+                                         'softmaint run: urgency, uncertainty and decisions '
+                                         'against ground truth').name)
+            figures += [path.name for path in plot_faults(self.timeline, out)]
+        (out / 'summary.md').write_text(summary_markdown(summary, figures))
         return out
 
 
@@ -87,8 +92,8 @@ def _seconds_or_dash(value) -> str:
     return '-' if value is None else f'{value:.1f}'
 
 
-def summary_markdown(summary: dict) -> str:
-    """Human-readable summary of a run."""
+def summary_markdown(summary: dict, figures=()) -> str:
+    """Human-readable summary of a run, embedding its figures (file names beside it)."""
     lines = ['# softmaint run summary', '',
              f"{summary['predictions']} predictions, {summary['decision_changes']} decision "
              f"changes, urgency MAE against truth {summary['urgency_mae']:.3f}", '',
@@ -103,6 +108,7 @@ def summary_markdown(summary: dict) -> str:
     lines += ['', '| decision | seconds |', '|---|---|']
     lines += [f'| {action} | {secs:.1f} |'
               for action, secs in summary['decision_seconds'].items()]
+    lines += [line for name in figures for line in ('', f'![{name}]({name})')]
     return '\n'.join(lines) + '\n'
 
 
@@ -110,7 +116,7 @@ def write_report(node: Monitor) -> None:
     """Write the run's summary and plot, and print the summary."""
     out = node.write_report()
     print(summary_markdown(node.timeline.summary()), flush=True)
-    print(f'report: {out}/summary.md, {out}/timeline.png', flush=True)
+    print(f'report: {out}/summary.md (with its figures)', flush=True)
 
 
 def main(args=None):

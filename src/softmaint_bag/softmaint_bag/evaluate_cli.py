@@ -138,9 +138,10 @@ def write_report(evaluation: Evaluation, out: Path) -> Dict[str, object]:
     with open(out / 'windows.jsonl', 'w') as stream:
         for line in window_lines(evaluation):
             stream.write(json.dumps(line) + '\n')
-    from softmaint_core.timeline_plot import plot_timeline
+    from softmaint_core.timeline_plot import plot_faults, plot_timeline
     plots = [plot_timeline(evaluation.timeline, out / 'timeline.png',
                            f'{Path(evaluation.bag).name}: offline evaluation').name]
+    plots += [path.name for path in plot_faults(evaluation.timeline, out)]
     if values['has_ground_truth']:
         plots.append(plot_confusion(values, out / 'confusion.png').name)
     (out / 'report.md').write_text(markdown(values, plots))

@@ -50,3 +50,15 @@ def test_urgency_error_uses_the_latest_truth_before_each_prediction():
     summary = t.summary()
     assert summary['start'] == 10.0 and summary['predictions'] == 10
     assert summary['onsets'][0]['label'] == 'puncture_leak'
+
+
+def test_one_close_up_per_fault_onset(tmp_path):
+    from softmaint_core.timeline_plot import plot_faults
+    t = _run()
+    t.truth.append(Truth(20.0, 1, LEAK, 0.9))             # fatigue turns medium too
+    paths = plot_faults(t, tmp_path)
+    assert [p.name for p in paths] == ['fault_1_damage_puncture_leak.png',
+                                       'fault_2_fatigue_medium.png']
+    for path in paths:
+        assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and path.stat().st_size > 10000
+    assert plot_faults(Timeline(), tmp_path / 'calm') == []
