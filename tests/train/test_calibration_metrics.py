@@ -54,7 +54,10 @@ def test_calibrate_gives_coverage_near_nominal():
     probs = ensemble_probs(out['damage'][n:], cal['temperature_damage'])
     m = head_metrics(probs, labels[n:], cal['conformal_damage'])
     assert m['coverage'] == pytest.approx(0.9, abs=0.02)
+    assert m['coverage_ci_low'] < m['coverage'] < m['coverage_ci_high']
+    assert m['coverage_ci_high'] - m['coverage_ci_low'] < 0.025       # n = 3000
     assert m['ece'] < 0.03
+    assert m['ece_ci_low'] <= m['ece'] <= m['ece_ci_high'] < 0.05
     assert cal['nll_after_damage'] <= cal['nll_before_damage'] + 1e-9
 
 
@@ -77,3 +80,14 @@ def test_spearman_matches_scipy_with_ties():
     pred = true + rng.normal(0.0, 0.2, 300)
     pred[:50] = 0.0
     assert spearman(true, pred) == pytest.approx(spearmanr(true, pred).statistic, abs=1e-12)
+
+
+def test_ece_interval_narrows_with_more_windows():
+    from softmaint_core.metrics import ece_interval
+    rng = np.random.default_rng(2)
+    probs = rng.dirichlet(np.ones(5), size=4000)
+    labels = np.array([rng.choice(5, p=p) for p in probs])
+    small = ece_interval(probs[:300], labels[:300])
+    large = ece_interval(probs, labels)
+    assert large[1] - large[0] < (small[1] - small[0]) / 2   # ~1/sqrt(n)
+    assert large[0] <= expected_calibration_error(probs, labels) <= large[1]

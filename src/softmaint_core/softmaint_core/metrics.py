@@ -77,17 +77,35 @@ def ece_floor(probs: np.ndarray, draws: int = 50, seed: int = 0) -> float:
     return float(np.mean(values))
 
 
+def ece_interval(probs: np.ndarray, labels: np.ndarray, draws: int = 200,
+                 seed: int = 0) -> Tuple[float, float]:
+    """95 % percentile bootstrap interval of the ECE over windows (resampled with replacement)."""
+    rng = np.random.default_rng(seed)
+    values = [expected_calibration_error(probs[i], labels[i])
+              for i in rng.integers(0, len(labels), (draws, len(labels)))]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def head_metrics(probs: np.ndarray, labels: np.ndarray, qhat: float) -> Dict[str, float]:
-    """Macro-F1, accuracy, ECE (and its floor), conformal coverage and set size of one head."""
+    """
+    Macro-F1, accuracy, ECE (floor, bootstrap interval), conformal coverage and set size.
+
+    The coverage interval is Wilson's; both intervals say how far a figure measured on this many
+    windows may be from the model's true one.
+    """
     classes = probs.shape[-1]
     preds = probs.argmax(axis=-1)
     sets = prediction_set(probs, qhat)
+    covered = sets[np.arange(len(labels)), labels]
+    ece_low, ece_high = ece_interval(probs, labels)
     return {
         'macro_f1': macro_f1(labels, preds, classes),
         'accuracy': float((preds == labels).mean()),
         'ece': expected_calibration_error(probs, labels),
+        'ece_ci_low': ece_low, 'ece_ci_high': ece_high,
         'ece_floor': ece_floor(probs),
-        'coverage': float(sets[np.arange(len(labels)), labels].mean()),
+        **_rate(covered, 'coverage'),
         'set_size': float(sets.sum(axis=-1).mean()),
         'aurc': risk_coverage(probs, labels)[2],
     }
