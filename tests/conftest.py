@@ -1,4 +1,4 @@
-"""Shared fixtures: a private rclpy context per test and child processes that always end."""
+"""Shared fixtures: a private rclpy context per test, child processes that always end, keys."""
 import os
 import subprocess
 import sys
@@ -47,3 +47,18 @@ def spawn():
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope='session')
+def signing_keys(tmp_path_factory):
+    """Make a key pair once per session; nodes under test trust its public key."""
+    from softmaint_core.signing import generate_keypair
+    return generate_keypair(tmp_path_factory.mktemp('signing_keys'), 'test')
+
+
+@pytest.fixture(scope='session')
+def sign(signing_keys):
+    """Return a function that signs a model and its metadata with the session's key."""
+    from softmaint_core.signing import load_private_key, sign_model
+    private_key = load_private_key(signing_keys.private)
+    return lambda path: sign_model(path, private_key)

@@ -16,9 +16,13 @@ setup(
         ('share/' + package_name + '/config/scenarios', glob('config/scenarios/*.yaml')),
         ('share/' + package_name + '/config/profiles', glob('config/profiles/*.yaml')),
         ('share/' + package_name + '/config/foxglove', glob('config/foxglove/*.json')),
-        ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.json')),
-    ] + [  # a profile's own student: models/profiles/NAME/student.{onnx,json}
-        ('share/' + package_name + '/' + d, glob(d + '/*.onnx') + glob(d + '/*.json'))
+        # public keys only: a private key never goes where robots get their files
+        ('share/' + package_name + '/config/keys', glob('config/keys/*.pub.pem')),
+        ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.json')
+         + glob('models/*.onnx.sig')),
+    ] + [  # a profile's own student: models/profiles/NAME/student.{onnx,json,onnx.sig}
+        ('share/' + package_name + '/' + d,
+         glob(d + '/*.onnx') + glob(d + '/*.json') + glob(d + '/*.onnx.sig'))
         for d in sorted(glob('models/profiles/*'))
     ],
     install_requires=['setuptools'],

@@ -16,5 +16,7 @@ setup(
     maintainer_email='maintainers@softmaint.dev',
     description='ROS-free core of softmaint shared by the nodes and the offline tool.',
     license='Apache-2.0',
-    entry_points={'console_scripts': []},
+    entry_points={'console_scripts': [
+        'softmaint-sign = softmaint_core.sign_cli:main',
+    ]},
 )

@@ -38,6 +38,7 @@ ROSDEP_KEYS = {
     'ament_index_python': 'ament_index_python',
     'action_msgs': 'action_msgs',
     'builtin_interfaces': 'builtin_interfaces',
+    'cryptography': 'python3-cryptography',
     'cv2': 'python3-opencv',
     'cv_bridge': 'cv_bridge',
     'diagnostic_msgs': 'diagnostic_msgs',
@@ -399,8 +400,12 @@ def test_dockerignore_keeps_local_state_out_and_sources_in():
                  'src/softmaint/softmaint/__pycache__/x.pyc'):
         assert dockerignore_excludes(path), f'.dockerignore lets {path} into the build context'
     for path in ('src/softmaint/package.xml', 'models/student.onnx', 'launch/bringup.launch.py',
-                 'config/softmaint.yaml', 'requirements/constraints.txt', 'docker/entrypoint.sh'):
+                 'config/softmaint.yaml', 'requirements/constraints.txt', 'docker/entrypoint.sh',
+                 'models/student.onnx.sig', 'config/keys/softmaint_dev.pub.pem'):
         assert not dockerignore_excludes(path), f'.dockerignore drops {path}, which images need'
+    # private signing keys stay out of every image, the committed development one included
+    for path in ('config/keys/softmaint_dev.key.pem', 'config/keys/site.key.pem'):
+        assert dockerignore_excludes(path), f'.dockerignore lets the private key {path} in'
 
 
 def test_robot_image_builds_the_onboard_packages_from_their_manifests(robot):
@@ -523,15 +528,23 @@ def test_runtime_stage_is_slim_non_root_and_labelled(robot):
     assert not any(compilers.search(i.args) for i in runtime.of('RUN'))
 
 
-def test_default_launch_finds_its_params_and_model_in_the_image():
+def test_default_launch_finds_its_params_and_model_in_the_image(robot):
     # The image's CMD is bringup.launch.py with its defaults: files in share/softmaint, which the
     # image fills from the repository's config/ and models/ (setup.py data_files).
     from softmaint.bringup import arguments, model_for, share_dir
-    defaults = {'params_file': Path(arguments()['params_file'][0]), 'model': model_for()}
+    from softmaint.inference_node import default_public_key
+    from softmaint_core.signing import signature_path
+    defaults = {'params_file': Path(arguments()['params_file'][0]), 'model': model_for(),
+                'public key': default_public_key()}
     in_repo = {name: REPO / path.relative_to(share_dir()) for name, path in defaults.items()}
     in_repo['model metadata'] = in_repo['model'].with_suffix('.json')
+    in_repo['model signature'] = signature_path(in_repo['model'])
     for name, path in in_repo.items():
         assert path.is_file(), f'the default {name} {path.relative_to(REPO)} is missing'
+        assert (share_dir() / path.relative_to(REPO)).is_file(), \
+            f'setup.py does not install the default {name} {path.relative_to(REPO)}'
+    # the build checks the baked-in model against the key the nodes trust by default
+    assert REPO / arg_default(robot.builder, 'MODEL_PUBLIC_KEY') == in_repo['public key']
 
 
 def test_training_image_is_separate_with_torch_cpu_pinned():
@@ -650,27 +663,42 @@ def _model_with_id(folder: Path, model_id: str) -> Path:
     return model
 
 
+def _verify_model(model: Path, model_id: str, public_key: Path) -> subprocess.CompletedProcess:
+    return _run_script([sys.executable, str(DOCKER / 'verify_model.py'), str(model), model_id,
+                        str(public_key)])
+
+
 def test_verify_model_accepts_the_committed_model_with_its_id():
     model = REPO / 'models' / 'student.onnx'
     assert model.is_file(), 'models/student.onnx is missing: the robot image ships it'
     model_id = json.loads(model.with_suffix('.json').read_text())['model_id']
-    result = _run_script([sys.executable, str(DOCKER / 'verify_model.py'), str(model), model_id])
+    result = _verify_model(model, model_id, REPO / 'config' / 'keys' / 'softmaint_dev.pub.pem')
     assert result.returncode == 0, result.stderr
-    assert model_id in result.stdout
+    assert model_id in result.stdout and 'signed by key' in result.stdout
 
 
 @pytest.mark.parametrize('given, damage, expected', [
     ('student-other', None, "MODEL_ID is 'student-other' but"),
     ('', None, 'MODEL_ID is empty: build with --build-arg MODEL_ID=student-x'),
-    ('student-x', 'corrupt', 'does not match the metadata'),
-    ('student-x', 'no metadata', 'not found beside the model'),
+    ('student-x', 'corrupt', 'student.onnx was altered after signing'),
+    ('student-x', 'no metadata', 'student.json not found'),
+    ('student-x', 'unsigned', 'student.onnx is unsigned'),
+    ('student-x', 'another key', 'but this robot trusts key'),
 ])
-def test_verify_model_fails_the_build_when_the_label_would_lie(tmp_path, given, damage, expected):
+def test_verify_model_fails_the_build_when_the_label_would_lie(tmp_path, signing_keys, sign,
+                                                               given, damage, expected):
+    from softmaint_core.signing import signature_path
     model = _model_with_id(tmp_path, 'student-x')
+    sign(model)
+    public_key = signing_keys.public
     if damage == 'corrupt':
         model.write_bytes(model.read_bytes() + b'\0')
     elif damage == 'no metadata':
         model.with_suffix('.json').unlink()
-    result = _run_script([sys.executable, str(DOCKER / 'verify_model.py'), str(model), given])
+    elif damage == 'unsigned':
+        signature_path(model).unlink()
+    elif damage == 'another key':
+        public_key = REPO / 'config' / 'keys' / 'softmaint_dev.pub.pem'
+    result = _verify_model(model, given, public_key)
     assert result.returncode == 1
     assert expected in result.stderr

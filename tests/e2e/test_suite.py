@@ -74,12 +74,15 @@ def params_file(tmp_path):
 
 
 def _model_copy(directory: Path, corrupt: bool = False) -> Path:
+    """Copy the committed model with its metadata and signature (development key)."""
+    from softmaint_core.signing import signature_path
     directory.mkdir()
     onnx = directory / MODEL.name
     shutil.copyfile(MODEL.with_suffix('.json'), onnx.with_suffix('.json'))
+    shutil.copyfile(signature_path(MODEL), signature_path(onnx))
     data = bytearray(MODEL.read_bytes())
     if corrupt:
-        data[len(data) // 2] ^= 0xFF      # one flipped byte: the SHA-256 no longer matches
+        data[len(data) // 2] ^= 0xFF      # one flipped byte: the signed SHA-256 no longer matches
     onnx.write_bytes(bytes(data))
     return onnx
 

@@ -3,16 +3,20 @@ Student inference: the model checks (ROS-free) and the node as a real process.
 
 The models are real ONNX students exported once per session with the offline tool's exporter
 (untrained weights: these tests check plumbing and numbers against onnxruntime, not accuracy),
-so they do not depend on the committed model.
+so they do not depend on the committed model. They are signed with the session's test key,
+which the node under test trusts; tampered copies of a signed model must be refused.
 """
 from array import array
 import json
 from pathlib import Path
+import re
 import shutil
 
 import numpy as np
 import pytest
 from ros_helpers import spin_until
+from summary_file import merge_summary, RELIABILITY_SUMMARY
+from tamper import tampered_models
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'softmaint.yaml'
 NODE = ['-m', 'softmaint.inference_node', '--ros-args', '--params-file', str(CONFIG),
@@ -38,14 +42,16 @@ def _export(folder, model_id, seed, stats):
 
 
 @pytest.fixture(scope='session')
-def models(tmp_path_factory):
-    """Export good, replacement, corrupt and mismatching student models once."""
+def models(tmp_path_factory, sign):
+    """Export good, replacement, corrupt and mismatching student models once; sign them."""
     root = tmp_path_factory.mktemp('students')
     good = _export(root / 'good', 'student-test-a', 0, STATS)
     other = _export(root / 'other', 'student-test-b', 1, STATS)
     wrong_spec = _export(root / 'wrong_spec', 'student-other-spec', 0, OTHER_STATS)
+    for path in (good, other, wrong_spec):
+        sign(path)
 
-    corrupt = root / 'corrupt' / 'student.onnx'        # bytes changed after export
+    corrupt = root / 'corrupt' / 'student.onnx'        # bytes changed after signing
     shutil.copytree(good.parent, corrupt.parent)
     data = bytearray(corrupt.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -58,12 +64,14 @@ def models(tmp_path_factory):
     meta = json.loads(garbage.with_suffix('.json').read_text())
     meta['sha256'] = sha256_file(garbage)
     garbage.with_suffix('.json').write_text(json.dumps(meta))
+    sign(garbage)                                      # signed: the graph itself is refused
 
     big_camera = root / 'big_camera' / 'student.onnx'  # metadata spec does not fit the graph
     shutil.copytree(good.parent, big_camera.parent)
     meta = json.loads(big_camera.with_suffix('.json').read_text())
     meta['input_spec']['modalities'][0]['features'] = [3, 64, 64]
     big_camera.with_suffix('.json').write_text(json.dumps(meta))
+    sign(big_camera)
     return {'good': good, 'other': other, 'wrong_spec': wrong_spec, 'corrupt': corrupt,
             'garbage': garbage, 'big_camera': big_camera, 'missing': root / 'none.onnx'}
 
@@ -175,16 +183,25 @@ def feeder(ros_context):
     feeder.close()
 
 
-def _start(spawn, model):
-    return spawn([*NODE, '-p', f'model_path:={model}'], wait_for_line='serving')
+def _node(model, signing_keys, *params):
+    """Arguments of an inference node serving model and trusting the session's key."""
+    args = [*NODE, '-p', f'model_path:={model}', '-p', f'model_public_key:={signing_keys.public}']
+    for param in params:
+        args += ['-p', param]
+    return args
+
+
+def _start(spawn, model, signing_keys, *params):
+    return spawn(_node(model, signing_keys, *params), wait_for_line='serving')
 
 
 @pytest.mark.slow
-def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, feeder):
+def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, feeder,
+                                                              signing_keys):
     from softmaint_core.student import StudentModel
     local = StudentModel(models['good'])
     spec = local.spec
-    proc = _start(spawn, models['good'])
+    proc = _start(spawn, models['good'], signing_keys)
     feeder.wait_for_node()
     for seed, available in enumerate([(True,) * 4, (False, True, True, True),
                                       (True, False, True, False), (False, False, True, False)]):
@@ -240,11 +257,12 @@ def test_node_predicts_like_onnxruntime_and_drops_bad_windows(models, spawn, fee
 
 
 @pytest.mark.slow
-def test_reload_swaps_good_models_and_keeps_serving_on_bad_ones(models, spawn, feeder):
+def test_reload_swaps_good_models_and_keeps_serving_on_bad_ones(models, spawn, feeder,
+                                                                signing_keys):
     from softmaint_core.student import StudentModel
     spec = StudentModel(models['good']).spec
     other_sha = StudentModel(models['other']).meta.sha256
-    _start(spawn, models['good'])
+    _start(spawn, models['good'], signing_keys)
     feeder.wait_for_node()
 
     answer = feeder.call_reload(models['other'])
@@ -267,8 +285,80 @@ def test_reload_swaps_good_models_and_keeps_serving_on_bad_ones(models, spawn, f
     assert {v.key: v.value for v in status.values}['reloads'] == '1'
 
 
-def test_node_refuses_to_start_on_a_corrupt_model(models, spawn):
-    proc = spawn([*NODE, '-p', f'model_path:={models["corrupt"]}'])
+def test_node_refuses_to_start_on_a_corrupt_model(models, spawn, signing_keys):
+    proc = spawn(_node(models['corrupt'], signing_keys))
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert 'cannot serve the model' in output and 'SHA-256' in output
+
+
+# ---------------------------------------------------------------- tampered models
+
+@pytest.fixture(scope='session')
+def tampered(models, tmp_path_factory):
+    """Tampered copies of the good model: case -> (path, expected reason)."""
+    return tampered_models(models['good'], tmp_path_factory.mktemp('tampered'))
+
+
+@pytest.mark.slow
+def test_reload_refuses_every_tampered_model_and_keeps_serving(models, tampered, spawn, feeder,
+                                                               signing_keys):
+    from softmaint_core.student import StudentModel
+    good = StudentModel(models['good'])
+    _start(spawn, models['good'], signing_keys)
+    feeder.wait_for_node()
+    rejected = []
+    try:
+        for case, (path, reason) in sorted(tampered.items()):
+            answer = feeder.call_reload(path)
+            assert not answer.success, f'{case}: the node swapped in a tampered model'
+            assert re.search(reason, answer.message), f'{case}: {answer.message}'
+            assert f'still serving {good.describe()}' in answer.message
+            msg, _ = feeder.window(good.spec, (True,) * 4)
+            assert feeder.send(msg).model_sha256 == good.meta.sha256, f'{case} replaced it'
+            status = feeder.latest_diagnostic(
+                lambda v, path=path: str(path) in v.get('last_refused_reload', ''))
+            values = {v.key: v.value for v in status.values}
+            assert re.search(reason, values['last_refused_reload']), case
+            assert status.level == status.WARN and status.message == answer.message
+            assert values['model_sha256'] == good.meta.sha256
+            rejected.append(case)
+    finally:   # the record of a run, also of one that let a tampered model through
+        merge_summary(RELIABILITY_SUMMARY, {'tamper_cases': len(tampered),
+                                            'tamper_cases_rejected': len(rejected)})
+    assert values['reloads_refused'] == str(len(tampered)) and values['reloads'] == '0'
+    # a signed model clears the warning
+    assert feeder.call_reload(models['other']).success
+    status = feeder.latest_diagnostic(lambda v: v.get('model_id') == 'student-test-b')
+    assert status.level == status.OK
+    assert {v.key: v.value for v in status.values}['last_refused_reload'] == ''
+
+
+@pytest.mark.parametrize('case', ['unsigned', 'another_key', 'truncated', 'altered',
+                                  'altered_metadata', 'garbage_signature'])
+def test_node_refuses_to_start_on_a_tampered_model(tampered, spawn, signing_keys, case):
+    path, reason = tampered[case]
+    proc = spawn(_node(path, signing_keys))
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1, output
+    assert re.search(r'\[FATAL\].*cannot serve the model: .*' + reason, output), output
+    assert 'Traceback' not in output
+
+
+def test_unsigned_models_serve_only_when_allowed(models, tampered, spawn, feeder, signing_keys):
+    # require_signed_model:=false admits an unsigned model, never a bad signature
+    spawn(_node(tampered['unsigned'][0], signing_keys, 'require_signed_model:=false'),
+          wait_for_line='is unsigned, accepted because require_signed_model is false')
+    feeder.wait_for_node()
+    answer = feeder.call_reload(tampered['another_key'][0])
+    assert not answer.success and 'but this robot trusts key' in answer.message
+    status = feeder.latest_diagnostic(lambda v: v.get('reloads_refused') == '1')
+    assert {v.key: v.value for v in status.values}['model_signed_by'] == 'unsigned'
+
+
+def test_node_refuses_to_start_without_its_public_key(models, spawn, tmp_path):
+    proc = spawn([*NODE, '-p', f'model_path:={models["good"]}', '-p',
+                  f'model_public_key:={tmp_path / "absent.pub.pem"}'])
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert 'cannot read the public key' in output and 'absent.pub.pem' in output

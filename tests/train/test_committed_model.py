@@ -1,5 +1,5 @@
-"""The committed models (default and per profile) load in onnxruntime with their metadata and
-give valid output; each is rebuilt by its training config."""
+"""The committed models (default and per profile) are signed with the development key, load in
+onnxruntime with their metadata and give valid output; each is rebuilt by its training config."""
 import itertools
 from pathlib import Path
 
@@ -8,6 +8,7 @@ import onnxruntime as ort
 import pytest
 from softmaint_core.metadata import check_onnx_io, load_verified
 from softmaint_core.postprocess import postprocess
+from softmaint_core.signing import load_public_key, verify_model
 from softmaint_core.spec import FIELD_SPEC, MODALITIES, OUTPUTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,6 +22,8 @@ CONFIGS.update({path: REPO / 'config' / 'train' / f'{path.parent.name}.yaml'
 def committed(request):
     model = request.param
     assert model.is_file(), f'{model} is missing: run softmaint-train reproduce'
+    # robots trust the installed development key by default (docs/deployment.md)
+    verify_model(model, load_public_key(REPO / 'config' / 'keys' / 'softmaint_dev.pub.pem'))
     meta = load_verified(model)                     # checks the SHA-256 too
     sess = ort.InferenceSession(str(model), providers=['CPUExecutionProvider'])
     check_onnx_io([i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()],

@@ -52,6 +52,10 @@ def test_overrides_and_cli_exit_code(tmp_path, capsys):
     bad.write_text('student:\n  epochz: 3\n')
     assert main(['reproduce', '--config', str(bad)]) == 2
     assert 'student.epochz: unknown field' in capsys.readouterr().err
+    # an unusable signing key stops the run before any training
+    assert main(['reproduce', '--config', str(REPO / 'config/train/default.yaml'),
+                 '--signing-key', str(tmp_path / 'absent.key.pem')]) == 2
+    assert 'cannot read the private key' in capsys.readouterr().err
 
 
 def _differs(a, b):

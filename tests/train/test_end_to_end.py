@@ -40,11 +40,15 @@ def test_student_learns_above_chance(synthetic_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path):
+def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path, signing_keys):
+    from softmaint_core.signing import load_private_key, load_public_key, verify_model
     torch.set_num_threads(2)
     cfg = tiny_config(synthetic_root, tmp_path, **{'data.label_fraction': 0.2})
-    record = run(cfg, tmp_path / 'runs', export=True, progress=False)
+    record = run(cfg, tmp_path / 'runs', export=True, progress=False,
+                 signing_key=load_private_key(signing_keys.private))
     assert record['export']['parity_max_abs_diff'] < 1e-4
+    assert record['export']['signed_by'] == verify_model(cfg.export.out,
+                                                         load_public_key(signing_keys.public))
     assert 0 < record['labelled_windows'] < record['splits']['field_train']
     assert {'all', 'no_camera', 'camera_only', 'lighting_shift'} <= set(record['student'])
     path = Path(cfg.export.out)

@@ -1,4 +1,4 @@
-"""ONNX export: contract, parity (and its failure on a perturbed model), metadata and hash."""
+"""ONNX export: contract, parity (and its failure on a perturbed model), metadata, signature."""
 import json
 
 import numpy as np
@@ -9,7 +9,7 @@ from softmaint_core.postprocess import postprocess
 from softmaint_core.spec import FIELD_SPEC, MODALITIES, OUTPUTS
 from softmaint_train.config import TrainConfig
 from softmaint_train.export import (all_masks, check_parity, example_inputs, export_onnx,
-                                    ParityError, session, write_metadata)
+                                    ParityError, session, sign_export, write_metadata)
 from softmaint_train.checkpoints import build_student
 import torch
 
@@ -87,3 +87,19 @@ def test_metadata_hash_and_postprocess(exported, tmp_path):
     copy.with_suffix('.json').write_text(json.dumps(bad))
     with pytest.raises(MetadataError):
         load_verified(copy)
+
+
+def test_export_is_signed_with_a_key_and_unsigned_without(exported, tmp_path, signing_keys):
+    from softmaint_core.signing import (load_private_key, load_public_key, signature_path,
+                                        UnsignedModelError, verify_model)
+    _, path = exported
+    copy = tmp_path / 'student.onnx'
+    copy.write_bytes(path.read_bytes())
+    write_metadata(copy, 'student-test', STATS, 3, CALIB, {}, 'ab' * 32, {'seed': 0})
+    public = load_public_key(signing_keys.public)
+    assert sign_export(copy, load_private_key(signing_keys.private)) == verify_model(copy, public)
+    # re-exported without a key: the old signature goes, the model reads as unsigned
+    assert sign_export(copy, None) is None
+    assert not signature_path(copy).exists()
+    with pytest.raises(UnsignedModelError, match='sign it with softmaint-sign sign'):
+        verify_model(copy, public)

@@ -1,14 +1,17 @@
 """
 Student inference node: runs the ONNX student on every sensor window.
 
-Loads the model given by `model_path` (SHA-256, input spec and a test inference checked before
-use), subscribes to softmaint/window (SensorWindow), runs onnxruntime and publishes a calibrated
-MaintenancePrediction on softmaint/prediction. Windows built for another input spec (spec_id) or
-malformed are counted and dropped with a throttled error. The softmaint/reload_model service
-swaps in a new model only after it passed the same checks; a refused model leaves the serving
-one untouched. /diagnostics reports the model, latency percentiles and dropped windows.
+Loads the model given by `model_path` (its Ed25519 signature against `model_public_key`, then
+SHA-256, input spec and a test inference checked before use), subscribes to softmaint/window
+(SensorWindow), runs onnxruntime and publishes a calibrated MaintenancePrediction on
+softmaint/prediction. Windows built for another input spec (spec_id) or malformed are counted
+and dropped with a throttled error. The softmaint/reload_model service swaps in a new model only
+after it passed the same checks; a refused model leaves the serving one untouched and is
+reported on /diagnostics (WARN) until a model is swapped in. /diagnostics reports the model, its
+signer, latency percentiles and dropped windows.
 """
 from collections import deque
+from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -21,6 +24,8 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from softmaint_core import topics
 from softmaint_core.postprocess import Prediction
+from softmaint_core.signing import (DEVELOPMENT_KEY_ID, key_id, load_public_key,
+                                    SignatureError)
 from softmaint_core.spec import InputSpec
 from softmaint_core.student import ModelError, StudentModel
 from softmaint_interfaces.msg import (MaintenancePrediction, ModalityTensor,
@@ -28,11 +33,16 @@ from softmaint_interfaces.msg import (MaintenancePrediction, ModalityTensor,
 from softmaint_interfaces.srv import ReloadModel
 from softmaint_ros.node_main import run_node
 
-from .bringup import model_for
+from .bringup import model_for, share_dir
 
 NODE_NAME = 'softmaint_inference'
 # Recent windows kept for the latency percentiles.
 LATENCY_SAMPLES = 1000
+
+
+def default_public_key() -> Path:
+    """Public key installed with the package: the development key (docs/deployment.md)."""
+    return share_dir() / 'config' / 'keys' / 'softmaint_dev.pub.pem'
 
 
 class WindowError(ValueError):
@@ -112,6 +122,14 @@ class InferenceNode(Node):
         self.declare_parameter('model_path', str(model_for()), ParameterDescriptor(
             description='student ONNX file; its metadata JSON sits beside it. Change the model '
                         f'at run time with the {topics.RELOAD_MODEL} service', read_only=True))
+        # Read-only: whoever may set parameters on the ROS graph must not switch the check off.
+        self.declare_parameter('model_public_key', str(default_public_key()), ParameterDescriptor(
+            description='Ed25519 public key (PEM) that models must be signed with; the '
+                        'default is the development key, a deployment sets its own',
+            read_only=True))
+        self.declare_parameter('require_signed_model', True, ParameterDescriptor(
+            description='refuse models without a signature file; a signature that does not '
+                        'verify is refused either way', read_only=True))
         self.declare_parameter('threads', 1, ParameterDescriptor(
             description='onnxruntime intra-op threads', read_only=True,
             integer_range=[IntegerRange(from_value=1, to_value=64, step=1)]))
@@ -127,7 +145,18 @@ class InferenceNode(Node):
             floating_point_range=[FloatingPointRange(from_value=0.1, to_value=60.0)]))
 
         self._threads = self.get_parameter('threads').value
-        self._model = StudentModel(self.get_parameter('model_path').value, self._threads)
+        key_path = self.get_parameter('model_public_key').value
+        self._public_key = load_public_key(key_path)
+        self._key_id = key_id(self._public_key)
+        self._allow_unsigned = not self.get_parameter('require_signed_model').value
+        self.get_logger().info(f'model signatures are checked against key {self._key_id} '
+                               f'({key_path})')
+        if self._key_id == DEVELOPMENT_KEY_ID:
+            self.get_logger().warning(
+                'trusting the DEVELOPMENT signing key, whose private half is public: set '
+                "model_public_key to the deployment's own key (docs/deployment.md)")
+        self._model = self._load(self.get_parameter('model_path').value)
+        self._last_refusal = ''
         self._latency_ms = deque(maxlen=LATENCY_SAMPLES)
         self._inference_ms = deque(maxlen=LATENCY_SAMPLES)
         self._counts = {'windows': 0, 'predictions': 0, 'dropped_spec_mismatch': 0,
@@ -149,6 +178,14 @@ class InferenceNode(Node):
                           self._publish_diagnostics, callback_group=windows_group)
         self.get_logger().info(f'serving {self._model.describe()} from {self._model.path}, '
                                f'input spec {self._model.spec.spec_id}')
+
+    def _load(self, path: str) -> StudentModel:
+        """Load and check a model (signature first); warn when it is accepted unsigned."""
+        model = StudentModel(path, self._threads, self._public_key, self._allow_unsigned)
+        if model.signed_by is None:
+            self.get_logger().warning(f'{model.path} is unsigned, accepted because '
+                                      'require_signed_model is false')
+        return model
 
     def _on_window(self, window: SensorWindow) -> None:
         self._counts['windows'] += 1
@@ -192,7 +229,7 @@ class InferenceNode(Node):
         serving = self._model
         response.previous_model_id = serving.meta.model_id
         try:
-            candidate = StudentModel(request.model_path, self._threads)
+            candidate = self._load(request.model_path)
             new_spec, old_spec = candidate.spec.spec_id, serving.spec.spec_id
             if new_spec != old_spec and not self.get_parameter('allow_spec_change').value:
                 raise ModelError(f'its input spec {new_spec} differs from the serving spec '
@@ -203,9 +240,11 @@ class InferenceNode(Node):
             response.success, response.model_id = False, serving.meta.model_id
             response.message = (f'refused {request.model_path!r}: {err}; still serving '
                                 f'{serving.describe()}')
+            self._last_refusal = response.message
             self.get_logger().error(response.message)
             return response
         self._model = candidate               # atomic: the next window uses the new model
+        self._last_refusal = ''
         self._counts['reloads'] += 1
         response.success, response.model_id = True, candidate.meta.model_id
         response.message = f'now serving {candidate.describe()}, replacing {serving.describe()}'
@@ -223,6 +262,8 @@ class InferenceNode(Node):
             status.level = DiagnosticStatus.WARN
             status.message = f'{dropped - self._dropped_reported} windows dropped'
             self._dropped_reported = dropped
+        elif self._last_refusal:
+            status.level, status.message = DiagnosticStatus.WARN, self._last_refusal
         elif latency[2] > self.get_parameter('warn_latency_ms').value:
             status.level = DiagnosticStatus.WARN
             status.message = f'p99 latency {latency[2]:.1f} ms'
@@ -230,6 +271,8 @@ class InferenceNode(Node):
             status.level, status.message = DiagnosticStatus.OK, 'serving'
         values = {'model_id': model.meta.model_id, 'model_sha256': model.meta.sha256,
                   'spec_id': model.spec.spec_id, 'model_path': str(model.path),
+                  'model_signed_by': model.signed_by or 'unsigned',
+                  'trusted_key_id': self._key_id, 'last_refused_reload': self._last_refusal,
                   **{key: str(count) for key, count in self._counts.items()},
                   'dropped_windows': str(dropped)}
         for name, triple in (('latency_ms', latency), ('inference_ms', inference)):
@@ -245,7 +288,8 @@ def main(args=None):
     """Run the node until Ctrl-C or SIGTERM; return 1 when the model cannot serve."""
     return run_node(InferenceNode, NODE_NAME, args,
                     make_executor=lambda: MultiThreadedExecutor(num_threads=2),
-                    fatal=(ModelError,), describe=lambda err: f'cannot serve the model: {err}')
+                    fatal=(ModelError, SignatureError),
+                    describe=lambda err: f'cannot serve the model: {err}')
 
 
 if __name__ == '__main__':

@@ -2,19 +2,22 @@
 A verified student model: onnxruntime session, metadata, checks and calibrated prediction.
 
 ROS-free, so the inference node, offline bag evaluation and its benchmark serve the very same
-object: the SHA-256 and input spec of the metadata are checked, the graph's inputs and outputs
-must fit them, and a test inference with all and with one fewer modality must give finite
-outputs of the right shapes before the model may serve.
+object: given a public key, the model's signature is checked first (softmaint_core.signing);
+then the SHA-256 and input spec of the metadata, the graph's inputs and outputs must fit them,
+and a test inference with all and with one fewer modality must give finite outputs of the
+right shapes before the model may serve.
 """
 from pathlib import Path
 import time
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 import numpy as np
 import onnxruntime as ort
 
 from .metadata import check_onnx_io, load_verified, MetadataError, ModelMetadata
 from .postprocess import postprocess, Prediction
+from .signing import SignatureError, UnsignedModelError, verify_model
 from .spec import InputSpec, MASK_INPUT, OUTPUTS
 
 
@@ -25,9 +28,25 @@ class ModelError(ValueError):
 class StudentModel:
     """A verified student: onnxruntime session and metadata, ROS-free."""
 
-    def __init__(self, path, threads: int = 1):
-        """Load and check a model; raise ModelError saying why it cannot serve."""
+    def __init__(self, path, threads: int = 1, public_key: Optional[Ed25519PublicKey] = None,
+                 allow_unsigned: bool = False):
+        """
+        Load and check a model; raise ModelError saying why it cannot serve.
+
+        With a public key the model must carry a valid signature of that key (an unsigned one
+        passes only with allow_unsigned); without one, signatures are not looked at (offline
+        tools reading their own models). `signed_by` is the key id, or None.
+        """
         self.path = Path(path).expanduser()
+        self.signed_by: Optional[str] = None
+        if public_key is not None:
+            try:
+                self.signed_by = verify_model(self.path, public_key)
+            except UnsignedModelError as err:
+                if not allow_unsigned:
+                    raise ModelError(str(err)) from err
+            except SignatureError as err:
+                raise ModelError(str(err)) from err
         try:
             self.meta: ModelMetadata = load_verified(self.path)
         except MetadataError as err:

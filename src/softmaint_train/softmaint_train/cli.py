@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+from softmaint_core.signing import SignatureError
 import torch
 
 from .config import ConfigError, load_config, parse_override
@@ -39,15 +40,29 @@ def add_device(p):
                    'torchrun each process takes the GPU of its LOCAL_RANK')
 
 
+def _add_signing_key(p):
+    p.add_argument('--signing-key', metavar='PRIVATE.pem',
+                   help='sign the exported model with this Ed25519 private key (softmaint-sign '
+                   'keygen); without it the model is exported unsigned, which robots refuse')
+
+
+def _signing_key(args):
+    """Read the private key of --signing-key before any training (None without one)."""
+    from softmaint_core.signing import load_private_key
+    return load_private_key(args.signing_key) if getattr(args, 'signing_key', None) else None
+
+
 def cmd_reproduce(args) -> int:
     """Teacher, distillation, calibration, evaluation and export of the default model."""
     from .evaluate import write_report
     from .pipeline import run
     from .train import is_main
     cfg = _config(args)
+    signing_key = _signing_key(args)
     start = time.monotonic()
     out_dir = Path(cfg.runs_dir) / cfg.name
-    record = run(cfg, out_dir, export=not args.no_export, progress=not args.no_progress)
+    record = run(cfg, out_dir, export=not args.no_export, progress=not args.no_progress,
+                 signing_key=signing_key)
     if not is_main():
         return 0
     record['wall_seconds'] = time.monotonic() - start
@@ -116,6 +131,7 @@ def cmd_export(args) -> int:
     """Re-export a student checkpoint (uses the calibration stored in it)."""
     from .pipeline import export_student
     from .checkpoints import load_checkpoint
+    signing_key = _signing_key(args)
     student, ckpt = load_checkpoint(args.checkpoint)
     from .config import config_from_dict
     cfg = config_from_dict(ckpt['config'])
@@ -125,7 +141,7 @@ def cmd_export(args) -> int:
     if args.metrics:
         metrics = json.loads(Path(args.metrics).read_text())['student']['all']
     print(json.dumps(export_student(cfg, student, ckpt['stats'], ckpt['calibration'], metrics,
-                                    Path(args.checkpoint)), indent=2))
+                                    Path(args.checkpoint), signing_key), indent=2))
     return 0
 
 
@@ -220,6 +236,8 @@ def parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=fn.__doc__)
         _add_config(s)
         s.add_argument('--no-export', action='store_true', help='skip the ONNX export')
+        if fn is cmd_reproduce:
+            _add_signing_key(s)
         s.set_defaults(fn=fn)
     s = sub.add_parser('ablate', help=cmd_ablate.__doc__)
     s.add_argument('--config', default='config/train/ablation.yaml')
@@ -241,6 +259,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--checkpoint', required=True)
     s.add_argument('--out', help='ONNX path (default: the config export.out)')
     s.add_argument('--metrics', help='record.json whose test metrics go into the metadata')
+    _add_signing_key(s)
     s.set_defaults(fn=cmd_export)
     s = sub.add_parser('bench', help=cmd_bench.__doc__)
     s.add_argument('--onnx', default='models/student.onnx')
@@ -288,7 +307,7 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f'softmaint-train: config error: {err}', file=sys.stderr)
         return 2
-    except distributed.DeviceError as err:
+    except (distributed.DeviceError, SignatureError) as err:
         print(f'softmaint-train: {err}', file=sys.stderr)
         return 2
     finally:

@@ -6,6 +6,8 @@ environment (normalised, zeros where unavailable) + mask [B, M]; outputs fatigue
 [B, K, 3], damage_logits [B, K, 5], urgency [B, K], reconstruction [B, K, M, E]; the batch
 axis is dynamic. Parity with torch eager is checked with rtol 1e-3, atol 1e-5 on random inputs
 under several masks (including single-modality and empty masks) before the metadata is written.
+Given a private key, the model and its metadata are then signed (softmaint_core.signing): the
+inference node refuses unsigned models unless told otherwise.
 """
 import itertools
 import json
@@ -13,10 +15,12 @@ from pathlib import Path
 from typing import Dict, Optional
 import warnings
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import numpy as np
 import onnx
 import onnxruntime as ort
 from softmaint_core.metadata import check_onnx_io, ModelMetadata, sha256_file
+from softmaint_core.signing import key_id, sign_model, signature_path
 from softmaint_core.spec import FIELD_SPEC, MASK_INPUT, MODALITIES, OUTPUTS
 import torch
 
@@ -126,3 +130,17 @@ def write_metadata(path: Path, model_id: str, stats, members: int, calibration: 
     check_onnx_io([i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()],
                   meta)
     return meta
+
+
+def sign_export(path: Path, private_key: Optional[Ed25519PrivateKey]) -> Optional[str]:
+    """
+    Sign an exported model and its metadata; return the key id, or None when left unsigned.
+
+    An unsigned export removes the signature file of the model it replaced: that one no longer
+    matches, and the robot would report the new model as altered instead of unsigned.
+    """
+    if private_key is None:
+        signature_path(path).unlink(missing_ok=True)
+        return None
+    sign_model(path, private_key)
+    return key_id(private_key.public_key())

@@ -26,7 +26,7 @@ from .data import fit_normalisation, make_splits, open_dataset, Windows
 from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
-from .export import check_parity, export_onnx, write_metadata
+from .export import check_parity, export_onnx, sign_export, write_metadata
 from .train import (dist_info, is_main, student_pool, teacher_outputs_from_dataset, train_student,
                     train_teacher)
 
@@ -121,11 +121,13 @@ def teacher_cache(teacher, ds, rows, stats, path: Path, **kwargs):
 
 
 def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = True,
-        teacher_override: Optional[Tuple] = None, teacher_seed: Optional[int] = None) -> Dict:
+        teacher_override: Optional[Tuple] = None, teacher_seed: Optional[int] = None,
+        signing_key=None) -> Dict:
     """
     Run the protocol once for cfg (its seed and label fraction); return the run record.
 
     teacher_override = (teacher, stats) trained with seed teacher_seed (default: cfg.seed).
+    The export is signed with signing_key (an Ed25519 private key) when one is given.
     """
     teacher_seed = cfg.seed if teacher_seed is None else teacher_seed
     torch.set_num_threads(cfg.threads)
@@ -182,13 +184,19 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     remove_state(state)
     if export:
         record['export'] = export_student(cfg, student, stats, calib, results['all'],
-                                          out_dir / f'student-{tag}.pt')
+                                          out_dir / f'student-{tag}.pt', signing_key)
     record['total_seconds'] = time.monotonic() - started
     return record
 
 
-def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint: Path) -> Dict:
-    """Export ONNX + metadata to cfg.export.out and copy the torch checkpoint beside it."""
+def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint: Path,
+                   signing_key=None) -> Dict:
+    """
+    Export ONNX + metadata to cfg.export.out and copy the torch checkpoint beside it.
+
+    With signing_key (an Ed25519 private key) the model and metadata are signed; without, the
+    model is left unsigned and the log says how to sign it.
+    """
     path = Path(cfg.export.out)
     export_onnx(student, path, cfg.export.opset)
     worst = check_parity(student, path)
@@ -197,10 +205,14 @@ def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint:
     meta = write_metadata(path, cfg.export.model_id, stats, cfg.student.members, calib, flat,
                           _card_hash(cfg.data.root), asdict(cfg))
     shutil.copyfile(checkpoint, path.with_suffix('.pt'))
+    signer = sign_export(path, signing_key)
     _log(f'exported {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {meta.sha256[:12]}, '
-         f'parity max |diff| {worst:.2e})')
+         f'parity max |diff| {worst:.2e}), '
+         + (f'signed with key {signer}' if signer else
+            f'UNSIGNED: robots refuse it until it is signed with softmaint-sign sign {path} '
+            '--key PRIVATE.pem (docs/deployment.md)'))
     return {'path': str(path), 'sha256': meta.sha256, 'parity_max_abs_diff': worst,
-            'bytes': path.stat().st_size}
+            'bytes': path.stat().st_size, 'signed_by': signer}
 
 
 @dataclass
