@@ -39,6 +39,7 @@ setup(
         'monitor = softmaint.monitor_node:main',
         'foxglove_view = softmaint.foxglove_view_node:main',
         'softmaint-log = softmaint.log_cli:main',
+        'softmaint-operator = softmaint.operator_cli:main',
         'softmaint-bringup = softmaint.bringup:main',
     ]},
 )
