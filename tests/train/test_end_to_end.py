@@ -131,3 +131,38 @@ def test_ablate_cli_runs_every_variant_and_reports_beside_the_runs(synthetic_roo
     assert sorted(r['variant'] for r in rows) == ['distilled', 'scratch']
     assert (tmp_path / 'runs/abl/report/report.md').is_file()
     assert not (tmp_path / 'docs').exists()
+
+
+@pytest.mark.slow
+def test_reproduce_writes_the_shipped_summary(synthetic_root, tmp_path, monkeypatch):
+    from dataclasses import asdict
+    import shutil
+    from softmaint_train.cli import main
+    from softmaint_train.shipped_summary import TARGETS
+    import yaml
+    repo = Path(__file__).resolve().parents[2]
+    cfg = tiny_config(synthetic_root, tmp_path, **{'threads': 1})
+    (tmp_path / 'tiny.yaml').write_text(yaml.safe_dump(json.loads(json.dumps(asdict(cfg)))))
+    (tmp_path / 'protocol.yaml').write_text(
+        'base: tiny.yaml\nseeds: [0, 1]\nlabel_fractions: [0.01]\nteacher_seed: 0\n'
+        "variants: {distilled: {}, scratch: {distill.use_teacher: false}}\n")
+    shutil.copytree(repo / 'config', tmp_path / 'config')      # the default policy
+    monkeypatch.chdir(tmp_path)
+    assert main(['reproduce', '--config', 'tiny.yaml', '--no-progress',
+                 '--protocol', 'protocol.yaml', '--test-data', str(synthetic_root),
+                 '--summary', 'shipped/summary.json']) == 0
+    summary = json.loads((tmp_path / 'shipped/summary.json').read_text())
+    records = [json.loads(line) for line in
+               (tmp_path / 'runs/protocol/results.jsonl').open()]
+    distilled = {r['seed']: r for r in records if r['variant'] == 'distilled'}
+    f1 = summary['student_damage_f1']
+    assert set(f1['per_seed']) == {'0', '1'}
+    assert f1['per_seed']['1'] == distilled[1]['student']['all']['damage.macro_f1']
+    ratio = distilled[0]['student']['all']['damage.macro_f1'] / \
+        distilled[0]['teacher']['damage.macro_f1']
+    assert summary['student_to_teacher']['per_seed']['0'] == pytest.approx(ratio)
+    assert summary['test_windows'] > 0 and summary['nominal_coverage'] == pytest.approx(0.9)
+    assert 0 <= summary['assistance_rate'] <= 1 and summary['reproduce_seconds'] > 0
+    assert set(summary['meets']) == set(TARGETS)
+    # refused before anything trains
+    assert main(['reproduce', '--config', 'tiny.yaml', '--summary', 'x.json']) == 2

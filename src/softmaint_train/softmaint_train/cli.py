@@ -58,6 +58,9 @@ def cmd_reproduce(args) -> int:
     from .pipeline import run
     from .train import is_main
     cfg = _config(args)
+    wants_summary = getattr(args, 'summary', None)     # reproduce only, not distill
+    if wants_summary and not (args.protocol and args.test_data and not args.no_export):
+        raise ConfigError('--summary needs --protocol, --test-data and the export')
     signing_key = _signing_key(args)
     start = time.monotonic()
     out_dir = Path(cfg.runs_dir) / cfg.name
@@ -77,7 +80,29 @@ def cmd_reproduce(args) -> int:
           f"fatigue F1 {m['fatigue.macro_f1']:.3f}, urgency MAE {m['urgency.mae']:.3f}, "
           f"damage ECE {m['damage.ece']:.3f}, coverage {m['damage.coverage']:.3f}; "
           f"teacher damage F1 {record['teacher']['damage.macro_f1']:.3f}; report {report}")
+    if wants_summary:
+        print(f'summary {_shipped_summary(args, cfg, record, command)}')
     return 0
+
+
+def _shipped_summary(args, cfg, record, command: str) -> Path:
+    """Run the 1 % protocol, evaluate the export on the held-out dataset, write the summary."""
+    from softmaint_sim.profile_eval import evaluate, profile_policy
+    from .evaluate import load_records
+    from .pipeline import ablate
+    from .shipped_summary import summary
+    out = Path(cfg.runs_dir) / Path(args.protocol).stem
+    results = ablate(args.protocol, out, progress=not args.no_progress)
+    metrics = evaluate(Path(record['export']['path']), Path(args.test_data),
+                       profile_policy(Path('config'), 'default'))
+    path = Path(args.summary)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary(
+        load_records(results), record['wall_seconds'], metrics,
+        1.0 - cfg.calibration.conformal_alpha,
+        [command, f'softmaint-train ablate --config {args.protocol} --out {out}'],
+        Path(args.test_data)), indent=2) + '\n')
+    return path
 
 
 def cmd_teacher(args) -> int:
@@ -238,6 +263,14 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument('--no-export', action='store_true', help='skip the ONNX export')
         if fn is cmd_reproduce:
             _add_signing_key(s)
+            s.add_argument('--summary', metavar='SUMMARY.json',
+                           help="also write the recipe's headline figures here "
+                           '(softmaint_train.shipped_summary); needs --protocol and --test-data')
+            s.add_argument('--protocol', metavar='PROTOCOL.yaml',
+                           help='ablation config of the 1 %% labels protocol (distilled and '
+                           'scratch variants, several seeds), run into RUNS_DIR/<its name>')
+            s.add_argument('--test-data', metavar='DIR',
+                           help='held-out field dataset the exported model is evaluated on')
         s.set_defaults(fn=fn)
     s = sub.add_parser('ablate', help=cmd_ablate.__doc__)
     s.add_argument('--config', default='config/train/ablation.yaml')
