@@ -90,14 +90,14 @@ def heldout_figures(metrics: dict, nominal_coverage: float) -> dict:
 
 
 def _worst(figure, sense: str) -> float:
-    """A per-seed figure meets a target only when every seed does."""
+    """Return the worst seed's value: a target is met only when every seed meets it."""
     if not isinstance(figure, dict):
         return figure
     return figure['min'] if sense == '>=' else figure['max']
 
 
 def meets(summary: dict) -> Dict[str, bool]:
-    """Return which targets the summary meets (per-seed figures by their worst seed)."""
+    """Tell which targets the summary meets (per-seed figures by their worst seed)."""
     result = {}
     for key, (sense, target) in TARGETS.items():
         if key in summary:
