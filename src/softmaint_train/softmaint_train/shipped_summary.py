@@ -97,7 +97,7 @@ def _worst(figure, sense: str) -> float:
 
 
 def meets(summary: dict) -> Dict[str, bool]:
-    """Tell which targets the summary meets (per-seed figures by their worst seed)."""
+    """Map each target to whether the summary reaches it (per-seed figures: worst seed)."""
     result = {}
     for key, (sense, target) in TARGETS.items():
         if key in summary:
