@@ -62,7 +62,7 @@ def _log(tmp_path, spans):
 
 
 @pytest.mark.slow
-def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp_path):
+def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp_path, capsys):
     from softmaint_train.finetune_bags import main
     checkpoint = _tiny_student(tmp_path, seed=0)
     second = 10**9
@@ -78,11 +78,19 @@ def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp
         (other_start / 1e9, other_start / 1e9 + 5.0,        # answered without labels
          {'fatigue_label': -1, 'damage_label': -1, 'urgency_label': None})])
     report_path = tmp_path / 'report.json'
-    assert main(['--checkpoint', str(checkpoint), '--log', str(log), '--train',
-                 str(tmp_path / 'train'), '--held-out', str(tmp_path / 'held'), '--steps', '30',
-                 '--ewc', '10', '--fisher-batches', '3', '--out', str(tmp_path / 'tuned.pt'),
-                 '--report', str(report_path)]) == 0
+    command = ['--checkpoint', str(checkpoint), '--log', str(log), '--train',
+               str(tmp_path / 'train'), '--held-out', str(tmp_path / 'held'), '--steps', '30',
+               '--ewc', '10', '--fisher-batches', '3', '--out', str(tmp_path / 'tuned.pt'),
+               '--report', str(report_path)]
+    # the default gate: a constant-label bag with a weak EWC overwrites the original skills
+    assert main(command) == 3
     report = json.loads(report_path.read_text())
+    assert not report['accepted'] and not (tmp_path / 'tuned.pt').exists()
+    assert any('on the original held-out data fell by' in r for r in report['refusal'])
+    assert 'refused, no fine-tuned student written' in capsys.readouterr().err
+    assert main(command + ['--max-forgetting', '1.0']) == 0
+    report = json.loads(report_path.read_text())
+    assert report['accepted'] and report['refusal'] == []
     assert report['labelled_spans'] == 2 and report['unlabelled_acknowledgements'] == 1
     assert report['train_windows'] == 9 and report['held_out_windows'] == 5
     before, after = report['before']['held_out'], report['after']['held_out']
@@ -103,3 +111,19 @@ def test_finetune_refuses_a_log_that_labels_nothing(tmp_path, capsys):
     assert main(['--checkpoint', str(checkpoint), '--log', str(log), '--train',
                  str(tmp_path / 'bag'), '--held-out', str(tmp_path / 'bag')]) == 2
     assert 'missing.pt' in capsys.readouterr().err
+
+
+def test_acceptance_needs_a_gain_on_the_bags_and_little_forgetting():
+    from softmaint_train.finetune_bags import acceptance
+
+    def metrics(damage, fatigue, mae):
+        return {'damage.macro_f1': damage, 'fatigue.macro_f1': fatigue, 'urgency.mae': mae}
+    before = {'held_out': metrics(0.5, 0.5, 0.3), 'original': metrics(0.7, 0.8, 0.3)}
+    better = {'held_out': metrics(0.6, 0.5, 0.3), 'original': metrics(0.69, 0.79, 0.3)}
+    assert acceptance(before, better, 0.02) == []
+    forgot = {'held_out': metrics(0.6, 0.5, 0.3), 'original': metrics(0.6, 0.8, 0.3)}
+    assert acceptance(before, forgot, 0.02) == [
+        'damage macro F1 on the original held-out data fell by 0.100 > 0.02 (0.700 -> 0.600)']
+    assert acceptance(before, forgot, 0.2) == []
+    same = {'held_out': metrics(0.5, 0.5, 0.3), 'original': before['original']}
+    assert acceptance(before, same, 0.02) == ['no improvement on the held-out bags']

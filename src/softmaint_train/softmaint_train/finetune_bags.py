@@ -3,8 +3,8 @@ Fine-tune the student from field recordings: bags plus labels from the maintenan
 
     softmaint-finetune-bags --checkpoint models/student.pt --log maintenance.db
         --train BAG [BAG ...] --held-out BAG [BAG ...] [--old-data data/sim-v1]
-        [--params config/softmaint.yaml] [--ewc 100] [--steps 200] [--out student-ft.pt]
-        [--report report.json]
+        [--params config/softmaint.yaml] [--ewc 100] [--steps 200] [--max-forgetting 0.02]
+        [--out student-ft.pt] [--report report.json]
 
 Labels: an operator who acknowledges an assistance request (softmaint/acknowledge) may give
 the fatigue class, damage class and urgency they observed; the agent writes them into the
@@ -15,7 +15,9 @@ Acknowledgements without all three labels are counted and not used.
 Windows are rebuilt exactly as onboard (the offline replay of softmaint-evaluate-bag). The
 student is fine-tuned with EWC (softmaint_train.train.fisher_diagonal on the original training
 data, then finetune_ewc), and the report gives metrics before and after on the held-out bags
-(new field data) and on the original data's held-out field split (forgetting).
+(new field data) and on the original data's held-out field split (forgetting). A student that
+forgets more than --max-forgetting of a macro F1 there, or does not improve the held-out bags,
+is refused: the report says why, no checkpoint is written and the exit code is 3.
 
 Under torchrun (`torchrun --nproc-per-node 2 -m softmaint_train.finetune_bags ...`) the
 Fisher and the fine-tuning run data-parallel; every process reads the bags, rank 0 alone
@@ -113,12 +115,41 @@ def old_data_windows(root: Path, cfg):
     return Windows.load(data, 'field', train), Windows.load(data, 'field', splits.field_test)
 
 
+def acceptance(before: Dict[str, Dict[str, float]], after: Dict[str, Dict[str, float]],
+               max_forgetting: float) -> List[str]:
+    """
+    Reasons to refuse a fine-tuned student; none when it may replace the original.
+
+    It must improve the held-out bags (a macro F1 up or the urgency MAE down) and lose at most
+    `max_forgetting` of either macro F1 on the original data's held-out field split.
+    """
+    reasons = []
+    for head in ('damage', 'fatigue'):
+        key = f'{head}.macro_f1'
+        lost = before['original'][key] - after['original'][key]
+        if lost > max_forgetting:
+            reasons.append(f'{head} macro F1 on the original held-out data fell by {lost:.3f} '
+                           f'> {max_forgetting:g} ({before["original"][key]:.3f} -> '
+                           f'{after["original"][key]:.3f})')
+    held, was = after['held_out'], before['held_out']
+    if not (held['damage.macro_f1'] > was['damage.macro_f1']
+            or held['fatigue.macro_f1'] > was['fatigue.macro_f1']
+            or held['urgency.mae'] < was['urgency.mae']):
+        reasons.append('no improvement on the held-out bags')
+    return reasons
+
+
 def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Path],
                        held_out_bags: Sequence[Path], old_data: Optional[Path] = None,
                        params: Params = Params(), strength: float = 100.0, steps: int = 200,
-                       out: Optional[Path] = None,
-                       fisher_batches: int = 20) -> Dict[str, object]:
-    """Fine-tune a student checkpoint on labelled bag windows; return before/after metrics."""
+                       out: Optional[Path] = None, fisher_batches: int = 20,
+                       max_forgetting: float = 0.02) -> Dict[str, object]:
+    """
+    Fine-tune a student checkpoint on labelled bag windows; return before/after metrics.
+
+    The checkpoint `out` is written only when the result passes `acceptance`; the report says
+    why it was refused otherwise.
+    """
     import torch
     from softmaint_train.config import config_from_dict
     from softmaint_train.checkpoints import load_checkpoint, remove_state, save_checkpoint
@@ -148,11 +179,14 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
     if not is_main():
         return {}
     after = measure()
+    refusal = acceptance(before, after, max_forgetting)
     if out is not None:
-        save_checkpoint(out, 'student', student, cfg, stats=stats, calibration=calibration,
-                        finetuned_from=str(checkpoint))
+        if not refusal:
+            save_checkpoint(out, 'student', student, cfg, stats=stats,
+                            calibration=calibration, finetuned_from=str(checkpoint))
         remove_state(state)
-    return {'checkpoint': str(checkpoint), 'labelled_spans': len(spans),
+    return {'accepted': not refusal, 'refusal': refusal, 'max_forgetting': max_forgetting,
+            'checkpoint': str(checkpoint), 'labelled_spans': len(spans),
             'unlabelled_acknowledgements': unlabelled, 'train_windows': len(new),
             'held_out_windows': len(held), 'original_test_windows': len(old_test),
             'ewc': strength, 'steps': steps, 'before': before, 'after': after,
@@ -176,7 +210,11 @@ def main(args=None) -> int:
     parser.add_argument('--steps', type=int, default=200)
     parser.add_argument('--fisher-batches', type=int, default=20,
                         help='batches of original training data for the Fisher diagonal')
-    parser.add_argument('--out', type=Path, help='fine-tuned checkpoint to write')
+    parser.add_argument('--max-forgetting', type=float, default=0.02,
+                        help='largest drop of damage or fatigue macro F1 on the original '
+                        'held-out data that a fine-tuned student may show (default 0.02)')
+    parser.add_argument('--out', type=Path,
+                        help='fine-tuned checkpoint to write (only when it is accepted)')
     parser.add_argument('--report', type=Path, help='write the report JSON here')
     from softmaint_train.cli import add_device
     add_device(parser)
@@ -188,7 +226,8 @@ def main(args=None) -> int:
         report = finetune_from_bags(options.checkpoint, options.log, options.train,
                                     options.held_out, options.old_data,
                                     load_params(options.params), options.ewc, options.steps,
-                                    options.out, options.fisher_batches)
+                                    options.out, options.fisher_batches,
+                                    options.max_forgetting)
     except (BagError, ValueError, OSError, RuntimeError) as err:
         print(f'softmaint-finetune-bags: {err}', file=sys.stderr)
         return 2
@@ -200,6 +239,11 @@ def main(args=None) -> int:
     if options.report:
         options.report.write_text(text + '\n')
     print(text)
+    if report['refusal']:
+        print('softmaint-finetune-bags: refused, no fine-tuned student written: '
+              + '; '.join(report['refusal']) + '. Record more varied conditions, raise --ewc, '
+              'or accept more forgetting with --max-forgetting.', file=sys.stderr)
+        return 3
     return 0
 
 
