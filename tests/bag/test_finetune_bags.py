@@ -127,3 +127,7 @@ def test_acceptance_needs_a_gain_on_the_bags_and_little_forgetting():
     assert acceptance(before, forgot, 0.2) == []
     same = {'held_out': metrics(0.5, 0.5, 0.3), 'original': before['original']}
     assert acceptance(before, same, 0.02) == ['no improvement on the held-out bags']
+    # a better urgency does not excuse a worse damage head on the bags themselves
+    traded = {'held_out': metrics(0.2, 0.5, 0.2), 'original': before['original']}
+    assert acceptance(before, traded, 0.02) == [
+        'damage macro F1 on the held-out bags fell by 0.300 > 0.02 (0.500 -> 0.200)']

@@ -121,16 +121,18 @@ def acceptance(before: Dict[str, Dict[str, float]], after: Dict[str, Dict[str, f
     Reasons to refuse a fine-tuned student; none when it may replace the original.
 
     It must improve the held-out bags (a macro F1 up or the urgency MAE down) and lose at most
-    `max_forgetting` of either macro F1 on the original data's held-out field split.
+    `max_forgetting` of either macro F1 there and on the original data's held-out field split.
     """
     reasons = []
-    for head in ('damage', 'fatigue'):
-        key = f'{head}.macro_f1'
-        lost = before['original'][key] - after['original'][key]
-        if lost > max_forgetting:
-            reasons.append(f'{head} macro F1 on the original held-out data fell by {lost:.3f} '
-                           f'> {max_forgetting:g} ({before["original"][key]:.3f} -> '
-                           f'{after["original"][key]:.3f})')
+    for split, name in (('original', 'the original held-out data'),
+                        ('held_out', 'the held-out bags')):
+        for head in ('damage', 'fatigue'):
+            key = f'{head}.macro_f1'
+            lost = before[split][key] - after[split][key]
+            if lost > max_forgetting:
+                reasons.append(f'{head} macro F1 on {name} fell by {lost:.3f} > '
+                               f'{max_forgetting:g} ({before[split][key]:.3f} -> '
+                               f'{after[split][key]:.3f})')
     held, was = after['held_out'], before['held_out']
     if not (held['damage.macro_f1'] > was['damage.macro_f1']
             or held['fatigue.macro_f1'] > was['fatigue.macro_f1']
