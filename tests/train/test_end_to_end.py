@@ -164,5 +164,8 @@ def test_reproduce_writes_the_shipped_summary(synthetic_root, tmp_path, monkeypa
     assert summary['test_windows'] > 0 and summary['nominal_coverage'] == pytest.approx(0.9)
     assert 0 <= summary['assistance_rate'] <= 1 and summary['reproduce_seconds'] > 0
     assert set(summary['meets']) == set(TARGETS)
+    card = load_verified(cfg.export.out).metrics       # the model card carries the figures
+    assert card['card.student_to_teacher.mean'] == summary['student_to_teacher']['mean']
+    assert card['card.assistance_rate'] == summary['assistance_rate']
     # refused before anything trains
     assert main(['reproduce', '--config', 'tiny.yaml', '--summary', 'x.json']) == 2

@@ -81,27 +81,29 @@ def cmd_reproduce(args) -> int:
           f"damage ECE {m['damage.ece']:.3f}, coverage {m['damage.coverage']:.3f}; "
           f"teacher damage F1 {record['teacher']['damage.macro_f1']:.3f}; report {report}")
     if wants_summary:
-        print(f'summary {_shipped_summary(args, cfg, record, command)}')
+        print(f'summary {_shipped_summary(args, cfg, record, command, signing_key)}')
     return 0
 
 
-def _shipped_summary(args, cfg, record, command: str) -> Path:
-    """Run the 1 % protocol, evaluate the export on the held-out dataset, write the summary."""
+def _shipped_summary(args, cfg, record, command: str, signing_key) -> Path:
+    """Run the 1 % protocol, evaluate the export on held-out data; write summary and card."""
     from softmaint_sim.profile_eval import evaluate, profile_policy
     from .evaluate import load_records
+    from .export import add_to_card
     from .pipeline import ablate
-    from .shipped_summary import summary
+    from .shipped_summary import card_metrics, summary
     out = Path(cfg.runs_dir) / Path(args.protocol).stem
     results = ablate(args.protocol, out, progress=not args.no_progress)
     metrics = evaluate(Path(record['export']['path']), Path(args.test_data),
                        profile_policy(Path('config'), 'default'))
+    figures = summary(load_records(results), record['wall_seconds'], metrics,
+                      1.0 - cfg.calibration.conformal_alpha,
+                      [command, f'softmaint-train ablate --config {args.protocol} --out {out}'],
+                      Path(args.test_data))
+    add_to_card(Path(record['export']['path']), card_metrics(figures), signing_key)
     path = Path(args.summary)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary(
-        load_records(results), record['wall_seconds'], metrics,
-        1.0 - cfg.calibration.conformal_alpha,
-        [command, f'softmaint-train ablate --config {args.protocol} --out {out}'],
-        Path(args.test_data)), indent=2) + '\n')
+    path.write_text(json.dumps(figures, indent=2) + '\n')
     return path
 
 

@@ -132,6 +132,17 @@ def write_metadata(path: Path, model_id: str, stats, members: int, calibration: 
     return meta
 
 
+def add_to_card(path: Path, metrics: Dict[str, float],
+                private_key: Optional[Ed25519PrivateKey]) -> ModelMetadata:
+    """Add figures to an exported model's metadata (its model card) and sign it again."""
+    path = Path(path)
+    meta = ModelMetadata.from_json(path.with_suffix('.json').read_text())
+    meta.metrics.update({k: float(v) for k, v in metrics.items()})
+    path.with_suffix('.json').write_text(meta.to_json() + '\n')
+    sign_export(path, private_key)
+    return meta
+
+
 def sign_export(path: Path, private_key: Optional[Ed25519PrivateKey]) -> Optional[str]:
     """
     Sign an exported model and its metadata; return the key id, or None when left unsigned.

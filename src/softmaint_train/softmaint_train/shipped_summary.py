@@ -10,7 +10,8 @@ results.jsonl) the distilled and scratch students at 1 % labels over its seeds, 
 --test-data evaluates the exported ONNX model the way the robot runs it (softmaint_core
 postprocess, the default profile's policy) on a separately generated held-out field dataset,
 large enough for calibration figures with narrow intervals. Every figure is measured by that
-command; `targets` holds the issue's goals next to them, and `meets` says which are met.
+command; `targets` holds the issue's goals next to them, and `meets` says which are met. The
+exported model's metadata (its model card) gets the same figures as `card.*` metrics.
 """
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -115,3 +116,14 @@ def summary(records: Sequence[dict], reproduce_seconds: float, test_metrics: dic
               'targets': {k: f'{sense} {v:g}' for k, (sense, v) in TARGETS.items()}}
     result['meets'] = meets(result)
     return result
+
+
+def card_metrics(summary: dict) -> Dict[str, float]:
+    """Return the summary's figures as flat model-card metrics (per-seed ones: mean and min)."""
+    flat = {}
+    for key, value in summary.items():
+        if isinstance(value, dict) and 'mean' in value:
+            flat[f'card.{key}.mean'], flat[f'card.{key}.min'] = value['mean'], value['min']
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[f'card.{key}'] = float(value)
+    return flat
