@@ -5,18 +5,23 @@ Signals set a flag that the spin loop reads between callbacks instead of raising
 (softmaint_core.shutdown says why). A node that cannot start raises one of its `fatal`
 exceptions from its constructor: the error is logged as fatal and `main` returns `fatal_exit`,
 without a traceback. Whatever happens, the node is destroyed and the context shut down.
+
+Nodes spin in rclpy's EventsExecutor unless they ask for another: it takes a message at about
+half the CPU of the SingleThreadedExecutor (docs/benchmarks.md), and its timers follow /clock
+under use_sim_time like the others'.
 """
 from typing import Callable, Optional, Tuple, Type
 
 import rclpy
-from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
 
 
 def run_node(make_node: Callable[[], Node], name: str, args=None,
-             make_executor: Callable[[], Executor] = SingleThreadedExecutor,
+             make_executor: Callable[[], Executor] = EventsExecutor,
              fatal: Tuple[Type[BaseException], ...] = (), fatal_exit: int = 1,
              describe: Callable[[BaseException], str] = lambda err: f'cannot start: {err}',
              until: Optional[Callable[[Node], bool]] = None,
