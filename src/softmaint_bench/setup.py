@@ -18,5 +18,6 @@ setup(
     license='Apache-2.0',
     entry_points={'console_scripts': [
         'softmaint-bench-suite = softmaint_bench.suite:main',
+        'softmaint-bench-soak = softmaint_bench.soak:main',
     ]},
 )

@@ -115,24 +115,38 @@ def test_synthetic_messages_pass_ingestion_checks_and_fill_every_modality():
 
 @pytest.mark.slow
 def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
-    out = tmp_path / 'bench.json'
+    out, summary_path = tmp_path / 'bench.json', tmp_path / 'summary.json'
     proc = subprocess.run(
         [sys.executable, '-m', 'softmaint_bench.suite', '--duration', '5', '--robots', '1',
-         '--baselines', 'transport,transport_events,light', '--json', str(out)],
-        capture_output=True, text=True, timeout=400)
+         '--baselines', 'transport,transport_events,light', '--soak', '6', '--bag-eval',
+         '--json', str(out), '--summary', str(summary_path)],
+        capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for heading in ('== transport', '== transport_events', '== light', '== robots=1', '== summary',
-                    'robots sustained at full load'):
+    for heading in ('== transport', '== transport_events', '== light', '== robots=1', '== soak',
+                    '== bag evaluation', '== summary', 'robots sustained at full load'):
         assert heading in proc.stdout
     report = json.loads(out.read_text())
     phases = {p['phase']: p for p in report['phases']}
-    assert list(phases) == ['transport', 'transport_events', 'light', 'robots=1']
+    assert list(phases) == ['transport', 'transport_events', 'light', 'robots=1', 'soak']
+    summary = json.loads(summary_path.read_text())
+    one = phases['robots=1']
+    assert summary['decision_p99_ms_1robot'] == one['latency_ms']['input_to_decision']['p99']
+    assert 0.0 <= summary['loss_rate_1robot'] <= 1.0
+    assert summary['robots_sustained'] in (0, 1) and summary['robots_tried'] == [1]
+    assert summary['bag_seconds'] > 60.0 and summary['bag_eval_realtime_factor'] > 1.0
+    assert report['bag']['windows'] >= 60      # most of the scenario (the recorder starts late)
+    assert summary['soak_seconds'] == 6.0 and summary['machine']['cores'] >= 1
+    soak = summary['soak_rss_mib']
+    assert {name.rsplit('/', 1)[-1] for name in soak} == set(NODES)
+    assert summary['rss_growth_mb_10min'] == max(n['growth_mib'] for n in soak.values())
+    assert all(n['start_mib'] > 10.0 and n['end_mib'] > 10.0 for n in soak.values())
     for phase in phases.values():
         robots = phase.get('per_robot') or {'transport': phase}
         for robot in robots.values():
+            seconds = phase['duration_s']
             for source, rate in LOADS[phase['load']['name']].rates.items():
                 published = robot['published'][source]
-                assert rate * 5 <= published <= rate * 5 + 1, (source, published)
+                assert rate * seconds <= published <= rate * seconds + 1, (source, published)
                 assert 0 <= robot['received'][source] <= published
         for name, usage in phase['processes'].items():
             assert 0.0 < usage['cpu_share'] <= os.cpu_count(), name

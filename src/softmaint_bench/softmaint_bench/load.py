@@ -2,6 +2,7 @@
 The load generator: one robot's sensor streams on schedule, synthetic but valid values.
 
     softmaint-bench-suite load --namespace robot0 [--load field|light] [--duration 30]
+                               [--rate-factor 1] [--start-at EPOCH_SECONDS]
 """
 import argparse
 import heapq
@@ -91,13 +92,16 @@ class SyntheticSensors:
         return msg
 
 
-def generate(namespace: str, load: Load, duration: float, match_timeout: float = 30.0) -> dict:
+def generate(namespace: str, load: Load, duration: float, match_timeout: float = 30.0,
+             start_at: Optional[float] = None) -> dict:
     """
     Publish `load` into `namespace` for `duration` seconds; return what was published.
 
-    Waits until every topic has a subscriber. Each message is stamped with the system clock
-    when it is published; a stream that falls behind its schedule catches up (lateness is
-    reported), so the count published is rate x duration unless the machine is saturated.
+    Waits until every topic has a subscriber, then until the system time `start_at` if given
+    (generators started together publish one after the other without a gap). Each message is
+    stamped with the system clock when it is published; a stream that falls behind its
+    schedule catches up (lateness is reported), so the count published is rate x duration
+    unless the machine is saturated.
     """
     import rclpy
     from rclpy.duration import Duration
@@ -115,6 +119,8 @@ def generate(namespace: str, load: Load, duration: float, match_timeout: float =
                 raise TimeoutError(f'no subscriber on {missing} in {namespace!r} after '
                                    f'{match_timeout} s')
             time.sleep(0.05)
+        if start_at is not None:
+            time.sleep(max(0.0, start_at - time.time()))
         print('publishing', flush=True)
         counts, refused, lateness = dict.fromkeys(SOURCES, 0), dict.fromkeys(SOURCES, 0), []
         start_wall, start, start_cpu = time.time(), time.monotonic(), time.process_time()
@@ -156,8 +162,8 @@ def load_main(args: argparse.Namespace) -> int:
     import rclpy
     rclpy.init()
     try:
-        print(json.dumps(generate(args.namespace, LOADS[args.load], args.duration)),
-              flush=True)
+        print(json.dumps(generate(args.namespace, LOADS[args.load].scaled(args.rate_factor),
+                                  args.duration, start_at=args.start_at)), flush=True)
     except TimeoutError as err:
         print(f'softmaint-bench-suite load: error: {err}', file=sys.stderr)
         return 1

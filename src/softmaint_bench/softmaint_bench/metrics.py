@@ -90,13 +90,14 @@ def window_metrics(records: List[WindowRecord], hop_ns: int) -> dict:
 
 
 def usage_between(before: Dict[str, dict], after: Dict[str, dict], wall: float) -> dict:
-    """CPU seconds and share of one core over `wall` seconds, peak RSS, per process name."""
+    """CPU seconds and share of one core over `wall` seconds, RSS (peak, start, end) per name."""
     usage = {}
     for name, start in before.items():
         end = after.get(name) or start
         cpu = end['cpu_s'] - start['cpu_s']
         usage[name] = {'cpu_s': cpu, 'cpu_share': cpu / wall if wall > 0 else math.nan,
-                       'peak_rss_mib': end['peak_rss_mib']}
+                       'peak_rss_mib': end['peak_rss_mib'], 'rss_start_mib': start['rss_mib'],
+                       'rss_end_mib': end['rss_mib']}
     return usage
 
 

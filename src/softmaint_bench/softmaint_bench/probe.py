@@ -30,6 +30,7 @@ class RobotView:
     early_decisions: Dict[int, int] = field(default_factory=dict)
     ingestion: Dict[str, Tuple[int, int]] = field(default_factory=dict)   # accepted, rejected
     ingestion_reports: int = 0
+    ingestion_stamp_ns: int = 0         # when ingestion counted them (its report's stamp)
     decisions: int = 0
 
 
@@ -134,6 +135,7 @@ class Probe:
                 values = {kv.key: kv.value for kv in status.values}
                 robot.ingestion[source] = (int(values['accepted']), int(values['rejected']))
                 robot.ingestion_reports += 1
+                robot.ingestion_stamp_ns = _ns(msg.header.stamp)
 
     def wait(self, condition, timeout: float) -> bool:
         """Poll `condition()` (under the lock) until true or `timeout`; return it."""
@@ -179,6 +181,12 @@ class Probe:
         """Messages ingestion accepted and rejected per source so far."""
         with self.lock:
             return {s: self.robots[namespace].ingestion.get(s, (0, 0)) for s in SOURCES}
+
+    def ingestion_total(self, namespace: str) -> Tuple[int, int]:
+        """Return when ingestion last reported [ns] and the messages it had received then."""
+        with self.lock:
+            robot = self.robots[namespace]
+            return robot.ingestion_stamp_ns, sum(sum(c) for c in robot.ingestion.values())
 
     def settle(self, namespaces: Sequence[str], after_ns: int, hop_ns: int,
                timeout: float) -> bool:

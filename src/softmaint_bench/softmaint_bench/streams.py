@@ -26,6 +26,13 @@ class Load:
         rates = ', '.join(f'{s} {r:g} Hz' for s, r in self.rates.items())
         return f'camera {self.camera_width}x{self.camera_height} rgb8; {rates}'
 
+    def scaled(self, factor: float) -> 'Load':
+        """Return the same streams at `factor` times the rates (named NAME_xFACTOR)."""
+        if factor == 1.0:
+            return self
+        return Load(f'{self.name}_x{factor:g}', {s: r * factor for s, r in self.rates.items()},
+                    self.camera_height, self.camera_width)
+
 
 LOADS = {
     'field': Load('field', {'camera': 30.0, 'tactile': 500.0, 'joint_states': 200.0,

@@ -2,7 +2,8 @@
 Suite benchmark: field-rate sensor load into the real node suite; what arrives, how late, cost.
 
     softmaint-bench-suite [--duration 30] [--robots 4] [--baselines transport,light,...]
-                          [--dds-profile PATH|none] [--keep-going] [--json PATH]
+                          [--dds-profile PATH|none] [--keep-going] [--soak 600] [--bag-eval]
+                          [--json PATH] [--summary PATH]
     softmaint-bench-suite --duration 5 --robots 1                     (quick mode)
 
 starts the suite with softmaint-bringup (one namespace per robot: robot0, robot1, ...) and one
@@ -26,11 +27,15 @@ Measured per phase, each for `--duration` seconds of load:
   - windows lost: gaps in SensorWindow.sequence, skipped hops (window end stamps further apart
     than the hop) and windows without a prediction;
   - latency from each window's last_input_stamp to the window, to its prediction (receive time
-    at the benchmark's subscriber, same system clock) and to its decision (the agent's decision
-    stamp: the agent publishes a decision only when it changes and every decision_period, so
-    the moment it takes the decision is the one every window has);
-  - CPU seconds (share of one core) and peak RSS of every node and load generator process, from
-    /proc/<pid>/stat and /proc/<pid>/status; the machine's load average and busy share.
+    at the benchmark's subscriber, same system clock) and to its decision (the stamp of the
+    decision the agent publishes for that window's prediction);
+  - CPU seconds (share of one core), peak RSS and RSS at the phase's start and end of every
+    node and load generator process, from /proc/<pid>/stat and /proc/<pid>/status; the
+    machine's load average and busy share.
+
+--soak adds a long phase of robot0 at the field stream (memory growth), --bag-eval times the
+offline evaluation of the default scenario's bag, and --summary writes the headline figures
+(softmaint_bench.summary) to a JSON file.
 
 Every process gets the Fast DDS profile config/fastdds_profile.xml (16 MiB shared-memory
 segment, 4 MiB UDP buffers) through FASTDDS_DEFAULT_PROFILES_FILE unless told otherwise.
@@ -46,6 +51,7 @@ latency is below the hop (each decision before the next window); it *meets the t
 p99 is also <= 50 ms. The sweep stops at the first robot count that does not keep up.
 
     softmaint-bench-suite load --namespace robot0 [--load field|light] [--duration 30]
+                               [--rate-factor 1] [--start-at EPOCH_SECONDS]
     softmaint-bench-suite sink --namespace NS [--executor single|events]
 
 are the load generator and the bare subscriber on their own (the load generator also works
@@ -74,6 +80,7 @@ from .probe import Probe
 from .report import format_phase, format_summary
 from .sink import sink_main
 from .streams import Load, LOADS, reliable_qos, sensor_topics, SOURCES
+from .summary import bag_evaluation, record_default_bag, summary
 
 # How long the suite may take to start (imports, model checks) on a busy machine [s].
 START_TIMEOUT = 90.0
@@ -186,11 +193,11 @@ class Bench:
         self.probe.ready(started, START_TIMEOUT)
 
     def run_generators(self, namespaces: Sequence[str], load: Load, watched: Dict[str, int],
-                       env: Dict[str, str]) -> Tuple[List[dict], Dict[str, dict], dict]:
+                       env: Dict[str, str], duration: float
+                       ) -> Tuple[List[dict], Dict[str, dict], dict]:
         """Run one load generator per namespace; return their results, usage, machine load."""
         gens = [Child(f'load {ns}', bench_command('load', '--namespace', ns, '--load',
-                                                  load.name, '--duration',
-                                                  str(self.args.duration)), env)
+                                                  load.name, '--duration', str(duration)), env)
                 for ns in namespaces]
         try:
             for gen in gens:
@@ -198,7 +205,7 @@ class Bench:
             before, busy0, wall0 = snapshot(watched), machine_times(), time.monotonic()
             load0 = load_average()
             for gen in gens:
-                gen.proc.wait(self.args.duration + 60.0)
+                gen.proc.wait(duration + 60.0)
             after, busy1, wall1 = snapshot(watched), machine_times(), time.monotonic()
             results = [gen.json_result(30.0) for gen in gens]
         finally:
@@ -212,15 +219,17 @@ class Bench:
         usage.update({gen.name: result.pop('usage') for gen, result in zip(gens, results)})
         return results, usage, machine
 
-    def suite_phase(self, name: str, robots: int, load: Load) -> dict:
+    def suite_phase(self, name: str, robots: int, load: Load,
+                    duration: Optional[float] = None) -> dict:
         """Full or light load into the first `robots` suites; collect every number."""
+        duration = duration or self.args.duration
         self.start_suites(robots)
         names = self.namespaces(robots)
         suites = {s.namespace: s for s in self.suites[:robots]}
         watched = {f'{ns}/{node}': pid for ns, s in suites.items() for node, pid in s.pids.items()}
         received0 = {ns: self.probe.ingestion_counts(ns) for ns in names}
         output0 = {ns: len(s.child.lines) for ns, s in suites.items()}
-        gens, usage, machine = self.run_generators(names, load, watched, self.env)
+        gens, usage, machine = self.run_generators(names, load, watched, self.env, duration)
         last_end = max(g['end'] for g in gens)
         hop_ns = int(self.spec.hop * 1e9)
         settled = self.probe.settle(names, int(last_end * 1e9), hop_ns, SETTLE_TIMEOUT)
@@ -250,7 +259,7 @@ class Bench:
                     and decision_p99 < self.spec.hop * 1e3)
         return {'phase': name, 'kind': 'suite', 'robots': robots, 'load': asdict(load),
                 'ingestion_qos': self.probe.ingestion_qos(names[0]),
-                'duration_s': self.args.duration, 'settled': settled,
+                'duration_s': duration, 'settled': settled,
                 'lost_messages': lost_messages, 'refused_messages': refused,
                 'lost_windows': lost_windows,
                 'windows': sum(r['windows'] for r in robots_out.values()),
@@ -270,7 +279,8 @@ class Bench:
         try:
             sink.wait_for('^subscribed$', START_TIMEOUT)
             gens, usage, machine = self.run_generators([namespace], LOADS['field'],
-                                                       {'sink': sink.proc.pid}, env)
+                                                       {'sink': sink.proc.pid}, env,
+                                                       self.args.duration)
             sink.stop(10.0)
             result = json.loads(sink.lines[-1])
         finally:
@@ -283,6 +293,12 @@ class Bench:
                 'lost_messages': sum(published[s] - result['received'][s] for s in SOURCES),
                 'latency_ms': result['latency_ms'], 'processes': usage, 'machine': machine,
                 'generator': {k: gens[0][k] for k in GENERATOR_KEYS}}
+
+    def bag_evaluation(self) -> dict:
+        """Record the default scenario's bag, then evaluate it offline; return the metrics."""
+        bag = record_default_bag(self.workdir / 'default_bag', self.env)
+        params = Path(bringup.arguments()['params_file'][0])
+        return bag_evaluation(bag, bringup.model_for(), params, self.workdir / 'bag_report')
 
     def close(self) -> None:
         """Stop every suite and the probe."""
@@ -336,12 +352,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--dds-profile', type=dds_profile_arg, default=profile,
                    help=f"Fast DDS profile XML for every process, or 'none' (default: "
                         f'$FASTDDS_DEFAULT_PROFILES_FILE, else {profile})')
+    p.add_argument('--soak', type=float, default=0.0, metavar='SECONDS',
+                   help="after the sweep, robot0's suite at the field stream this long; the "
+                        "nodes' resident memory at its start and end (default 0: none)")
+    p.add_argument('--bag-eval', action='store_true',
+                   help="record the sim robot's default scenario into a bag and time "
+                        'softmaint-evaluate-bag on it (realtime factor)')
     p.add_argument('--json', type=Path, help='also write every number to this JSON file')
+    p.add_argument('--summary', type=Path,
+                   help='write the headline figures here (softmaint_bench.summary)')
     sub = p.add_subparsers(dest='command')
     load = sub.add_parser('load', help='only the load generator of one robot')
     load.add_argument('--namespace', default='')
     load.add_argument('--load', choices=sorted(LOADS), default='field')
     load.add_argument('--duration', type=float, default=30.0)
+    load.add_argument('--rate-factor', type=float, default=1.0,
+                      help='publish at this multiple of the rates of --load (default 1)')
+    load.add_argument('--start-at', type=float,
+                      help='start publishing at this system time [s since the epoch], once '
+                           'every topic has a subscriber (default: then)')
     sink = sub.add_parser('sink', help='only the bare subscriber of the transport baseline')
     sink.add_argument('--namespace', default='')
     sink.add_argument('--executor', choices=('single', 'events'), default='single',
@@ -356,10 +385,11 @@ def bench_main(args: argparse.Namespace) -> int:
         print(f'softmaint-bench-suite: error: unknown baseline in {args.baselines!r}',
               file=sys.stderr)
         return 2
-    print(f'softmaint-bench-suite: {len(os.sched_getaffinity(0))} cores, load average '
-          f'{load_average()}, DDS profile {args.dds_profile or "none (Fast DDS defaults)"}',
-          flush=True)
-    phases = []
+    machine = {'cores': len(os.sched_getaffinity(0)), 'load_average_start': load_average()}
+    print(f'softmaint-bench-suite: {machine["cores"]} cores, load average '
+          f'{machine["load_average_start"]}, DDS profile '
+          f'{args.dds_profile or "none (Fast DDS defaults)"}', flush=True)
+    phases, bag = [], None
     with tempfile.TemporaryDirectory(prefix='softmaint-bench-') as workdir:
         bench = Bench(args, Path(workdir))
         try:
@@ -386,13 +416,27 @@ def bench_main(args: argparse.Namespace) -> int:
                 print('\n'.join(format_phase(phases[-1])), flush=True)
                 if not phases[-1]['keeps_up'] and not args.keep_going:
                     break
+            if args.soak > 0:
+                phases.append(bench.suite_phase('soak', 1, LOADS['field'], args.soak))
+                print('\n'.join(format_phase(phases[-1])), flush=True)
+            if args.bag_eval:
+                bag = bench.bag_evaluation()
+                print(f'== bag evaluation: {bag["bag_seconds"]:.1f} s of bag in '
+                      f'{bag["wall_seconds"]:.2f} s, {bag["realtime_factor"]:.1f}x real time',
+                      flush=True)
         finally:
             bench.close()
     print('\n'.join(format_summary(phases)), flush=True)
     if args.json:
         args.json.write_text(json.dumps({
             'command': sys.argv, 'dds_profile': str(args.dds_profile or ''),
-            'max_p99_decision_ms': MAX_P99_DECISION_MS, 'phases': phases}, indent=1))
+            'max_p99_decision_ms': MAX_P99_DECISION_MS, 'phases': phases, 'bag': bag},
+            indent=1))
+    if args.summary:
+        machine['load_average_end'] = load_average()
+        args.summary.parent.mkdir(parents=True, exist_ok=True)
+        args.summary.write_text(json.dumps(summary(phases, bag, machine, sys.argv), indent=2)
+                                + '\n')
     return 0
 
 
