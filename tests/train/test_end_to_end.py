@@ -163,7 +163,9 @@ def test_reproduce_writes_the_shipped_summary(synthetic_root, tmp_path, monkeypa
     assert summary['student_to_teacher']['per_seed']['0'] == pytest.approx(ratio)
     assert summary['test_windows'] > 0 and summary['nominal_coverage'] == pytest.approx(0.9)
     assert 0 <= summary['assistance_rate'] <= 1 and summary['reproduce_seconds'] > 0
-    assert set(summary['meets']) == set(TARGETS)
+    # the tiny teacher trains in about a second: counted as reused, the budget is not judged
+    assert summary['teacher_reused'] and set(summary['meets']) == set(TARGETS) - {
+        'reproduce_seconds'}
     card = load_verified(cfg.export.out).metrics       # the model card carries the figures
     assert card['card.student_to_teacher.mean'] == summary['student_to_teacher']['mean']
     assert card['card.assistance_rate'] == summary['assistance_rate']

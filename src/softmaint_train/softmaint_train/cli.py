@@ -96,7 +96,8 @@ def _shipped_summary(args, cfg, record, command: str, signing_key) -> Path:
     results = ablate(args.protocol, out, progress=not args.no_progress)
     metrics = evaluate(Path(record['export']['path']), Path(args.test_data),
                        profile_policy(Path('config'), 'default'))
-    figures = summary(load_records(results), record['wall_seconds'], metrics,
+    figures = summary(load_records(results), record['wall_seconds'],
+                      record['teacher_seconds'], metrics,
                       1.0 - cfg.calibration.conformal_alpha,
                       [command, f'softmaint-train ablate --config {args.protocol} --out {out}'],
                       Path(args.test_data))

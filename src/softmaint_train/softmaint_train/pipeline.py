@@ -140,7 +140,9 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     splits = make_splits(episode, domain, cfg.data)
     _log(f'data {cfg.data.root}: {len(ds)} windows; splits {splits.sizes()}')
 
+    teacher_started = time.monotonic()
     teacher, t_stats = teacher_override or get_teacher(cfg, ds, splits, out_dir, progress)
+    teacher_seconds = time.monotonic() - teacher_started   # ~0 when a trained one was reused
     pool_all = np.sort(np.concatenate([splits.teacher_train, splits.field_train]))
     pool, labelled = student_pool(splits, episode, cfg, cfg.seed)
     _log(f'student: pool {len(pool_all)} windows, {len(labelled)} labelled '
@@ -175,7 +177,8 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         'labelled_windows': int(len(labelled)), 'splits': splits.sizes(),
         'calibration': calib, 'student': results,
         'teacher': teacher_metrics(t_test, labels_of(test)),
-        'train_seconds': train_time, 'total_seconds': time.monotonic() - started,
+        'teacher_seconds': teacher_seconds, 'train_seconds': train_time,
+        'total_seconds': time.monotonic() - started,
         'world_size': world, 'dataset_card_sha256': _card_hash(cfg.data.root),
     }
     save_predictions(out_dir / f'predictions-{tag}.npz', test_out, labels_of(test), calib)
