@@ -3,13 +3,13 @@
   "format": "softmaint-model-signature",
   "key_id": "a8c7ff9b82d09f98",
   "metadata": {
-    "bytes": 6399,
-    "sha256": "ec1d7026e22ebec47b406f473be4b6bfc82925656c26646d9cfb6cb44ae67367"
+    "bytes": 8644,
+    "sha256": "13cfbf4d798269a60582a3562bd1322a9256d1be9ffb8a8a78355ba3c669f96c"
   },
   "model": {
     "bytes": 823016,
-    "sha256": "88b530cda894ec4f02dceab11c9001dcf517b926d1dedef8fc7e14687a83bd62"
+    "sha256": "a7a1c837c56afa31426ff034eb6efef4bee2ede5c738eb1d944245f0fb3b7020"
   },
-  "signature": "tBS1TUcbZxbgbfnwosbXBYeutYUW2Msxqx4+Z1KgNGDwIHWi/upwLojikDQhITcIbc8WT4L0e5BERwko/K7gCw==",
+  "signature": "Cmkn7w+GNAQc3P+k8LdjaqAx8fsrxgUtY13jo6XNk498MGA4gW7g83SfBIhuekDMlg4Gk71IsLnxs/cWlAuAAw==",
   "version": 1
 }
