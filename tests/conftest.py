@@ -1,4 +1,5 @@
-"""Shared fixtures: a private rclpy context per test, child processes that always end, keys."""
+"""Shared fixtures: private rclpy contexts, child processes that always end, signing keys."""
+import contextlib
 import os
 import subprocess
 import sys
@@ -7,20 +8,34 @@ import time
 import pytest
 
 
-@pytest.fixture
-def ros_context():
-    """A private, initialised rclpy Context, shut down after the test."""
+@contextlib.contextmanager
+def _private_context():
     import rclpy
     from rclpy.context import Context
     context = Context()
     rclpy.init(context=context, domain_id=int(os.environ.get('ROS_DOMAIN_ID', '0')))
-    yield context
-    context.try_shutdown()
+    try:
+        yield context
+    finally:
+        context.try_shutdown()
 
 
 @pytest.fixture
-def spawn():
-    """Start child processes with the test environment; they are stopped after the test."""
+def ros_context():
+    """A private, initialised rclpy Context, shut down after the test."""
+    with _private_context() as context:
+        yield context
+
+
+@pytest.fixture(scope='module')
+def module_ros_context():
+    """Yield a private rclpy Context shared by the tests of a module (one node process for all)."""
+    with _private_context() as context:
+        yield context
+
+
+@contextlib.contextmanager
+def _children():
     children = []
 
     def start(args, cwd=None, wait_for_line=None, timeout=30.0):
@@ -38,15 +53,31 @@ def spawn():
                 raise RuntimeError(f'{args} exited with {proc.wait()} before being ready')
         return proc
 
-    yield start
-    for proc in children:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    try:
+        yield start
+    finally:
+        for proc in children:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+@pytest.fixture
+def spawn():
+    """Start child processes with the test environment; they are stopped after the test."""
+    with _children() as start:
+        yield start
+
+
+@pytest.fixture(scope='module')
+def module_spawn():
+    """Start child processes that serve every test of a module; stopped after the module."""
+    with _children() as start:
+        yield start
 
 
 @pytest.fixture(scope='session')

@@ -1,8 +1,9 @@
 """The reliability runs' record in docs/reports/reliability/summary.json (issue #17)."""
 from summary_file import merge_summary, RELIABILITY_SUMMARY
 
-# The runs here that count node processes which died unexpectedly.
-RUNS = ('student_kill', 'agent_kill', 'soak')
+# The runs that count node processes which died unexpectedly (bad input: tests/bad_input.py).
+RUNS = ('student_kill', 'agent_kill', 'soak', 'bad_input_ingestion', 'bad_input_inference',
+        'bad_input_agent')
 
 
 def record_run(run: str, crashes: int, **values) -> dict:
@@ -10,8 +11,7 @@ def record_run(run: str, crashes: int, **values) -> dict:
     Merge one run's numbers and its crash count into the summary; return the whole summary.
 
     Each run keeps its own count (crashes_<run>), so running a test again replaces its count
-    instead of adding to it; `crashes` is the sum of every crashes_<run> in the file (the
-    bad-input runs write theirs too). Writers follow one another (one pytest session; the soak
+    instead of adding to it; `crashes` is the sum of every crashes_<run> in the file. Writers follow one another (one pytest session; the soak
     by hand), so the sum over the merged view is current.
     """
     if run not in RUNS:

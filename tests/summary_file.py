@@ -13,8 +13,10 @@ def merge_summary(path: Path, values: dict) -> dict:
     """
     Set `values` in the JSON object at path, keeping every other writer's keys; return it all.
 
-    Writers in other processes are serialised by a lock on the folder (no lock file left
-    behind), and the file is replaced atomically, so a reader never sees half of it.
+    A value that is an object is merged into the object already there (one level), so writers
+    can each fill their own keys of it (malformed_classes: input -> count). Writers in other
+    processes are serialised by a lock on the folder (no lock file left behind), and the file
+    is replaced atomically, so a reader never sees half of it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,7 +24,10 @@ def merge_summary(path: Path, values: dict) -> dict:
     try:
         fcntl.flock(folder, fcntl.LOCK_EX)
         merged = json.loads(path.read_text()) if path.is_file() else {}
-        merged.update(values)
+        for key, value in values.items():
+            old = merged.get(key)
+            merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(
+                value, dict) else value
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
         with os.fdopen(fd, 'w') as stream:
             stream.write(json.dumps(merged, indent=2, sort_keys=True) + '\n')

@@ -26,3 +26,10 @@ def test_parallel_writers_keep_every_key(tmp_path):
     assert json.loads(path.read_text()) == {'someone_else': 'kept',
                                             **{f'writer_{n}': 29 for n in range(4)}}
     assert [p.name for p in path.parent.iterdir()] == ['summary.json']   # no temporary left
+
+
+def test_objects_are_merged_one_level(tmp_path):
+    path = tmp_path / 'summary.json'
+    merge_summary(path, {'malformed_classes': {'tactile': 20, 'camera': 3}, 'crashes': 0})
+    merged = merge_summary(path, {'malformed_classes': {'camera': 22}, 'crashes': 1})
+    assert merged == {'malformed_classes': {'tactile': 20, 'camera': 22}, 'crashes': 1}

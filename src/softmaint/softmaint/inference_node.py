@@ -4,15 +4,18 @@ Student inference node: runs the ONNX student on every sensor window.
 Loads the model given by `model_path` (its Ed25519 signature against `model_public_key`, then
 SHA-256, input spec and a test inference checked before use), subscribes to softmaint/window
 (SensorWindow), runs onnxruntime and publishes a calibrated MaintenancePrediction on
-softmaint/prediction. Windows built for another input spec (spec_id) or malformed are counted
-and dropped with a throttled error. The softmaint/reload_model service swaps in a new model only
-after it passed the same checks; a refused model leaves the serving one untouched and is
-reported on /diagnostics (WARN) until a model is swapped in. /diagnostics reports the model, its
-signer, latency percentiles and dropped windows.
+softmaint/prediction. Windows built for another input spec (spec_id), malformed, repeated, out
+of order or from the future (softmaint_core.inputs.window_feeds), or that the model cannot
+assess (outputs not finite), are counted by reason and dropped with a throttled error. The
+softmaint/reload_model service swaps in a new model only after it passed the same checks; a
+refused model leaves the serving one untouched and is reported on /diagnostics (WARN) until a
+model is swapped in. /diagnostics reports the model, its signer, latency percentiles, dropped
+windows and refused reloads by reason (`rejected.window.<reason>`,
+`rejected.reload_model.<reason>`).
 """
 from collections import deque
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
@@ -23,13 +26,13 @@ from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from softmaint_core import topics
+from softmaint_core.inputs import (brief, model_path, RejectCounts, Rejected, RELOAD_REASONS,
+                                   window_feeds, WINDOW_REASONS, WindowStream)
 from softmaint_core.postprocess import Prediction
 from softmaint_core.signing import (DEVELOPMENT_KEY_ID, key_id, load_public_key,
                                     SignatureError)
-from softmaint_core.spec import InputSpec
 from softmaint_core.student import ModelError, StudentModel
-from softmaint_interfaces.msg import (MaintenancePrediction, ModalityTensor,
-                                      ReconstructedModality, SensorWindow)
+from softmaint_interfaces.msg import MaintenancePrediction, ReconstructedModality, SensorWindow
 from softmaint_interfaces.srv import ReloadModel
 from softmaint_ros.node_main import run_node
 
@@ -43,41 +46,6 @@ LATENCY_SAMPLES = 1000
 def default_public_key() -> Path:
     """Public key installed with the package: the development key (docs/deployment.md)."""
     return share_dir() / 'config' / 'keys' / 'softmaint_dev.pub.pem'
-
-
-class WindowError(ValueError):
-    """A sensor window that does not fit the model's input spec."""
-
-
-def window_feeds(window: SensorWindow, spec: InputSpec
-                 ) -> Tuple[Dict[str, np.ndarray], List[bool]]:
-    """Model inputs [1, *shape] and the mask of a window; raise WindowError if it does not fit."""
-    names = [tensor.name for tensor in window.modalities]
-    if tuple(names) != spec.names:
-        raise WindowError(f'modalities {names} are not those of the spec {list(spec.names)}')
-    if len(window.available) != len(names):
-        raise WindowError(f'{len(window.available)} availability flags for '
-                          f'{len(names)} modalities')
-    feeds, mask = {}, []
-    for tensor, modality, flag in zip(window.modalities, spec.modalities, window.available):
-        available = tensor.status == ModalityTensor.AVAILABLE
-        if bool(flag) != available:
-            raise WindowError(f'{modality.name}: available={bool(flag)} but status '
-                              f'{tensor.status}')
-        if tuple(tensor.shape) != modality.shape:
-            raise WindowError(f'{modality.name}: shape {list(tensor.shape)} is not '
-                              f'{list(modality.shape)}')
-        data = np.asarray(tensor.data, dtype=np.float32)
-        if not available and data.size == 0:
-            data = np.zeros(modality.shape, np.float32)
-        if data.size != int(np.prod(modality.shape)):
-            raise WindowError(f'{modality.name}: {data.size} values for shape '
-                              f'{list(modality.shape)}')
-        if available and not np.all(np.isfinite(data)):
-            raise WindowError(f'{modality.name}: values are not finite')
-        feeds[modality.name] = (data * available).reshape((1,) + modality.shape)
-        mask.append(available)
-    return feeds, mask
 
 
 def prediction_msg(window: SensorWindow, model: StudentModel, prediction: Prediction,
@@ -163,7 +131,9 @@ class InferenceNode(Node):
                         'dropped_malformed': 0, 'skipped_no_input': 0, 'lost_in_transit': 0,
                         'reloads': 0,
                         'reloads_refused': 0}
-        self._last_sequence = None
+        self._rejects = RejectCounts({'window': WINDOW_REASONS,
+                                      'reload_model': RELOAD_REASONS})
+        self._stream = WindowStream()
         self._dropped_reported = 0
 
         windows_group = MutuallyExclusiveCallbackGroup()
@@ -187,25 +157,30 @@ class InferenceNode(Node):
                                       'require_signed_model is false')
         return model
 
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _on_window(self, window: SensorWindow) -> None:
         self._counts['windows'] += 1
-        self._count_lost(window.sequence)
         model = self._model                   # one model per window, even during a reload
-        if window.spec_id != model.spec.spec_id:
-            self._drop('dropped_spec_mismatch', f'window {window.sequence} was built for input '
-                       f'spec {window.spec_id!r}, the model takes {model.spec.spec_id!r}')
-            return
         try:
-            feeds, mask = window_feeds(window, model.spec)
-        except WindowError as err:
-            self._drop('dropped_malformed', f'window {window.sequence}: {err}')
+            stamp, feeds, mask = window_feeds(window, model.spec, self._stream, self._now())
+            # nothing sensed: a prediction would be the model's prior, not news
+            predicted = model.predict(feeds, mask) if any(mask) else None
+        except (Rejected, ModelError) as err:
+            self._stream.rejected()
+            self._rejects.count('window', err.reason)
+            self._drop('dropped_spec_mismatch' if err.reason == 'spec_mismatch'
+                       else 'dropped_malformed', f'window {window.sequence}: {err}')
             return
-        if not any(mask):   # nothing sensed: a prediction would be the model's prior, not news
+        self._counts['lost_in_transit'] += self._stream.accept_window(stamp, window.sequence,
+                                                                      model.spec.hop)
+        if predicted is None:
             self._counts['skipped_no_input'] += 1
             self.get_logger().warning(f'window {window.sequence}: no modality available, no '
                                       'prediction', throttle_duration_sec=5.0)
             return
-        prediction, inference_ms = model.predict(feeds, mask)
+        prediction, inference_ms = predicted
         msg = prediction_msg(window, model, prediction, mask, inference_ms)
         msg.latency_ms = (self.get_clock().now() - Time.from_msg(window.header.stamp)
                           ).nanoseconds / 1e6
@@ -213,12 +188,6 @@ class InferenceNode(Node):
         self._counts['predictions'] += 1
         self._latency_ms.append(msg.latency_ms)
         self._inference_ms.append(inference_ms)
-
-    def _count_lost(self, sequence: int) -> None:
-        """Gaps in window sequence numbers are windows lost before they reached this node."""
-        if self._last_sequence is not None and sequence > self._last_sequence + 1:
-            self._counts['lost_in_transit'] += sequence - self._last_sequence - 1
-        self._last_sequence = sequence
 
     def _drop(self, counter: str, message: str) -> None:
         self._counts[counter] += 1
@@ -229,16 +198,18 @@ class InferenceNode(Node):
         serving = self._model
         response.previous_model_id = serving.meta.model_id
         try:
-            candidate = self._load(request.model_path)
+            candidate = self._load(str(model_path(request.model_path)))
             new_spec, old_spec = candidate.spec.spec_id, serving.spec.spec_id
             if new_spec != old_spec and not self.get_parameter('allow_spec_change').value:
                 raise ModelError(f'its input spec {new_spec} differs from the serving spec '
                                  f'{old_spec} that windows are built for (set '
-                                 'allow_spec_change once ingestion uses the new spec)')
-        except ModelError as err:
+                                 'allow_spec_change once ingestion uses the new spec)',
+                                 'spec_change')
+        except (Rejected, ModelError) as err:
             self._counts['reloads_refused'] += 1
+            self._rejects.count('reload_model', err.reason)
             response.success, response.model_id = False, serving.meta.model_id
-            response.message = (f'refused {request.model_path!r}: {err}; still serving '
+            response.message = (f'refused {brief(request.model_path)!r}: {err}; still serving '
                                 f'{serving.describe()}')
             self._last_refusal = response.message
             self.get_logger().error(response.message)
@@ -274,7 +245,7 @@ class InferenceNode(Node):
                   'model_signed_by': model.signed_by or 'unsigned',
                   'trusted_key_id': self._key_id, 'last_refused_reload': self._last_refusal,
                   **{key: str(count) for key, count in self._counts.items()},
-                  'dropped_windows': str(dropped)}
+                  'dropped_windows': str(dropped), **self._rejects.values()}
         for name, triple in (('latency_ms', latency), ('inference_ms', inference)):
             for label, value in zip(('p50', 'p95', 'p99'), triple):
                 values[f'{name}_{label}'] = f'{value:.3f}'

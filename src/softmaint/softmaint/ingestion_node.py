@@ -3,8 +3,9 @@ Sensor ingestion node: turns the field sensors into time-aligned windows for the
 
 Subscribes (sensor-data QoS, overridable with qos_overrides.<topic>.subscription.* parameters;
 names remappable) to the camera image, tactile array, joint states (bend sensors by name),
-actuator state and environment reading. Every message is checked; a bad one is counted, logged
-(throttled) and dropped. Every hop of the model's input spec (from the metadata JSON beside the
+actuator state and environment reading. Every message is checked (softmaint_core.messages and
+.window say what); a bad one is counted by reason, logged (throttled, cut short) and dropped.
+Every hop of the model's input spec (from the metadata JSON beside the
 model) it publishes a SensorWindow on softmaint/window, and once a second one diagnostic status
 per sensor on /diagnostics. Timers run on the node clock, so use_sim_time replays work.
 Window ends fall on the global grid k * hop of the node clock (not on the node's start time), so
@@ -48,7 +49,8 @@ from sensor_msgs.msg import Image, JointState
 from softmaint_core import topics
 from softmaint_core.image import (array_to_image, check_layout, ENCODINGS, image_msg_to_rgb,
                                   to_rgb_float)
-from softmaint_core.messages import message_readers, stamp_seconds
+from softmaint_core.inputs import brief
+from softmaint_core.messages import message_readers, push_message
 from softmaint_core.metadata import MetadataError, ModelMetadata
 from softmaint_core.spec import SpecError
 from softmaint_core.window import (HealthConfig, InputError, REJECT_REASONS, Status,
@@ -62,6 +64,7 @@ from .bringup import model_for
 NODE_NAME = 'softmaint_ingestion'
 HEALTH_PARAMETERS = ('stale_timeout', 'stale_periods', 'frozen_epsilon', 'frozen_min_samples',
                      'max_future_stamp', 'max_reject_fraction', 'min_coverage')
+FRAME_PREFIX = 'expected_frame_ids.'
 
 # source -> (message type, topic)
 SUBSCRIPTIONS = {
@@ -214,6 +217,10 @@ class IngestionNode(Node):
             'a sensor with more rejects than this fraction of a window is INVALID', 0.0, 0.99))
         self.declare_parameter('min_coverage', defaults.min_coverage, number(
             "a sensor with samples in fewer of the window's time steps is STALE", 0.0, 1.0))
+        for source in SUBSCRIPTIONS:
+            self.declare_parameter(FRAME_PREFIX + source, '', ParameterDescriptor(
+                description=f'header.frame_id that {source} messages must carry; others are '
+                            "rejected (reason frame_id). '' = any"))
         self.declare_parameter('diagnostics_period', 1.0, number(
             'period of the /diagnostics messages [s]', 0.05, 60.0))
         self.declare_parameter('log_throttle', 5.0, number(
@@ -222,7 +229,12 @@ class IngestionNode(Node):
     def _health_config(self, overrides=()) -> HealthConfig:
         values = {name: self.get_parameter(name).value for name in HEALTH_PARAMETERS}
         values.update({p.name: p.value for p in overrides if p.name in HEALTH_PARAMETERS})
-        config = HealthConfig(**values)
+        frames = {source: self.get_parameter(FRAME_PREFIX + source).value
+                  for source in SUBSCRIPTIONS}
+        frames.update({p.name[len(FRAME_PREFIX):]: p.value for p in overrides
+                       if p.name.startswith(FRAME_PREFIX)})
+        config = HealthConfig(**values, expected_frame_ids={
+            source: frame for source, frame in frames.items() if frame})
         config.validate()
         return config
 
@@ -234,7 +246,8 @@ class IngestionNode(Node):
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters) -> None:
-        if any(p.name in HEALTH_PARAMETERS for p in parameters):
+        if any(p.name in HEALTH_PARAMETERS or p.name.startswith(FRAME_PREFIX)
+               for p in parameters):
             self.assembler.config = self._health_config()
 
     def _now(self) -> float:
@@ -244,12 +257,7 @@ class IngestionNode(Node):
         now = self._now()
         if now <= 0.0:   # use_sim_time before the first /clock: no time to place it against
             return
-        try:
-            values = self._readers[source](msg)
-        except InputError as err:
-            error = self.assembler.reject(source, err, now)
-        else:
-            error = self.assembler.push(source, stamp_seconds(msg.header.stamp), values, now)
+        error = push_message(self.assembler, self._readers, source, msg, now)
         if error is not None:
             self._log_reject(source, error)
 
@@ -262,7 +270,8 @@ class IngestionNode(Node):
         skipped = self._suppressed[source]
         self._last_log[source], self._suppressed[source] = wall, 0
         more = f' ({skipped} more rejected since the last report)' if skipped else ''
-        self.get_logger().warning(f'{source}: message rejected ({error.reason}): {error}{more}')
+        self.get_logger().warning(f'{source}: message rejected ({error.reason}): '
+                                  f'{brief(error)}{more}')
 
     def _on_clock_jump(self, jump) -> None:
         # A bag replayed in a loop, or a switch between system and sim time: the buffered

@@ -21,10 +21,10 @@ import numpy as np
 from softmaint_core import topics
 from softmaint_core.agent import AgentCore, AgentSettings, safe_action_of, summarise
 from softmaint_core.decisions import Decision
-from softmaint_core.messages import message_readers, stamp_seconds
+from softmaint_core.messages import message_readers, push_message, stamp_seconds
 from softmaint_core.settings import Thresholds
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
-from softmaint_core.window import HealthConfig, InputError, WindowAssembler
+from softmaint_core.window import HealthConfig, WindowAssembler
 import yaml
 
 from .reading import Bag, BagError
@@ -194,7 +194,7 @@ def replay(path: Path, spec, params: Params, on_window, namespace: str = '',
                     stamp_seconds(msg.header.stamp), int(msg.fatigue_level),
                     int(msg.damage_type), float(msg.urgency)))
             elif source in readers:
-                _push(assembler, readers[source], source, msg, record.stamp * 1e-9)
+                push_message(assembler, readers, source, msg, record.stamp * 1e-9)
         while next_end <= bag.end:
             on_window(next_end, assembler.assemble(next_end * 1e-9))
             next_end += hop_ns
@@ -223,16 +223,6 @@ def evaluate(path: Path, model, params: Params, namespace: str = '') -> Evaluati
     result.changes = agent.changes
     result.timeline.decisions = [Decided(stamp, d.action.label) for stamp, d in agent.changes]
     return result
-
-
-def _push(assembler, reader, source: str, msg, now: float) -> None:
-    """Check and store one sensor message as the ingestion node does (rejects are counted)."""
-    try:
-        values = reader(msg)
-    except InputError as err:
-        assembler.reject(source, err, now)
-        return
-    assembler.push(source, stamp_seconds(msg.header.stamp), values, now)
 
 
 def _window(window, model, agent: OfflineAgent, end_ns: int,

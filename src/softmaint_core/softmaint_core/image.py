@@ -14,6 +14,8 @@ ENCODINGS = {
     'mono16': (np.uint16, 1, 65535.0),
     '32FC1': (np.float32, 1, 1.0),
 }
+# Most pixels a frame may have (a 16-megapixel camera); more is a size field gone wrong.
+MAX_IMAGE_PIXELS = 4096 * 4096
 
 
 class ImageError(ValueError):
@@ -21,14 +23,14 @@ class ImageError(ValueError):
 
     def __init__(self, message: str, reason: str):
         super().__init__(message)
-        self.reason = reason   # 'encoding', 'size', 'empty' or 'non_finite'
+        self.reason = reason   # 'encoding', 'size', 'empty', 'too_large' or 'non_finite'
 
 
 def _layout(encoding: str):
     """(dtype, channels, full scale) of a supported encoding."""
     if encoding not in ENCODINGS:
-        raise ImageError(f'unsupported encoding {encoding!r}; use one of {sorted(ENCODINGS)}',
-                         'encoding')
+        raise ImageError(f'unsupported encoding {encoding[:40]!r}; use one of '
+                         f'{sorted(ENCODINGS)}', 'encoding')
     return ENCODINGS[encoding]
 
 
@@ -37,6 +39,9 @@ def check_layout(encoding: str, height: int, width: int, step: int, size: int) -
     dtype, channels, _ = _layout(encoding)
     if height < 1 or width < 1:
         raise ImageError(f'empty image {width}x{height}', 'empty')
+    if height * width > MAX_IMAGE_PIXELS:
+        raise ImageError(f'{width}x{height} image: more than {MAX_IMAGE_PIXELS} pixels',
+                         'too_large')
     pixel = np.dtype(dtype).itemsize * channels
     if step < width * pixel:
         raise ImageError(f'step {step} < width {width} x {pixel} bytes per pixel', 'size')

@@ -54,6 +54,8 @@ class ModelMetadata:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise MetadataError(f'metadata is not valid JSON: {err}') from err
+        if not isinstance(data, dict):
+            raise MetadataError(f'metadata must be a JSON object, got {type(data).__name__}')
         if data.get('format_version') != FORMAT_VERSION:
             raise MetadataError(f'metadata format_version {data.get("format_version")!r} '
                                 f'is not {FORMAT_VERSION}: re-export the model')
@@ -62,9 +64,9 @@ class ModelMetadata:
             data['fatigue_classes'] = tuple(data['fatigue_classes'])
             data['damage_classes'] = tuple(data['damage_classes'])
             meta = cls(**data)
+            meta.validate()       # inside: a field of the wrong type fails its comparison
         except (KeyError, TypeError, SpecError) as err:
             raise MetadataError(f'metadata is malformed: {err}') from err
-        meta.validate()
         return meta
 
     def validate(self) -> None:
@@ -102,7 +104,11 @@ def load_verified(model_path: Path) -> ModelMetadata:
     meta_file = metadata_path(model_path)
     if not meta_file.is_file():
         raise MetadataError(f'metadata {meta_file} not found beside the model')
-    meta = ModelMetadata.from_json(meta_file.read_text())
+    try:
+        text = meta_file.read_text(encoding='utf-8')
+    except UnicodeDecodeError as err:
+        raise MetadataError(f'metadata {meta_file} is not UTF-8 text: {err}') from err
+    meta = ModelMetadata.from_json(text)
     actual = sha256_file(model_path)
     if actual != meta.sha256:
         raise MetadataError(f'{model_path.name}: SHA-256 {actual[:12]}… does not match the '

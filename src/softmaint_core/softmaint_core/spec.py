@@ -173,4 +173,9 @@ TEACHER_SPEC = _spec((64, 64), 20, taxels=32, joints=40, actuators=2,
                                  'bending planes')
 
 ENVIRONMENT_FIELDS = ('temperature', 'humidity', 'co2', 'pressure')
+# What an environment sensor can read, per field: above absolute zero [degC], relative
+# humidity as a fraction (not percent), CO2 up to pure [ppm], absolute pressure up to the
+# deepest sea (110 MPa) with margin [kPa]; some room below zero for the noise of a sensor
+# reading nothing (vacuum, no CO2).
+ENVIRONMENT_LIMITS = ((-273.15, 1e3), (-0.1, 1.1), (-1e3, 1e6), (-10.0, 2e5))
 DEFAULT_SPECS = {'field': FIELD_SPEC, 'teacher': TEACHER_SPEC}

@@ -22,7 +22,16 @@ from .spec import InputSpec, MASK_INPUT, OUTPUTS
 
 
 class ModelError(ValueError):
-    """A model that must not serve: missing, corrupt, or not fitting its metadata."""
+    """
+    A model that must not serve: missing, corrupt, or not fitting its metadata.
+
+    `reason` names the check that failed (inputs.RELOAD_REASONS), or 'non_finite_output' for
+    a window the model cannot assess.
+    """
+
+    def __init__(self, message: str, reason: str = 'metadata'):
+        super().__init__(message)
+        self.reason = reason
 
 
 class StudentModel:
@@ -39,18 +48,10 @@ class StudentModel:
         """
         self.path = Path(path).expanduser()
         self.signed_by: Optional[str] = None
-        if public_key is not None:
-            try:
-                self.signed_by = verify_model(self.path, public_key)
-            except UnsignedModelError as err:
-                if not allow_unsigned:
-                    raise ModelError(str(err)) from err
-            except SignatureError as err:
-                raise ModelError(str(err)) from err
         try:
-            self.meta: ModelMetadata = load_verified(self.path)
-        except MetadataError as err:
-            raise ModelError(str(err)) from err
+            self._verify(public_key, allow_unsigned)
+        except OSError as err:      # unreadable: permissions, a directory, a name too long
+            raise ModelError(f'cannot read {self.path}: {err.strerror}', 'io') from err
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -59,14 +60,29 @@ class StudentModel:
             self.session = ort.InferenceSession(str(self.path), options,
                                                 providers=['CPUExecutionProvider'])
         except Exception as err:  # onnxruntime raises its own types for every kind of bad file
-            raise ModelError(f'onnxruntime cannot load {self.path.name}: {err}') from err
+            raise ModelError(f'onnxruntime cannot load {self.path.name}: {err}', 'onnx') from err
         try:
             check_onnx_io([i.name for i in self.session.get_inputs()],
                           [o.name for o in self.session.get_outputs()], self.meta)
         except MetadataError as err:
-            raise ModelError(str(err)) from err
+            raise ModelError(str(err), 'graph') from err
         self._check_input_shapes()
         self._test_inference()
+
+    def _verify(self, public_key: Optional[Ed25519PublicKey], allow_unsigned: bool) -> None:
+        """Check the signature (given a key), then load the metadata and check the SHA-256."""
+        if public_key is not None:
+            try:
+                self.signed_by = verify_model(self.path, public_key)
+            except UnsignedModelError as err:
+                if not allow_unsigned:
+                    raise ModelError(str(err), 'unsigned') from err
+            except SignatureError as err:
+                raise ModelError(str(err), 'signature') from err
+        try:
+            self.meta: ModelMetadata = load_verified(self.path)
+        except MetadataError as err:
+            raise ModelError(str(err)) from err
 
     @property
     def spec(self) -> InputSpec:
@@ -89,7 +105,7 @@ class StudentModel:
             if not fits:
                 raise ModelError(f'input {graph_input.name} of the graph has shape '
                                  f'{list(dims)} per window but the metadata spec says '
-                                 f'{list(want)}')
+                                 f'{list(want)}', 'graph')
 
     def _test_inference(self) -> None:
         """Run zero windows with all and with one fewer modality; check shapes and values."""
@@ -103,13 +119,15 @@ class StudentModel:
             try:
                 outputs, _ = self.run(feeds, mask)
             except Exception as err:  # any runtime failure of the graph refuses the model
-                raise ModelError(f'test inference failed: {err}') from err
+                raise ModelError(f'test inference failed: {err}', 'test_inference') from err
             for name, shape in expected.items():
                 if outputs[name].shape != shape:
                     raise ModelError(f'test inference: output {name} has shape '
-                                     f'{list(outputs[name].shape)}, expected {list(shape)}')
+                                     f'{list(outputs[name].shape)}, expected {list(shape)}',
+                                     'test_inference')
                 if not np.all(np.isfinite(outputs[name])):
-                    raise ModelError(f'test inference: output {name} is not finite')
+                    raise ModelError(f'test inference: output {name} is not finite',
+                                     'test_inference')
             postprocess(outputs, mask, self.meta)
 
     def run(self, feeds: Dict[str, np.ndarray], mask: Sequence[bool]
@@ -123,6 +141,15 @@ class StudentModel:
 
     def predict(self, feeds: Dict[str, np.ndarray], mask: Sequence[bool]
                 ) -> Tuple[Prediction, float]:
-        """Calibrated prediction for one window and the onnxruntime time [ms]."""
+        """
+        Calibrated prediction for one window and the onnxruntime time [ms].
+
+        Raises ModelError('non_finite_output') when the graph's outputs are not finite: a
+        prediction of NaN must not reach the agent.
+        """
         outputs, elapsed_ms = self.run(feeds, mask)
+        broken = [name for name, value in outputs.items() if not np.all(np.isfinite(value))]
+        if broken:
+            raise ModelError(f'outputs {broken} are not finite for this window',
+                             'non_finite_output')
         return postprocess(outputs, mask, self.meta), elapsed_ms

@@ -6,7 +6,10 @@ the same numbers; messages become values in messages.py, so the assembler sees o
 Inputs are (stamp [s], numpy values) per *source*, a sensor stream: camera,
 tactile, joint_states, actuation, environment. Each source fills columns of one modality of the
 input spec (joint_states then actuation make proprio). Rejected samples are counted by reason
-and never stored.
+and never stored: besides malformed values, a stamp that repeats or goes back, a header
+frame_id other than the one configured for the source, and values beyond what the sensor can
+physically read (a fault or an attack: a model fed a thousand standard deviations answers
+with confident nonsense).
 
 A window ending at `end` covers [end - spec.window, end). It is binned exactly like the dataset's
 field view (softmaint_sim.episode.field_view), so training and onboard inputs match:
@@ -28,17 +31,17 @@ A modality is AVAILABLE when all its sources are, else it takes its sources' wor
 of a modality that is not AVAILABLE are zeros in the window.
 """
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import enum
 import itertools
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .image import resize_area
 from .resample import bin_to_steps
-from .spec import ENVIRONMENT_FIELDS, InputSpec, ModalitySpec, SpecError
+from .spec import ENVIRONMENT_FIELDS, ENVIRONMENT_LIMITS, InputSpec, ModalitySpec, SpecError
 
 REJECT_REASONS = (
     'empty',          # no values at all
@@ -49,7 +52,21 @@ REJECT_REASONS = (
     'future_stamp',   # stamp ahead of the receive time by more than max_future_stamp
     'encoding',       # image encoding not supported
     'size',           # image data size does not match its height, width and step
+    'bad_stamp',      # header stamp is not a time (zero, negative, nanosec >= 1e9)
+    'duplicate_stamp',  # stamp equal to the source's newest accepted stamp (a repeated message)
+    'frame_id',       # header frame_id is not the one expected_frame_ids names for the source
+    'out_of_range',   # a value the sensor cannot physically read (Source.limits, range_max)
+    'units',          # readings in other units than the model's
+    'duplicate_name',  # a joint or actuator the model needs is named twice
+    'too_large',      # more names, readings or pixels than any sensor of the robot gives
 )
+SOURCE_NAMES = ('camera', 'tactile', 'joint_states', 'actuation', 'environment')
+# Largest magnitude of any reading where no tighter physical limit is known.
+MAX_MAGNITUDE = 1e6
+# A bend sensor reads at most a full turn [rad]; a chamber's gauge pressure lies between
+# vacuum and 100 bar [kPa].
+BEND_LIMITS = (-2.0 * math.pi, 2.0 * math.pi)
+PRESSURE_LIMITS = (-101.325, 1e4)
 
 
 class Status(enum.IntEnum):
@@ -87,6 +104,8 @@ class Source:
     # NaN in single elements means "not sensed" and reads as these values (environment: the
     # training mean of each quantity, so it normalises to 0); () = NaN is not allowed
     unsensed_fill: Tuple[float, ...] = ()
+    # (low, high) per value: what the sensor can physically read; () = +-MAX_MAGNITUDE
+    limits: Tuple[Tuple[float, float], ...] = ()
 
     @property
     def is_image(self) -> bool:
@@ -105,9 +124,15 @@ class HealthConfig:
     max_future_stamp: float = 0.1      # [s] tolerated lead of a stamp over the receive time
     max_reject_fraction: float = 0.25  # of a window's samples, before the source is INVALID
     min_coverage: float = 0.5          # fraction of time steps with samples, else STALE
+    # source -> the header frame_id its messages must carry (sources not named: any)
+    expected_frame_ids: Mapping[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise ValueError naming the field that is out of range."""
+        unknown = sorted(set(self.expected_frame_ids) - set(SOURCE_NAMES))
+        if unknown or not all(isinstance(v, str) for v in self.expected_frame_ids.values()):
+            raise ValueError(f'expected_frame_ids must map sources of {SOURCE_NAMES} to frame '
+                             f'names, got {dict(self.expected_frame_ids)}')
         checks = (
             ('stale_timeout', self.stale_timeout >= 0.0, '>= 0 s'),
             ('stale_periods', self.stale_periods > 0.0, '> 0'),
@@ -187,15 +212,18 @@ def default_sources(spec: InputSpec) -> Tuple[Source, ...]:
         elif mod.name == 'tactile':
             sources.append(Source('tactile', 'tactile', mod.features, nan_allowed=True))
         elif mod.name == 'proprio':
-            sources.append(Source('joint_states', 'proprio', (spec.joints,)))
-            sources.append(Source('actuation', 'proprio', (2 * spec.actuators,)))
+            sources.append(Source('joint_states', 'proprio', (spec.joints,),
+                                  limits=(BEND_LIMITS,) * spec.joints))
+            sources.append(Source('actuation', 'proprio', (2 * spec.actuators,),
+                                  limits=(PRESSURE_LIMITS,) * (2 * spec.actuators)))
         elif mod.name == 'environment':
             if mod.features != (len(ENVIRONMENT_FIELDS),):
                 raise SpecError(f'environment features must be ({len(ENVIRONMENT_FIELDS)},) '
                                 f'{ENVIRONMENT_FIELDS}, got {mod.features}')
             fill = mod.mean or (0.0,) * mod.features[0]   # normalises to 0 either way
             sources.append(Source('environment', 'environment', mod.features,
-                                  unsensed_fill=tuple(map(float, fill))))
+                                  unsensed_fill=tuple(map(float, fill)),
+                                  limits=ENVIRONMENT_LIMITS))
     return tuple(sources)
 
 
@@ -236,11 +264,18 @@ class _Buffer:
     def seen(self) -> bool:
         return self.accepted > 0 or any(self.rejected.values())
 
-    def check(self, stamp: float, values, now: float, config: HealthConfig) -> np.ndarray:
+    def check(self, stamp: float, values, now: float, config: HealthConfig,
+              frame_id: Optional[str]) -> np.ndarray:
         """Return the sample as stored, or raise InputError."""
+        expected = config.expected_frame_ids.get(self.source.name)
+        if expected and frame_id is not None and frame_id != expected:
+            raise InputError('frame_id', f'frame_id {frame_id[:40]!r} is not {expected!r}')
         if stamp > now + config.max_future_stamp:
             raise InputError('future_stamp', f'stamp {stamp:.3f} s is {stamp - now:.3f} s '
                              f'ahead of the receive time {now:.3f} s')
+        if self.stamps and stamp == self.stamps[-1]:
+            raise InputError('duplicate_stamp', f'stamp {stamp:.3f} s repeats the previous '
+                             'sample')
         if self.stamps and stamp < self.stamps[-1]:
             raise InputError('out_of_order', f'stamp {stamp:.3f} s is older than the previous '
                              f'sample ({self.stamps[-1]:.3f} s)')
@@ -279,6 +314,12 @@ def _checked_vector(values, source: Source) -> np.ndarray:
     nan_readable = source.nan_allowed or bool(source.unsensed_fill)
     if np.isinf(array).any() or (nan.any() and not nan_readable) or nan.all():
         raise InputError('non_finite', f'values hold NaN or inf: {array.tolist()}')
+    low, high = (np.asarray(bound, np.float32) for bound in
+                 (zip(*source.limits) if source.limits else (-MAX_MAGNITUDE, MAX_MAGNITUDE)))
+    outside = (array < low) | (array > high)          # NaN compares False
+    if outside.any():
+        raise InputError('out_of_range', f'values {array[outside].tolist()} beyond what the '
+                         'sensor can read')
     if not nan.any():
         return array
     if source.unsensed_fill:
@@ -320,15 +361,17 @@ class WindowAssembler:
         rate = self.spec.modality(self._buffers[source].source.modality).rate
         return max(self.config.stale_timeout, self.config.stale_periods / rate)
 
-    def push(self, source: str, stamp: float, values, now: float) -> Optional[InputError]:
+    def push(self, source: str, stamp: float, values, now: float,
+             frame_id: Optional[str] = None) -> Optional[InputError]:
         """
         Validate and store one sample received at `now` (same clock as the stamps).
 
-        Returns None when it was accepted, else the InputError (already counted).
+        `frame_id` is its header's, checked against config.expected_frame_ids (None: not
+        checked). Returns None when it was accepted, else the InputError (already counted).
         """
         buffer = self._buffers[source]
         try:
-            value = buffer.check(float(stamp), values, now, self.config)
+            value = buffer.check(float(stamp), values, now, self.config, frame_id)
         except InputError as err:
             return self.reject(source, err, now)
         buffer.store(float(stamp), value, float(stamp) - self._retention,

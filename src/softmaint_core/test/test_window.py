@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from softmaint_core.image import array_to_image, image_msg_to_rgb
-from softmaint_core.messages import (read_actuation, read_environment, read_joints,
-                                     read_tactile, stamp_seconds)
+from softmaint_core.messages import (header_stamp, message_readers, push_message,
+                                     read_actuation, read_environment, read_joints,
+                                     read_tactile, read_tactile_for_model, stamp_seconds)
 from softmaint_core.spec import FIELD_SPEC, SpecError
 from softmaint_core.window import (HealthConfig, InputError, REJECT_REASONS, Source, Status,
                                    WindowAssembler)
@@ -175,6 +176,23 @@ def test_bad_samples_are_rejected_counted_and_never_reach_the_window(
     assert health.rejected == {r: int(r == reason) for r in REJECT_REASONS}
     assert health.rejected_in_window == 1
     assert health.accepted == clean.health(2.0)[source].accepted
+
+
+def test_repeated_stamps_foreign_frames_and_impossible_values_are_rejected():
+    assembler = WindowAssembler(SPEC, HealthConfig(expected_frame_ids={'tactile': 'skin'}))
+    value = good_value('tactile', 0.5)
+    assert assembler.push('tactile', 0.5, value, 0.5, 'skin') is None
+    assert assembler.push('tactile', 0.5, value + 0.1, 0.6, 'skin').reason == 'duplicate_stamp'
+    assert assembler.push('tactile', 0.6, value, 0.6, 'elsewhere').reason == 'frame_id'
+    assert assembler.push('tactile', 0.6, value, 0.6) is None          # frame not given
+    for source, values in (('joint_states', [7.0, 0.0, 0.0, 0.0]),      # more than a turn
+                           ('actuation', [1e5, 8.0, 8.0, 8.0]),         # 1000 bar
+                           ('environment', [20.0, 55.0, 800.0, 101.0]),  # humidity in %
+                           ('environment', [-300.0, 0.5, 800.0, 101.0]),
+                           ('tactile', [1e30] + [1.0] * 7)):
+        assert assembler.push(source, 0.7, np.array(values), 0.7).reason == 'out_of_range'
+    with pytest.raises(ValueError, match='expected_frame_ids'):
+        HealthConfig(expected_frame_ids={'sonar': 'x'}).validate()
 
 
 def test_dead_taxels_are_allowed_and_read_as_zero():
@@ -364,6 +382,25 @@ def test_message_readers():
         (lambda: read_tactile(SimpleNamespace(rows=2, cols=4, data=[]), 8), 'empty'),
         (lambda: read_tactile(SimpleNamespace(rows=2, cols=4, data=[0.0] * 7), 8), 'shape'),
         (lambda: read_tactile(SimpleNamespace(rows=3, cols=3, data=[0.0] * 9), 8), 'shape'),
+        (lambda: read_tactile_for_model(SimpleNamespace(rows=8, cols=1, data=[0.0] * 5000),
+                                        8), 'too_large'),
+        (lambda: read_tactile_for_model(SimpleNamespace(rows=8, cols=1, data=[0.0] * 8,
+                                                        units='kPa'), 8), 'units'),
+        (lambda: read_tactile_for_model(SimpleNamespace(rows=8, cols=1, data=[5.0] * 8,
+                                                        range_max=4.0), 8), 'out_of_range'),
+        (lambda: read_joints(_joint_state(list(joints) + ['bend_2'], [0.1] * 5), joints),
+         'duplicate_name'),
+        (lambda: read_joints(_joint_state([f'j{i}' for i in range(5000)], [0.1] * 5000),
+                             joints), 'too_large'),
+        (lambda: read_actuation(SimpleNamespace(name=['chamber_0', 'chamber_1'], units='psi',
+                                                command=[1.0] * 2, achieved=[1.0] * 2),
+                                ('chamber_0', 'chamber_1')), 'units'),
+        (lambda: header_stamp(SimpleNamespace(stamp=SimpleNamespace(sec=0, nanosec=0))),
+         'bad_stamp'),
+        (lambda: header_stamp(SimpleNamespace(stamp=SimpleNamespace(sec=5, nanosec=10**9))),
+         'bad_stamp'),
+        (lambda: header_stamp(SimpleNamespace(stamp=SimpleNamespace(sec=-1, nanosec=0))),
+         'bad_stamp'),
     ]
     for read, reason in cases:
         with pytest.raises(InputError) as err:
@@ -378,6 +415,24 @@ def test_message_readers():
     env = SimpleNamespace(temperature=21.0, humidity=0.4, co2=700.0, pressure=100.5)
     np.testing.assert_allclose(read_environment(env), [21.0, 0.4, 700.0, 100.5], rtol=1e-6)
     assert stamp_seconds(SimpleNamespace(sec=12, nanosec=500_000_000)) == 12.5
+
+
+def test_push_message_checks_the_header_then_the_values():
+    assembler = WindowAssembler(SPEC, HealthConfig(expected_frame_ids={'environment': 'mast'}))
+    readers = message_readers(assembler, ('bend_0', 'bend_1', 'bend_2', 'bend_3'),
+                              ('chamber_0', 'chamber_1'))
+
+    def reading(sec, frame_id, humidity=0.5):
+        header = SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=0), frame_id=frame_id)
+        return SimpleNamespace(header=header, temperature=20.0, humidity=humidity, co2=800.0,
+                               pressure=101.0)
+
+    assert push_message(assembler, readers, 'environment', reading(1, 'mast'), 1.0) is None
+    for msg, reason in ((reading(0, 'mast', humidity=55.0), 'bad_stamp'),   # header first
+                        (reading(2, 'mast', humidity=55.0), 'out_of_range'),
+                        (reading(2, 'boom'), 'frame_id'), (reading(1, 'mast'), 'duplicate_stamp')):
+        assert push_message(assembler, readers, 'environment', msg, 2.0).reason == reason
+    assert assembler.health(2.0)['environment'].accepted == 1
 
 
 def test_normalise_takes_batches_lighting_and_unsensed_quantities():
