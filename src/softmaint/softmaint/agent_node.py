@@ -9,7 +9,10 @@ every `decision_period`, calls the robot's std_srvs/Trigger emergency stop on a 
 (retrying until it is confirmed), and moves to a safe decision when predictions go stale. It
 serves softmaint/inspect (watch for a while, report a considered decision) and
 softmaint/acknowledge (an operator answers an assistance request), and writes every decision,
-acknowledgement, model change and emergency stop to the durable maintenance log.
+acknowledgement, model change and emergency stop to the durable maintenance log. What it
+receives is checked in softmaint_core.inputs (a prediction's fields and order, answers, list
+requests, inspect goals); every refusal is counted by reason on /diagnostics
+(`rejected.<input>.<reason>`).
 
 Parameters `thresholds.*` (settings.Thresholds) and `actions.*` (settings.ActionSettings: what a
 shutdown means here, how far away assistance is) are what an application profile overlay sets.
@@ -31,14 +34,16 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
 from softmaint_core.agent import (AgentCore, AgentSettings, OpenRequest, safe_action_of,
-                                  SAFE_ACTIONS, Step, summarise, WATCHDOG_TICK)
+                                  SAFE_ACTIONS, Step, WATCHDOG_TICK)
 from softmaint_core.decisions import Decision, PredictionSummary
+from softmaint_core.inputs import (ACKNOWLEDGE_REASONS, check_acknowledgement,
+                                   check_inspect_goal, check_list_request, INSPECT_REASONS,
+                                   LIST_REQUESTS_REASONS, PREDICTION_REASONS,
+                                   prediction_summary, RejectCounts, Rejected, StreamOrder)
 from softmaint_core.inspection import considered_decision
 from softmaint_core.maintenance_log import (DEFAULT_PATH, Entry, LogError, MaintenanceLog,
                                             RequestError)
-from softmaint_core.settings import (Action, ActionSettings, DEFAULT_ACTIONS, LEVELS,
-                                     Thresholds)
-from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+from softmaint_core.settings import Action, ActionSettings, DEFAULT_ACTIONS, Thresholds
 from softmaint_interfaces.action import Inspect
 from softmaint_interfaces.msg import (AssistanceRequest, MaintenanceDecision,
                                       MaintenanceLogEntry, MaintenancePrediction)
@@ -56,15 +61,6 @@ ACTIONS_PREFIX = 'actions.'
 INSPECTION_POLL = 0.1
 # Inspections at a time: each holds an executor thread while it waits for predictions.
 MAX_INSPECTIONS = 2
-# Most log entries one softmaint/list_requests call returns (a reply must stay small).
-MAX_HISTORY = 1000
-
-
-def summary_of(msg: MaintenancePrediction) -> PredictionSummary:
-    """Policy input of a prediction message (validated; raises ValueError)."""
-    return summarise(msg, tuple(msg.input_modalities),
-                     len(msg.input_modalities) + len(msg.reconstructed),
-                     tuple(msg.fatigue_classes), tuple(msg.damage_classes))
 
 
 def decision_msg(decision: Decision, stamp: TimeMsg, prediction_stamp: TimeMsg,
@@ -109,24 +105,6 @@ def log_entry_msg(entry: Entry) -> MaintenanceLogEntry:
                                request_id=entry.request_id or '',
                                model_id=entry.model_id or '',
                                evidence=key_values(entry.evidence))
-
-
-def acknowledgement_error(request: AcknowledgeAssistance.Request) -> Optional[str]:
-    """Return why an acknowledgement is invalid, or None."""
-    if not request.request_id:
-        return 'request_id is empty'
-    if not request.operator_name.strip():
-        return 'operator_name is empty: the log must say who answered'
-    if request.action not in LEVELS:
-        return (f'action {request.action} must be one of '
-                + ', '.join(f'{int(a)} ({a.label})' for a in LEVELS))
-    if not -1 <= request.fatigue_label < len(FATIGUE_LEVELS):
-        return f'fatigue_label {request.fatigue_label} must be -1 or a fatigue class index'
-    if not -1 <= request.damage_label < len(DAMAGE_TYPES):
-        return f'damage_label {request.damage_label} must be -1 or a damage class index'
-    if not (math.isnan(request.urgency_label) or 0.0 <= request.urgency_label <= 1.0):
-        return f'urgency_label {request.urgency_label} must be NaN or in [0, 1]'
-    return None
 
 
 class Inspection:
@@ -195,6 +173,11 @@ class AgentNode(Node):
         self._prediction_stamp, self._model_id, self._model_sha = TimeMsg(), '', ''
         self._counts = {'predictions': 0, 'rejected_predictions': 0, 'decisions': 0,
                         'acknowledgements': 0, 'inspections': 0}
+        self._rejects = RejectCounts({'prediction': PREDICTION_REASONS,
+                                      'acknowledge': ACKNOWLEDGE_REASONS,
+                                      'list_requests': LIST_REQUESTS_REASONS,
+                                      'inspect': INSPECT_REASONS})
+        self._prediction_order = StreamOrder()
         self._estop = 'not needed'
         self._inspections = set()
         self._accepted_inspections = 0
@@ -318,12 +301,14 @@ class AgentNode(Node):
 
     def _on_prediction(self, msg: MaintenancePrediction) -> None:
         try:
-            summary = summary_of(msg)
-        except ValueError as err:
+            stamp, summary = prediction_summary(msg, self._prediction_order, self._now())
+        except Rejected as err:
             self._counts['rejected_predictions'] += 1
+            self._rejects.count('prediction', err.reason)
             self.get_logger().error(f'ignored prediction of window {msg.window_sequence}: {err}',
                                     throttle_duration_sec=5.0)
             return
+        self._prediction_order.accept(stamp)
         self._counts['predictions'] += 1
         if self._core.stale:
             self.get_logger().info('predictions resumed')
@@ -443,22 +428,22 @@ class AgentNode(Node):
 
     def _on_acknowledge(self, request: AcknowledgeAssistance.Request,
                         response: AcknowledgeAssistance.Response):
-        error = acknowledgement_error(request)
-        if error is None:
+        try:
+            check_acknowledgement(request)
             action = Action(request.action)
             evidence = {'operator': request.operator_name, 'note': request.note,
                         'fatigue_label': request.fatigue_label,
                         'damage_label': request.damage_label,
                         'urgency_label': (None if math.isnan(request.urgency_label)
                                           else request.urgency_label)}
-            try:
-                self._log.acknowledge(request.request_id, time.time(), action.label,
-                                      f'{request.operator_name} chose {action.label}: '
-                                      f'{request.note}', evidence)
-            except (RequestError, LogError) as err:
-                error = str(err)
-        if error is not None:
-            response.accepted, response.message = False, f'refused: {error}'
+            self._log.acknowledge(request.request_id, time.time(), action.label,
+                                  f'{request.operator_name} chose {action.label}: '
+                                  f'{request.note}', evidence)
+        except (Rejected, RequestError, LogError) as err:
+            # an invalid answer, an unknown or answered request_id, a log that cannot write
+            reason = getattr(err, 'reason', 'log' if isinstance(err, LogError) else 'request')
+            self._rejects.count('acknowledge', reason)
+            response.accepted, response.message = False, f'refused: {err}'
             self.get_logger().warn(f'acknowledgement {response.message}')
             return response
         self._counts['acknowledgements'] += 1
@@ -477,15 +462,13 @@ class AgentNode(Node):
         open_request = self._core.open_request()
         response.open_requests = ([] if open_request is None
                                   else [request_msg(open_request, self._model_id)])
-        if request.history_limit > MAX_HISTORY:
-            response.success = False
-            response.message = f'history_limit must be at most {MAX_HISTORY}'
-            return response
         try:
+            check_list_request(request)
             entries = (self._log.query(kinds=list(request.history_kinds),
                                        limit=request.history_limit, newest_first=True)
                        if request.history_limit else [])
-        except (ValueError, LogError) as err:      # unknown kinds, unreadable log
+        except (Rejected, LogError) as err:        # a bad request, an unreadable log
+            self._rejects.count('list_requests', getattr(err, 'reason', 'log'))
             response.success, response.message = False, str(err)
             return response
         response.history = [log_entry_msg(e) for e in entries]
@@ -498,17 +481,20 @@ class AgentNode(Node):
 
     def _on_inspect_goal(self, goal: Inspect.Goal) -> GoalResponse:
         with self._inspections_lock:
-            if not 0.0 < goal.duration <= self._max_inspection:
-                reason = (f'duration {goal.duration} s must be in (0, {self._max_inspection}] '
-                          '(max_inspection_duration)')
-            elif goal.min_windows < 1:
-                reason = 'min_windows must be > 0'
-            elif self._accepted_inspections >= MAX_INSPECTIONS:
-                reason = f'{MAX_INSPECTIONS} inspections are running already'
+            try:
+                check_inspect_goal(goal.duration, goal.min_windows, self._max_inspection)
+                if self._accepted_inspections >= MAX_INSPECTIONS:
+                    raise Rejected('busy', f'{MAX_INSPECTIONS} inspections are running already')
+            except Rejected as err:
+                refusal = err
             else:
                 self._accepted_inspections += 1
                 return GoalResponse.ACCEPT
-        self.get_logger().warn(f'inspect goal rejected: {reason}')
+        self._rejects.count('inspect', refusal.reason)
+        # a goal flood must not flood the log (warning, not warn: rclpy's deprecated warn is
+        # one call site for all its callers, and a call site cannot change its throttle)
+        self.get_logger().warning(f'inspect goal rejected: {refusal}',
+                                  throttle_duration_sec=1.0)
         return GoalResponse.REJECT
 
     def _on_inspect_cancel(self, goal_handle) -> CancelResponse:
@@ -572,22 +558,24 @@ class AgentNode(Node):
         status = DiagnosticStatus(name=f'{NODE_NAME}: policy', hardware_id=self.get_namespace())
         core = self._core
         action = core.current.action.label if core.current else 'none yet'
+        now = self._now()
+        age = now - (core.last_prediction or core.started or now)
         if core.current and core.current.action == Action.IMMEDIATE_SHUTDOWN \
                 and self._estop != 'confirmed':
             status.level = DiagnosticStatus.ERROR
             status.message = f'shutdown decided, emergency stop {self._estop}'
         elif core.stale or action == Action.REQUEST_ASSISTANCE.label:
             status.level = DiagnosticStatus.WARN
-            status.message = 'predictions stale' if core.stale else 'assistance requested'
+            status.message = (f'predictions stale: no prediction for {age:.1f} s' if core.stale
+                              else 'assistance requested')
         else:
             status.level, status.message = DiagnosticStatus.OK, action
-        now = self._now()
-        age = now - (core.last_prediction or core.started or now)
         values = {'action': action, 'level': core.state.level.label, 'model_id': self._model_id,
                   'request_id': core.state.request_id, 'prediction_age': f'{age:.3f}',
                   'stale': str(core.stale), 'emergency_stop': self._estop,
                   'log_path': str(self._log.path),
-                  **{key: str(count) for key, count in self._counts.items()}}
+                  **{key: str(count) for key, count in self._counts.items()},
+                  **self._rejects.values()}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
