@@ -38,11 +38,17 @@ def rss_growth(phase: dict) -> Dict[str, dict]:
 
 
 def record_default_bag(out: Path, env: Dict[str, str]) -> Path:
-    """Record the sim robot's default scenario (its own /clock) into a rosbag2 directory."""
+    """
+    Record the sim robot's default scenario (its own /clock) into a rosbag2 directory.
+
+    Best effort, like the sensor-data QoS the sim robot publishes with (a reliable
+    subscription would match none of its sensor topics).
+    """
     from softmaint_bag.live_replay import SENSOR_TOPICS
     recorder = Child('recorder', [
-        sys.executable, '-m', 'softmaint_bag.recorder_node', '--out', str(out), '--topics',
-        *SENSOR_TOPICS, '/softmaint/ground_truth', '--ros-args', '-p', 'use_sim_time:=true'],
+        sys.executable, '-m', 'softmaint_bag.recorder_node', '--out', str(out), '--best-effort',
+        '--topics', *SENSOR_TOPICS, '/softmaint/ground_truth', '--ros-args', '-p',
+        'use_sim_time:=true'],
         env)
     try:
         recorder.wait_for('recording to', RECORD_TIMEOUT)
