@@ -198,6 +198,11 @@ def params_file(tmp_path):
     return path
 
 
+def _status_names(payloads):
+    return [s['name'] for p in list(payloads[CHANNELS['diagnostics']])
+            for s in json.loads(p)['status']]
+
+
 @pytest.mark.slow
 def test_a_foxglove_client_receives_every_channel_of_a_simulated_run(spawn, params_file):
     from websockets.sync.client import connect
@@ -223,15 +228,16 @@ def test_a_foxglove_client_receives_every_channel_of_a_simulated_run(spawn, para
                for stream, json_stream in JSON_STREAMS.items()}}
         assert client.until(lambda: not client.silent(), 90.0), \
             f'no message on {client.silent()}\n{"".join(output.lines[-40:])}'
+        # every node publishes its own status once a second: wait for ingestion's too
+        assert client.until(lambda: any(name.startswith('softmaint_ingestion')
+                                        for name in _status_names(client.payloads)), 30.0), \
+            _status_names(client.payloads)
     payloads = client.payloads
     assert len(payloads[CHANNELS['camera']][0]) > 64 * 64 * 3   # the sim's 64x64 rgb8 frames
     prediction = json.loads(payloads[CHANNELS['prediction']][-1])
     assert 0.0 <= prediction['urgency'] <= 1.0 and prediction['model_id']
     assert json.loads(payloads[CHANNELS['decision']][-1])['action_name']
     assert json.loads(payloads[CHANNELS['assistance']][-1])['request_id']
-    statuses = [s['name'] for p in payloads[CHANNELS['diagnostics']]
-                for s in json.loads(p)['status']]
-    assert any(name.startswith('softmaint_ingestion') for name in statuses), statuses
 
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
