@@ -49,6 +49,7 @@ from softmaint_interfaces.msg import (AssistanceRequest, MaintenanceDecision,
                                       MaintenanceLogEntry, MaintenancePrediction)
 from softmaint_interfaces.srv import AcknowledgeAssistance, ListAssistanceRequests
 from softmaint_ros.node_main import run_node
+from softmaint_ros.stamps import time_msg
 from std_msgs.msg import Float32
 from std_srvs.srv import Trigger
 
@@ -75,12 +76,6 @@ def decision_msg(decision: Decision, stamp: TimeMsg, prediction_stamp: TimeMsg,
     msg.evidence = [KeyValue(key=key, value=value)
                     for key, value in {**decision.evidence, 'basis': decision.basis}.items()]
     return msg
-
-
-def time_msg(seconds: float) -> TimeMsg:
-    """Return a builtin_interfaces/Time of `seconds`."""
-    nanoseconds = int(round(seconds * 1e9))
-    return TimeMsg(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
 
 
 def key_values(mapping: dict) -> List[KeyValue]:

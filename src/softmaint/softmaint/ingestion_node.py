@@ -58,6 +58,7 @@ from softmaint_core.window import (HealthConfig, InputError, REJECT_REASONS, Sta
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, ModalityTensor,
                                       SensorWindow, TactileArray)
 from softmaint_ros.node_main import run_node
+from softmaint_ros.stamps import time_msg
 
 from .bringup import model_for
 
@@ -299,13 +300,13 @@ class IngestionNode(Node):
         msg = SensorWindow()
         msg.header.stamp = Time(nanoseconds=end_ns).to_msg()
         msg.header.frame_id = self.get_parameter('frame_id').value
-        msg.start = _time_msg(window.start)
+        msg.start = time_msg(window.start)
         msg.sequence = self._sequence
         msg.spec_id = window.spec_id
         msg.modalities = [_tensor(m) for m in window.modalities]
         msg.available = [bool(a) for a in window.mask]
         if window.last_input_stamp is not None:
-            msg.last_input_stamp = _time_msg(window.last_input_stamp)
+            msg.last_input_stamp = time_msg(window.last_input_stamp)
         self._window_pub.publish(msg)
         self._sequence += 1
 
@@ -318,16 +319,6 @@ class IngestionNode(Node):
                                   self.assembler.timeout(name), name in self._fitted)
                       for name, item in health.items()]
         self._diagnostics_pub.publish(msg)
-
-
-def _time_msg(seconds: float):
-    """
-    Return the builtin_interfaces/Time of `seconds`.
-
-    Times before 0 (a window reaching back before the clock started) become 0: the message
-    cannot go below.
-    """
-    return Time(nanoseconds=max(0, round(seconds * 1e9))).to_msg()
 
 
 def _tensor(modality) -> ModalityTensor:

@@ -22,7 +22,7 @@ import numpy as np
 from .agent import summarise
 from .decisions import PredictionSummary
 from .maintenance_log import KINDS
-from .messages import stamp_error
+from .messages import stamp_error, stamp_seconds
 from .settings import LEVELS
 from .spec import InputSpec, MODALITIES
 from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
@@ -104,7 +104,7 @@ def stamp_of(stamp) -> float:
     error = stamp_error(stamp)
     if error is not None:
         raise Rejected('bad_stamp', error)
-    return stamp.sec + stamp.nanosec * 1e-9
+    return stamp_seconds(stamp)
 
 
 class StreamOrder:

@@ -33,6 +33,7 @@ of a modality that is not AVAILABLE are zeros in the window.
 from collections import deque
 from dataclasses import dataclass, field
 import enum
+import functools
 import itertools
 import math
 from typing import Dict, Mapping, Optional, Sequence, Tuple
@@ -111,6 +112,13 @@ class Source:
     def is_image(self) -> bool:
         """Return whether samples are RGB frames (resized on arrival, binned 'last')."""
         return self.modality == 'camera'
+
+    @functools.cached_property
+    def bounds(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Return (low, high) float32 bounds of the values, built once (checked per sample)."""
+        pairs = zip(*self.limits) if self.limits else (-MAX_MAGNITUDE, MAX_MAGNITUDE)
+        low, high = (np.asarray(bound, np.float32) for bound in pairs)
+        return low, high
 
 
 @dataclass(frozen=True)
@@ -314,8 +322,7 @@ def _checked_vector(values, source: Source) -> np.ndarray:
     nan_readable = source.nan_allowed or bool(source.unsensed_fill)
     if np.isinf(array).any() or (nan.any() and not nan_readable) or nan.all():
         raise InputError('non_finite', f'values hold NaN or inf: {array.tolist()}')
-    low, high = (np.asarray(bound, np.float32) for bound in
-                 (zip(*source.limits) if source.limits else (-MAX_MAGNITUDE, MAX_MAGNITUDE)))
+    low, high = source.bounds
     outside = (array < low) | (array > high)          # NaN compares False
     if outside.any():
         raise InputError('out_of_range', f'values {array[outside].tolist()} beyond what the '
