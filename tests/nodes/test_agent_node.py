@@ -9,6 +9,7 @@ from pathlib import Path
 
 from agent_operator import AMBIGUOUS, CALM, CRITICAL, evidence_of, HIGH, Operator, prediction
 import pytest
+from ros_helpers import request_until_answered
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'softmaint.yaml'
 NODE = ['-m', 'softmaint.agent_node', '--ros-args', '--params-file', str(CONFIG),
@@ -285,7 +286,10 @@ def test_inspect_round_trip_cancel_abort_and_rejected_goals(operator, start_agen
 
     for duration, min_windows in ((0.0, 3), (-1.0, 3), (20.0, 3), (1.0, 0),
                                   (float('nan'), 3)):
-        assert not send_goal(duration, min_windows).accepted, (duration, min_windows)
+        rejected = request_until_answered(   # a refused goal may be sent again
+            operator.executor, lambda d=duration, m=min_windows: operator.inspect.send_goal_async(
+                Inspect.Goal(duration=d, min_windows=m)), 20.0)
+        assert not rejected.accepted, (duration, min_windows)
 
     timer = operator.node.create_timer(0.1, feed)
     try:

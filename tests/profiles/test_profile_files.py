@@ -67,7 +67,7 @@ def test_agent_process_takes_every_overlay_parameter(name, ros_context, spawn, t
     from rclpy.node import Node
     from rclpy.parameter import parameter_value_to_python
     from rclpy.parameter_client import AsyncParameterClient
-    from ros_helpers import spin_until
+    from ros_helpers import request_until_answered, spin_until
     overlay = CONFIG / 'profiles' / f'{name}.yaml'
     expected = load_parameter_files([overlay])['softmaint_agent']
     spawn(['-m', NODE_MODULES['softmaint_agent'], '--ros-args',
@@ -78,7 +78,7 @@ def test_agent_process_takes_every_overlay_parameter(name, ros_context, spawn, t
     executor.add_node(node)
     client = AsyncParameterClient(node, 'softmaint_agent')
     assert spin_until(executor, client.services_are_ready, 30.0), 'agent did not start'
-    future = client.get_parameters(list(expected))
-    assert spin_until(executor, future.done, 10.0)
-    values = [parameter_value_to_python(v) for v in future.result().values]
+    answer = request_until_answered(executor, lambda: client.get_parameters(list(expected)),
+                                    20.0)
+    values = [parameter_value_to_python(v) for v in answer.values]
     assert dict(zip(expected, values)) == expected
