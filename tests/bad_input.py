@@ -6,7 +6,7 @@ classes were sent and handled (`malformed_classes`) and whether the process died
 bad_input_<node> of tests/reliability_runs.py) in docs/reports/reliability/summary.json.
 """
 from collections import defaultdict
-from typing import Callable, Dict, NamedTuple, Optional, Set
+from typing import Callable, Dict, NamedTuple, Set
 
 import pytest
 from reliability_runs import record_run
@@ -17,7 +17,7 @@ class Case(NamedTuple):
 
     input_name: str         # topic, service or action name (softmaint_core.topics)
     name: str               # the class, e.g. 'nan' or 'wrong_encoding'
-    reason: Optional[str]   # the reason the node counts it under (None: rclpy answers it)
+    reason: str             # the reason the node counts it under
     make: Callable          # builds the message, request or goal (arguments: see the module)
 
 

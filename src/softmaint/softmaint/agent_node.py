@@ -11,8 +11,8 @@ serves softmaint/inspect (watch for a while, report a considered decision) and
 softmaint/acknowledge (an operator answers an assistance request), and writes every decision,
 acknowledgement, model change and emergency stop to the durable maintenance log. What it
 receives is checked in softmaint_core.inputs (a prediction's fields and order, answers, list
-requests, inspect goals); every refusal is counted by reason on /diagnostics
-(`rejected.<input>.<reason>`).
+requests, inspect goals, and the action requests rclpy refuses by itself: AuditedActionServer);
+every refusal is counted by reason on /diagnostics (`rejected.<input>.<reason>`).
 
 Parameters `thresholds.*` (settings.Thresholds) and `actions.*` (settings.ActionSettings: what a
 shutdown means here, how far away assistance is) are what an application profile overlay sets.
@@ -27,7 +27,7 @@ from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action import CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -48,6 +48,7 @@ from softmaint_interfaces.action import Inspect
 from softmaint_interfaces.msg import (AssistanceRequest, MaintenanceDecision,
                                       MaintenanceLogEntry, MaintenancePrediction)
 from softmaint_interfaces.srv import AcknowledgeAssistance, ListAssistanceRequests
+from softmaint_ros.audited_action_server import AuditedActionServer
 from softmaint_ros.node_main import run_node
 from softmaint_ros.stamps import time_msg
 from std_msgs.msg import Float32
@@ -196,10 +197,10 @@ class AgentNode(Node):
                           callback_group=main)
         self.create_timer(self.get_parameter('diagnostics_period').value,
                           self._publish_diagnostics, callback_group=main)
-        self._inspect_server = ActionServer(
+        self._inspect_server = AuditedActionServer(
             self, Inspect, topics.INSPECT, execute_callback=self._execute_inspection,
-            goal_callback=self._on_inspect_goal, cancel_callback=self._on_inspect_cancel,
-            callback_group=ReentrantCallbackGroup())
+            on_refused=self._on_inspect_refused, goal_callback=self._on_inspect_goal,
+            cancel_callback=self._on_inspect_cancel, callback_group=ReentrantCallbackGroup())
         if not estop_service:
             self.get_logger().warn('emergency_stop_service is empty: shutdown decisions will '
                                    'NOT stop the robot')
@@ -485,12 +486,16 @@ class AgentNode(Node):
             else:
                 self._accepted_inspections += 1
                 return GoalResponse.ACCEPT
-        self._rejects.count('inspect', refusal.reason)
-        # a goal flood must not flood the log (warning, not warn: rclpy's deprecated warn is
-        # one call site for all its callers, and a call site cannot change its throttle)
-        self.get_logger().warning(f'inspect goal rejected: {refusal}',
-                                  throttle_duration_sec=1.0)
+        self._on_inspect_refused(refusal.reason, f'goal rejected: {refusal}')
         return GoalResponse.REJECT
+
+    def _on_inspect_refused(self, reason: str, text: str = '') -> None:
+        self._rejects.count('inspect', reason)
+        # a goal flood or cancel storm must not flood the log (warning, not warn: rclpy's
+        # deprecated warn is one call site for all its callers, and a call site cannot change
+        # its throttle)
+        self.get_logger().warning(f'inspect: {text or reason.replace("_", " ")}',
+                                  throttle_duration_sec=1.0)
 
     def _on_inspect_cancel(self, goal_handle) -> CancelResponse:
         return CancelResponse.ACCEPT
@@ -519,6 +524,8 @@ class AgentNode(Node):
                 if elapsed >= goal.duration:
                     break
             if len(seen) < goal.min_windows:
+                self._on_inspect_refused('too_few_windows', f'aborted: only {len(seen)} of '
+                                         f'{goal.min_windows} windows arrived')
                 goal_handle.abort()
                 return self._partial_result(seen, elapsed, f'only {len(seen)} of '
                                             f'{goal.min_windows} windows arrived')

@@ -55,7 +55,9 @@ PREDICTION_REASONS = ('bad_stamp', 'future_stamp', 'duplicate', 'out_of_order', 
 ACKNOWLEDGE_REASONS = ('request_id', 'operator_name', 'note', 'action', 'fatigue_label',
                        'damage_label', 'urgency_label', 'request', 'log')
 LIST_REQUESTS_REASONS = ('history_limit', 'history_kinds', 'log')
-INSPECT_REASONS = ('duration', 'min_windows', 'busy')
+INSPECT_REASONS = ('duration', 'min_windows', 'busy', 'too_few_windows', 'duplicate_goal_id',
+                   'cancel_unknown_goal', 'cancel_finished_goal', 'cancel_repeated',
+                   'cancel_nothing', 'result_unknown_goal', 'abandoned_goal')
 
 
 def brief(text: str, limit: int = TEXT_LIMIT) -> str:
@@ -333,3 +335,63 @@ def check_inspect_goal(duration: float, min_windows: int, longest: float) -> Non
                        '(max_inspection_duration)')
     if min_windows < 1:
         raise Rejected('min_windows', 'min_windows must be > 0')
+
+
+class ActionRequestAudit:
+    """
+    The action requests a ROS action server refuses by itself, each with a reason code.
+
+    rclpy's ActionServer answers a goal whose id is in use, a cancel it cannot act on and a
+    result request for an unknown goal without calling the node; a goal whose result nobody
+    asked for before the server forgot it was abandoned by its client. This record of accepted
+    goals tells the node so it can count them: the server reports goals accepted, requests
+    taken (before it answers them) and goals expired; goals are ids (bytes) with a status
+    (action_msgs/GoalStatus values). Safe across threads.
+    """
+
+    ACTIVE = (1, 2)                # STATUS_ACCEPTED, STATUS_EXECUTING
+    CANCELING = 3
+
+    def __init__(self):
+        self._status_of = {}       # goal id -> callable returning its current status
+        self._result_asked = set()
+        self._lock = threading.Lock()
+
+    def accepted(self, goal_id: bytes, status) -> None:
+        """Note an accepted goal; status() returns its current GoalStatus value."""
+        with self._lock:
+            self._status_of[goal_id] = status
+
+    def goal_refusal(self, goal_id: bytes) -> Optional[str]:
+        """Return why a goal request will be refused by the server, or None."""
+        with self._lock:
+            return 'duplicate_goal_id' if goal_id in self._status_of else None
+
+    def cancel_refusal(self, goal_id: bytes) -> Optional[str]:
+        """Return why a cancel request (goal id; all zeros: every goal) will do nothing."""
+        with self._lock:
+            if not any(goal_id):
+                active = [s for s in self._status_of.values() if s() in self.ACTIVE]
+                return None if active else 'cancel_nothing'
+            if goal_id not in self._status_of:
+                return 'cancel_unknown_goal'
+            status = self._status_of[goal_id]()
+        if status == self.CANCELING:
+            return 'cancel_repeated'
+        return None if status in self.ACTIVE else 'cancel_finished_goal'
+
+    def result_refusal(self, goal_id: bytes) -> Optional[str]:
+        """Note a result request; return why it will get no result, or None."""
+        with self._lock:
+            if goal_id not in self._status_of:
+                return 'result_unknown_goal'
+            self._result_asked.add(goal_id)
+            return None
+
+    def expired(self, goal_id: bytes) -> Optional[str]:
+        """Forget an expired goal; return 'abandoned_goal' if nobody asked for its result."""
+        with self._lock:
+            known = self._status_of.pop(goal_id, None) is not None
+            asked = goal_id in self._result_asked
+            self._result_asked.discard(goal_id)
+        return 'abandoned_goal' if known and not asked else None

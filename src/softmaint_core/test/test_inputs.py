@@ -4,10 +4,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from softmaint_core.inputs import (check_acknowledgement, check_inspect_goal,
-                                   check_list_request, model_path, prediction_summary,
-                                   RejectCounts, Rejected, StreamOrder, TEXT_LIMIT,
-                                   window_feeds, WindowStream)
+from softmaint_core.inputs import (ActionRequestAudit, check_acknowledgement,
+                                   check_inspect_goal, check_list_request, model_path,
+                                   prediction_summary, RejectCounts, Rejected, StreamOrder,
+                                   TEXT_LIMIT, window_feeds, WindowStream)
 from softmaint_core.spec import FIELD_SPEC
 
 
@@ -147,3 +147,25 @@ def test_reject_counts_show_every_known_reason_and_count_any():
     assert counts.values() == {'rejected.window.size': '1', 'rejected.window.mask': '0',
                                'rejected.window.novel': '1'}
     assert counts.total('window') == 2
+
+
+def test_action_request_audit_names_what_an_action_server_refuses_by_itself():
+    audit = ActionRequestAudit()
+    status = {b'a': 2, b'b': 2}                 # two goals executing
+    for goal_id in status:
+        audit.accepted(goal_id, lambda goal_id=goal_id: status[goal_id])
+    everything = bytes(16)
+    assert audit.goal_refusal(b'a') == 'duplicate_goal_id' and audit.goal_refusal(b'c') is None
+    assert audit.cancel_refusal(b'a') is None and audit.cancel_refusal(everything) is None
+    assert audit.cancel_refusal(b'c') == 'cancel_unknown_goal'
+    status[b'a'] = 3                            # canceling
+    assert audit.cancel_refusal(b'a') == 'cancel_repeated'
+    status[b'a'], status[b'b'] = 5, 4           # canceled, succeeded
+    assert audit.cancel_refusal(b'a') == 'cancel_finished_goal'
+    assert audit.cancel_refusal(everything) == 'cancel_nothing'
+    assert audit.result_refusal(b'c') == 'result_unknown_goal'
+    assert audit.result_refusal(b'a') is None
+    # a fetched result expires quietly, an unfetched one was abandoned, an unknown id is no one's
+    assert audit.expired(b'a') is None and audit.expired(b'b') == 'abandoned_goal'
+    assert audit.expired(b'c') is None
+    assert audit.goal_refusal(b'a') is None and audit.cancel_refusal(b'b') == 'cancel_unknown_goal'
