@@ -171,6 +171,19 @@ def ground_truth_action(fatigue: str, damage: str, urgency: float, t: Thresholds
     return state_action(fatigue, damage, urgency_action(urgency, t))
 
 
+def point_action(s: PredictionSummary, t: Thresholds) -> Action:
+    """
+    Level the prediction's point estimate calls for: most probable classes, mean urgency.
+
+    Not what the policy does (it weighs the whole prediction set, `assess`); the yardstick
+    that tells a model's errors from the policy's caution in the decision figures.
+    """
+    def most_probable(classes, probs):
+        return max(zip(probs, classes))[1]
+    return ground_truth_action(most_probable(s.fatigue_classes, s.fatigue_probs),
+                               most_probable(s.damage_classes, s.damage_probs), s.urgency, t)
+
+
 def urgency_band(s: PredictionSummary, t: Thresholds) -> Tuple[float, float]:
     """Urgencies the prediction holds possible: mean +- urgency_band ensemble stds."""
     half = t.urgency_band * s.urgency_std

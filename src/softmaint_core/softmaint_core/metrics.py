@@ -10,7 +10,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .calibration import expected_calibration_error, prediction_set
-from .settings import Action
+from .settings import Action, LEVELS
 from .taxonomy import CRITICAL_URGENCY
 
 
@@ -156,6 +156,20 @@ def _rate(flags: np.ndarray, name: str) -> Dict[str, float]:
     low, high = wilson_interval(int(flags.sum()), len(flags))
     rate = float(flags.mean()) if len(flags) else float('nan')
     return {name: rate, f'{name}_ci_low': low, f'{name}_ci_high': high}
+
+
+def decision_confusion(decided: np.ndarray, asked: np.ndarray, truth: np.ndarray
+                       ) -> np.ndarray:
+    """
+    Windows per [true level, decided level], one more column for the windows that asked.
+
+    Rows and the first columns are settings.LEVELS (continue_monitoring .. immediate_shutdown).
+    """
+    decided, asked, truth = (np.asarray(a) for a in (decided, asked, truth))
+    columns = np.where(asked, len(LEVELS), decided)
+    counts = np.zeros((len(LEVELS), len(LEVELS) + 1), dtype=np.int64)
+    np.add.at(counts, (truth, columns), 1)
+    return counts
 
 
 def decision_metrics(decided: np.ndarray, asked: np.ndarray, truth: np.ndarray

@@ -1,7 +1,7 @@
 """Decision figures against hand-counted windows and published Wilson intervals."""
 import numpy as np
 import pytest
-from softmaint_core.metrics import decision_metrics, wilson_interval
+from softmaint_core.metrics import decision_confusion, decision_metrics, wilson_interval
 from softmaint_core.settings import Action
 
 C, R, S, X = (Action.CONTINUE_MONITORING, Action.REDUCE_WORKLOAD,
@@ -30,3 +30,15 @@ def test_decision_figures_count_windows_as_defined():
     assert m['over_acting_rate'] == pytest.approx(1 / 8)              # window 6
     low, high = wilson_interval(2, 5)
     assert (m['missed_critical_rate_ci_low'], m['missed_critical_rate_ci_high']) == (low, high)
+
+
+def test_decision_confusion_counts_true_against_decided_and_asked_apart():
+    truth = [C, R, S, S, X, X, C, S]
+    decided = [C, R, S, R, S, X, S, C]
+    asked = [False, False, False, False, True, False, False, True]
+    counts = decision_confusion(np.array(decided), np.array(asked), np.array(truth))
+    assert counts.shape == (4, 5) and counts.sum() == 8
+    assert counts[C].tolist() == [1, 0, 1, 0, 0]          # windows 0 and 6
+    assert counts[S].tolist() == [0, 1, 1, 0, 1]          # windows 3, 2 and 7 (asked)
+    assert counts[X].tolist() == [0, 0, 0, 1, 1]          # window 5, window 4 asked
+    assert np.trace(counts[:, :4]) == 4                   # = decision_accuracy * windows

@@ -5,8 +5,8 @@ import math
 
 import pytest
 from softmaint_core.decisions import (acknowledge, assess, candidate_actions, decide,
-                                      ground_truth_action, PolicyState, PredictionSummary,
-                                      stale_decision)
+                                      ground_truth_action, point_action, PolicyState,
+                                      PredictionSummary, stale_decision)
 from softmaint_core.inspection import aggregate, considered_decision
 from softmaint_core.settings import Action, ThresholdError, Thresholds
 from softmaint_core.watchdog import stale_age, stale_due
@@ -133,6 +133,10 @@ def test_candidate_actions_are_the_policy_applied_to_each_possible_state():
     assert ground_truth_action('medium', 'none', 0.1, T) == R
     assert ground_truth_action('low', 'actuator_clog', 0.1, T) == S
     assert ground_truth_action('low', 'none', 0.85, T) == X
+    # the point estimate ignores the sets: most probable classes, mean urgency
+    assert point_action(s, T) == R
+    assert point_action(window(fatigue=(0.2, 0.3, 0.5), fatigue_set=(0, 1, 2)), T) == S
+    assert point_action(window(damage=(0.4, 0.6, 0.0, 0.0, 0.0)), T) == S
     # the default spread asks only about a shutdown; continue-or-schedule takes the safest
     relaxed = Thresholds()
     assessment = assess(window(damage_set=(0, 2)), relaxed)

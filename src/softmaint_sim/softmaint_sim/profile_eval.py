@@ -14,7 +14,10 @@ Decision figures: every window's prediction goes through the profile's own polic
 hysteresis: each episode is one window) and is compared with the decision its true labels
 imply (decisions.ground_truth_action); softmaint_core.metrics.decision_metrics defines
 assistance rate, missed critical and decision accuracy. A dataset labels a fault only once its
-sensors can show it, so every window counts as "after the fault is detectable".
+sensors can show it, so every window counts as "after the fault is detectable". The point
+estimate's accuracy (decisions.point_action: most probable classes and mean urgency, no sets,
+never asking) tells the model's errors from the policy's caution, and a table per dataset
+counts windows per true and decided level (metrics.decision_confusion).
 
 Inputs are built as the robot builds them: the dataset's raw field view, normalised with the
 model's input spec (softmaint_core.window.normalise), an unsensed environment quantity (NaN in
@@ -32,11 +35,12 @@ from typing import Dict, List, Tuple
 import numpy as np
 from softmaint_core.agent import summarise
 from softmaint_core.dataset import Dataset
-from softmaint_core.decisions import assess, ground_truth_action
-from softmaint_core.metrics import decision_metrics, head_metrics, urgency_metrics
+from softmaint_core.decisions import assess, ground_truth_action, point_action
+from softmaint_core.metrics import (decision_confusion, decision_metrics, head_metrics,
+                                    urgency_metrics)
 from softmaint_core.profiles import (agent_actions, agent_thresholds, load_parameter_files,
                                      student_of)
-from softmaint_core.settings import ActionSettings, Thresholds
+from softmaint_core.settings import ActionSettings, LEVELS, Thresholds
 from softmaint_core.student import StudentModel
 from softmaint_core.window import normalise
 
@@ -49,7 +53,8 @@ DECISION_COLUMNS = (('decision.assistance_rate', 'assistance'),
                     ('decision.missed_critical_rate', 'missed critical'),
                     ('decision.decision_accuracy', 'decision accuracy'),
                     ('decision.decision_accuracy_alone', 'accuracy when deciding alone'),
-                    ('decision.over_acting_rate', 'over-acting'))
+                    ('decision.over_acting_rate', 'over-acting'),
+                    ('decision.point_accuracy', "point estimate's accuracy"))
 Policy = Tuple[Thresholds, ActionSettings]
 
 
@@ -79,7 +84,7 @@ def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, m
     """Decision figures of `policy` on the predictions against the true labels' decisions."""
     thresholds, actions = policy
     names = meta.input_spec.names
-    decided, asked, truth = [], [], []
+    decided, asked, truth, point = [], [], [], []
     for p, available, fatigue, damage, urgency in zip(
             predictions, mask, data.array('fatigue')[index], data.array('damage')[index],
             data.array('urgency')[index]):
@@ -88,11 +93,16 @@ def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, m
         assessment = assess(summary, thresholds, actions)
         decided.append(assessment.target)
         asked.append(bool(assessment.reasons))
+        point.append(point_action(summary, thresholds))
         truth.append(ground_truth_action(meta.fatigue_classes[fatigue],
                                          meta.damage_classes[damage], float(urgency),
                                          thresholds))
-    return {f'decision.{k}': v for k, v in decision_metrics(
-        np.array(decided), np.array(asked), np.array(truth)).items()}
+    decided, asked, truth = np.array(decided), np.array(asked), np.array(truth)
+    never_asked = np.zeros_like(asked)
+    return {**{f'decision.{k}': v for k, v in decision_metrics(decided, asked, truth).items()},
+            'decision.point_accuracy': decision_metrics(np.array(point), never_asked,
+                                                        truth)['decision_accuracy'],
+            'decision.confusion': decision_confusion(decided, asked, truth).tolist()}
 
 
 def evaluate(model_path: Path, root: Path, policy: Policy) -> Dict[str, float]:
@@ -134,6 +144,19 @@ def table(rows: Dict[str, Dict[str, float]], columns=COLUMNS) -> str:
     return '\n'.join(lines)
 
 
+def confusion_tables(rows: Dict[str, Dict[str, float]]) -> str:
+    """Markdown, per dataset: windows per true level (rows) and decided level (columns)."""
+    header = ('| true \\ decided | ' + ' | '.join(level.label for level in LEVELS)
+              + ' | asked |\n|---|' + '---|' * (len(LEVELS) + 1))
+    parts = []
+    for name, metrics in rows.items():
+        lines = [f'{name}:\n', header]
+        for level, counts in zip(LEVELS, metrics['decision.confusion']):
+            lines.append(f'| {level.label} | ' + ' | '.join(map(str, counts)) + ' |')
+        parts.append('\n'.join(lines))
+    return '\n\n'.join(parts)
+
+
 def main(argv: List[str] = None) -> int:
     """Print the per-profile table (and JSON with --json)."""
     parser = argparse.ArgumentParser(prog='python -m softmaint_sim.profile_eval',
@@ -159,6 +182,8 @@ def main(argv: List[str] = None) -> int:
     print(table(rows))
     print("\nDecisions under each profile's policy (rates with 95 % Wilson intervals):\n")
     print(table(rows, DECISION_COLUMNS))
+    print('\nWindows per true level and decided level:\n')
+    print(confusion_tables(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, sort_keys=True))
     return 0
