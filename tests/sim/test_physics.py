@@ -272,11 +272,16 @@ def test_damage_is_labelled_exactly_from_its_detectability_threshold(damage):
     at = _state(damage, threshold * 1.0001).labels(1.0, 1.0)
     assert (below['damage'], below['severity']) == (0, 0.0)
     assert at['damage'] == kind and at['severity'] == pytest.approx(threshold, rel=1e-3)
-    # an invisible damage still wears the arm: urgency counts it (a fast-growing one here)
+    # an invisible damage still wears the arm (a fast-growing one here): the true RUL counts
+    # it, the urgency label, of what the sensors can tell, does not
     invisible = _state(damage, threshold * 0.98)
     invisible.damage_gain = {damage: 100.0}
-    labels = invisible.labels(1.0, 1.0)
-    assert labels['damage'] == 0 and labels['urgency'] > _state().labels(1.0, 1.0)['urgency']
+    labels, healthy = invisible.labels(1.0, 1.0), _state().labels(1.0, 1.0)
+    assert labels['damage'] == 0 and labels['rul'] < healthy['rul']
+    assert labels['urgency'] == healthy['urgency']
+    visible = _state(damage, threshold * 1.02)
+    visible.damage_gain = {damage: 100.0}
+    assert visible.labels(1.0, 1.0)['urgency'] > healthy['urgency']
 
 
 def test_a_visible_damage_is_labelled_before_an_invisible_one_that_fails_sooner():
@@ -285,3 +290,10 @@ def test_a_visible_damage_is_labelled_before_an_invisible_one_that_fails_sooner(
     state = _state('crack_tear', 0.05)                       # below the crack's threshold
     state.add_damage(Damage(DAMAGE_TYPES.index('actuator_clog'), 0.5))
     assert state.labels(1.0, 1.0)['damage'] == DAMAGE_TYPES.index('actuator_clog')
+
+
+def test_urgency_is_the_observable_life_an_arms_own_rate_factor_is_not_seen():
+    typical, fast = _state('crack_tear', 0.6), _state('crack_tear', 0.6)
+    fast.rate_factor = 1.5                    # this arm wears 1.5x faster: no sensor shows it
+    assert fast.labels(1.0, 1.0)['urgency'] == typical.labels(1.0, 1.0)['urgency'] > 0.0
+    assert fast.labels(1.0, 1.0)['rul'] == pytest.approx(typical.labels(1.0, 1.0)['rul'] / 1.5)

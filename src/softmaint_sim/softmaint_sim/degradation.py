@@ -23,14 +23,18 @@ bio-based skin: more damping, a green-brown skin).
 
 Remaining useful life extrapolates the *current* rates linearly, as the issue asks:
   RUL = min((k - FAILURE_STIFFNESS) / |dk/dN|, (1 - s) / (ds/dN))       [cycles]
-and urgency = taxonomy.urgency_from_rul(RUL).
+over every site at the arm's own rate factor c (privileged: the physics' truth). The urgency
+label is urgency_from_rul of the *observable* RUL: the same formula over the fatigue and the
+detectable sites only, at the population's rate factor (c = 1), since no sensor sees an arm's
+own c or a site below its detectable size (labelling them would teach the model to guess).
 
 Observable damage labels: every damage site has a physical effect size (`effect`: pressure
 shortfall of a leak, added lag of a clog, local stiffness loss of a crack, moment loss of a
 delamination). A site is *labelled* only once its effect reaches DETECTABLE[type], the size at
 which it stands out of the field sensors' noise in one window (docs/simulator.md says why each
 threshold is where it is). Below it the site is physically there and wears the arm (RUL and
-urgency count it) but the damage label says 'none': no sensor can tell it yet.
+the true RUL count it) but the damage label says 'none' and the urgency does not count it:
+no sensor can tell it yet.
 
 Pneumatic chambers (ChamberModel): gauge pressure p [kPa] of each chamber follows its valve
 (first order, time constant tau, transport delay) and loses air through a puncture (an orifice
@@ -185,10 +189,12 @@ class Degradation:
         """Profile gain G_d of a damage site's type."""
         return self.damage_gain.get(DAMAGE_TYPES[damage.kind], 1.0)
 
-    def fatigue_rate(self, accel: float, load: float) -> float:
-        """Loss of stiffness fraction per cycle (>= 0)."""
+    def fatigue_rate(self, accel: float, load: float,
+                     rate_factor: Optional[float] = None) -> float:
+        """Loss of stiffness fraction per cycle (>= 0); `rate_factor` replaces the arm's own."""
         softening = 1.0 - self.stiffness
-        return R_K * accel * load * self.rate_factor * self.fatigue_gain * (
+        c = self.rate_factor if rate_factor is None else rate_factor
+        return R_K * accel * load * c * self.fatigue_gain * (
             1.0 + BETA * softening / (1.0 - FAILURE_STIFFNESS))
 
     def damage_rate(self, accel: float, load: float) -> float:
@@ -204,11 +210,17 @@ class Degradation:
             return None
         return min(damages, key=lambda d: d.rul(accel, load, self.rate_factor, self.gain(d)))
 
-    def rul(self, accel: float, load: float) -> float:
-        """Remaining useful life [cycles] at the current rates."""
-        fatigue = max(0.0, self.stiffness - FAILURE_STIFFNESS) / self.fatigue_rate(accel, load)
-        worst = self.worst_damage(accel, load)
-        damage = worst.rul(accel, load, self.rate_factor, self.gain(worst)) if worst else math.inf
+    def rul(self, accel: float, load: float, observable: bool = False, geo=None) -> float:
+        """
+        Remaining useful life [cycles] at the current rates.
+
+        `observable`: the life the sensors can tell, of the fatigue and the detectable sites at
+        the population's rate factor (1) instead of this arm's own.
+        """
+        c = 1.0 if observable else self.rate_factor
+        fatigue = max(0.0, self.stiffness - FAILURE_STIFFNESS) / self.fatigue_rate(accel, load, c)
+        damages = [d for d in self.damages() if not observable or detectable(d, geo)]
+        damage = min((d.rul(accel, load, c, self.gain(d)) for d in damages), default=math.inf)
         return float(min(fatigue, damage))
 
     def labels(self, accel: float, load: float, geo=None) -> Dict[str, float]:
@@ -216,14 +228,15 @@ class Degradation:
         Return the fatigue class, damage class and severity, urgency and RUL.
 
         The damage label is the detectable site that fails first ('none' while every site is
-        below its DETECTABLE effect); RUL and urgency count every site.
+        below its DETECTABLE effect); the urgency is that of the observable RUL (see rul), the
+        RUL returned the true one over every site at this arm's rate factor.
         """
-        rul = self.rul(accel, load)
         worst = self.worst_damage(accel, load, visible_only=True, geo=geo)
         return {'fatigue': fatigue_level(min(1.0, max(0.0, self.stiffness))),
                 'damage': worst.kind if worst else 0,
                 'severity': worst.severity if worst else 0.0,
-                'urgency': urgency_from_rul(rul), 'rul': rul}
+                'urgency': urgency_from_rul(self.rul(accel, load, observable=True, geo=geo)),
+                'rul': self.rul(accel, load)}
 
     def advance(self, cycles: float, accel: float, load: float) -> None:
         """Integrate the rate laws over `cycles` motion cycles (explicit, in small sub-steps)."""

@@ -30,7 +30,7 @@ from . import profiles
 from . import sensors
 from .arm import Arm, FIELD_GEOMETRY, Look, SEGMENTS, SIM_GEOMETRY
 
-GENERATOR_VERSION = '2.0.0'
+GENERATOR_VERSION = '2.1.0'
 WARMUP = 0.6                 # simulated seconds before the window (start-up transient)
 WINDOW = TEACHER_SPEC.window
 SENSOR_RATE = 100.0          # tactile and proprio sample rate [Hz]
