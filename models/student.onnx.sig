@@ -3,13 +3,13 @@
   "format": "softmaint-model-signature",
   "key_id": "a8c7ff9b82d09f98",
   "metadata": {
-    "bytes": 8644,
-    "sha256": "13cfbf4d798269a60582a3562bd1322a9256d1be9ffb8a8a78355ba3c669f96c"
+    "bytes": 8637,
+    "sha256": "6921079c87a4877a9de4af5087e9f8c4b018d287417a636cfbe43538374e33d8"
   },
   "model": {
     "bytes": 823016,
-    "sha256": "a7a1c837c56afa31426ff034eb6efef4bee2ede5c738eb1d944245f0fb3b7020"
+    "sha256": "270fcf8e814e538c81e4b3d63c49a02af1078109ee69a2ee94b87b928ca573b5"
   },
-  "signature": "Cmkn7w+GNAQc3P+k8LdjaqAx8fsrxgUtY13jo6XNk498MGA4gW7g83SfBIhuekDMlg4Gk71IsLnxs/cWlAuAAw==",
+  "signature": "HH01goPzWqiZY/Xo+pPBUCyyQnTRielTpok+LPYvVaZl14bw3xu0skVUsyfes6DsqFGMPj63iW4KsVIFilz+Dg==",
   "version": 1
 }
