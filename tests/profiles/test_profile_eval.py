@@ -37,11 +37,18 @@ def test_table_uses_each_profiles_own_student(profile_datasets, capsys):
         low, rate, high = (metrics[f'decision.assistance_rate{s}']
                            for s in ('_ci_low', '', '_ci_high'))
         assert 0 <= low <= rate <= high <= 1
+        # windows per true and decided level: every window once; the diagonal is what was right
+        confusion = metrics['decision.confusion']
+        assert sum(map(sum, confusion)) == 6
+        right = sum(confusion[level][level] for level in range(len(confusion)))
+        assert right == pytest.approx(6 * metrics['decision.decision_accuracy'])
+        assert 0 <= metrics['decision.point_accuracy'] <= 1
     # space cannot ask (its ground station is 30 min away): it never requests assistance
     assert rows['space']['decision.assistance_rate'] == 0
     table = capsys.readouterr().out
     assert f'| space | {space_id} | 6 |' in table and f'| default | {default_id} | 6 |' in table
     assert "Decisions under each profile's policy" in table
+    assert '| true \\ decided | continue_monitoring |' in table
     # without the flag every profile runs the given model
     assert main([str(REPO / 'models' / 'student.onnx'), str(profile_datasets[1]), *config]) == 0
     assert f'| space | {default_id} |' in capsys.readouterr().out
