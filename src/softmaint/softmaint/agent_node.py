@@ -21,10 +21,10 @@ from dataclasses import fields
 import math
 import threading
 import time
-from typing import List, Optional, Tuple
+from typing import Optional
 
 from builtin_interfaces.msg import Time as TimeMsg
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.action import CancelResponse, GoalResponse
@@ -33,26 +33,24 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
-from softmaint_core.agent import (AgentCore, AgentSettings, OpenRequest, safe_action_of,
-                                  SAFE_ACTIONS, Step, WATCHDOG_TICK)
-from softmaint_core.decisions import Decision, PredictionSummary
+from softmaint_core.agent import (AgentCore, AgentSettings, safe_action_of, SAFE_ACTIONS, Step,
+                                  WATCHDOG_TICK)
 from softmaint_core.inputs import (ACKNOWLEDGE_REASONS, check_acknowledgement,
                                    check_inspect_goal, check_list_request, INSPECT_REASONS,
                                    LIST_REQUESTS_REASONS, PREDICTION_REASONS,
                                    prediction_summary, RejectCounts, Rejected, StreamOrder)
-from softmaint_core.inspection import considered_decision
-from softmaint_core.maintenance_log import (DEFAULT_PATH, Entry, LogError, MaintenanceLog,
-                                            RequestError)
-from softmaint_core.settings import Action, ActionSettings, DEFAULT_ACTIONS, Thresholds
+from softmaint_core.maintenance_log import DEFAULT_PATH, LogError, MaintenanceLog, RequestError
+from softmaint_core.settings import Action, ActionSettings, Thresholds
 from softmaint_interfaces.action import Inspect
-from softmaint_interfaces.msg import (AssistanceRequest, MaintenanceDecision,
-                                      MaintenanceLogEntry, MaintenancePrediction)
+from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction
 from softmaint_interfaces.srv import AcknowledgeAssistance, ListAssistanceRequests
 from softmaint_ros.audited_action_server import AuditedActionServer
 from softmaint_ros.node_main import run_node
-from softmaint_ros.stamps import time_msg
 from std_msgs.msg import Float32
 from std_srvs.srv import Trigger
+
+from .agent_messages import decision_msg, key_values, log_entry_msg, request_msg
+from .inspection_action import Inspection, inspection_result, partial_result
 
 NODE_NAME = 'softmaint_agent'
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -63,93 +61,6 @@ ACTIONS_PREFIX = 'actions.'
 INSPECTION_POLL = 0.1
 # Inspections at a time: each holds an executor thread while it waits for predictions.
 MAX_INSPECTIONS = 2
-
-
-def decision_msg(decision: Decision, stamp: TimeMsg, prediction_stamp: TimeMsg,
-                 model_id: str) -> MaintenanceDecision:
-    """Build the MaintenanceDecision message of a policy decision."""
-    msg = MaintenanceDecision(action=int(decision.action), action_name=decision.action.label,
-                              priority=decision.priority, reason=decision.reason,
-                              workload_limit=decision.workload_limit,
-                              request_id=decision.request_id, model_id=model_id,
-                              prediction_stamp=prediction_stamp)
-    msg.header.stamp = stamp
-    msg.evidence = [KeyValue(key=key, value=value)
-                    for key, value in {**decision.evidence, 'basis': decision.basis}.items()]
-    return msg
-
-
-def key_values(mapping: dict) -> List[KeyValue]:
-    """Return diagnostic_msgs/KeyValue pairs of a mapping, values as text."""
-    return [KeyValue(key=str(key), value=str(value)) for key, value in mapping.items()]
-
-
-def request_msg(request: OpenRequest, model_id: str) -> AssistanceRequest:
-    """Build the AssistanceRequest message of an open request."""
-    return AssistanceRequest(
-        request_id=request.request_id, opened=time_msg(request.opened),
-        updated=time_msg(request.updated), priority=request.priority,
-        reasons=list(request.reasons), reason=request.reason,
-        candidate_actions=list(request.candidates), level=request.level,
-        evidence=key_values(request.evidence), model_id=model_id)
-
-
-def log_entry_msg(entry: Entry) -> MaintenanceLogEntry:
-    """Build the MaintenanceLogEntry message of a maintenance log entry."""
-    return MaintenanceLogEntry(stamp=time_msg(entry.stamp), kind=entry.kind,
-                               action=entry.action, summary=entry.summary,
-                               request_id=entry.request_id or '',
-                               model_id=entry.model_id or '',
-                               evidence=key_values(entry.evidence))
-
-
-class Inspection:
-    """Predictions gathered for one inspect goal, filled by the prediction callback."""
-
-    def __init__(self):
-        self.summaries: List[PredictionSummary] = []
-        self.changed = threading.Condition()
-
-    def add(self, summary: PredictionSummary) -> None:
-        """Record one window and wake the goal's thread."""
-        with self.changed:
-            self.summaries.append(summary)
-            self.changed.notify_all()
-
-    def wait_beyond(self, seen: int, timeout: float) -> List[PredictionSummary]:
-        """Wait until more than `seen` windows arrived or `timeout` passed; return a copy."""
-        with self.changed:
-            self.changed.wait_for(lambda: len(self.summaries) > seen, timeout)
-            return list(self.summaries)
-
-
-def inspection_numbers(summaries: List[PredictionSummary],
-                       elapsed: float) -> Tuple[Inspect.Result, str]:
-    """Fill the result numbers over `summaries` (at least one); return them and a sentence."""
-    n = len(summaries)
-    result = Inspect.Result(windows_seen=n)
-    result.mean_urgency = sum(s.urgency for s in summaries) / n
-    result.max_urgency = max(s.urgency for s in summaries)
-    result.mean_uncertainty = sum(s.uncertainty for s in summaries) / n
-    result.fatigue_probs = [sum(p) / n for p in zip(*(s.fatigue_probs for s in summaries))]
-    result.damage_probs = [sum(p) / n for p in zip(*(s.damage_probs for s in summaries))]
-    fatigue = max(zip(result.fatigue_probs, summaries[0].fatigue_classes))
-    damage = max(zip(result.damage_probs, summaries[0].damage_classes))
-    text = (f'Inspected {n} windows over {elapsed:.1f} s: urgency {result.mean_urgency:.2f} '
-            f'on average (max {result.max_urgency:.2f}), uncertainty '
-            f'{result.mean_uncertainty:.2f}; most likely fatigue {fatigue[1]} '
-            f'(p={fatigue[0]:.2f}) and damage {damage[1]} (p={damage[0]:.2f}).')
-    return result, text
-
-
-def inspection_result(summaries: List[PredictionSummary], thresholds: Thresholds,
-                      elapsed: float, actions: ActionSettings = DEFAULT_ACTIONS
-                      ) -> Tuple[Inspect.Result, Decision]:
-    """Return the result of a completed inspection and its considered decision."""
-    result, text = inspection_numbers(summaries, elapsed)
-    decision = considered_decision(summaries, thresholds, actions)
-    result.summary = f'{text} Decision: {decision.action.label}. {decision.reason}'
-    return result, decision
 
 
 class AgentNode(Node):
@@ -515,7 +426,7 @@ class AgentNode(Node):
                 elapsed = self._now() - start
                 if goal_handle.is_cancel_requested:
                     goal_handle.canceled()
-                    return self._partial_result(seen, elapsed, 'canceled')
+                    return partial_result(seen, elapsed, 'canceled')
                 if len(seen) > seen_before:
                     goal_handle.publish_feedback(Inspect.Feedback(
                         windows_seen=len(seen), elapsed=elapsed,
@@ -527,8 +438,8 @@ class AgentNode(Node):
                 self._on_inspect_refused('too_few_windows', f'aborted: only {len(seen)} of '
                                          f'{goal.min_windows} windows arrived')
                 goal_handle.abort()
-                return self._partial_result(seen, elapsed, f'only {len(seen)} of '
-                                            f'{goal.min_windows} windows arrived')
+                return partial_result(seen, elapsed, f'only {len(seen)} of '
+                                      f'{goal.min_windows} windows arrived')
             settings = self._core.settings
             result, decision = inspection_result(seen, settings.thresholds, elapsed,
                                                  settings.actions)
@@ -543,15 +454,6 @@ class AgentNode(Node):
             with self._inspections_lock:
                 self._inspections.discard(inspection)
                 self._accepted_inspections -= 1
-
-    @staticmethod
-    def _partial_result(seen: List[PredictionSummary], elapsed: float,
-                        why: str) -> Inspect.Result:
-        if not seen:
-            return Inspect.Result(summary=f'No decision: {why}; no window arrived.')
-        result, text = inspection_numbers(seen, elapsed)
-        result.summary = f'No decision: {why}. {text}'
-        return result
 
     # ------------------------------------------------------------------ diagnostics
 
@@ -578,7 +480,7 @@ class AgentNode(Node):
                   'log_path': str(self._log.path),
                   **{key: str(count) for key, count in self._counts.items()},
                   **self._rejects.values()}
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        status.values = key_values(values)
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics.publish(array)
