@@ -32,9 +32,9 @@ Observable damage labels: every damage site has a physical effect size (`effect`
 shortfall of a leak, added lag of a clog, local stiffness loss of a crack, moment loss of a
 delamination). A site is *labelled* only once its effect reaches DETECTABLE[type], the size at
 which it stands out of the field sensors' noise in one window (docs/simulator.md says why each
-threshold is where it is). Below it the site is physically there and wears the arm (RUL and
-the true RUL count it) but the damage label says 'none' and the urgency does not count it:
-no sensor can tell it yet.
+threshold is where it is). Below it the site is physically there and wears the arm (the true
+RUL counts it) but the damage label says 'none' and the urgency does not count it: no sensor
+can tell it yet.
 
 Pneumatic chambers (ChamberModel): gauge pressure p [kPa] of each chamber follows its valve
 (first order, time constant tau, transport delay) and loses air through a puncture (an orifice
