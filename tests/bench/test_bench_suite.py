@@ -118,16 +118,19 @@ def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
     out, summary_path = tmp_path / 'bench.json', tmp_path / 'summary.json'
     proc = subprocess.run(
         [sys.executable, '-m', 'softmaint_bench.suite', '--duration', '5', '--robots', '1',
-         '--baselines', 'transport,transport_events,light', '--soak', '6', '--bag-eval',
+         '--baselines', 'transport,transport_events,light', '--transport-robots', '2',   # 1 and 2
+         '--soak', '6', '--bag-eval',
          '--json', str(out), '--summary', str(summary_path)],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for heading in ('== transport', '== transport_events', '== light', '== robots=1', '== soak',
-                    '== bag evaluation', '== summary', 'robots sustained at full load'):
+    for heading in ('== transport', '== transport_events', '== transport robots=2', '== light',
+                    '== robots=1', '== soak', '== bag evaluation', '== summary',
+                    'robots sustained at full load', 'transport floor: robots'):
         assert heading in proc.stdout
     report = json.loads(out.read_text())
     phases = {p['phase']: p for p in report['phases']}
-    assert list(phases) == ['transport', 'transport_events', 'light', 'robots=1', 'soak']
+    assert list(phases) == ['transport', 'transport_events', 'transport robots=1',
+                            'transport robots=2', 'light', 'robots=1', 'soak']
     summary = json.loads(summary_path.read_text())
     one = phases['robots=1']
     assert summary['decision_p99_ms_1robot'] == one['latency_ms']['input_to_decision']['p99']
@@ -137,14 +140,21 @@ def test_quick_mode_prints_a_report_and_sane_numbers(tmp_path):
     bag = report['bag']                          # most of the scenario (the recorder starts late)
     assert bag['predictions'] >= 60 and bag['skipped_no_input'] <= 5, bag
     assert set(bag['messages']) >= {'/camera/image_raw', '/tactile', '/joint_states'}
+    assert [f['robots'] for f in summary['transport_floor']] == [1, 2]
+    floor = summary['transport_floor'][1]
+    two = phases['transport robots=2']
+    assert floor['robots'] == 2 and len(two['per_robot']) == 2
+    assert floor['lost_messages'] == sum(r['lost_messages'] for r in two['per_robot'].values())
+    assert floor['p99_stamp_to_receive_ms'] == max(
+        max(s['p99'] for s in r['latency_ms'].values()) for r in two['per_robot'].values())
+    assert floor['generators_cores'] > 0.0 and floor['subscribers_cores'] > 0.0
     assert summary['soak_seconds'] == 6.0 and summary['machine']['cores'] >= 1
     soak = summary['soak_rss_mib']
     assert {name.rsplit('/', 1)[-1] for name in soak} == set(NODES)
     assert summary['rss_growth_mb_10min'] == max(n['growth_mib'] for n in soak.values())
     assert all(n['start_mib'] > 10.0 and n['end_mib'] > 10.0 for n in soak.values())
     for phase in phases.values():
-        robots = phase.get('per_robot') or {'transport': phase}
-        for robot in robots.values():
+        for robot in phase['per_robot'].values():
             seconds = phase['duration_s']
             for source, rate in LOADS[phase['load']['name']].rates.items():
                 published = robot['published'][source]

@@ -23,6 +23,12 @@ def node_usage(phase: dict, node: str) -> Tuple[float, float]:
     return (sum(r['cpu_share'] for r in rows) / len(rows), max(r['peak_rss_mib'] for r in rows))
 
 
+def sink_cpu(phase: dict) -> float:
+    """Mean CPU share of one core of a transport phase's bare subscribers."""
+    rows = [u['cpu_share'] for name, u in phase['processes'].items() if name.startswith('sink')]
+    return sum(rows) / len(rows)
+
+
 def format_phase(phase: dict) -> List[str]:
     """Report lines of one phase."""
     m = phase['machine']
@@ -33,8 +39,7 @@ def format_phase(phase: dict) -> List[str]:
     if 'ingestion_qos' in phase:
         lines.append('   ingestion subscriptions: ' + ', '.join(
             f'{s} {q}' for s, q in phase['ingestion_qos'].items()))
-    robots = phase.get('per_robot') or {'bench_transport': phase}
-    for ns, robot in robots.items():
+    for ns, robot in phase['per_robot'].items():
         counts = ', '.join(f'{s} {robot["received"][s]}/{robot["published"][s]}'
                            for s in SOURCES)
         rejected = sum(robot.get('rejected', {}).values())
@@ -53,14 +58,20 @@ def format_phase(phase: dict) -> List[str]:
                 lines.append(f'   {ns}: modalities not available (windows): '
                              + ', '.join(f'{k} {v}' for k, v in robot['unavailable'].items()))
     if phase['kind'] == 'transport':
+        worst = ' (worst robot)' if phase['robots'] > 1 else ''
         for source in SOURCES:
-            lines.append(f'   stamp -> receive {source:12s} {_ms(phase["latency_ms"][source])}')
+            lines.append(f'   stamp -> receive {source:12s} {_ms(phase["latency_ms"][source])}'
+                         + worst)
     else:
         for key in LATENCIES:
             lines.append(f'   {key.replace("_", " "):22s} [ms] {_ms(phase["latency_ms"][key])}')
     for name, u in phase['processes'].items():
         lines.append(f'   cpu {name:32s} {u["cpu_s"]:7.2f} s  {100 * u["cpu_share"]:5.1f} % '
                      f'of a core  peak RSS {u["peak_rss_mib"]:6.1f} MiB')
+    if phase['kind'] == 'transport' and phase['robots'] > 1:
+        lines.append(f'   transport floor (0 lost or refused, p99 stamp->receive <= '
+                     f'{MAX_P99_DECISION_MS:g} ms): '
+                     f'{"met" if phase["meets_target"] else "NOT met"}')
     if phase['kind'] == 'suite':
         lines.append(f'   keeps up (0 lost, p99 window->decision < hop): '
                      f'{"yes" if phase["keeps_up"] else "NO"}; target (and p99 <= '
@@ -86,7 +97,7 @@ def format_summary(phases: List[dict]) -> List[str]:
         for node in NODES:
             lines.append(f'   {node} cpu: full/light '
                          f'{_ratio(node_usage(one, node)[0], node_usage(light, node)[0])}')
-    sink = transport['processes']['sink']['cpu_share'] if transport else math.nan
+    sink = sink_cpu(transport) if transport else math.nan
     if one and transport:
         lines.append(f'   softmaint_ingestion cpu / bare subscriber cpu (same messages): '
                      f'{_ratio(node_usage(one, "softmaint_ingestion")[0], sink)}')
@@ -96,7 +107,13 @@ def format_summary(phases: List[dict]) -> List[str]:
     events = by_name.get('transport_events')
     if transport and events:
         lines.append(f'   bare subscriber cpu, EventsExecutor / SingleThreadedExecutor: '
-                     f'{_ratio(events["processes"]["sink"]["cpu_share"], sink)}')
+                     f'{_ratio(sink_cpu(events), sink)}')
+    floor = [p for p in phases if p['phase'].startswith('transport robots=')]
+    if floor:
+        passed = [p['robots'] for p in floor if p['meets_target']]
+        lines.append(f'   transport floor: robots with 0 lost and p99 stamp->receive <= '
+                     f'{MAX_P99_DECISION_MS:g} ms without the suite: '
+                     f'{max(passed) if passed else 0} (tried {[p["robots"] for p in floor]})')
     tried = [p['robots'] for p in sweep]
     for key, text in (('keeps_up', '0 lost or refused messages, 0 lost windows, p99 '
                                    'window->decision < hop'),

@@ -2,6 +2,7 @@
 Suite benchmark: field-rate sensor load into the real node suite; what arrives, how late, cost.
 
     softmaint-bench-suite [--duration 30] [--robots 4] [--baselines transport,light,...]
+                          [--transport-robots 2,4,8]
                           [--dds-profile PATH|none] [--keep-going] [--soak 600] [--bag-eval]
                           [--json PATH] [--summary PATH]
     softmaint-bench-suite --duration 5 --robots 1                     (quick mode)
@@ -43,7 +44,11 @@ segment, 4 MiB UDP buffers) through FASTDDS_DEFAULT_PROFILES_FILE unless told ot
 Phases: the baselines first, then the sweep. `transport`: the same messages to a bare
 subscriber process, no suite (raw DDS cost); `transport_default`: the same with Fast DDS's
 default transports (no profile); `transport_events`: the same subscriber spun by rclpy's
-EventsExecutor instead of the SingleThreadedExecutor the nodes use. `light`: robot0's suite at
+EventsExecutor instead of the SingleThreadedExecutor. `transport robots=N`
+(--transport-robots): N robots' load generators into N bare subscribers spun like ingestion
+(EventsExecutor), the transport floor under the suite at N robots: it meets the target when
+nothing is lost or refused and every modality's p99 stamp -> receive (worst robot) is <= 50 ms.
+`light`: robot0's suite at
 the sim robot's load (64x64 camera at 5 Hz, 100 Hz vectors, 1 Hz environment). Sweep: 1, 2, ...
 robots, each with its own suite and load generator, all at full load at once. A robot count
 *keeps up* when no message is lost or refused and no window lost, and the p99 window-to-decision
@@ -270,29 +275,49 @@ class Bench:
                 'meets_target': keeps_up and decision_p99 <= MAX_P99_DECISION_MS}
 
     def transport_phase(self, name: str, dds_profile: Optional[Path],
-                        executor: str = 'single') -> dict:
-        """Run the full load of one robot into a bare subscriber process: raw DDS transport."""
-        namespace = 'bench_transport'
+                        executor: str = 'single', robots: int = 1) -> dict:
+        """
+        Run the full load of `robots` robots into bare subscriber processes, no suite.
+
+        The raw DDS transport: what rclpy and Fast DDS cost and how late they deliver before any
+        work of the suite, so a floor under the suite's figures at the same robot count.
+        """
         env = child_env(dds_profile)
-        sink = Child('sink', bench_command('sink', '--namespace', namespace, '--executor',
-                                           executor), env)
+        names = [f'bench_transport{i}' for i in range(robots)]
+        sinks = {ns: Child(f'sink {ns}', bench_command('sink', '--namespace', ns, '--executor',
+                                                       executor), env) for ns in names}
         try:
-            sink.wait_for('^subscribed$', START_TIMEOUT)
-            gens, usage, machine = self.run_generators([namespace], LOADS['field'],
-                                                       {'sink': sink.proc.pid}, env,
-                                                       self.args.duration)
-            sink.stop(10.0)
-            result = json.loads(sink.lines[-1])
+            for sink in sinks.values():
+                sink.wait_for('^subscribed$', START_TIMEOUT)
+            gens, usage, machine = self.run_generators(
+                names, LOADS['field'], {s.name: s.proc.pid for s in sinks.values()}, env,
+                self.args.duration)
+            for sink in sinks.values():
+                sink.stop(10.0)
+            results = {ns: json.loads(sink.lines[-1]) for ns, sink in sinks.items()}
         finally:
-            sink.stop(5.0)
-        published = gens[0]['published']
-        return {'phase': name, 'kind': 'transport', 'robots': 1,
+            for sink in sinks.values():
+                sink.stop(5.0)
+        per_robot = {}
+        for gen in gens:
+            ns, published = gen['namespace'], gen['published']
+            received = results[ns]['received']
+            per_robot[ns] = {
+                'published': published, 'received': received,
+                'lost_messages': sum(published[s] - received[s] for s in SOURCES),
+                'latency_ms': results[ns]['latency_ms'],
+                'generator': {k: gen[k] for k in GENERATOR_KEYS}}
+        lost = sum(r['lost_messages'] for r in per_robot.values())
+        refused = sum(sum(g['refused'].values()) for g in gens)
+        latency = worst_robot_latency(per_robot.values())
+        meets_target = (lost == 0 and refused == 0 and
+                        max(latency[s]['p99'] for s in SOURCES) <= MAX_P99_DECISION_MS)
+        return {'phase': name, 'kind': 'transport', 'robots': robots,
                 'dds_profile': str(dds_profile or 'none'), 'executor': executor,
                 'load': asdict(LOADS['field']), 'duration_s': self.args.duration,
-                'published': published, 'received': result['received'],
-                'lost_messages': sum(published[s] - result['received'][s] for s in SOURCES),
-                'latency_ms': result['latency_ms'], 'processes': usage, 'machine': machine,
-                'generator': {k: gens[0][k] for k in GENERATOR_KEYS}}
+                'lost_messages': lost, 'refused_messages': refused, 'latency_ms': latency,
+                'per_robot': per_robot, 'processes': usage, 'machine': machine,
+                'meets_target': meets_target}
 
     def bag_evaluation(self) -> dict:
         """Record the default scenario's bag, then evaluate it offline; return the metrics."""
@@ -308,6 +333,13 @@ class Bench:
 
 
 # ---------------------------------------------------------------------------- main
+
+
+def worst_robot_latency(robots) -> Dict[str, dict]:
+    """Per modality, each statistic of stamp -> receive at the robot where it is largest."""
+    robots = list(robots)
+    return {s: {k: max(r['latency_ms'][s][k] for r in robots)
+                for k in robots[0]['latency_ms'][s]} for s in SOURCES}
 
 
 def robot_counts(text: str) -> List[int]:
@@ -347,6 +379,10 @@ def parser() -> argparse.ArgumentParser:
                         'transport_default (the same without the DDS profile), '
                         "transport_events (the same, spun by rclpy's EventsExecutor), light "
                         "(robot0 at the sim robot's load); 'none' for no baseline (default: all)")
+    p.add_argument('--transport-robots', type=robot_counts, default=[], metavar='COUNTS',
+                   help="the transport floor: these robot counts of load generators into bare "
+                        "subscribers (EventsExecutor), no suite; '2,4,8' or N for 1..N "
+                        '(default: none)')
     p.add_argument('--keep-going', action='store_true',
                    help='sweep every robot count even after one did not keep up')
     p.add_argument('--dds-profile', type=dds_profile_arg, default=profile,
@@ -402,6 +438,10 @@ def bench_main(args: argparse.Namespace) -> int:
             if 'transport_events' in baselines:
                 phases.append(bench.transport_phase('transport_events', args.dds_profile,
                                                     'events'))
+                print('\n'.join(format_phase(phases[-1])), flush=True)
+            for robots in args.transport_robots:
+                phases.append(bench.transport_phase(f'transport robots={robots}',
+                                                    args.dds_profile, 'events', robots))
                 print('\n'.join(format_phase(phases[-1])), flush=True)
             if 'light' in baselines:
                 phases.append(bench.suite_phase('light', 1, LOADS['light']))

@@ -8,6 +8,9 @@ The benchmark's headline figures (issue 16) in summary.json, and the offline bag
                             refused and p99 input -> decision <= 50 ms
     bag_eval_realtime_factor  seconds of the default scenario's bag per second of offline
                             evaluation (softmaint-evaluate-bag)
+    transport_floor         per robot count of --transport-robots: the load generators into bare
+                            subscribers, no suite (lost, worst p99 stamp -> receive, CPU); a
+                            robot count the transport alone cannot carry no suite can
     rss_growth_mb_10min     largest growth of a node's resident memory [MiB] over the soak
                             phase (start and end of every node in `soak`)
 """
@@ -71,6 +74,19 @@ def bag_evaluation(bag: Path, model: Path, params: Path, out: Path) -> dict:
     return write_report(evaluate(bag, StudentModel(model), load_params(params)), out)
 
 
+def transport_floor(phase: dict) -> dict:
+    """Headline figures of one transport-floor phase."""
+    usage = phase['processes']
+    return {'robots': phase['robots'], 'lost_messages': phase['lost_messages'],
+            'refused_messages': phase['refused_messages'],
+            'p99_stamp_to_receive_ms': max(v['p99'] for v in phase['latency_ms'].values()),
+            'meets_target': phase['meets_target'], 'busy_cores': phase['machine']['busy_cores'],
+            'generators_cores': sum(u['cpu_share'] for n, u in usage.items()
+                                    if n.startswith('load')),
+            'subscribers_cores': sum(u['cpu_share'] for n, u in usage.items()
+                                     if n.startswith('sink'))}
+
+
 def summary(phases: List[dict], bag: Optional[dict], machine: dict,
             command: List[str]) -> dict:
     """Assemble summary.json from the phases (and the bag evaluation, when run)."""
@@ -90,5 +106,7 @@ def summary(phases: List[dict], bag: Optional[dict], machine: dict,
         'rss_growth_mb_10min': max((g['growth_mib'] for g in growth.values()), default=None),
         'soak_seconds': soak['duration_s'] if soak else None,
         'soak_rss_mib': growth,
+        'transport_floor': [transport_floor(p) for p in phases
+                            if p['phase'].startswith('transport robots=')],
         'machine': machine, 'command': command,
     }
