@@ -380,7 +380,7 @@ def parser() -> argparse.ArgumentParser:
                         "transport_events (the same, spun by rclpy's EventsExecutor), light "
                         "(robot0 at the sim robot's load); 'none' for no baseline (default: all)")
     p.add_argument('--transport-robots', type=robot_counts, default=[], metavar='COUNTS',
-                   help="the transport floor: these robot counts of load generators into bare "
+                   help='the transport floor: these robot counts of load generators into bare '
                         "subscribers (EventsExecutor), no suite; '2,4,8' or N for 1..N "
                         '(default: none)')
     p.add_argument('--keep-going', action='store_true',
