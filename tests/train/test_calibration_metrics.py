@@ -61,6 +61,19 @@ def test_calibrate_gives_coverage_near_nominal():
     assert cal['nll_after_damage'] <= cal['nll_before_damage'] + 1e-9
 
 
+def test_class_conditional_calibration_gives_one_threshold_per_class():
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 2, (4000, 2, 5))
+    labels = {'fatigue': rng.integers(0, 3, 4000), 'damage': rng.integers(0, 5, 4000)}
+    cal = calibrate({'fatigue': z[..., :3], 'damage': z}, labels, 0.1, 'class_conditional')
+    assert cal['conformal_sets'] == 'class_conditional'
+    assert len(cal['conformal_fatigue']) == 3 and len(cal['conformal_damage']) == 5
+    probs = ensemble_probs(z, cal['temperature_damage'])
+    m = head_metrics(probs, labels['damage'], cal['conformal_damage'])
+    assert m['coverage_worst_class'] >= 0.9 - 1e-9          # on its own calibration windows
+    assert m['coverage'] >= m['coverage_worst_class']
+
+
 def test_ece_floor_is_what_a_calibrated_model_shows():
     from softmaint_core.metrics import ece_floor
     rng = np.random.default_rng(1)

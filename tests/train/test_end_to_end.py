@@ -93,6 +93,30 @@ def test_teacher_output_cache_belongs_to_one_teacher(synthetic_root, tmp_path):
     np.testing.assert_array_equal(again['damage'], got['damage'])
 
 
+def test_teacher_reads_each_domain_with_its_own_statistics(synthetic_root, tmp_path):
+    from softmaint_train.data import DomainStats
+    cfg = tiny_config(synthetic_root, tmp_path)
+    ds = open_dataset(synthetic_root)
+    rows = np.arange(40)
+    domain = np.asarray(ds.array('domain')[rows])
+    assert 0 < domain.sum() < len(rows)                  # both domains among the rows
+    windows = Windows.load(ds, 'teacher', rows)
+    sim = fit_normalisation(windows)
+    field = {k: ([m + 0.5 for m in mean], [2.0 * s for s in std])
+             for k, (mean, std) in sim.items()}
+    torch.manual_seed(0)
+    teacher = build_teacher(cfg, 3).eval()
+    path = tmp_path / 'teacher-seed0-pool.npz'
+    teacher_cache(teacher, ds, rows, sim, path)          # cached with one statistics ...
+    got = teacher_cache(teacher, ds, rows, DomainStats(sim, field), path)   # ... not reused
+    for d, stats in ((0, sim), (1, field)):
+        which = np.flatnonzero(domain == d)
+        want = teacher_outputs(teacher, Windows.load(ds, 'teacher', rows[which]), stats)
+        np.testing.assert_allclose(got['damage'][which], want['damage'], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got['damage'][domain == 1],
+                           teacher_outputs(teacher, windows, sim)['damage'][domain == 1])
+
+
 @pytest.mark.slow
 def test_teacher_checkpoint_of_an_older_architecture_is_retrained(synthetic_root, tmp_path):
     # an older release wrote configs without model.cnn_pool (its CNN averaged the frames):

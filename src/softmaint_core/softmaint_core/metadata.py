@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import hashlib
 import json
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Tuple, Union
 
 from .spec import InputSpec, OUTPUTS, SpecError
 from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
@@ -32,8 +32,10 @@ class ModelMetadata:
     temperature_fatigue: float = 1.0    # calibration temperatures (divide logits)
     temperature_damage: float = 1.0
     conformal_alpha: float = 0.1        # miscoverage: sets cover the truth with 1 - alpha
-    conformal_fatigue: float = 1.0      # score thresholds q-hat (score = 1 - p(true class))
-    conformal_damage: float = 1.0
+    # score thresholds q-hat (score = 1 - p(true class)): one for every class (marginal sets)
+    # or one per class (class-conditional sets), softmaint_core.calibration
+    conformal_fatigue: Union[float, Tuple[float, ...]] = 1.0
+    conformal_damage: Union[float, Tuple[float, ...]] = 1.0
     fatigue_classes: Tuple[str, ...] = FATIGUE_LEVELS
     damage_classes: Tuple[str, ...] = DAMAGE_TYPES
     metrics: Dict[str, float] = field(default_factory=dict)
@@ -63,6 +65,9 @@ class ModelMetadata:
             data['input_spec'] = InputSpec.from_dict(data['input_spec'])
             data['fatigue_classes'] = tuple(data['fatigue_classes'])
             data['damage_classes'] = tuple(data['damage_classes'])
+            for name in ('conformal_fatigue', 'conformal_damage'):
+                if isinstance(data.get(name), list):
+                    data[name] = tuple(data[name])
             meta = cls(**data)
             meta.validate()       # inside: a field of the wrong type fails its comparison
         except (KeyError, TypeError, SpecError) as err:
@@ -78,6 +83,16 @@ class ModelMetadata:
                 raise MetadataError(f'{name} must be > 0, got {getattr(self, name)}')
         if not 0 < self.conformal_alpha < 1:
             raise MetadataError(f'conformal_alpha must be in (0, 1), got {self.conformal_alpha}')
+        for name, classes in (('conformal_fatigue', self.fatigue_classes),
+                              ('conformal_damage', self.damage_classes)):
+            thresholds = getattr(self, name)
+            values = thresholds if isinstance(thresholds, tuple) else (thresholds,)
+            if isinstance(thresholds, tuple) and len(thresholds) != len(classes):
+                raise MetadataError(f'{name} has {len(thresholds)} per-class thresholds for '
+                                    f'{len(classes)} classes')
+            if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values):
+                raise MetadataError(f'{name} must be a q-hat in [0, 1] or one per class, '
+                                    f'got {thresholds!r}')
         if len(self.sha256) != 64:
             raise MetadataError('sha256 must be 64 hex digits')
 
@@ -96,24 +111,35 @@ def metadata_path(model_path: Path) -> Path:
     return Path(model_path).with_suffix('.json')
 
 
-def load_verified(model_path: Path) -> ModelMetadata:
-    """Load the metadata beside `model_path` and check the file's SHA-256 against it."""
+def read_model_files(model_path: Path) -> Tuple[bytes, bytes]:
+    """Read a model and the metadata beside it once; MetadataError names a missing one."""
     model_path = Path(model_path)
     if not model_path.is_file():
         raise MetadataError(f'model file {model_path} not found')
     meta_file = metadata_path(model_path)
     if not meta_file.is_file():
         raise MetadataError(f'metadata {meta_file} not found beside the model')
+    return model_path.read_bytes(), meta_file.read_bytes()
+
+
+def verified_metadata(model_name: str, model_bytes: bytes, metadata_bytes: bytes
+                      ) -> ModelMetadata:
+    """Parse metadata and check the model's SHA-256 against it, both as bytes already read."""
     try:
-        text = meta_file.read_text(encoding='utf-8')
+        text = metadata_bytes.decode('utf-8')
     except UnicodeDecodeError as err:
-        raise MetadataError(f'metadata {meta_file} is not UTF-8 text: {err}') from err
+        raise MetadataError(f'metadata of {model_name} is not UTF-8 text: {err}') from err
     meta = ModelMetadata.from_json(text)
-    actual = sha256_file(model_path)
+    actual = hashlib.sha256(model_bytes).hexdigest()
     if actual != meta.sha256:
-        raise MetadataError(f'{model_path.name}: SHA-256 {actual[:12]}… does not match the '
+        raise MetadataError(f'{model_name}: SHA-256 {actual[:12]}… does not match the '
                             f'metadata ({meta.sha256[:12]}…): file corrupt or not this model')
     return meta
+
+
+def load_verified(model_path: Path) -> ModelMetadata:
+    """Load the metadata beside `model_path` and check the file's SHA-256 against it."""
+    return verified_metadata(Path(model_path).name, *read_model_files(model_path))
 
 
 def check_onnx_io(input_names, output_names, meta: ModelMetadata) -> None:

@@ -9,7 +9,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from .calibration import expected_calibration_error, prediction_set
+from .calibration import expected_calibration_error, prediction_set, Threshold
 from .settings import Action, LEVELS
 from .taxonomy import CRITICAL_URGENCY
 
@@ -94,9 +94,12 @@ def ece_interval(probs: np.ndarray, labels: np.ndarray, draws: int = 200,
     return float(max(0.0, 2 * ece - high)), float(max(0.0, 2 * ece - low))
 
 
-def head_metrics(probs: np.ndarray, labels: np.ndarray, qhat: float) -> Dict[str, float]:
+def head_metrics(probs: np.ndarray, labels: np.ndarray, qhat: Threshold) -> Dict[str, float]:
     """
     Macro-F1, accuracy, ECE (floor, bootstrap interval), conformal coverage and set size.
+
+    coverage_worst_class is the lowest coverage over the classes present: what class-conditional
+    sets guarantee and marginal ones do not.
 
     The coverage interval is Wilson's; both intervals say how far a figure measured on this many
     windows may be from the model's true one.
@@ -113,6 +116,7 @@ def head_metrics(probs: np.ndarray, labels: np.ndarray, qhat: float) -> Dict[str
         'ece_ci_low': ece_low, 'ece_ci_high': ece_high,
         'ece_floor': ece_floor(probs),
         **_rate(covered, 'coverage'),
+        'coverage_worst_class': float(min(covered[labels == k].mean() for k in np.unique(labels))),
         'set_size': float(sets.sum(axis=-1).mean()),
         'aurc': risk_coverage(probs, labels)[2],
     }

@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -180,13 +180,16 @@ def _read_signature(path: Path) -> Tuple[dict, bytes]:
     return manifest, signature
 
 
-def verify_model(model_path, public_key: Ed25519PublicKey) -> str:
+def verify_model(model_path, public_key: Ed25519PublicKey,
+                 contents: Optional[Tuple[bytes, bytes]] = None) -> str:
     """
     Check that the model and its metadata are exactly what the holder of the key signed.
 
     Return the key id; raise UnsignedModelError without a signature file, SignatureError (the
     message says what is wrong and what to do) when it was signed with another key, the
-    signature does not verify, or either file changed since signing.
+    signature does not verify, or either file changed since signing. `contents` are the
+    model's and the metadata's bytes as the caller read them (and will use them): those are
+    checked instead of the files, so nothing can swap a file between the check and its use.
     """
     model_path = Path(model_path)
     if not model_path.is_file():
@@ -209,24 +212,32 @@ def verify_model(model_path, public_key: Ed25519PublicKey) -> str:
         raise SignatureError(
             f'the signature in {path.name} does not verify against key {trusted}: the '
             'signature file was altered or forged; do not use this model') from None
-    for part, file in (('model', model_path), ('metadata', metadata_path(model_path))):
-        _check_file(file, manifest[part])
+    files = (model_path, metadata_path(model_path))
+    for part, file, data in zip(('model', 'metadata'), files, contents or (None, None)):
+        if data is None:
+            data = _read_signed(file)
+        _check_bytes(file.name, data, manifest[part])
     return trusted
 
 
-def _check_file(path: Path, signed: dict) -> None:
-    """Compare a file with its entry in a verified manifest."""
+def _read_signed(path: Path) -> bytes:
+    """Bytes of a file the signature covers; SignatureError when it is missing."""
     if not path.is_file():
         raise SignatureError(f'{path} not found: the signature covers the model and the '
                              'metadata JSON beside it')
-    size = path.stat().st_size
+    return path.read_bytes()
+
+
+def _check_bytes(name: str, data: bytes, signed: dict) -> None:
+    """Compare a file's bytes with its entry in a verified manifest."""
+    size = len(data)
     if size < signed['bytes']:
-        raise SignatureError(f'{path.name} is truncated or altered: {size} of '
+        raise SignatureError(f'{name} is truncated or altered: {size} of '
                              f'{signed["bytes"]} signed bytes (an incomplete copy?): copy the '
                              'signed file again')
-    actual = sha256_file(path)
+    actual = hashlib.sha256(data).hexdigest()
     if size != signed['bytes'] or actual != signed['sha256']:
         raise SignatureError(
-            f'{path.name} was altered after signing ({size} bytes, SHA-256 {actual[:12]}…; '
+            f'{name} was altered after signing ({size} bytes, SHA-256 {actual[:12]}…; '
             f'signed: {signed["bytes"]} bytes, SHA-256 {signed["sha256"][:12]}…): restore the '
             'signed file, or sign the new one')

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 import numpy as np
 import onnxruntime as ort
 
-from .metadata import check_onnx_io, load_verified, MetadataError, ModelMetadata
+from .metadata import (check_onnx_io, MetadataError, ModelMetadata, read_model_files,
+                       verified_metadata)
 from .postprocess import postprocess, Prediction
 from .signing import SignatureError, UnsignedModelError, verify_model
 from .spec import InputSpec, MASK_INPUT, OUTPUTS
@@ -49,7 +50,7 @@ class StudentModel:
         self.path = Path(path).expanduser()
         self.signed_by: Optional[str] = None
         try:
-            self._verify(public_key, allow_unsigned)
+            model_bytes = self._verify(public_key, allow_unsigned)
         except OSError as err:      # unreadable: permissions, a directory, a name too long
             raise ModelError(f'cannot read {self.path}: {err.strerror}', 'io') from err
         options = ort.SessionOptions()
@@ -57,7 +58,7 @@ class StudentModel:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
-            self.session = ort.InferenceSession(str(self.path), options,
+            self.session = ort.InferenceSession(model_bytes, options,
                                                 providers=['CPUExecutionProvider'])
         except Exception as err:  # onnxruntime raises its own types for every kind of bad file
             raise ModelError(f'onnxruntime cannot load {self.path.name}: {err}', 'onnx') from err
@@ -69,20 +70,37 @@ class StudentModel:
         self._check_input_shapes()
         self._test_inference()
 
-    def _verify(self, public_key: Optional[Ed25519PublicKey], allow_unsigned: bool) -> None:
-        """Check the signature (given a key), then load the metadata and check the SHA-256."""
-        if public_key is not None:
-            try:
-                self.signed_by = verify_model(self.path, public_key)
-            except UnsignedModelError as err:
-                if not allow_unsigned:
-                    raise ModelError(str(err), 'unsigned') from err
-            except SignatureError as err:
-                raise ModelError(str(err), 'signature') from err
+    def _verify(self, public_key: Optional[Ed25519PublicKey], allow_unsigned: bool) -> bytes:
+        """
+        Read the model and its metadata once, check them, return the model's bytes.
+
+        The signature (given a key), the metadata and its SHA-256 are checked on the bytes read
+        here, and the session runs those bytes: a file swapped after the check is never used.
+        """
+        missing = None
         try:
-            self.meta: ModelMetadata = load_verified(self.path)
+            contents = read_model_files(self.path)
+        except MetadataError as err:      # the signature check below names it, given a key
+            contents, missing = None, err
+        if public_key is not None:
+            self._check_signature(public_key, allow_unsigned, contents)
+        if contents is None:
+            raise ModelError(str(missing)) from missing
+        try:
+            self.meta: ModelMetadata = verified_metadata(self.path.name, *contents)
         except MetadataError as err:
             raise ModelError(str(err)) from err
+        return contents[0]
+
+    def _check_signature(self, public_key: Ed25519PublicKey, allow_unsigned: bool,
+                         contents: Optional[Tuple[bytes, bytes]]) -> None:
+        try:
+            self.signed_by = verify_model(self.path, public_key, contents)
+        except UnsignedModelError as err:
+            if not allow_unsigned:
+                raise ModelError(str(err), 'unsigned') from err
+        except SignatureError as err:
+            raise ModelError(str(err), 'signature') from err
 
     @property
     def spec(self) -> InputSpec:

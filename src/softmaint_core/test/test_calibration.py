@@ -1,8 +1,8 @@
 """Calibration: hand-computed softmax, ECE and conformal thresholds; coverage holds."""
 import numpy as np
 import pytest
-from softmaint_core.calibration import (conformal_threshold, expected_calibration_error,
-                                        prediction_set, softmax)
+from softmaint_core.calibration import (class_conditional_thresholds, conformal_threshold,
+                                        expected_calibration_error, prediction_set, softmax)
 
 
 def test_softmax_with_temperature_matches_hand_values():
@@ -39,3 +39,38 @@ def test_prediction_set_never_empty_and_coverage_holds():
     assert sets.sum(axis=1).min() >= 1
     assert prediction_set(np.array([0.5, 0.3, 0.2]), threshold=0.0).tolist() == [
         True, False, False]
+
+
+def test_class_conditional_thresholds_are_each_class_quantile():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7],
+                      [0.1, 0.9], [0.5, 0.5]])
+    labels = np.array([0, 0, 0, 0, 1, 1])    # class 0 scores 0.1 0.2 0.4 0.7; class 1 0.1 0.5
+    q = class_conditional_thresholds(probs, labels, 0.5)
+    assert q.tolist() == pytest.approx([0.4, 0.5])   # 3rd of 4; ceil(3 * 0.5) = 2nd of 2
+    # a class without calibration windows is in every set
+    assert class_conditional_thresholds(probs[:4], labels[:4], 0.5).tolist() == \
+        pytest.approx([0.4, 1.0])
+    with pytest.raises(ValueError, match='at least one window'):
+        class_conditional_thresholds(probs[:0], labels[:0], 0.5)
+
+
+def test_class_conditional_sets_cover_a_hard_class_that_marginal_sets_miss():
+    # Class 2 is rare and the model gives it low probability: marginal sets cover it far
+    # less than 90 %, Mondrian sets cover every class at >= 90 %.
+    rng = np.random.default_rng(3)
+    n = 20000
+    labels = rng.choice(3, size=n, p=[0.6, 0.3, 0.1])
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), labels] += np.where(labels == 2, 0.3, 2.5)
+    probs = softmax(logits)
+    cal, test = slice(0, n // 2), slice(n // 2, n)
+    marginal = prediction_set(probs[test], conformal_threshold(probs[cal], labels[cal], 0.1))
+    per_class = class_conditional_thresholds(probs[cal], labels[cal], 0.1)
+    mondrian = prediction_set(probs[test], per_class)
+    rows = np.arange(n - n // 2)
+
+    def coverage(sets, k):
+        return sets[rows, labels[test]][labels[test] == k].mean()
+
+    assert coverage(marginal, 2) < 0.8
+    assert all(0.88 <= coverage(mondrian, k) <= 0.93 for k in range(3))

@@ -50,6 +50,22 @@ def test_missing_files_and_bad_fields_say_what_is_wrong(tmp_path):
         load_verified(model)
 
 
+def test_per_class_thresholds_round_trip_and_are_checked(tmp_path):
+    model, meta = _write_model(tmp_path)
+    meta_file = tmp_path / 'student.json'
+    data = json.loads(meta_file.read_text())
+    data['conformal_damage'] = [0.8, 0.7, 0.9, 0.85, 1.0]
+    meta_file.write_text(json.dumps(data))
+    assert load_verified(model).conformal_damage == (0.8, 0.7, 0.9, 0.85, 1.0)
+    for bad, message in (([0.8, 0.7], '2 per-class thresholds for 5 classes'),
+                         ([0.8, 0.7, 0.9, 0.85, 1.5], 'q-hat in'), ('0.9', 'q-hat in'),
+                         (-0.1, 'q-hat in')):
+        data['conformal_damage'] = bad
+        meta_file.write_text(json.dumps(data))
+        with pytest.raises(MetadataError, match=message):
+            load_verified(model)
+
+
 def test_onnx_io_must_match_the_spec(tmp_path):
     _, meta = _write_model(tmp_path)
     check_onnx_io(list(FIELD_SPEC.names) + ['mask'], OUTPUTS, meta)

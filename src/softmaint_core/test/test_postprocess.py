@@ -60,3 +60,14 @@ def test_missing_modalities_get_reconstructions_with_agreement():
     assert pred.reconstruction_confidence['camera'] == pytest.approx(1.0)
     assert pred.reconstruction_confidence['tactile'] == pytest.approx(0.0)
     assert pred.reconstructed['tactile'][:2] == pytest.approx([0.5, 0.5])
+
+
+def test_per_class_thresholds_decide_membership_class_by_class():
+    out = _outputs([[10, 0, 0]] * 2, [[2, 1, 0, 0, 0]] * 2, [0.3, 0.3])
+    damage = np.exp([2, 1, 0, 0, 0]) / np.exp([2, 1, 0, 0, 0]).sum()   # 0.61 0.22 0.08 ...
+    # class 1 needs q-hat >= 1 - 0.22; classes 2-4 stay out at q-hat 0.5
+    pred = postprocess(out, [True] * 4, _meta(conformal_damage=(0.5, 0.8, 0.5, 0.5, 0.5)))
+    assert pred.damage_probs == pytest.approx(damage, abs=1e-6)
+    assert pred.damage_set == [0, 1]
+    pred = postprocess(out, [True] * 4, _meta(conformal_damage=(0.5, 0.7, 0.95, 0.5, 0.5)))
+    assert pred.damage_set == [0, 2]

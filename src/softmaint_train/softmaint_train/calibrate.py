@@ -5,13 +5,15 @@ The onboard side (softmaint_core.postprocess) computes mean_k softmax(z_k / T) o
 members; T is fitted here to minimise the negative log-likelihood of exactly that ensemble mean
 on the held-out calibration split (temperature scaling, Guo et al., ICML 2017), and the LAC
 conformal threshold q-hat is then computed on the calibrated probabilities with
-softmaint_core.calibration.conformal_threshold.
+softmaint_core.calibration.conformal_threshold, or one per class with
+class_conditional_thresholds (Mondrian sets: coverage for every class, not only on average).
 """
 from typing import Dict
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from softmaint_core.calibration import conformal_threshold, softmax
+from softmaint_core.calibration import (class_conditional_thresholds, conformal_threshold,
+                                        softmax)
 
 T_MIN, T_MAX = 0.05, 20.0
 
@@ -36,14 +38,20 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def calibrate(outputs: Dict[str, np.ndarray], labels: Dict[str, np.ndarray],
-              alpha: float) -> Dict[str, float]:
-    """Temperatures and conformal q-hats for fatigue and damage from calibration outputs."""
-    result = {'conformal_alpha': float(alpha)}
+              alpha: float, sets: str = 'marginal') -> Dict[str, object]:
+    """
+    Temperatures and conformal q-hats for fatigue and damage from calibration outputs.
+
+    sets 'marginal': one q-hat per head; 'class_conditional': a list of one per class.
+    """
+    result = {'conformal_alpha': float(alpha), 'conformal_sets': sets}
     for head in ('fatigue', 'damage'):
         t = fit_temperature(outputs[head], labels[head])
         probs = ensemble_probs(outputs[head], t)
         result[f'temperature_{head}'] = t
-        result[f'conformal_{head}'] = conformal_threshold(probs, labels[head], alpha)
+        result[f'conformal_{head}'] = (
+            class_conditional_thresholds(probs, labels[head], alpha).tolist()
+            if sets == 'class_conditional' else conformal_threshold(probs, labels[head], alpha))
         result[f'nll_before_{head}'] = ensemble_nll(outputs[head], labels[head], 1.0)
         result[f'nll_after_{head}'] = ensemble_nll(outputs[head], labels[head], t)
     return result

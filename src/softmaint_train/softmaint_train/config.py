@@ -118,6 +118,9 @@ class DistillConfig:
     modality_dropout: float = 0.3           # per-modality drop probability in training
     adversarial_weight: float = 0.1         # gradient reversal against lighting
     reconstruction_weight: float = 1.0
+    # the teacher reads field-domain windows with the statistics of unlabelled field-domain
+    # teacher views instead of its simulation ones (data.DomainStats)
+    teacher_field_stats: bool = False
     mix: MixConfig = field(default_factory=MixConfig)
 
 
@@ -126,6 +129,7 @@ class CalibrationConfig:
     """Post-hoc calibration on the held-out field calibration split."""
 
     conformal_alpha: float = 0.1
+    conformal_sets: str = 'marginal'       # or 'class_conditional' (Mondrian: per class)
 
 
 @dataclass
@@ -165,6 +169,7 @@ _CHOICES = {
     'teacher.privileged_target': ('raw', 'signed_log'),
     'teacher.urgency_loss': ('mse', 'log_rul'),
     'student.urgency_loss': ('mse', 'log_rul'),
+    'calibration.conformal_sets': ('marginal', 'class_conditional'),
 }
 _UNIT = ('data.teacher_val', 'data.field_train', 'data.field_cal', 'distill.alpha_start',
          'distill.alpha_end', 'distill.modality_dropout', 'student.model.dropout',

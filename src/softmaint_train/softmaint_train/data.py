@@ -27,6 +27,7 @@ from .config import DataConfig
 VIEW_SPECS = {'teacher': TEACHER_SPEC, 'field': FIELD_SPEC}
 LABEL_NAMES = ('fatigue', 'damage', 'urgency', 'domain', 'lighting', 'episode')
 MIN_STD = 1e-3
+SIM_DOMAIN, FIELD_DOMAIN = 0, 1       # the dataset's `domain` column
 
 
 class DataError(RuntimeError):
@@ -56,8 +57,8 @@ def _cut(episodes: np.ndarray, fractions: Sequence[float]):
 def make_splits(episode: np.ndarray, domain: np.ndarray, cfg: DataConfig) -> Splits:
     """Split windows by episode with `cfg.split_seed` (see the module docstring)."""
     rng = np.random.default_rng(cfg.split_seed)
-    sim = np.unique(episode[domain == 0])
-    field = np.unique(episode[domain == 1])
+    sim = np.unique(episode[domain == SIM_DOMAIN])
+    field = np.unique(episode[domain == FIELD_DOMAIN])
     if len(field) < 3:
         raise DataError(f'need >= 3 field-domain episodes (domain 1), found {len(field)}')
     if len(sim) < 2:
@@ -162,6 +163,26 @@ def fit_normalisation(windows: Windows, chunk: int = 256) -> Dict[str, tuple]:
                                                   0.0)), 1.0)
         stats[name] = (mean.tolist(), np.maximum(std, MIN_STD).tolist())
     return stats
+
+
+@dataclass(frozen=True)
+class DomainStats:
+    """
+    Input normalisation per domain: simulation windows with `simulation`, field with `field`.
+
+    The field statistics come from unlabelled field-domain windows, so no field label is used.
+    Normalising each domain with its own statistics removes the shift of the inputs' first two
+    moments between the domains (darker frames, other sensor offsets), the part of a domain gap
+    a network trained on one domain reads as signal (AdaBN: Li et al., "Revisiting batch
+    normalization for practical domain adaptation", ICLR workshop 2017).
+    """
+
+    simulation: Dict[str, tuple]
+    field: Dict[str, tuple]
+
+    def of(self, domain: int) -> Dict[str, tuple]:
+        """Statistics of domain 0 (simulation) or 1 (field)."""
+        return self.field if domain == FIELD_DOMAIN else self.simulation
 
 
 def normalise(name: str, x: np.ndarray, stats: Dict[str, tuple],

@@ -12,7 +12,7 @@ inference node refuses unsigned models unless told otherwise.
 import itertools
 import json
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple, Union
 import warnings
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -110,6 +110,13 @@ def check_parity(student: Student, path: Path, rtol: float = RTOL, atol: float =
     return worst
 
 
+def threshold(value) -> Union[float, Tuple[float, ...]]:
+    """Return a conformal q-hat as metadata holds it: a float, or a tuple of one per class."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(float(v) for v in value)
+    return float(value)
+
+
 def write_metadata(path: Path, model_id: str, stats, members: int, calibration: Dict,
                    metrics: Dict[str, float], card_sha256: str, config: dict) -> ModelMetadata:
     """Write <stem>.json beside the ONNX file (SHA-256 of the file inside) and return it."""
@@ -120,8 +127,8 @@ def write_metadata(path: Path, model_id: str, stats, members: int, calibration: 
         temperature_fatigue=float(calibration['temperature_fatigue']),
         temperature_damage=float(calibration['temperature_damage']),
         conformal_alpha=float(calibration['conformal_alpha']),
-        conformal_fatigue=float(calibration['conformal_fatigue']),
-        conformal_damage=float(calibration['conformal_damage']),
+        conformal_fatigue=threshold(calibration['conformal_fatigue']),
+        conformal_damage=threshold(calibration['conformal_damage']),
         metrics={k: float(v) for k, v in metrics.items()},
         dataset_card_sha256=card_sha256, training_config=json.loads(json.dumps(config)))
     meta.validate()

@@ -22,7 +22,7 @@ from .calibrate import calibrate
 from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
 from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
                      TrainConfig)
-from .data import fit_normalisation, make_splits, open_dataset, Windows
+from .data import DomainStats, fit_normalisation, make_splits, open_dataset, Windows
 from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
@@ -81,12 +81,14 @@ def _reusable_teacher(path: Path, teacher_cfg: dict, sizes: dict) -> Optional[di
     return None
 
 
-def teacher_fingerprint(teacher) -> str:
-    """SHA-256 of the teacher's weights: which teacher a cache of its outputs came from."""
+def teacher_fingerprint(teacher, stats) -> str:
+    """SHA-256 of the teacher's weights and input statistics: whose outputs a cache holds."""
     digest = hashlib.sha256()
     for name, value in teacher.state_dict().items():
         digest.update(name.encode())
         digest.update(value.detach().cpu().numpy().tobytes())
+    digest.update(json.dumps(asdict(stats) if isinstance(stats, DomainStats) else stats,
+                             sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -105,7 +107,7 @@ def teacher_cache(teacher, ds, rows, stats, path: Path, **kwargs):
 
     Under torchrun every rank computes its share of the rows and rank 0 writes the file.
     """
-    fingerprint = teacher_fingerprint(teacher)
+    fingerprint = teacher_fingerprint(teacher, stats)
     cached = from_main(_read_cache, path, rows, fingerprint)
     if cached is not None:
         return cached
@@ -143,6 +145,10 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     teacher_started = time.monotonic()
     teacher, t_stats = teacher_override or get_teacher(cfg, ds, splits, out_dir, progress)
     teacher_seconds = time.monotonic() - teacher_started   # ~0 when a trained one was reused
+    if cfg.distill.teacher_field_stats:
+        # unlabelled field-domain teacher views of the student's pool: no field label is used
+        t_stats = DomainStats(t_stats, fit_normalisation(
+            Windows.load(ds, 'teacher', splits.field_train)))
     pool_all = np.sort(np.concatenate([splits.teacher_train, splits.field_train]))
     pool, labelled = student_pool(splits, episode, cfg, cfg.seed)
     _log(f'student: pool {len(pool_all)} windows, {len(labelled)} labelled '
@@ -168,7 +174,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
 
     cal = Windows.load(ds, 'field', splits.field_cal)
     calib = calibrate(student_outputs(student, cal, stats), labels_of(cal),
-                      cfg.calibration.conformal_alpha)
+                      cfg.calibration.conformal_alpha, cfg.calibration.conformal_sets)
     test = Windows.load(ds, 'field', splits.field_test)
     results, test_out = evaluate_student(student, test, stats, calib, cfg.data.lighting_shift)
     record = {

@@ -81,7 +81,7 @@ def protocol_figures(records: Sequence[dict]) -> dict:
 def heldout_figures(metrics: dict, nominal_coverage: float) -> dict:
     """Calibration and decision figures of the exported model on the held-out test dataset."""
     keys = ('ece', 'ece_ci_low', 'ece_ci_high', 'coverage', 'coverage_ci_low',
-            'coverage_ci_high')
+            'coverage_ci_high', 'coverage_worst_class')
     decision = ('assistance_rate', 'missed_critical_rate', 'decision_accuracy')
     return {
         'test_windows': int(metrics['episodes']), 'nominal_coverage': nominal_coverage,
