@@ -63,6 +63,26 @@ def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path, s
     json.dumps(record)  # the record is JSON-ready
 
 
+def test_per_domain_normalisation_exports_the_field_statistics(synthetic_root, tmp_path):
+    # the robot is the field domain: its model normalises with the field windows' statistics
+    # (unlabelled field-train and pool windows), and conformal sets are per class
+    cfg = tiny_config(synthetic_root, tmp_path, **{
+        'data.normalisation': 'per_domain', 'calibration.conformal_sets': 'class_conditional',
+        'teacher.epochs': 1, 'student.epochs': 1, 'student.min_labelled_steps': 2})
+    record = run(cfg, tmp_path / 'runs', export=True, progress=False)
+    ds = open_dataset(synthetic_root)
+    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
+    pool = np.sort(np.concatenate([splits.teacher_train, splits.field_train]))
+    field_rows = pool[np.asarray(ds.array('domain')[pool]) == 1]
+    want = fit_normalisation(Windows.load(ds, 'field', field_rows))
+    meta = load_verified(Path(cfg.export.out))
+    for modality in meta.input_spec.modalities:
+        np.testing.assert_allclose(modality.mean, want[modality.name][0], rtol=1e-6)
+        np.testing.assert_allclose(modality.std, want[modality.name][1], rtol=1e-6)
+    assert len(meta.conformal_damage) == 5 and len(meta.conformal_fatigue) == 3
+    assert record['calibration']['conformal_sets'] == 'class_conditional'
+
+
 def test_non_finite_loss_stops_with_a_clear_error(synthetic_root, tmp_path):
     cfg = tiny_config(synthetic_root, tmp_path, **{'distill.use_teacher': False,
                                                     'student.min_labelled_steps': 2,

@@ -49,6 +49,9 @@ class DataConfig:
     label_fraction: float = 1.0             # of field-train episodes whose labels are used
     max_windows: int = 0                    # 0 = all; else subsample episodes (quick runs)
     lighting_shift: float = 0.6             # brightness factor of the lighting-shift test
+    # 'pooled': one input normalisation for every window; 'per_domain': teacher and student
+    # read each domain with its own, the field's from unlabelled windows (data.DomainStats)
+    normalisation: str = 'pooled'
 
 
 @dataclass
@@ -118,9 +121,6 @@ class DistillConfig:
     modality_dropout: float = 0.3           # per-modality drop probability in training
     adversarial_weight: float = 0.1         # gradient reversal against lighting
     reconstruction_weight: float = 1.0
-    # the teacher reads field-domain windows with the statistics of unlabelled field-domain
-    # teacher views instead of its simulation ones (data.DomainStats)
-    teacher_field_stats: bool = False
     mix: MixConfig = field(default_factory=MixConfig)
 
 
@@ -170,6 +170,7 @@ _CHOICES = {
     'teacher.urgency_loss': ('mse', 'log_rul'),
     'student.urgency_loss': ('mse', 'log_rul'),
     'calibration.conformal_sets': ('marginal', 'class_conditional'),
+    'data.normalisation': ('pooled', 'per_domain'),
 }
 _UNIT = ('data.teacher_val', 'data.field_train', 'data.field_cal', 'distill.alpha_start',
          'distill.alpha_end', 'distill.modality_dropout', 'student.model.dropout',

@@ -14,7 +14,7 @@ field_train episodes (chosen by the run's seed). field_cal fits temperatures and
 thresholds; field_test is only evaluated.
 """
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 from softmaint_core import window
@@ -185,6 +185,18 @@ class DomainStats:
         return self.field if domain == FIELD_DOMAIN else self.simulation
 
 
+def onboard_stats(stats: Union[Dict[str, tuple], DomainStats]) -> Dict[str, tuple]:
+    """The statistics the robot normalises its windows with: the field domain's."""
+    return stats.of(FIELD_DOMAIN) if isinstance(stats, DomainStats) else stats
+
+
+def fit_domain_stats(windows: Windows) -> DomainStats:
+    """Each domain's statistics over its own windows (fit_normalisation; labels unused)."""
+    domain = windows.arrays['domain']
+    return DomainStats(*(fit_normalisation(windows.subset(np.flatnonzero(domain == d)))
+                         for d in (SIM_DOMAIN, FIELD_DOMAIN)))
+
+
 def normalise(name: str, x: np.ndarray, stats: Dict[str, tuple],
               lighting: float = 1.0) -> np.ndarray:
     """Normalise one modality's raw array [B, T, ...] with its (mean, std) from `stats`."""
@@ -193,10 +205,25 @@ def normalise(name: str, x: np.ndarray, stats: Dict[str, tuple],
     return window.normalise(modality, x, lighting)
 
 
-def make_inputs(windows: Windows, index: np.ndarray, stats: Dict[str, tuple],
+def _normalised(windows: Windows, name: str, index: np.ndarray, stats, lighting: float):
+    """One modality at positions `index`, each row normalised by its domain's statistics."""
+    raw = windows.arrays[name][index]
+    if not isinstance(stats, DomainStats):
+        return normalise(name, raw, stats, lighting)
+    domain = windows.arrays['domain'][index]
+    x = np.empty(raw.shape, np.float32)
+    for d in np.unique(domain):
+        rows = domain == d
+        x[rows] = normalise(name, raw[rows], stats.of(d), lighting)
+    return x
+
+
+def make_inputs(windows: Windows, index: np.ndarray, stats: Union[Dict[str, tuple], DomainStats],
                 mask: Optional[np.ndarray] = None, lighting: float = 1.0):
     """
     Model inputs for positions `index`: (dict of float tensors, mask tensor [B, M]).
+
+    `stats` normalises every row, or, as DomainStats, each row by its domain's statistics.
 
     Unavailable modalities are zeros (as the onboard ingestion feeds them); `mask` overrides
     the data's availability (it is AND-ed with it).
@@ -206,7 +233,7 @@ def make_inputs(windows: Windows, index: np.ndarray, stats: Dict[str, tuple],
         avail = avail & np.broadcast_to(np.asarray(mask, dtype=bool), avail.shape)
     inputs = {}
     for i, name in enumerate(MODALITIES):
-        x = normalise(name, windows.arrays[name][index], stats, lighting)
+        x = _normalised(windows, name, index, stats, lighting)
         x[~avail[:, i]] = 0.0
         inputs[name] = torch.from_numpy(np.ascontiguousarray(x))
     return inputs, torch.from_numpy(avail.astype(np.float32))

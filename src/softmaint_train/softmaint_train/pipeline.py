@@ -22,7 +22,8 @@ from .calibrate import calibrate
 from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
 from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
                      TrainConfig)
-from .data import DomainStats, fit_normalisation, make_splits, open_dataset, Windows
+from .data import (DomainStats, fit_domain_stats, fit_normalisation, make_splits,
+                   onboard_stats, open_dataset, Windows)
 from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
@@ -145,7 +146,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     teacher_started = time.monotonic()
     teacher, t_stats = teacher_override or get_teacher(cfg, ds, splits, out_dir, progress)
     teacher_seconds = time.monotonic() - teacher_started   # ~0 when a trained one was reused
-    if cfg.distill.teacher_field_stats:
+    if cfg.data.normalisation == 'per_domain':
         # unlabelled field-domain teacher views of the student's pool: no field label is used
         t_stats = DomainStats(t_stats, fit_normalisation(
             Windows.load(ds, 'teacher', splits.field_train)))
@@ -154,7 +155,8 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     _log(f'student: pool {len(pool_all)} windows, {len(labelled)} labelled '
          f'({cfg.data.label_fraction:g} of field-train episodes)')
     windows = Windows.load(ds, 'field', pool_all)
-    stats = fit_normalisation(windows)
+    stats = (fit_domain_stats(windows) if cfg.data.normalisation == 'per_domain'
+             else fit_normalisation(windows))
     lab_pos = np.searchsorted(pool_all, labelled)
     t_out = None
     if cfg.distill.use_teacher:
@@ -188,12 +190,13 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         'world_size': world, 'dataset_card_sha256': _card_hash(cfg.data.root),
     }
     save_predictions(out_dir / f'predictions-{tag}.npz', test_out, labels_of(test), calib)
-    save_checkpoint(out_dir / f'student-{tag}.pt', 'student', student, cfg, stats=stats,
-                    calibration=calib)
+    save_checkpoint(out_dir / f'student-{tag}.pt', 'student', student, cfg,
+                    stats=onboard_stats(stats), calibration=calib)
     remove_state(state)
     if export:
-        record['export'] = export_student(cfg, student, stats, calib, results['all'],
-                                          out_dir / f'student-{tag}.pt', signing_key)
+        record['export'] = export_student(cfg, student, onboard_stats(stats), calib,
+                                          results['all'], out_dir / f'student-{tag}.pt',
+                                          signing_key)
     record['total_seconds'] = time.monotonic() - started
     return record
 

@@ -23,8 +23,8 @@ from tqdm import tqdm
 from . import distributed
 from .checkpoints import build_student, build_teacher, state_key, TrainingState
 from .config import TrainConfig
-from .data import (DomainStats, labelled_rows, lighting_bins, lighting_edges, make_inputs,
-                   make_targets, privileged_stats, privileged_targets, Windows)
+from .data import (labelled_rows, lighting_bins, lighting_edges, make_inputs, make_targets,
+                   privileged_stats, privileged_targets, Windows)
 from .distributed import dist_info, is_main
 from .losses import angle_encode, get_loss
 from .models import N_DAMAGE, N_FATIGUE, RowDropout, Student, Teacher
@@ -209,21 +209,7 @@ def teacher_outputs(teacher: Teacher, windows: Windows, stats, lighting: float =
 
 
 def teacher_outputs_from_dataset(teacher, ds, rows, stats, chunk: int = 512, **kwargs):
-    """
-    teacher_outputs over dataset rows, loading the (large) teacher view in chunks.
-
-    `stats` normalises every row, or, as DomainStats, each row by its domain's statistics.
-    """
-    if isinstance(stats, DomainStats):
-        domain = np.asarray(ds.array('domain')[rows])
-        out = {}
-        for d in np.unique(domain):
-            which = np.flatnonzero(domain == d)
-            part = teacher_outputs_from_dataset(teacher, ds, rows[which], stats.of(d), chunk,
-                                                **kwargs)
-            for k, v in part.items():
-                out.setdefault(k, np.empty((len(rows),) + v.shape[1:], v.dtype))[which] = v
-        return out
+    """teacher_outputs over dataset rows, loading the (large) teacher view in chunks."""
     parts = []
     for start in range(0, len(rows), chunk):
         windows = Windows.load(ds, 'teacher', rows[start:start + chunk])
