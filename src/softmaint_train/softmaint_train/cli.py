@@ -221,9 +221,10 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_observability(args) -> int:
-    """Learnability probe: damage/fatigue from the privileged state vs the teacher's sensors."""
+    """Learnability probe: damage/fatigue from the privileged state vs a view's sensors."""
     from .observability import ObservabilityError, ProbeConfig, run, write_outputs
-    options = ('epochs', 'privileged_epochs', 'test_fraction', 'split_seed', 'threads')
+    options = ('epochs', 'privileged_epochs', 'test_fraction', 'split_seed', 'threads',
+               'view', 'frame_stride', 'frame_pool')
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     cfg = ProbeConfig(seeds=tuple(args.seeds), max_episodes=args.max_episodes,
                       shuffle_labels=args.shuffle_labels, progress=not args.no_progress, **given)
@@ -247,7 +248,8 @@ def _observability_command(args, cfg) -> str:
              '--seeds ' + ' '.join(map(str, cfg.seeds)), f'--epochs {cfg.epochs}',
              f'--privileged-epochs {cfg.privileged_epochs}',
              f'--test-fraction {cfg.test_fraction:g}', f'--split-seed {cfg.split_seed}',
-             f'--threads {cfg.threads}']
+             f'--threads {cfg.threads}', f'--view {cfg.view}',
+             f'--frame-stride {cfg.frame_stride}', f'--frame-pool {cfg.frame_pool}']
     if cfg.max_episodes:
         words.append(f'--max-episodes {cfg.max_episodes}')
     if cfg.shuffle_labels:
@@ -325,6 +327,12 @@ def parser() -> argparse.ArgumentParser:
                    help='fraction of episodes held out for the test (default 0.2)')
     s.add_argument('--split-seed', type=int, help='seed of the episode split (default 0)')
     s.add_argument('--threads', type=int, help='torch CPU threads (default 2)')
+    s.add_argument('--view', choices=('teacher', 'field'),
+                   help="whose sensors the sensor probe reads (default teacher; field: the "
+                        "robot's sparse view with its sensor dropouts)")
+    s.add_argument('--frame-stride', type=int, help='use every n-th camera frame (default 2)')
+    s.add_argument('--frame-pool', type=int,
+                   help='average-pool camera frames n x n (default 2)')
     s.add_argument('--shuffle-labels', action='store_true',
                    help='control: permute the training labels (F1 should fall to chance)')
     s.add_argument('--no-progress', action='store_true', help='hide progress bars')

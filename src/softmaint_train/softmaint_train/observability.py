@@ -4,7 +4,8 @@ Observability probe: how well the labels can be learnt from privileged state vs 
 Two small classifiers are trained on the same episodes and tested on the same held-out ones:
 
     privileged  MLP over the privileged physics columns (signed log, standardised on train)
-    sensors     a small network over every teacher modality: a per-frame CNN on the camera
+    sensors     a small network over every modality of a view (`view`: the teacher's, or the
+                field robot's with its sensor dropouts): a per-frame CNN on the camera
                 (frames strided and average-pooled), pooled over time (mean and max), and a
                 dilated 1-D temporal conv over each vector modality (standardised per channel
                 on train), pooled the same way; concatenated into an MLP head
@@ -32,7 +33,8 @@ from tqdm import tqdm
 
 from .probe_models import CAMERA, PrivilegedProbe, SensorProbe
 
-VIEW = 'teacher'
+VIEWS = ('teacher', 'field')
+NOT_SENSORS = ('mask',)     # field_mask: which modalities a window has, not a sensor
 LABELS = ('damage', 'fatigue', 'domain', 'episode')
 PROBES = ('privileged', 'sensors')
 FIELD_DOMAIN = 1
@@ -62,6 +64,7 @@ class ProbeConfig:
     frame_pool: int = 2              # average-pool camera frames n x n
     threads: int = 2
     shuffle_labels: bool = False     # control: permute the training labels
+    view: str = 'teacher'            # whose sensors: the teacher's, or the field robot's
     progress: bool = True
 
 
@@ -81,13 +84,14 @@ class ProbeData:
 
 # ----------------------------------------------------------------------------- data
 
-def teacher_arrays(ds: Dataset) -> Tuple[List[str], bool]:
-    """Vector modalities of the teacher view (names without prefix) and whether it has a camera."""
-    prefix = f'{VIEW}_'
-    names = [n[len(prefix):] for n in ds.names if n.startswith(prefix)]
+def view_arrays(ds: Dataset, view: str) -> Tuple[List[str], bool]:
+    """Vector modalities of a view (names without prefix) and whether it has a camera."""
+    prefix = f'{view}_'
+    names = [n[len(prefix):] for n in ds.names
+             if n.startswith(prefix) and n[len(prefix):] not in NOT_SENSORS]
     missing = sorted(set(LABELS + ('privileged',)) - set(ds.names))
     if missing or not names:
-        raise ObservabilityError(f'{ds.root} lacks arrays {missing or ["teacher_*"]}')
+        raise ObservabilityError(f'{ds.root} lacks arrays {missing or [prefix + "*"]}')
     return sorted(n for n in names if n != CAMERA), CAMERA in names
 
 
@@ -111,7 +115,7 @@ def downsample_frames(frames: np.ndarray, stride: int, pool: int) -> np.ndarray:
 
 def _load_camera(ds: Dataset, rows: np.ndarray, cfg: ProbeConfig) -> np.ndarray:
     chunks = range(0, len(rows), LOAD_CHUNK)
-    parts = [downsample_frames(ds.take(f'{VIEW}_{CAMERA}', rows[i:i + LOAD_CHUNK]),
+    parts = [downsample_frames(ds.take(f'{cfg.view}_{CAMERA}', rows[i:i + LOAD_CHUNK]),
                                cfg.frame_stride, cfg.frame_pool)
              for i in tqdm(chunks, desc='load camera', disable=not cfg.progress,
                            dynamic_ncols=True)]
@@ -119,12 +123,12 @@ def _load_camera(ds: Dataset, rows: np.ndarray, cfg: ProbeConfig) -> np.ndarray:
 
 
 def load_probe_data(root, cfg: ProbeConfig) -> ProbeData:
-    """Read the selected episodes' teacher view, privileged state and labels into memory."""
+    """Read the selected episodes' view, privileged state and labels into memory."""
     ds = Dataset(root)
-    series_names, has_camera = teacher_arrays(ds)
+    series_names, has_camera = view_arrays(ds, cfg.view)
     rows = select_episodes(ds.array('episode'), cfg.max_episodes, cfg.split_seed)
     labels = {name: ds.take(name, rows).astype(np.int64) for name in LABELS}
-    series = {name: ds.take(f'{VIEW}_{name}', rows).astype(np.float32)
+    series = {name: ds.take(f'{cfg.view}_{name}', rows).astype(np.float32)
               for name in series_names}
     series = {name: x.reshape(len(rows), x.shape[1], -1) for name, x in series.items()}
     camera = _load_camera(ds, rows, cfg) if has_camera else None
@@ -433,7 +437,7 @@ def summarise(per_seed, data: ProbeData, split, classes, cfg: ProbeConfig) -> di
         'field_test_episodes': int(len(field_test)),
         'split': {'seed': cfg.split_seed, 'test_fraction': cfg.test_fraction,
                   'stratified_by': 'damage', 'by': 'episode'},
-        'seeds': list(cfg.seeds),
+        'seeds': list(cfg.seeds), 'view': cfg.view,
         'epochs': {'privileged': cfg.privileged_epochs, 'sensors': cfg.epochs},
         'shuffle_labels': cfg.shuffle_labels,
         'inputs': {'privileged': list(data.privileged.shape[1:]),

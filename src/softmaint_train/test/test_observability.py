@@ -169,3 +169,27 @@ def test_cli_stops_with_an_error_when_arrays_are_missing(tmp_path, capsys):
     assert rc == 1
     assert "lacks arrays ['privileged']" in capsys.readouterr().err
     assert not (tmp_path / 'r').exists()
+
+
+def test_field_view_probe_reads_the_field_sensors_not_the_teachers(tmp_path, capsys):
+    # the planted signal lives only in the field view; its window mask is not a sensor
+    arrays = _arrays(300, seed=1)
+    rng = np.random.default_rng(2)
+    for name in ('camera', 'tactile', 'proprio', 'environment'):
+        arrays[f'field_{name}'] = arrays[f'teacher_{name}']
+    arrays['teacher_tactile'] = rng.normal(0.0, 1.0, arrays['teacher_tactile'].shape).astype(
+        np.float32)
+    arrays['field_mask'] = np.ones((len(arrays['episode']), 4), dtype=bool)
+    write_shard(tmp_path / 'data', 0, arrays)
+    (tmp_path / 'data' / 'card.json').write_text(json.dumps({'episodes': 300}))
+    f1 = {}
+    for view in ('teacher', 'field'):
+        out = tmp_path / view
+        assert main(['observability', '--data', str(tmp_path / 'data'), '--out', str(out),
+                     '--seeds', '0', '--epochs', '15', '--privileged-epochs', '1', '--view',
+                     view, '--frame-stride', '1', '--frame-pool', '1', '--no-progress']) == 0
+        s = json.loads((out / 'summary.json').read_text())
+        assert s['view'] == view and f'--view {view}' in s['command']
+        assert 'mask' not in s['inputs'] and s['inputs']['camera'] == [4, 3, 8, 8]
+        f1[view] = s['sensors_damage_f1']
+    assert f1['field'] > 0.9 and f1['teacher'] < 0.5, f1
