@@ -326,10 +326,12 @@ def write_report(records: List[dict], predictions: Path, out_dir: Path, title: s
     _plot_failures(records, out_dir / 'failure_modes.png')
     figures.append('failure_modes.png')
     seeds = sorted({r['seed'] for r in records})
+    sets = sorted({r['calibration'].get('conformal_sets', 'marginal') for r in records})
     text = [f'# {title}', '', f'Produced by `{command}`.', '',
             f'Held-out field-domain test episodes; seeds {seeds}; mean ± std over seeds. '
             'Student probabilities are the calibrated ensemble mean (as on the robot); '
-            'coverage is that of split-conformal sets at the stored alpha. "ECE floor" is the '
+            f'coverage is that of split-conformal sets ({" and ".join(sets)}) at the stored '
+            'alpha. "ECE floor" is the '
             'ECE a perfectly calibrated model with the same probabilities would show on this '
             'many windows (labels drawn from its own probabilities).', '',
             '## Headline (all field modalities)', '', headline_table(records), '',
