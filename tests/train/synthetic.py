@@ -76,6 +76,7 @@ def make_dataset(root, episodes=40, windows=4, seed=0, shards=2, missing=0.1):
     for s in range(shards):
         write_shard(root, s, {k: v[bounds[s]:bounds[s + 1]] for k, v in arrays.items()})
     (root / 'card.json').write_text(json.dumps({
-        'generator': 'tests/train/synthetic.py (not the simulator)', 'episodes': episodes,
+        'generator': 'tests/train/synthetic.py (not the simulator)', 'seed': seed,
+        'episodes': episodes,
         'windows': int(len(ep)), 'privileged': list(PRIVILEGED)}))
     return root

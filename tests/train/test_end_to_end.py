@@ -12,7 +12,7 @@ from softmaint_train.data import fit_normalisation, make_splits, open_dataset, W
 from softmaint_train.evaluate import labels_of, student_outputs
 from softmaint_train.export import example_inputs, session
 from softmaint_core.metrics import macro_f1
-from softmaint_train.pipeline import get_teacher, run, teacher_cache
+from softmaint_train.pipeline import get_teacher, run, teacher_cache, teacher_fingerprint
 from softmaint_train.checkpoints import build_teacher
 from softmaint_train.train import teacher_outputs, TrainingError, train_student
 import torch
@@ -135,6 +135,23 @@ def test_teacher_reads_each_domain_with_its_own_statistics(synthetic_root, tmp_p
         np.testing.assert_allclose(got['damage'][which], want['damage'], rtol=1e-5, atol=1e-6)
     assert not np.allclose(got['damage'][domain == 1],
                            teacher_outputs(teacher, windows, sim)['damage'][domain == 1])
+
+
+def test_a_teacher_of_another_dataset_is_retrained_not_reused(synthetic_root, tmp_path):
+    # regenerated data (another generator, another profile) keeps the split sizes of the
+    # same seed; the teacher of the old data must not be served for the new
+    from synthetic import make_dataset
+    other = make_dataset(tmp_path / 'other', episodes=60, windows=4, seed=5)
+    first = tiny_config(synthetic_root, tmp_path, **{'teacher.epochs': 1})
+    second = tiny_config(other, tmp_path, **{'teacher.epochs': 1})
+    trained = {}
+    for cfg in (first, first, second):
+        ds = open_dataset(cfg.data.root)
+        splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
+        teacher, _ = get_teacher(cfg, ds, splits, tmp_path, progress=False)
+        trained.setdefault(cfg.data.root, []).append(teacher_fingerprint(teacher, {}))
+    assert trained[first.data.root][0] == trained[first.data.root][1]     # reused
+    assert trained[second.data.root][0] != trained[first.data.root][0]    # retrained
 
 
 @pytest.mark.slow

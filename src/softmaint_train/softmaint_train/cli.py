@@ -328,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--split-seed', type=int, help='seed of the episode split (default 0)')
     s.add_argument('--threads', type=int, help='torch CPU threads (default 2)')
     s.add_argument('--view', choices=('teacher', 'field'),
-                   help="whose sensors the sensor probe reads (default teacher; field: the "
+                   help='whose sensors the sensor probe reads (default teacher; field: the '
                         "robot's sparse view with its sensor dropouts)")
     s.add_argument('--frame-stride', type=int, help='use every n-th camera frame (default 2)')
     s.add_argument('--frame-pool', type=int,

@@ -186,7 +186,7 @@ class DomainStats:
 
 
 def onboard_stats(stats: Union[Dict[str, tuple], DomainStats]) -> Dict[str, tuple]:
-    """The statistics the robot normalises its windows with: the field domain's."""
+    """Return the statistics the robot normalises its windows with: the field domain's."""
     return stats.of(FIELD_DOMAIN) if isinstance(stats, DomainStats) else stats
 
 

@@ -49,7 +49,8 @@ def get_teacher(cfg: TrainConfig, ds, splits, out_dir: Path, progress: bool = Tr
     Under torchrun rank 0 reads the checkpoint and sends it to the other ranks.
     """
     path = Path(out_dir) / f'teacher-seed{cfg.seed}.pt'
-    saved = from_main(_reusable_teacher, path, asdict(cfg.teacher), splits.sizes())
+    dataset = _card_hash(cfg.data.root)
+    saved = from_main(_reusable_teacher, path, asdict(cfg.teacher), splits.sizes(), dataset)
     if saved is not None:
         _log(f'teacher: reusing {path}')
         teacher, ckpt = model_from_checkpoint(saved)
@@ -63,22 +64,29 @@ def get_teacher(cfg: TrainConfig, ds, splits, out_dir: Path, progress: bool = Tr
     _log(f'teacher: trained in {time.monotonic() - start:.0f} s')
     if is_main():
         save_checkpoint(path, 'teacher', teacher, cfg, stats=stats, splits=splits.sizes(),
-                        privileged_dim=windows.arrays['privileged'].shape[1],
+                        dataset=dataset, privileged_dim=windows.arrays['privileged'].shape[1],
                         privileged_stats=[s.tolist() for s in teacher.privileged_stats])
     remove_state(state)
     del windows
     return teacher, stats
 
 
-def _reusable_teacher(path: Path, teacher_cfg: dict, sizes: dict) -> Optional[dict]:
-    """Return the checkpoint at path if it was trained with this teacher config and split."""
+def _reusable_teacher(path: Path, teacher_cfg: dict, sizes: dict,
+                      dataset: str) -> Optional[dict]:
+    """
+    Return the checkpoint at path if it was trained with this config, split and dataset.
+
+    The dataset is told by its card's SHA-256: regenerated data (another generator version,
+    another profile) keeps the split sizes of the same seed but not the card.
+    """
     if not path.is_file():
         return None
     # compare before building: a teacher of another architecture cannot even be loaded
     saved = torch.load(path, map_location='cpu', weights_only=False)
-    if saved['config']['teacher'] == teacher_cfg and saved['splits'] == sizes:
+    if (saved['config']['teacher'] == teacher_cfg and saved['splits'] == sizes
+            and saved.get('dataset') == dataset):
         return saved
-    _log(f'teacher: {path} was trained with another config or split; retraining')
+    _log(f'teacher: {path} was trained with another config, split or dataset; retraining')
     return None
 
 
