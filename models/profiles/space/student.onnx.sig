@@ -3,13 +3,13 @@
   "format": "softmaint-model-signature",
   "key_id": "a8c7ff9b82d09f98",
   "metadata": {
-    "bytes": 6379,
-    "sha256": "d249ad4cce1c700a0f5b1088a53ce18b31dc36b150a86f75d0344a8ccf768f2c"
+    "bytes": 7158,
+    "sha256": "477c4ad6a1b2c4e646120f7cdec4d31ca9cb38c2341e9dbb00cda8488c682e73"
   },
   "model": {
     "bytes": 823016,
-    "sha256": "fa8ffdaa1af85c92d439ca356487b99d472b20ab69d3622a4b406cceba19b6de"
+    "sha256": "7a0df372b26eea9d888588c76ac17b1cd46d1f69d7f5fbaee35898006d74b52b"
   },
-  "signature": "ll+4W27kbS5eM9vz8NhPlfCHImyBSOH2k3dB9eSzsvVG6oABpv4Bq7/+ndYlkkbTOmaO4pRS57NX2WwrLwnxCA==",
+  "signature": "Re6/SuSWWj9KgJvTKhguoOYUKV3p7cI3yK8oi+1NlK4OzdeLJIAJexJEGrhfK0oQxsn5AHdVJxrkmNtNpyR7AA==",
   "version": 1
 }
