@@ -222,6 +222,9 @@ def test_reproduce_writes_the_shipped_summary(synthetic_root, tmp_path, monkeypa
     ratio = distilled[0]['student']['all']['damage.macro_f1'] / \
         distilled[0]['teacher']['damage.macro_f1']
     assert summary['student_to_teacher']['per_seed']['0'] == pytest.approx(ratio)
+    assert summary['commands'][0] == (
+        'softmaint-train reproduce --config tiny.yaml --protocol protocol.yaml '
+        f'--test-data {synthetic_root} --summary shipped/summary.json')
     assert summary['test_windows'] > 0 and summary['nominal_coverage'] == pytest.approx(0.9)
     assert 0 <= summary['assistance_rate'] <= 1 and summary['reproduce_seconds'] > 0
     # the tiny teacher trains in about a second: counted as reused, the budget is not judged

@@ -13,8 +13,15 @@ from .probe import WindowRecord
 MAX_P99_DECISION_MS = 50.0
 # The suite's nodes, one process each.
 NODES = ('softmaint_ingestion', 'softmaint_inference', 'softmaint_agent')
+# Phases of the transport floor (--transport-robots) are named FLOOR_PHASE + robot count.
+FLOOR_PHASE = 'transport robots='
 # Latencies of every window, from its last input.
 LATENCIES = ('input_to_window', 'input_to_prediction', 'input_to_decision')
+
+
+def floor_phases(phases: Sequence[dict]) -> List[dict]:
+    """Return the transport-floor phases among `phases`."""
+    return [p for p in phases if p['phase'].startswith(FLOOR_PHASE)]
 
 
 def percentiles(samples: Sequence[float]) -> Dict[str, float]:

@@ -2,7 +2,7 @@
 import math
 from typing import List, Tuple
 
-from .metrics import LATENCIES, MAX_P99_DECISION_MS, NODES
+from .metrics import FLOOR_PHASE, floor_phases, LATENCIES, MAX_P99_DECISION_MS, NODES
 from .streams import Load, SOURCES
 
 
@@ -68,7 +68,7 @@ def format_phase(phase: dict) -> List[str]:
     for name, u in phase['processes'].items():
         lines.append(f'   cpu {name:32s} {u["cpu_s"]:7.2f} s  {100 * u["cpu_share"]:5.1f} % '
                      f'of a core  peak RSS {u["peak_rss_mib"]:6.1f} MiB')
-    if phase['kind'] == 'transport' and phase['robots'] > 1:
+    if phase['phase'].startswith(FLOOR_PHASE):
         lines.append(f'   transport floor (0 lost or refused, p99 stamp->receive <= '
                      f'{MAX_P99_DECISION_MS:g} ms): '
                      f'{"met" if phase["meets_target"] else "NOT met"}')
@@ -108,7 +108,7 @@ def format_summary(phases: List[dict]) -> List[str]:
     if transport and events:
         lines.append(f'   bare subscriber cpu, EventsExecutor / SingleThreadedExecutor: '
                      f'{_ratio(sink_cpu(events), sink)}')
-    floor = [p for p in phases if p['phase'].startswith('transport robots=')]
+    floor = floor_phases(phases)
     if floor:
         passed = [p['robots'] for p in floor if p['meets_target']]
         lines.append(f'   transport floor: robots with 0 lost and p99 stamp->receive <= '

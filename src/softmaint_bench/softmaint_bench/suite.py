@@ -79,8 +79,9 @@ import yaml
 
 from .child import Child, child_env
 from .load import load_main
-from .metrics import (LATENCIES, load_average, machine_times, MAX_P99_DECISION_MS, NODES,
-                      percentiles, process_usage, snapshot, usage_between, window_metrics)
+from .metrics import (FLOOR_PHASE, LATENCIES, load_average, machine_times, MAX_P99_DECISION_MS,
+                      NODES, percentiles, process_usage, snapshot, usage_between,
+                      window_metrics)
 from .probe import Probe
 from .report import format_phase, format_summary
 from .sink import sink_main
@@ -440,7 +441,7 @@ def bench_main(args: argparse.Namespace) -> int:
                                                     'events'))
                 print('\n'.join(format_phase(phases[-1])), flush=True)
             for robots in args.transport_robots:
-                phases.append(bench.transport_phase(f'transport robots={robots}',
+                phases.append(bench.transport_phase(f'{FLOOR_PHASE}{robots}',
                                                     args.dds_profile, 'events', robots))
                 print('\n'.join(format_phase(phases[-1])), flush=True)
             if 'light' in baselines:

@@ -19,6 +19,7 @@ import sys
 from typing import Dict, List, Optional
 
 from .child import Child
+from .metrics import floor_phases
 
 # The default scenario's bag: the whole demo scenario, simulated faster than real time.
 BAG_SCENARIO, BAG_SECONDS, BAG_RATE = 'default', 100.0, 4.0
@@ -106,7 +107,6 @@ def summary(phases: List[dict], bag: Optional[dict], machine: dict,
         'rss_growth_mb_10min': max((g['growth_mib'] for g in growth.values()), default=None),
         'soak_seconds': soak['duration_s'] if soak else None,
         'soak_rss_mib': growth,
-        'transport_floor': [transport_floor(p) for p in phases
-                            if p['phase'].startswith('transport robots=')],
+        'transport_floor': [transport_floor(p) for p in floor_phases(phases)],
         'machine': machine, 'command': command,
     }

@@ -96,10 +96,12 @@ def _shipped_summary(args, cfg, record, command: str, signing_key) -> Path:
     results = ablate(args.protocol, out, progress=not args.no_progress)
     metrics = evaluate(Path(record['export']['path']), Path(args.test_data),
                        profile_policy(Path('config'), 'default'))
+    reproduce = (f'{command} --protocol {args.protocol} --test-data {args.test_data} '
+                 f'--summary {args.summary}')
     figures = summary(load_records(results), record['wall_seconds'],
                       record['teacher_seconds'], metrics,
                       1.0 - cfg.calibration.conformal_alpha,
-                      [command, f'softmaint-train ablate --config {args.protocol} --out {out}'],
+                      [reproduce, f'softmaint-train ablate --config {args.protocol} --out {out}'],
                       Path(args.test_data))
     add_to_card(Path(record['export']['path']), card_metrics(figures), signing_key)
     path = Path(args.summary)

@@ -31,13 +31,12 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .data import FIELD_DOMAIN
 from .probe_models import CAMERA, PrivilegedProbe, SensorProbe
 
-VIEWS = ('teacher', 'field')
 NOT_SENSORS = ('mask',)     # field_mask: which modalities a window has, not a sensor
 LABELS = ('damage', 'fatigue', 'domain', 'episode')
 PROBES = ('privileged', 'sensors')
-FIELD_DOMAIN = 1
 MIN_STD = 1e-3
 LOAD_CHUNK = 256
 EVAL_CHUNK = 256

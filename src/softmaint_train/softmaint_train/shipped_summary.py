@@ -1,8 +1,8 @@
 """
 The shipped recipe's headline figures (issue 15) in one summary.json.
 
-    softmaint-train reproduce --config config/train/field-v21u.yaml \
-        --protocol config/train/protocol-v21u.yaml --test-data data/sim-v21-test \
+    softmaint-train reproduce --config config/train/field-v22.yaml \
+        --protocol config/train/protocol-v22.yaml --test-data data/sim-v21-test \
         --summary docs/reports/shipped/summary.json
 
 reproduce trains and exports the model as always; --protocol then runs (or reuses, from its
