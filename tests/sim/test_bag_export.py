@@ -128,3 +128,16 @@ def test_export_refuses_an_existing_directory_and_bad_ranges(small_dataset, expo
     out_of_range = subprocess.run([*cli, '--episodes', '10:14', '--out', str(path) + '_2'],
                                   capture_output=True, text=True, timeout=60)
     assert out_of_range.returncode == 2 and 'out of range [0, 12)' in out_of_range.stderr
+
+
+def test_start_option_moves_every_stamp(small_dataset, tmp_path):
+    from softmaint_sim.bag import START_NS
+    out = tmp_path / 'later'
+    later = START_NS + 86_400 * 10**9            # the next day
+    done = subprocess.run([sys.executable, '-m', 'softmaint_sim.dataset_cli', 'export-bag',
+                           str(small_dataset), '--episodes', '3:5', '--out', str(out),
+                           '--start', str(later / 1e9)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    truth = [stamp for topic, _, stamp, _ in _read(out) if topic == '/softmaint/ground_truth']
+    assert truth == [later, later + 3 * 10**9]

@@ -27,6 +27,7 @@ from .sensors import FIELD_NOISE, SIM_NOISE
 
 START_NS = 1_767_225_600 * 10 ** 9     # 2026-01-01T00:00:00Z: fixed, so exports are repeatable
 FRAME_ID = 'softmaint_arm'
+EPISODE_GAP = 1.0        # seconds between exported episodes
 TYPES = {
     topics.CAMERA: 'sensor_msgs/msg/Image',
     topics.TACTILE: 'softmaint_interfaces/msg/TactileArray',
@@ -116,7 +117,7 @@ def episode_messages(build: _Messages, row: dict, start_ns: int) -> List[Tuple[i
 
 
 def export_episodes(data, indices: Iterable[int], out: Path, start_ns: int = START_NS,
-                    gap: float = 1.0) -> int:
+                    gap: float = EPISODE_GAP) -> int:
     """Write episodes `indices` of dataset `data` to a new MCAP bag `out`; return the count."""
     out = Path(out)
     if out.exists():

@@ -5,7 +5,7 @@ softmaint-dataset: generate simulated datasets, show their card, export episodes
                                [--shard-size K] [--profile NAME] [--shards A:B]
     softmaint-dataset merge OUT PART [PART ...]
     softmaint-dataset card DIR
-    softmaint-dataset export-bag DIR --episodes 0:10 --out BAG_DIR
+    softmaint-dataset export-bag DIR --episodes 0:10 --out BAG_DIR [--start UNIX_SECONDS]
 
 Generation is deterministic for a seed: episode i is drawn from its own generator seeded with
 (seed, i), whatever the sharding or the number of workers. Shards are written atomically
@@ -43,7 +43,7 @@ from . import episode as ep
 from . import profiles
 from . import sensors
 from .arm import FIELD_GEOMETRY, SIM_GEOMETRY
-from .bag import export_episodes, ExportError
+from .bag import export_episodes, ExportError, START_NS
 
 DEFAULT_SHARD_SIZE = 100
 _GENERATOR: Optional[ep.EpisodeGenerator] = None
@@ -411,6 +411,10 @@ def main(argv=None) -> int:
     bag.add_argument('dir', type=Path)
     bag.add_argument('--episodes', required=True, help='N, A:B or A,B,C')
     bag.add_argument('--out', required=True, type=Path)
+    bag.add_argument('--start', type=float, default=START_NS * 1e-9,
+                     help='stamp of the first episode, seconds since the epoch (default '
+                     '2026-01-01T00:00:00Z); bags meant to be read together need '
+                     'stamps that do not overlap')
     args = parser.parse_args(argv)
     try:
         if args.command == 'generate':
@@ -430,7 +434,7 @@ def main(argv=None) -> int:
         else:
             data = ds.Dataset(args.dir)
             indices = parse_range(args.episodes, len(data))
-            count = export_episodes(data, indices, args.out)
+            count = export_episodes(data, indices, args.out, round(args.start * 1e9))
             print(f'wrote {count} messages of {len(indices)} episodes to {args.out}')
     except (CliError, ds.DatasetError, ExportError) as err:
         print(f'softmaint-dataset: error: {err}', file=sys.stderr)
