@@ -10,10 +10,14 @@ Two small classifiers are trained on the same episodes and tested on the same he
                 dilated 1-D temporal conv over each vector modality (standardised per channel
                 on train), pooled the same way; concatenated into an MLP head
 
-Both predict damage and fatigue (a multi-task head). The split is by episode, stratified by
-damage, seeded by `split_seed` only, so every training seed and both probes see the same test
-episodes. A large gap between the two damage F1s means the sensors do not carry (or the probe
-cannot find) what the physics state determines. Shapes are read from the data.
+Both predict damage, fatigue and urgency (a multi-task head; urgency in [0, 1] through a
+sigmoid, least squares). The split is by episode, stratified by damage, seeded by `split_seed`
+only, so every training seed and both probes see the same test episodes. A large gap between
+the two damage F1s means the sensors do not carry (or the probe cannot find) what the physics
+state determines. Each probe's point estimate (most probable classes, predicted urgency) also
+gives the maintenance level it implies (softmaint_core.decisions.ground_truth_action with the
+default thresholds): its `decision_accuracy` against the level the true labels imply bounds
+what a policy reading these sensors can reach. Shapes are read from the data.
 """
 from dataclasses import dataclass, field
 import json
@@ -24,7 +28,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from softmaint_core.dataset import Dataset
+from softmaint_core.decisions import ground_truth_action
 from softmaint_core.metrics import confusion_matrix, macro_f1
+from softmaint_core.settings import Thresholds
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 import torch
 from torch import nn
@@ -32,10 +38,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import FIELD_DOMAIN
+from .losses import get_loss
 from .probe_models import CAMERA, PrivilegedProbe, SensorProbe
 
 NOT_SENSORS = ('mask',)     # field_mask: which modalities a window has, not a sensor
 LABELS = ('damage', 'fatigue', 'domain', 'episode')
+URGENCY = 'urgency'          # the regressed label (float; LABELS are integers)
 PROBES = ('privileged', 'sensors')
 MIN_STD = 1e-3
 LOAD_CHUNK = 256
@@ -88,7 +96,7 @@ def view_arrays(ds: Dataset, view: str) -> Tuple[List[str], bool]:
     prefix = f'{view}_'
     names = [n[len(prefix):] for n in ds.names
              if n.startswith(prefix) and n[len(prefix):] not in NOT_SENSORS]
-    missing = sorted(set(LABELS + ('privileged',)) - set(ds.names))
+    missing = sorted(set(LABELS + (URGENCY, 'privileged')) - set(ds.names))
     if missing or not names:
         raise ObservabilityError(f'{ds.root} lacks arrays {missing or [prefix + "*"]}')
     return sorted(n for n in names if n != CAMERA), CAMERA in names
@@ -127,6 +135,7 @@ def load_probe_data(root, cfg: ProbeConfig) -> ProbeData:
     series_names, has_camera = view_arrays(ds, cfg.view)
     rows = select_episodes(ds.array('episode'), cfg.max_episodes, cfg.split_seed)
     labels = {name: ds.take(name, rows).astype(np.int64) for name in LABELS}
+    labels[URGENCY] = ds.take(URGENCY, rows).astype(np.float32)
     series = {name: ds.take(f'{cfg.view}_{name}', rows).astype(np.float32)
               for name in series_names}
     series = {name: x.reshape(len(rows), x.shape[1], -1) for name, x in series.items()}
@@ -246,7 +255,7 @@ def check_finite(loss: torch.Tensor, desc: str, epoch: int, step: int) -> None:
 def train_probe(model: nn.Module, inputs: Dict[str, torch.Tensor],
                 targets: Dict[str, torch.Tensor], train: np.ndarray, epochs: int,
                 cfg: ProbeConfig, seed: int, desc: str) -> nn.Module:
-    """Adam with cosine decay on the summed cross-entropies of all heads, fixed epochs."""
+    """Adam with cosine decay on the heads' summed losses (cross-entropy; urgency: MSE)."""
     rng = np.random.default_rng([seed, 3])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = math.ceil(len(train) / cfg.batch_size)
@@ -259,7 +268,7 @@ def train_probe(model: nn.Module, inputs: Dict[str, torch.Tensor],
         for start in range(0, len(order), cfg.batch_size):
             index = np.sort(order[start:start + cfg.batch_size])
             out = model(_batch(inputs, index))
-            loss = sum(F.cross_entropy(out[k], t[index]) for k, t in targets.items())
+            loss = sum(head_loss(k, out[k], t[index]) for k, t in targets.items())
             check_finite(loss, desc, epoch, step)
             for group in opt.param_groups:
                 group['lr'] = _lr(step, epochs * per_epoch, cfg.lr)
@@ -273,14 +282,23 @@ def train_probe(model: nn.Module, inputs: Dict[str, torch.Tensor],
     return model.eval()
 
 
+def head_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of a class head; least squares of the sigmoid of the urgency head."""
+    if name == URGENCY:
+        return get_loss('urgency_mse')(torch.sigmoid(output[:, 0]), target)
+    return F.cross_entropy(output, target)
+
+
 @torch.no_grad()
 def predict(model: nn.Module, inputs: Dict[str, torch.Tensor],
             rows: np.ndarray) -> Dict[str, np.ndarray]:
-    """Arg-max class of every head for `rows`."""
+    """Arg-max class of every class head, and the urgency, for `rows`."""
     model.eval()
     parts = [model(_batch(inputs, rows[i:i + EVAL_CHUNK]))
              for i in range(0, len(rows), EVAL_CHUNK)]
-    return {k: torch.cat([p[k] for p in parts]).argmax(-1).numpy() for k in parts[0]}
+    out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    return {k: (torch.sigmoid(v[:, 0]) if k == URGENCY else v.argmax(-1)).numpy()
+            for k, v in out.items()}
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -307,19 +325,34 @@ def chance_f1(test_labels: np.ndarray, train_labels: np.ndarray, classes: int) -
     return float(np.mean(2 * p[present] * q[present] / np.maximum(p + q, 1e-12)[present]))
 
 
+def implied_levels(values: Dict[str, np.ndarray]) -> np.ndarray:
+    """Maintenance level (settings.Action value) that fatigue, damage and urgency imply."""
+    t = Thresholds()
+    return np.array([ground_truth_action(FATIGUE_LEVELS[f], DAMAGE_TYPES[d], float(u), t)
+                     for f, d, u in zip(values['fatigue'], values['damage'], values[URGENCY])])
+
+
 def probe_metrics(labels: Dict[str, np.ndarray], preds: Dict[str, np.ndarray],
                   classes: Dict[str, int]) -> dict:
-    """Damage macro-F1 (all and field-domain), per-class F1, confusion; fatigue macro-F1."""
+    """
+    Damage macro-F1 (all and field-domain), per-class F1, confusion; fatigue macro-F1;
+    urgency MAE and the point estimate's decision accuracy (all and field-domain).
+    """
     k = classes['damage']
     cm = confusion_matrix(labels['damage'], preds['damage'], k)
     field_rows = labels['domain'] == FIELD_DOMAIN
     field_f1 = (macro_f1(labels['damage'][field_rows], preds['damage'][field_rows], k)
                 if field_rows.any() else None)
+    right = implied_levels(preds) == implied_levels(labels)
     return {'damage_f1': macro_f1(labels['damage'], preds['damage'], k),
             'damage_f1_field': field_f1,
             'damage_f1_per_class': per_class_f1(cm),
             'confusion': cm.tolist(),
-            'fatigue_f1': macro_f1(labels['fatigue'], preds['fatigue'], classes['fatigue'])}
+            'fatigue_f1': macro_f1(labels['fatigue'], preds['fatigue'], classes['fatigue']),
+            'urgency_mae': float(np.abs(preds[URGENCY] - labels[URGENCY]).mean()),
+            'decision_accuracy': float(right.mean()),
+            'decision_accuracy_field': float(right[field_rows].mean()) if field_rows.any()
+            else None}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -332,9 +365,9 @@ def class_counts(labels: Dict[str, np.ndarray]) -> Dict[str, int]:
 
 def training_targets(labels: Dict[str, np.ndarray], train: np.ndarray, shuffle: bool,
                      seed: int) -> Dict[str, torch.Tensor]:
-    """Damage and fatigue targets; with `shuffle`, permuted among the train rows (a control)."""
+    """Every head's targets; with `shuffle`, permuted among the train rows (a control)."""
     targets = {}
-    for name in ('damage', 'fatigue'):
+    for name in ('damage', 'fatigue', URGENCY):
         y = labels[name].copy()
         if shuffle:
             y[train] = y[np.random.default_rng([seed, 4]).permutation(train)]
@@ -343,12 +376,13 @@ def training_targets(labels: Dict[str, np.ndarray], train: np.ndarray, shuffle: 
 
 
 def build_probe(name: str, data: ProbeData, inputs, camera_stats, classes) -> nn.Module:
-    """Fresh privileged or sensor probe for the data's shapes."""
+    """Fresh privileged or sensor probe for the data's shapes (one urgency output)."""
+    outputs = {**classes, URGENCY: 1}
     if name == 'privileged':
-        return PrivilegedProbe(inputs['privileged'].shape[1], classes)
+        return PrivilegedProbe(inputs['privileged'].shape[1], outputs)
     series = {k: int(v.shape[-1]) for k, v in inputs.items() if k != CAMERA}
     channels = int(data.camera.shape[2]) if data.camera is not None else None
-    return SensorProbe(series, channels, camera_stats, classes)
+    return SensorProbe(series, channels, camera_stats, outputs)
 
 
 def run_seed(data: ProbeData, inputs: dict, camera_stats, split, classes, cfg: ProbeConfig,
@@ -410,6 +444,8 @@ def probe_summary(name: str, per_seed: List[Dict[str, dict]], class_names) -> di
         f'{name}_damage_f1_per_class': dict(zip(class_names, per_class)),
         f'{name}_fatigue_f1': _mean([r['fatigue_f1'] for r in runs]),
         f'{name}_fatigue_f1_per_seed': [r['fatigue_f1'] for r in runs],
+        **{f'{name}_{key}': _mean([r[key] for r in runs])
+           for key in ('urgency_mae', 'decision_accuracy', 'decision_accuracy_field')},
         f'{name}_confusion': np.sum([r['confusion'] for r in runs], axis=0).tolist(),
         f'{name}_confusion_per_seed': [r['confusion'] for r in runs],
         f'{name}_seconds_per_seed': [r['seconds'] for r in runs],
@@ -465,13 +501,15 @@ def summary_markdown(s: dict) -> str:
         f"{s['train_episodes']} train; seeds {s['seeds']}; epochs {s['epochs']}"
         + ('; **training labels shuffled (control)**' if s['shuffle_labels'] else '') + '.',
         '', f"Command: `{s.get('command', '')}`", '',
-        '| probe | damage F1 (mean ± std) | per seed | field damage F1 | fatigue F1 |',
-        '|---|---|---|---|---|']
+        '| probe | damage F1 (mean ± std) | per seed | field damage F1 | fatigue F1 | urgency MAE '
+        '| decision accuracy (field) |', '|---|---|---|---|---|---|---|']
     for p in PROBES:
         seeds = ' / '.join(_fmt(v) for v in s[f'{p}_damage_f1_per_seed'])
         lines.append(f"| {p} | {_fmt(s[f'{p}_damage_f1'])} ± {s[f'{p}_damage_f1_std']:.3f} | "
                      f"{seeds} | {_fmt(s[f'{p}_damage_f1_field'])} | "
-                     f"{_fmt(s[f'{p}_fatigue_f1'])} |")
+                     f"{_fmt(s[f'{p}_fatigue_f1'])} | {_fmt(s.get(f'{p}_urgency_mae'))} | "
+                     f"{_fmt(s.get(f'{p}_decision_accuracy'))} "
+                     f"({_fmt(s.get(f'{p}_decision_accuracy_field'))}) |")
     lines += ['', 'Chance damage F1 (guessing with train frequencies): '
               f"{s['chance_damage_f1']:.3f}.", '',
               '| damage class | ' + ' | '.join(PROBES) + ' |', '|---|' + '---|' * len(PROBES)]

@@ -4,7 +4,7 @@ The observability probes' networks (models only; observability.py trains and sco
     PrivilegedProbe  MLP over the privileged physics columns
     SensorProbe      per-frame CNN on the camera and dilated temporal convolutions on each
                      vector modality, pooled over time (mean and max), into an MLP
-Both end in Heads: damage and fatigue logits from one hidden layer.
+Both end in Heads: one output per task (class logits; one urgency value) from one hidden layer.
 """
 from typing import Dict, Optional
 
@@ -17,11 +17,11 @@ CAMERA = 'camera'          # the frames' input name (softmaint_core.spec.MODALIT
 class Heads(nn.Module):
     """MLP head with one linear output per task."""
 
-    def __init__(self, features: int, classes: Dict[str, int], hidden: int = 64):
+    def __init__(self, features: int, outputs: Dict[str, int], hidden: int = 64):
         super().__init__()
         self.trunk = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(),
                                    nn.Linear(hidden, hidden), nn.ReLU())
-        self.out = nn.ModuleDict({k: nn.Linear(hidden, n) for k, n in classes.items()})
+        self.out = nn.ModuleDict({k: nn.Linear(hidden, n) for k, n in outputs.items()})
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Logits of every task."""
@@ -32,9 +32,9 @@ class Heads(nn.Module):
 class PrivilegedProbe(nn.Module):
     """MLP (two hidden layers) over the standardised privileged columns."""
 
-    def __init__(self, columns: int, classes: Dict[str, int], hidden: int = 64):
+    def __init__(self, columns: int, outputs: Dict[str, int], hidden: int = 64):
         super().__init__()
-        self.heads = Heads(columns, classes, hidden)
+        self.heads = Heads(columns, outputs, hidden)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Logits from batch['privileged'] [B, P]."""
@@ -92,7 +92,7 @@ class SensorProbe(nn.Module):
     """
 
     def __init__(self, series: Dict[str, int], camera_channels: Optional[int],
-                 camera_stats, classes: Dict[str, int], hidden: int = 128,
+                 camera_stats, outputs: Dict[str, int], hidden: int = 128,
                  dropout: float = 0.3):
         super().__init__()
         self.series = nn.ModuleDict({k: SeriesEncoder(d) for k, d in series.items()})
@@ -106,7 +106,7 @@ class SensorProbe(nn.Module):
             self.register_buffer('cam_std', std * 255.0)
         self.norms = nn.ModuleList(nn.LayerNorm(w) for w in widths)
         self.dropout = nn.Dropout(dropout)
-        self.heads = Heads(sum(widths), classes, hidden)
+        self.heads = Heads(sum(widths), outputs, hidden)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Logits from the sensor tensors of a batch (camera as uint8)."""

@@ -3,8 +3,9 @@ Tests of the observability probe (softmaint-train observability) on a planted da
 
 The dataset is synthetic, not the simulator: the damage label is a deterministic function of
 one privileged column (spanning five orders of magnitude, like RUL or cycles) and of one tactile
-channel; everything else is noise. Both probes must learn it, and fall to chance when the
-training labels are shuffled.
+channel, the urgency a function of the damage class, the fatigue always low; everything else
+is noise. Both probes must learn them, and fall to chance when the training labels are
+shuffled.
 """
 import json
 
@@ -12,9 +13,9 @@ import numpy as np
 import pytest
 from softmaint_core.dataset import write_shard
 from softmaint_train.cli import main
-from softmaint_train.observability import (downsample_frames, ObservabilityError,
-                                           privileged_features, ProbeConfig, run,
-                                           split_episodes, train_probe)
+from softmaint_train.observability import (downsample_frames, implied_levels,
+                                           ObservabilityError, privileged_features,
+                                           ProbeConfig, run, split_episodes, train_probe)
 import torch
 from torch import nn
 
@@ -38,8 +39,8 @@ def _arrays(episodes: int, seed: int, with_privileged: bool = True):
         'teacher_proprio': rng.normal(0.0, 1.0, (n, 6, 4)).astype(np.float32),
         'teacher_environment': environment,
         'damage': damage.astype(np.int64),
-        'fatigue': rng.integers(0, 3, episodes)[ep].astype(np.int64),
-        'urgency': rng.random(n).astype(np.float32),
+        'fatigue': np.zeros(n, np.int64),      # low: the maintenance level follows the rest
+        'urgency': np.clip(0.22 * damage + rng.normal(0, 0.02, n), 0, 1).astype(np.float32),
         'domain': (ep % 3 == 0).astype(np.int64),
         'episode': ep.astype(np.int64),
     }
@@ -114,11 +115,21 @@ def test_probes_learn_planted_label_and_fall_to_chance_when_shuffled(planted):
     assert summary['privileged_damage_f1'] > 0.9
     assert summary['sensors_damage_f1'] > 0.9
     assert summary['sensors_damage_f1_field'] > 0.85
+    assert summary['sensors_urgency_mae'] < 0.1 and summary['sensors_decision_accuracy'] > 0.9
     cfg.shuffle_labels = True
     control = run(planted, cfg)
     assert control['test_episodes'] == summary['test_episodes']
     for probe in ('privileged', 'sensors'):
         assert control[f'{probe}_damage_f1'] < control['chance_damage_f1'] + 0.2
+        assert control[f'{probe}_urgency_mae'] > 0.2
+        assert control[f'{probe}_decision_accuracy'] < 0.7
+
+
+def test_implied_levels_by_hand():
+    # fatigue, damage, urgency -> the level the default thresholds (0.4, 0.6, 0.8) imply
+    values = {'fatigue': np.array([0, 1, 0, 2, 0, 0]), 'damage': np.array([0, 0, 1, 0, 0, 0]),
+              'urgency': np.array([0.1, 0.1, 0.1, 0.1, 0.5, 0.85])}
+    assert implied_levels(values).tolist() == [0, 1, 2, 2, 1, 3]
 
 
 def test_non_finite_loss_stops_with_a_clear_error():
