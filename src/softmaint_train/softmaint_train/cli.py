@@ -229,7 +229,8 @@ def cmd_observability(args) -> int:
                'view', 'frame_stride', 'frame_pool')
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     cfg = ProbeConfig(seeds=tuple(args.seeds), max_episodes=args.max_episodes,
-                      shuffle_labels=args.shuffle_labels, progress=not args.no_progress, **given)
+                      shuffle_labels=args.shuffle_labels, progress=not args.no_progress,
+                      modalities=tuple(args.modalities or ()), **given)
     try:
         summary = run(args.data, cfg)
     except ObservabilityError as err:
@@ -254,6 +255,8 @@ def _observability_command(args, cfg) -> str:
              f'--frame-stride {cfg.frame_stride}', f'--frame-pool {cfg.frame_pool}']
     if cfg.max_episodes:
         words.append(f'--max-episodes {cfg.max_episodes}')
+    if cfg.modalities:
+        words.append('--modalities ' + ' '.join(cfg.modalities))
     if cfg.shuffle_labels:
         words.append('--shuffle-labels')
     return ' '.join(words)
@@ -335,6 +338,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--frame-stride', type=int, help='use every n-th camera frame (default 2)')
     s.add_argument('--frame-pool', type=int,
                    help='average-pool camera frames n x n (default 2)')
+    s.add_argument('--modalities', nargs='+', metavar='NAME',
+                   help="the sensor probe reads only these of the view's modalities (default: "
+                        'all), e.g. --modalities camera: what the camera alone carries')
     s.add_argument('--shuffle-labels', action='store_true',
                    help='control: permute the training labels (F1 should fall to chance)')
     s.add_argument('--no-progress', action='store_true', help='hide progress bars')

@@ -72,6 +72,7 @@ class ProbeConfig:
     threads: int = 2
     shuffle_labels: bool = False     # control: permute the training labels
     view: str = 'teacher'            # whose sensors: the teacher's, or the field robot's
+    modalities: Sequence[str] = ()   # the view's modalities the sensor probe reads (() = all)
     progress: bool = True
 
 
@@ -91,14 +92,23 @@ class ProbeData:
 
 # ----------------------------------------------------------------------------- data
 
-def view_arrays(ds: Dataset, view: str) -> Tuple[List[str], bool]:
-    """Vector modalities of a view (names without prefix) and whether it has a camera."""
+def view_arrays(ds: Dataset, view: str, only: Sequence[str] = ()) -> Tuple[List[str], bool]:
+    """
+    Vector modalities of a view (names without prefix) and whether it has a camera.
+
+    `only`: read just these modalities (all of the view's when empty).
+    """
     prefix = f'{view}_'
     names = [n[len(prefix):] for n in ds.names
              if n.startswith(prefix) and n[len(prefix):] not in NOT_SENSORS]
     missing = sorted(set(LABELS + (URGENCY, 'privileged')) - set(ds.names))
     if missing or not names:
         raise ObservabilityError(f'{ds.root} lacks arrays {missing or [prefix + "*"]}')
+    unknown = sorted(set(only) - set(names))
+    if unknown:
+        raise ObservabilityError(f'the {view} view has no modality {unknown}; it has '
+                                 f'{sorted(names)}')
+    names = [n for n in names if not only or n in only]
     return sorted(n for n in names if n != CAMERA), CAMERA in names
 
 
@@ -132,7 +142,7 @@ def _load_camera(ds: Dataset, rows: np.ndarray, cfg: ProbeConfig) -> np.ndarray:
 def load_probe_data(root, cfg: ProbeConfig) -> ProbeData:
     """Read the selected episodes' view, privileged state and labels into memory."""
     ds = Dataset(root)
-    series_names, has_camera = view_arrays(ds, cfg.view)
+    series_names, has_camera = view_arrays(ds, cfg.view, cfg.modalities)
     rows = select_episodes(ds.array('episode'), cfg.max_episodes, cfg.split_seed)
     labels = {name: ds.take(name, rows).astype(np.int64) for name in LABELS}
     labels[URGENCY] = ds.take(URGENCY, rows).astype(np.float32)
@@ -472,7 +482,7 @@ def summarise(per_seed, data: ProbeData, split, classes, cfg: ProbeConfig) -> di
         'field_test_episodes': int(len(field_test)),
         'split': {'seed': cfg.split_seed, 'test_fraction': cfg.test_fraction,
                   'stratified_by': 'damage', 'by': 'episode'},
-        'seeds': list(cfg.seeds), 'view': cfg.view,
+        'seeds': list(cfg.seeds), 'view': cfg.view, 'modalities': list(cfg.modalities),
         'epochs': {'privileged': cfg.privileged_epochs, 'sensors': cfg.epochs},
         'shuffle_labels': cfg.shuffle_labels,
         'inputs': {'privileged': list(data.privileged.shape[1:]),
@@ -499,7 +509,9 @@ def summary_markdown(s: dict) -> str:
         f"Data `{s['data']}` (generator {s['generator']} {s['generator_version']}); "
         f"{s['test_episodes']} held-out test episodes ({s['field_test_episodes']} field), "
         f"{s['train_episodes']} train; seeds {s['seeds']}; epochs {s['epochs']}"
-        + ('; **training labels shuffled (control)**' if s['shuffle_labels'] else '') + '.',
+        + ('; **training labels shuffled (control)**' if s['shuffle_labels'] else '')
+        + (f"; the sensor probe reads only {', '.join(s['modalities'])}"
+           if s.get('modalities') else '') + '.',
         '', f"Command: `{s.get('command', '')}`", '',
         '| probe | damage F1 (mean ± std) | per seed | field damage F1 | fatigue F1 | urgency MAE '
         '| decision accuracy (field) |', '|---|---|---|---|---|---|---|']

@@ -204,3 +204,22 @@ def test_field_view_probe_reads_the_field_sensors_not_the_teachers(tmp_path, cap
         assert 'mask' not in s['inputs'] and s['inputs']['camera'] == [4, 3, 8, 8]
         f1[view] = s['sensors_damage_f1']
     assert f1['field'] > 0.9 and f1['teacher'] < 0.5, f1
+
+
+def test_modalities_option_reads_only_those(planted, tmp_path, capsys):
+    # the planted damage lives in tactile: the camera alone falls to chance, tactile alone not
+    f1 = {}
+    for only in ('camera', 'tactile'):
+        out = tmp_path / only
+        assert main(['observability', '--data', str(planted), '--out', str(out), '--seeds', '0',
+                     '--epochs', '15', '--privileged-epochs', '1', '--modalities', only,
+                     '--no-progress']) == 0
+        s = json.loads((out / 'summary.json').read_text())
+        assert s['modalities'] == [only] and f'--modalities {only}' in s['command']
+        assert set(s['inputs']) == {'privileged', only}
+        assert f'reads only {only}' in (out / 'summary.md').read_text()
+        f1[only] = s['sensors_damage_f1']
+    assert f1['tactile'] > 0.9 and f1['camera'] < s['chance_damage_f1'] + 0.2, f1
+    assert main(['observability', '--data', str(planted), '--out', str(tmp_path / 'x'),
+                 '--modalities', 'sonar', '--no-progress']) == 1
+    assert "the teacher view has no modality ['sonar']" in capsys.readouterr().err
