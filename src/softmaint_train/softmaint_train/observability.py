@@ -345,8 +345,10 @@ def implied_levels(values: Dict[str, np.ndarray]) -> np.ndarray:
 def probe_metrics(labels: Dict[str, np.ndarray], preds: Dict[str, np.ndarray],
                   classes: Dict[str, int]) -> dict:
     """
-    Damage macro-F1 (all and field-domain), per-class F1, confusion; fatigue macro-F1;
-    urgency MAE and the point estimate's decision accuracy (all and field-domain).
+    Score a probe's predictions on the test rows.
+
+    Damage macro-F1 (all and field-domain), per-class F1, confusion; fatigue macro-F1; urgency
+    MAE and the point estimate's decision accuracy (all and field-domain).
     """
     k = classes['damage']
     cm = confusion_matrix(labels['damage'], preds['damage'], k)
