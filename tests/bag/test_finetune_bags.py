@@ -100,6 +100,16 @@ def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp
     assert report['original_test_windows'] > 0
     assert all(math.isfinite(v) for v in report['forgetting'].values())
     assert (tmp_path / 'tuned.pt').stat().st_size > 0
+    # the fine-tuned student needs an id of its own before it is exported
+    from softmaint_core.metadata import load_verified
+    from softmaint_train.cli import main as train_main
+    export = ['export', '--checkpoint', str(tmp_path / 'tuned.pt'), '--out',
+              str(tmp_path / 'tuned' / 'student.onnx')]
+    assert train_main(export) == 2
+    assert 'give it a model id of its own with --model-id' in capsys.readouterr().err
+    assert not (tmp_path / 'tuned').exists()
+    assert train_main(export + ['--model-id', 'student-tuned-test']) == 0
+    assert load_verified(tmp_path / 'tuned' / 'student.onnx').model_id == 'student-tuned-test'
 
 
 def test_finetune_refuses_a_log_that_labels_nothing(tmp_path, capsys):

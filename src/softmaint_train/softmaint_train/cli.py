@@ -167,6 +167,14 @@ def cmd_export(args) -> int:
     cfg = config_from_dict(ckpt['config'])
     if args.out:
         cfg.export.out = args.out
+    if args.model_id:
+        cfg.export.model_id = args.model_id
+    elif 'finetuned_from' in ckpt:
+        print('softmaint-train export: this checkpoint was fine-tuned from '
+              f"{ckpt['finetuned_from']}; give it a model id of its own with --model-id "
+              f'(the config names {cfg.export.model_id!r}, the model it started from)',
+              file=sys.stderr)
+        return 2
     metrics = {}
     if args.metrics:
         metrics = json.loads(Path(args.metrics).read_text())['student']['all']
@@ -302,6 +310,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--checkpoint', required=True)
     s.add_argument('--out', help='ONNX path (default: the config export.out)')
     s.add_argument('--metrics', help='record.json whose test metrics go into the metadata')
+    s.add_argument('--model-id', help="the model card's id (default: the config's "
+                   'export.model_id; required for a fine-tuned checkpoint)')
     _add_signing_key(s)
     s.set_defaults(fn=cmd_export)
     s = sub.add_parser('bench', help=cmd_bench.__doc__)
