@@ -112,6 +112,32 @@ def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp
     assert load_verified(tmp_path / 'tuned' / 'student.onnx').model_id == 'student-tuned-test'
 
 
+@pytest.mark.slow
+def test_calibration_bags_refit_the_shipped_calibration(tmp_path, capsys):
+    import torch
+    from softmaint_train.finetune_bags import main
+    checkpoint = _tiny_student(tmp_path, seed=0)
+    starts = [bags.START_NS + k * 100 * 10**9 for k in range(3)]
+    labels = {'fatigue_label': FATIGUE, 'damage_label': DAMAGE, 'urgency_label': URGENCY}
+    for name, start, seed in zip(('train', 'held', 'cal'), starts, (1, 2, 3)):
+        bags.write_sensor_bag(tmp_path / name, 'mcap', seconds=6.0, seed=seed, start_ns=start)
+    log = _log(tmp_path, [(start / 1e9, start / 1e9 + 6.0, labels) for start in starts])
+    command = ['--checkpoint', str(checkpoint), '--log', str(log), '--train',
+               str(tmp_path / 'train'), '--held-out', str(tmp_path / 'held'), '--steps', '5',
+               '--fisher-batches', '2', '--max-forgetting', '1.0']
+    assert main(command + ['--calibration', str(tmp_path / 'train')]) == 2
+    assert 'calibrate on recordings of their own' in capsys.readouterr().err
+    report_path, out = tmp_path / 'report.json', tmp_path / 'tuned.pt'
+    assert main(command + ['--calibration', str(tmp_path / 'cal'), '--out', str(out),
+                           '--report', str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report['calibration_windows'] == 5
+    fitted = report['calibration']
+    assert fitted['temperature_damage'] != 1.0 and fitted['conformal_sets'] == 'marginal'
+    assert torch.load(out, weights_only=False)['calibration'] == fitted
+    assert 'damage.ece' in report['after']['held_out']
+
+
 def test_finetune_refuses_a_log_that_labels_nothing(tmp_path, capsys):
     from softmaint_train.finetune_bags import main
     bags.write_sensor_bag(tmp_path / 'bag', 'mcap', seconds=3.0)

@@ -2,9 +2,9 @@
 Fine-tune the student from field recordings: bags plus labels from the maintenance log.
 
     softmaint-finetune-bags --checkpoint models/student.pt --log maintenance.db
-        --train BAG [BAG ...] --held-out BAG [BAG ...] [--old-data data/sim-v1]
-        [--params config/softmaint.yaml] [--ewc 100] [--steps 200] [--max-forgetting 0.02]
-        [--out student-ft.pt] [--report report.json]
+        --train BAG [BAG ...] --held-out BAG [BAG ...] [--calibration BAG [BAG ...]]
+        [--old-data data/sim-v1] [--params config/softmaint.yaml] [--ewc 100] [--steps 200]
+        [--max-forgetting 0.02] [--out student-ft.pt] [--report report.json]
 
 Labels: an operator who acknowledges an assistance request (softmaint/acknowledge) may give
 the fatigue class, damage class and urgency they observed; the agent writes them into the
@@ -18,6 +18,11 @@ data, then finetune_ewc), and the report gives metrics before and after on the h
 (new field data) and on the original data's held-out field split (forgetting). A student that
 forgets more than --max-forgetting of a macro F1 there, or does not improve the held-out bags,
 is refused: the report says why, no checkpoint is written and the exit code is 3.
+
+With --calibration the fine-tuned student's temperatures and conformal thresholds are refit on
+the labelled windows of those bags (softmaint_train.calibrate, the config's alpha and kind of
+sets), which must be neither training nor held-out bags; otherwise it keeps the calibration of
+the original data. The held-out metrics after fine-tuning use the calibration it ships with.
 
 Under torchrun (`torchrun --nproc-per-node 2 -m softmaint_train.finetune_bags ...`) the
 Fisher and the fine-tuning run data-parallel; every process reads the bags, rank 0 alone
@@ -98,12 +103,13 @@ def labelled_windows(bags: Sequence[Path], spans: Sequence[LabelSpan],
 
 
 def student_metrics(student, windows, stats, calibration) -> Dict[str, float]:
-    """Accuracy, macro F1 and urgency MAE of `student` on `windows` (softmaint_train.evaluate)."""
+    """Accuracy, macro F1, ECE, coverage and urgency MAE of `student` on `windows`."""
     from softmaint_train.evaluate import labels_of, metrics_of, student_outputs
     values = metrics_of(student_outputs(student, windows, stats), labels_of(windows),
                         calibration)
-    return {k: float(values[k]) for k in ('fatigue.accuracy', 'fatigue.macro_f1',
-                                          'damage.accuracy', 'damage.macro_f1', 'urgency.mae')}
+    return {f'{head}.{k}': float(values[f'{head}.{k}']) for head in ('fatigue', 'damage')
+            for k in ('accuracy', 'macro_f1', 'ece', 'coverage')} | {
+                'urgency.mae': float(values['urgency.mae'])}
 
 
 def old_data_windows(root: Path, cfg):
@@ -145,7 +151,8 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
                        held_out_bags: Sequence[Path], old_data: Optional[Path] = None,
                        params: Params = Params(), strength: float = 100.0, steps: int = 200,
                        out: Optional[Path] = None, fisher_batches: int = 20,
-                       max_forgetting: float = 0.02) -> Dict[str, object]:
+                       max_forgetting: float = 0.02,
+                       calibration_bags: Sequence[Path] = ()) -> Dict[str, object]:
     """
     Fine-tune a student checkpoint on labelled bag windows; return before/after metrics.
 
@@ -163,24 +170,35 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
     spans, unlabelled = label_spans(log_path)
     new = labelled_windows(train_bags, spans, params)
     held = labelled_windows(held_out_bags, spans, params)
-    if len(new) == 0 or len(held) == 0:
-        raise ValueError(f'{len(new)} labelled training and {len(held)} held-out windows: the '
-                         f'log {log_path} labels no window of the bags ({len(spans)} labelled '
+    cal = labelled_windows(calibration_bags, spans, params) if calibration_bags else None
+    if len(new) == 0 or len(held) == 0 or (cal is not None and len(cal) == 0):
+        raise ValueError(f'{len(new)} labelled training, {len(held)} held-out and '
+                         f'{0 if cal is None else len(cal)} calibration windows: the log '
+                         f'{log_path} labels no window of some bags ({len(spans)} labelled '
                          f'acknowledgements, {unlabelled} without labels)')
+    if set(map(Path, calibration_bags)) & set(map(Path, [*train_bags, *held_out_bags])):
+        raise ValueError('a calibration bag is also a training or held-out bag: calibrate on '
+                         'recordings of their own')
     old_train, old_test = old_data_windows(old_data or Path(cfg.data.root), cfg)
 
-    def measure():
+    def measure(calibration):
         return {'held_out': student_metrics(student, held, stats, calibration),
                 'original': student_metrics(student, old_test, stats, calibration)}
 
-    before = measure() if is_main() else {}
+    before = measure(calibration) if is_main() else {}
     fisher = fisher_diagonal(student, old_train, stats, batches=fisher_batches, seed=cfg.seed)
     state = Path(f'{out}.state') if out is not None else None
     student = finetune_ewc(student, cfg, new, stats, fisher, strength, steps=steps,
                            progress=False, state=state)
     if not is_main():
         return {}
-    after = measure()
+    if cal is not None:
+        from softmaint_train.calibrate import calibrate
+        from softmaint_train.evaluate import labels_of, student_outputs
+        calibration = calibrate(student_outputs(student, cal, stats), labels_of(cal),
+                                cfg.calibration.conformal_alpha,
+                                cfg.calibration.conformal_sets)
+    after = measure(calibration)
     refusal = acceptance(before, after, max_forgetting)
     if out is not None:
         if not refusal:
@@ -191,6 +209,7 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
             'checkpoint': str(checkpoint), 'labelled_spans': len(spans),
             'unlabelled_acknowledgements': unlabelled, 'train_windows': len(new),
             'held_out_windows': len(held), 'original_test_windows': len(old_test),
+            'calibration_windows': 0 if cal is None else len(cal), 'calibration': calibration,
             'ewc': strength, 'steps': steps, 'before': before, 'after': after,
             'forgetting': {k: after['original'][k] - before['original'][k]
                            for k in before['original']}}
@@ -205,6 +224,9 @@ def main(args=None) -> int:
     parser.add_argument('--train', type=Path, nargs='+', required=True, help='bags to learn')
     parser.add_argument('--held-out', type=Path, nargs='+', required=True,
                         help='bags to measure on (labelled by the same log)')
+    parser.add_argument('--calibration', type=Path, nargs='+', default=(),
+                        help='bags whose labelled windows refit the calibration (default: '
+                        "keep the original data's)")
     parser.add_argument('--old-data', type=Path,
                         help="original dataset (default: the checkpoint's data.root)")
     parser.add_argument('--params', type=Path, help="the suite's parameter YAML")
@@ -229,7 +251,7 @@ def main(args=None) -> int:
                                     options.held_out, options.old_data,
                                     load_params(options.params), options.ewc, options.steps,
                                     options.out, options.fisher_batches,
-                                    options.max_forgetting)
+                                    options.max_forgetting, options.calibration)
     except (BagError, ValueError, OSError, RuntimeError) as err:
         print(f'softmaint-finetune-bags: {err}', file=sys.stderr)
         return 2
