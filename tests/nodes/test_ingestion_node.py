@@ -347,19 +347,30 @@ def test_windows_and_diagnostics_from_live_messages(spawn, ros_context, metadata
             status = diagnostics[source]
             assert status.level == status.OK, (source, status.message)
             assert _values(status)['status'] == 'AVAILABLE'
+            assert _values(status)['out_of_training_range'] == 'none'
         assert float(_values(diagnostics['joint_states'])['rate_hz']) == pytest.approx(100, abs=2)
         assert float(_values(diagnostics['camera'])['rate_hz']) == pytest.approx(10.0)
         assert int(_values(diagnostics['environment'])['accepted']) == 4   # 100.5 ... 103.5
 
         # Parameters: bad values refused, good ones applied while running.
+        # A training range of 0.001 std: every sensed value leaves it (WARN, still used).
         results = _set_parameters(rig, model_metadata='/elsewhere.json', max_reject_fraction=1.5,
-                                  frozen_min_samples=1, stale_timeout=5.0, min_coverage=0.2)
-        assert [r.successful for r in results] == [False, False, False, True, True]
+                                  frozen_min_samples=1, max_training_std=0.0, stale_timeout=5.0,
+                                  min_coverage=0.2)
+        results += _set_parameters(rig, max_training_std=1e-3)
+        assert [r.successful for r in results] == [False, False, False, False, True, True, True]
         assert 'read-only' in results[0].reason
         rig.play(T0 + 4.55)   # tactile silent for 1.5 s, a quarter of the window covered
         assert spin_until(rig.executor, lambda: _seconds(
             rig.diagnostics[-1].header.stamp) >= T0 + 4.5, 10.0)
         assert _values(rig.latest_diagnostics()['tactile'])['status'] == 'AVAILABLE'
+        rig.play(T0 + 5.55)   # diagnostics after the window of T0 + 5, the first with it
+        assert spin_until(rig.executor, lambda: _seconds(
+            rig.diagnostics[-1].header.stamp) >= T0 + 5.5, 10.0)
+        environment = rig.latest_diagnostics()['environment']
+        assert environment.level == environment.WARN, environment.message
+        assert "outside the model's training range: temperature=" in environment.message
+        assert _values(environment)['status'] == 'AVAILABLE'
     finally:
         rig.close()
     proc.terminate()   # SIGTERM: ends cleanly
@@ -367,6 +378,7 @@ def test_windows_and_diagnostics_from_live_messages(spawn, ros_context, metadata
     assert proc.returncode == 0 and 'Traceback' not in output, output
     for source, reason, _ in BAD_MESSAGES:   # every rejection logged (log_throttle 0 here)
         assert f'{source}: message rejected ({reason})' in output, output
+    assert 'training standard deviations from the training mean (limit 0.001)' in output
 
 
 def _set_parameters(rig, **values):

@@ -8,6 +8,9 @@ actuator state and environment reading. Every message is checked (softmaint_core
 Every hop of the model's input spec (from the metadata JSON beside the
 model) it publishes a SensorWindow on softmaint/window, and once a second one diagnostic status
 per sensor on /diagnostics. Timers run on the node clock, so use_sim_time replays work.
+A sensor whose values leave the model's training range (more than max_training_std training
+standard deviations from its mean, softmaint_core.window) is still used, but its diagnostics
+turn WARN and name the channels, and the node logs it once when it starts and when it ends.
 Window ends fall on the global grid k * hop of the node clock (not on the node's start time), so
 offline bag evaluation can rebuild the same windows: every multiple of hop in the bag.
 
@@ -64,7 +67,8 @@ from .bringup import model_for
 
 NODE_NAME = 'softmaint_ingestion'
 HEALTH_PARAMETERS = ('stale_timeout', 'stale_periods', 'frozen_epsilon', 'frozen_min_samples',
-                     'max_future_stamp', 'max_reject_fraction', 'min_coverage')
+                     'max_future_stamp', 'max_reject_fraction', 'min_coverage',
+                     'max_training_std')
 FRAME_PREFIX = 'expected_frame_ids.'
 
 # source -> (message type, topic)
@@ -129,6 +133,8 @@ class IngestionNode(Node):
             raise MetadataError(f'cannot read model metadata {path}: {err}') from err
         self.assembler = WindowAssembler(spec, self._health_config())
         self._fitted = self._fitted_sensors([s.name for s in self.assembler.sources])
+        self._modality_of = {s.name: s.modality for s in self.assembler.sources}
+        self._out_of_range = {}     # modality -> {channel: largest |z|} of the latest window
         self._names = {'joint_states': tuple(self.get_parameter('joint_names').value),
                        'actuation': tuple(self.get_parameter('actuator_names').value)}
         if len(self._names['joint_states']) != spec.joints or \
@@ -218,6 +224,10 @@ class IngestionNode(Node):
             'a sensor with more rejects than this fraction of a window is INVALID', 0.0, 0.99))
         self.declare_parameter('min_coverage', defaults.min_coverage, number(
             "a sensor with samples in fewer of the window's time steps is STALE", 0.0, 1.0))
+        self.declare_parameter('max_training_std', defaults.max_training_std, number(
+            "a value further from the model's training mean than this many training standard "
+            'deviations is outside what the model was trained on (diagnostics WARN; still used)',
+            1e-3, 1e9))
         for source in SUBSCRIPTIONS:
             self.declare_parameter(FRAME_PREFIX + source, '', ParameterDescriptor(
                 description=f'header.frame_id that {source} messages must carry; others are '
@@ -297,6 +307,7 @@ class IngestionNode(Node):
             return
         self._last_end_ns = end_ns
         window = self.assembler.assemble(end_ns * 1e-9)
+        self._note_training_range({m.name: m.out_of_range for m in window.modalities})
         msg = SensorWindow()
         msg.header.stamp = Time(nanoseconds=end_ns).to_msg()
         msg.header.frame_id = self.get_parameter('frame_id').value
@@ -310,13 +321,30 @@ class IngestionNode(Node):
         self._window_pub.publish(msg)
         self._sequence += 1
 
+    def _note_training_range(self, out_of_range) -> None:
+        """Keep the latest window's channels outside the training range; log when they change."""
+        limit = self.assembler.config.max_training_std
+        for modality, channels in out_of_range.items():
+            if set(channels) == set(self._out_of_range.get(modality, {})):
+                continue
+            if channels:
+                worst = ', '.join(f'{k} at {v:,.0f}' for k, v in channels.items())
+                self.get_logger().warning(
+                    f'{modality}: {worst} training standard deviations from the training mean '
+                    f'(limit {limit:g}): the student was not trained on such inputs, its '
+                    'predictions may not hold')
+            else:
+                self.get_logger().info(f'{modality}: back within the training range')
+        self._out_of_range = out_of_range
+
     def _publish_diagnostics(self) -> None:
         health = self.assembler.health(self._now())
         hardware = self.get_parameter('hardware_id').value or self.get_namespace()
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [_diagnostic(f'{self.get_name()}: {name}', hardware, item,
-                                  self.assembler.timeout(name), name in self._fitted)
+                                  self.assembler.timeout(name), name in self._fitted,
+                                  self._out_of_range.get(self._modality_of[name], {}))
                       for name, item in health.items()]
         self._diagnostics_pub.publish(msg)
 
@@ -340,7 +368,7 @@ def _level(health, fitted: bool) -> bytes:
 
 
 def _diagnostic(name: str, hardware_id: str, health, timeout: float,
-                fitted: bool) -> DiagnosticStatus:
+                fitted: bool, out_of_range=None) -> DiagnosticStatus:
     values = {
         'status': health.status.name,
         'fitted': str(fitted),
@@ -354,8 +382,14 @@ def _diagnostic(name: str, hardware_id: str, health, timeout: float,
     }
     values.update({f'rejected_{reason}': str(health.rejected[reason])
                    for reason in REJECT_REASONS})
+    values['out_of_training_range'] = ', '.join(
+        f'{k}={v:.1f}' for k, v in (out_of_range or {}).items()) or 'none'
     message = health.detail if fitted else 'not fitted on this robot (parameter sensors)'
-    return DiagnosticStatus(level=_level(health, fitted), name=name, hardware_id=hardware_id,
+    level = _level(health, fitted)
+    if fitted and out_of_range:
+        message += f"; outside the model's training range: {values['out_of_training_range']} std"
+        level = DiagnosticStatus.WARN if level == DiagnosticStatus.OK else level
+    return DiagnosticStatus(level=level, name=name, hardware_id=hardware_id,
                             message=message,
                             values=[KeyValue(key=k, value=v) for k, v in values.items()])
 

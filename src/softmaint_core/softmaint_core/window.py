@@ -29,6 +29,12 @@ Health of a source at the window end, first match wins:
   AVAILABLE
 A modality is AVAILABLE when all its sources are, else it takes its sources' worst status. Data
 of a modality that is not AVAILABLE are zeros in the window.
+
+Beyond health, an AVAILABLE vector modality names its channels whose normalised values leave
+the model's training range: more than max_training_std of the training standard deviations from
+the training mean (`ModalityWindow.out_of_range`; a deep-sea pressure is ~10^4). The values stay
+as read, since the sensor is sound, but the model was not trained on such inputs and the
+ingestion node says so in its diagnostics.
 """
 from collections import deque
 from dataclasses import dataclass, field
@@ -132,6 +138,7 @@ class HealthConfig:
     max_future_stamp: float = 0.1      # [s] tolerated lead of a stamp over the receive time
     max_reject_fraction: float = 0.25  # of a window's samples, before the source is INVALID
     min_coverage: float = 0.5          # fraction of time steps with samples, else STALE
+    max_training_std: float = 50.0     # farther from the training mean: outside the training range
     # source -> the header frame_id its messages must carry (sources not named: any)
     expected_frame_ids: Mapping[str, str] = field(default_factory=dict)
 
@@ -149,6 +156,7 @@ class HealthConfig:
             ('max_future_stamp', self.max_future_stamp >= 0.0, '>= 0 s'),
             ('max_reject_fraction', 0.0 <= self.max_reject_fraction < 1.0, 'in [0, 1)'),
             ('min_coverage', 0.0 <= self.min_coverage <= 1.0, 'in [0, 1]'),
+            ('max_training_std', self.max_training_std > 0.0, '> 0'),
         )
         for name, ok, expected in checks:
             if not ok:
@@ -180,6 +188,8 @@ class ModalityWindow:
     data: np.ndarray            # normalised float32, zeros unless AVAILABLE
     coverage: float
     rate: float
+    # channel (channel_name) -> largest |normalised value| where it leaves the training range
+    out_of_range: Dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -255,6 +265,26 @@ def normalise(modality: ModalitySpec, raw: np.ndarray, lighting: float = 1.0) ->
              / np.asarray(modality.std, dtype=np.float32).reshape(shape))
     x[np.isnan(x)] = 0.0
     return x
+
+
+def channel_name(modality: str, channel: int) -> str:
+    """Readable name of a modality's normalisation channel ('pressure', 'proprio[3]')."""
+    return ENVIRONMENT_FIELDS[channel] if modality == 'environment' else f'{modality}[{channel}]'
+
+
+def out_of_training_range(modality: ModalitySpec, data: np.ndarray,
+                          limit: float) -> Dict[str, float]:
+    """
+    Name the channels of a normalised window that leave the model's training range.
+
+    Channels of [steps, D] beyond `limit` training standard deviations from the training mean:
+    channel name -> the largest |value| there. The camera (bytes / 255, bounded) and modalities
+    without statistics are never out of range.
+    """
+    if modality.name == 'camera' or not modality.mean:
+        return {}
+    worst = np.abs(data).reshape(-1, modality.channels).max(axis=0)
+    return {channel_name(modality.name, i): float(z) for i, z in enumerate(worst) if z > limit}
 
 
 class _Buffer:
@@ -459,7 +489,9 @@ class WindowAssembler:
             modalities.append(ModalityWindow(
                 name=mod.name, status=status, raw=raw, data=data,
                 coverage=min(health[n].coverage for n in names),
-                rate=min(health[n].rate for n in names)))
+                rate=min(health[n].rate for n in names),
+                out_of_range=out_of_training_range(mod, data, self.config.max_training_std)
+                if status == Status.AVAILABLE else {}))
         last_stamps = [h.last_stamp for h in health.values() if h.last_stamp is not None]
         return Window(start=start, end=end, spec_id=self.spec.spec_id,
                       modalities=tuple(modalities), sources=health,

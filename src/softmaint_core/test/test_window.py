@@ -457,3 +457,27 @@ def test_normalise_takes_batches_lighting_and_unsensed_quantities():
     unsensed[:, 2] = np.nan
     x = normalise(env, unsensed)
     assert (x[:, 2] == 0.0).all() and np.isfinite(x).all()
+
+
+def test_channels_outside_the_training_range_are_named_and_kept():
+    # a pressure of 31 MPa against a training pressure of 100 +- 2 kPa (~15,000 std)
+    assembler = WindowAssembler(SPEC)
+    feed(assembler, 0.0, 2.0, sources=('tactile', 'joint_states', 'actuation'))
+    for stamp, value in samples('environment', 0.0, 2.0):
+        value[3] = 31_000.0
+        assert assembler.push('environment', stamp, value, stamp) is None
+    window = assembler.assemble(2.0)
+    modalities = {m.name: m for m in window.modalities}
+    env = modalities['environment']
+    assert env.status == Status.AVAILABLE and set(env.out_of_range) == {'pressure'}
+    assert env.out_of_range['pressure'] == pytest.approx((31_000.0 - 100.0) / 2.0, rel=1e-4)
+    assert env.data[:, 3] == pytest.approx((31_000.0 - 100.0) / 2.0, rel=1e-4)   # as read
+    assert modalities['proprio'].out_of_range == modalities['tactile'].out_of_range == {}
+    assert modalities['camera'].out_of_range == {}        # absent: nothing to judge
+    # the limit is the config's: at 0.05 std every sensed proprio channel leaves it
+    strict = WindowAssembler(SPEC, HealthConfig(max_training_std=0.05))
+    feed(strict, 0.0, 2.0, sources=('joint_states', 'actuation'))
+    names = strict.assemble(2.0).modalities[SPEC.names.index('proprio')].out_of_range
+    assert set(names) == {f'proprio[{i}]' for i in range(8)}
+    with pytest.raises(ValueError, match='max_training_std must be > 0'):
+        HealthConfig(max_training_std=0.0).validate()
