@@ -47,6 +47,7 @@ def test_both_storages_give_the_same_deterministic_report(tmp_path):
     assert metrics['windows'] == metrics['predictions'] == 5
     assert metrics['messages']['/tactile'] == 600 and metrics['undecodable'] == {}
     assert metrics['has_ground_truth'] and metrics['missing_topics'] == []
+    assert metrics['out_of_training_range'] == {}
     fatigue = np.asarray(metrics['fatigue_confusion'])
     assert fatigue.shape == (3, 3) and fatigue.sum() == 5
     # Ground truth: fatigue low until 2 s, medium until 4 s, then high (latest before each end).
@@ -187,3 +188,17 @@ def test_unknown_extra_topic_is_listed_and_bad_params_refused(tmp_path, capsys):
                       '      reduce_urgency: 0.9\n')
     assert evaluate(tmp_path / 'bag', tmp_path / 'o', '--params', str(params)) == 2
     assert 'reduce_urgency (0.9) must be <= schedule_urgency' in capsys.readouterr().err
+
+
+def test_channels_outside_the_training_range_are_counted_per_window(tmp_path):
+    # a training range of 0.001 std: every sensed channel of every window leaves it
+    bags.write_sensor_bag(tmp_path / 'bag', 'mcap', seconds=3.0)
+    params = tmp_path / 'strict.yaml'
+    params.write_text('softmaint_ingestion:\n  ros__parameters:\n    max_training_std: 0.001\n')
+    assert evaluate(tmp_path / 'bag', tmp_path / 'out', '--params', str(params)) == 0
+    metrics = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
+    counts = metrics['out_of_training_range']
+    assert counts['pressure'] == counts['tactile[0]'] == counts['proprio[7]'] == 2, counts
+    assert not any(name.startswith('camera') for name in counts)
+    assert "outside the model's training range (used, as onboard): {'" in \
+        (tmp_path / 'out' / 'report.md').read_text()

@@ -132,6 +132,8 @@ class Evaluation:
     messages: Dict[str, int] = field(default_factory=dict)       # read per sensor topic
     undecodable: Dict[str, int] = field(default_factory=dict)    # per topic
     rejected: Dict[str, Dict[str, int]] = field(default_factory=dict)  # source -> reason
+    # channel -> windows where it left the model's training range (window.out_of_training_range)
+    out_of_range: Dict[str, int] = field(default_factory=dict)
     missing_topics: List[str] = field(default_factory=list)
     ignored_topics: List[str] = field(default_factory=list)
     skipped_no_input: int = 0
@@ -230,6 +232,8 @@ def _window(window, model, agent: OfflineAgent, end_ns: int,
     """Predict and decide for the window ending at `end_ns`."""
     mask = [bool(a) for a in window.mask]
     names = model.spec.names
+    for channel in (c for m in window.modalities for c in m.out_of_range):
+        result.out_of_range[channel] = result.out_of_range.get(channel, 0) + 1
     item = WindowResult(end_ns, tuple(n for n, ok in zip(names, mask) if ok))
     agent.watch(end_ns * 1e-9)
     if not any(mask):     # the inference node publishes no prediction for such a window

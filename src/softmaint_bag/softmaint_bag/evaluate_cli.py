@@ -48,6 +48,7 @@ def metrics(evaluation: Evaluation) -> Dict[str, object]:
         'windows_per_second': len(e.windows) / e.wall_seconds if e.wall_seconds else math.inf,
         'realtime_factor': e.bag_seconds / e.wall_seconds if e.wall_seconds else math.inf,
         'messages': e.messages, 'undecodable': e.undecodable, 'rejected': e.rejected,
+        'out_of_training_range': e.out_of_range,
         'missing_topics': e.missing_topics, 'ignored_topics': e.ignored_topics,
         'has_ground_truth': bool(e.timeline.truth),
     }
@@ -109,6 +110,8 @@ def markdown(values: Dict[str, object], plots: List[str]) -> str:
     for topic, count in sorted(v['messages'].items()):
         lines.append(f'| {topic} | {count} | {v["undecodable"].get(topic, 0)} |')
     lines += ['', f'Rejected samples (by reason, as on /diagnostics): {v["rejected"]}.',
+              "Windows with a channel outside the model's training range (used, as onboard): "
+              f'{v["out_of_training_range"] or "none"}.',
               f'Missing sensor topics: {v["missing_topics"] or "none"}. Topics not read: '
               f'{v["ignored_topics"] or "none"}.', '']
     if v['has_ground_truth']:
