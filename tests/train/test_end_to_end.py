@@ -175,6 +175,25 @@ def test_teacher_checkpoint_of_an_older_architecture_is_retrained(synthetic_root
 
 
 @pytest.mark.slow
+def test_teacher_checkpoint_without_a_later_switch_at_its_default_is_reused(synthetic_root,
+                                                                           tmp_path):
+    # model.vector_encoder came after this checkpoint; its default is what the checkpoint
+    # was trained as, so the teacher is the same architecture and must be reused as it is
+    cfg = tiny_config(synthetic_root, tmp_path, **{'teacher.epochs': 1})
+    ds = open_dataset(synthetic_root)
+    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
+    first, _ = get_teacher(cfg, ds, splits, tmp_path, progress=False)
+    path = tmp_path / 'teacher-seed0.pt'
+    saved = torch.load(path, weights_only=False)
+    del saved['config']['teacher']['model']['vector_encoder']
+    torch.save(saved, path)
+    again, _ = get_teacher(cfg, ds, splits, tmp_path, progress=False)
+    assert teacher_fingerprint(again, {}) == teacher_fingerprint(first, {})
+    assert 'vector_encoder' not in torch.load(path, weights_only=False)['config']['teacher'][
+        'model']        # not rewritten: reused
+
+
+@pytest.mark.slow
 def test_ablate_cli_runs_every_variant_and_reports_beside_the_runs(synthetic_root, tmp_path,
                                                                    monkeypatch):
     from dataclasses import asdict

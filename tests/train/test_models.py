@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from softmaint_core.spec import FIELD_SPEC, MODALITIES, TEACHER_SPEC
 from softmaint_train.config import ModelConfig
-from softmaint_train.models import (count_parameters, FrameCNN, shapes_from_spec, Student,
-                                    Teacher)
+from softmaint_train.models import (count_parameters, FrameCNN, shapes_from_spec, StepMLP,
+                                    Student, Teacher, TemporalConv)
 import torch
 
 MASKS = list(itertools.product([0.0, 1.0], repeat=len(MODALITIES)))
@@ -104,3 +104,26 @@ def test_flatten_pool_tells_where_a_thin_line_is():
             a, b = cnn(left), cnn(right)
         gaps[pool] = float((a - b).norm() / (a.norm() + b.norm()))
     assert gaps['mean'] < 1e-3 < gaps['flatten']
+
+
+def test_temporal_conv_tokens_see_seven_steps_either_side():
+    # dilations 1, 2, 4 with kernel 3: a token reads its step +-7 and nothing further,
+    # where a per-step MLP reads its own step only; the time positions stay
+    torch.manual_seed(0)
+    x = torch.randn(1, 40, 6)
+    moved = x.clone()
+    moved[0, 20] += 5.0
+    for encoder, reach in ((TemporalConv(6, 16), 7), (StepMLP(6, 16), 0)):
+        with torch.no_grad():
+            changed = (encoder(x) - encoder(moved)).abs().amax(dim=-1)[0] > 1e-6
+        assert changed.shape == (40,)
+        assert changed.nonzero().flatten().tolist() == list(range(20 - reach, 21 + reach))
+
+
+def test_temporal_conv_student_takes_every_mask():
+    torch.manual_seed(0)
+    cfg = ModelConfig(vector_encoder='temporal_conv')
+    model = Student(shapes_from_spec(FIELD_SPEC), cfg, members=2, teacher_dim=48).eval()
+    out = model(random_inputs(FIELD_SPEC, len(MASKS)), torch.tensor(MASKS))
+    assert isinstance(model.members[0].encoder.encoders['proprio'], TemporalConv)
+    assert all(torch.isfinite(v).all() for v in out.values())

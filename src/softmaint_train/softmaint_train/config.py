@@ -32,6 +32,7 @@ class ModelConfig:
     # checkpoints still load; config/train/default.yaml sets today's choices.
     cnn_pool: str = 'mean'                  # 'flatten' (keeps where things are) or 'mean'
     frame_norm: bool = False                # standardise each camera frame (lighting)
+    vector_encoder: str = 'step_mlp'        # 'step_mlp' (one step) or 'temporal_conv'
     urgency_head: str = 'sigmoid'           # 'log_rul' (censored log-RUL) or 'sigmoid'
     dropout: float = 0.1
     embedding: int = 32                     # per-modality feature vector size
@@ -164,6 +165,8 @@ _CHOICES = {
     'distill.alignment_schedule': ('sigmoid', 'constant'),
     'teacher.model.cnn_pool': ('flatten', 'mean'),
     'student.model.cnn_pool': ('flatten', 'mean'),
+    'teacher.model.vector_encoder': ('step_mlp', 'temporal_conv'),
+    'student.model.vector_encoder': ('step_mlp', 'temporal_conv'),
     'teacher.model.urgency_head': ('log_rul', 'sigmoid'),
     'student.model.urgency_head': ('log_rul', 'sigmoid'),
     'teacher.privileged_target': ('raw', 'signed_log'),

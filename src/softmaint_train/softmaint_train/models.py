@@ -2,7 +2,8 @@
 Models: the multi-modal teacher and the compact field student (modules only).
 
 Both share one design. Each modality is encoded step by step into tokens of width d (a small
-strided CNN per camera frame, an MLP per tactile/proprio/environment step), tagged with a
+strided CNN per camera frame; for tactile/proprio/environment an MLP per step or, with
+model.vector_encoder 'temporal_conv', dilated convolutions over the steps), tagged with a
 learned modality embedding and a learned time embedding. A learned summary token that is always
 present is prepended, and a pre-norm transformer attends jointly over all tokens: cross-modal
 attention fusion and temporal attention over the window in one, never plain concatenation.
@@ -101,6 +102,30 @@ class StepMLP(nn.Module):
         return self.net(x)
 
 
+class TemporalConv(nn.Module):
+    """
+    Dilated 1-D convolutions over the steps of a vector modality, with residuals.
+
+    A per-step MLP sees one instant; damage shows in how a signal evolves over the window (a
+    lagging response, a drifting offset). Three 'same'-padded layers (dilations 1, 2, 4) give
+    every token a receptive field of 15 steps (temporal convolutional networks: Bai, Kolter &
+    Koltun 2018), and the tokens keep their time positions for the attention.
+    """
+
+    def __init__(self, features: int, d_model: int, dilations: Sequence[int] = (1, 2, 4)):
+        super().__init__()
+        self.inp = nn.Linear(features, d_model)
+        self.convs = nn.ModuleList(nn.Conv1d(d_model, d_model, 3, padding=d, dilation=d)
+                                   for d in dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map [B, T, D] to [B, T, d]."""
+        h = self.inp(x).transpose(1, 2)
+        for conv in self.convs:
+            h = h + F.gelu(conv(h))
+        return h.transpose(1, 2)
+
+
 class RowDropout(nn.Module):
     """
     Dropout whose mask of a row depends only on the row's place in the whole batch.
@@ -171,6 +196,8 @@ class MultiModalEncoder(nn.Module):
             if len(s.features) == 3:
                 self.encoders[s.name] = FrameCNN(s.features, cfg.cnn_channels, d,
                                                  cfg.stem_patch, cfg.cnn_pool, cfg.frame_norm)
+            elif cfg.vector_encoder == 'temporal_conv':
+                self.encoders[s.name] = TemporalConv(s.features[0], d)
             else:
                 self.encoders[s.name] = StepMLP(s.features[0], d)
         self.time = nn.ParameterDict({

@@ -83,7 +83,10 @@ def _reusable_teacher(path: Path, teacher_cfg: dict, sizes: dict,
         return None
     # compare before building: a teacher of another architecture cannot even be loaded
     saved = torch.load(path, map_location='cpu', weights_only=False)
-    if (saved['config']['teacher'] == teacher_cfg and saved['splits'] == sizes
+    # through the config's defaults: a switch added later with the old behaviour as its
+    # default does not make an older teacher another architecture
+    saved_cfg = asdict(config_from_dict(saved['config']).teacher)
+    if (saved_cfg == teacher_cfg and saved['splits'] == sizes
             and saved.get('dataset') == dataset):
         return saved
     _log(f'teacher: {path} was trained with another config, split or dataset; retraining')
