@@ -1,0 +1,82 @@
+"""
+Decisions with damage sets that control the false-negative rate of "some damage".
+
+    python tools/experiments/damage_fnr_sets.py MODEL.onnx CONFIG.yaml ALPHA [ALPHA ...]
+
+The class-conditional sets of a model hold each damage class on ~90 % of its windows, so the
+policy can leave ~10 % of damaged arms at `{none}`. Conformal risk control (Angelopoulos et al.,
+"Conformal Risk Control", ICLR 2024) of the miss rate instead: on the damaged windows of the
+config's field_cal split, lambda is the smallest P(damage) = 1 - p(none) that lets at most
+alpha of them through ((k + 1) / (n + 1) <= alpha); a test window whose set is `{none}` with
+P(damage) >= lambda gets its most probable damage class added. Prints, for the model's own sets
+and for each alpha, the default policy's decision figures on data/sim-v21-test.
+"""
+import dataclasses
+import math
+from pathlib import Path
+import sys
+
+import numpy as np
+from softmaint_core.agent import summarise
+from softmaint_core.dataset import Dataset
+from softmaint_core.decisions import assess, ground_truth_action
+from softmaint_core.metrics import decision_metrics
+from softmaint_core.student import StudentModel
+from softmaint_sim.profile_eval import field_inputs, profile_policy
+from softmaint_train.config import load_config
+from softmaint_train.data import make_splits
+
+
+def predict(model, data, index):
+    feeds, mask = field_inputs(data, model.spec, index)
+    return [model.predict({k: v[b:b + 1] for k, v in feeds.items()}, mask[b])[0]
+            for b in range(len(index))], mask
+
+
+def fnr_threshold(p_damage: np.ndarray, alpha: float) -> float:
+    allowed = math.floor(alpha * (len(p_damage) + 1)) - 1    # windows that may fall below
+    if allowed < 0:
+        raise SystemExit(f'alpha {alpha} < 1 / (n + 1) with n = {len(p_damage)}: choose larger')
+    return float(np.sort(p_damage)[allowed])
+
+
+def main(model_path: str, config: str, *alphas: str) -> None:
+    model = StudentModel(Path(model_path))
+    meta, cfg = model.meta, load_config(config)
+    none = list(meta.damage_classes).index('none')
+    sim = Dataset(Path(cfg.data.root))
+    cal = make_splits(sim.array('episode'), sim.array('domain'), cfg.data).field_cal
+    cal_preds, _ = predict(model, sim, cal)
+    damaged = np.asarray(sim.array('damage')[cal]) != none
+    p_damage = np.array([1 - p.damage_probs[none] for p in cal_preds])[damaged]
+    thresholds, actions = profile_policy(Path('config'), 'default')
+    test = Dataset(Path('data/sim-v21-test'))
+    index = np.flatnonzero(test.array('domain') == 1)
+    preds, mask = predict(model, test, index)
+    truth = np.array([ground_truth_action(meta.fatigue_classes[f], meta.damage_classes[d],
+                                          float(u), thresholds)
+                      for f, d, u in zip(*(test.array(k)[index]
+                                           for k in ('fatigue', 'damage', 'urgency')))])
+    for alpha in (None,) + tuple(float(a) for a in alphas):
+        lam = math.inf if alpha is None else fnr_threshold(p_damage, alpha)
+        decided, asked = [], []
+        for p, available in zip(preds, mask):
+            s = summarise(p, [n for n, a in zip(meta.input_spec.names, available) if a],
+                          len(meta.input_spec.names), meta.fatigue_classes,
+                          meta.damage_classes)
+            if s.damage_set == (none,) and 1 - p.damage_probs[none] >= lam:
+                top = max((i for i in range(len(p.damage_probs)) if i != none),
+                          key=lambda i: p.damage_probs[i])
+                s = dataclasses.replace(s, damage_set=tuple(sorted((none, top))))
+            assessment = assess(s, thresholds, actions)
+            decided.append(assessment.target)
+            asked.append(bool(assessment.reasons))
+        m = decision_metrics(np.array(decided), np.array(asked), truth)
+        print(f'{meta.model_id} alpha {alpha} lambda {lam:.3f} ({damaged.sum()} damaged cal): '
+              f"assistance {m['assistance_rate']:.3f}, missed critical "
+              f"{m['missed_critical_rate']:.4f}, decision accuracy {m['decision_accuracy']:.3f}, "
+              f"over-acting {m['over_acting_rate']:.3f}")
+
+
+if __name__ == '__main__':
+    main(*sys.argv[1:])
