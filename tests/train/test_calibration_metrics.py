@@ -74,6 +74,39 @@ def test_class_conditional_calibration_gives_one_threshold_per_class():
     assert m['coverage'] >= m['coverage_worst_class']
 
 
+def test_miss_rate_calibration_keeps_damaged_windows_out_of_none_sets():
+    # a model leaning to 'none' leaves ~4 % of damaged windows at {none} under 90 % sets;
+    # with the miss-rate threshold at most ~1 % of new damaged windows stay there
+    from softmaint_core.calibration import add_likely_damage, prediction_set
+    from softmaint_core.taxonomy import DAMAGE_TYPES
+    rng = np.random.default_rng(3)
+    none, n = DAMAGE_TYPES.index('none'), 6000
+    labels = rng.integers(0, 5, n)
+    z = rng.normal(0, 1, (n, 1, 5))
+    z[np.arange(n), 0, labels] += 1.5
+    z[:, 0, none] += 2.0                                  # leans to 'none'
+    lab = {'fatigue': rng.integers(0, 3, n), 'damage': labels}
+    half = n // 2
+    cal = calibrate({'fatigue': z[:half, :, :3], 'damage': z[:half]},
+                    {k: v[:half] for k, v in lab.items()}, 0.1, 'marginal', 0.01)
+    assert cal['damage_miss_alpha'] == 0.01 and 0 < cal['damage_miss_threshold'] < 1
+    probs = ensemble_probs(z[half:], cal['temperature_damage'])
+    missed = {False: 0, True: 0}
+    for p, y in zip(probs, labels[half:]):
+        if y == none:
+            continue
+        plain = prediction_set(p, cal['conformal_damage'])
+        guarded = add_likely_damage(plain, p, none, cal['damage_miss_threshold'])
+        missed[False] += plain.tolist() == [i == none for i in range(5)]
+        missed[True] += guarded.tolist() == [i == none for i in range(5)]
+    damaged = int((labels[half:] != none).sum())
+    assert missed[False] / damaged > 0.03                 # the per-class sets alone miss more
+    assert missed[True] / damaged <= 0.015
+    with pytest.raises(ValueError, match='damaged calibration windows'):
+        calibrate({'fatigue': z[:20, :, :3], 'damage': z[:20]},
+                  {k: v[:20] for k, v in lab.items()}, 0.1, 'marginal', 0.01)
+
+
 def test_ece_floor_is_what_a_calibrated_model_shows():
     from softmaint_core.metrics import ece_floor
     rng = np.random.default_rng(1)

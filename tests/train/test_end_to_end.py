@@ -43,7 +43,8 @@ def test_student_learns_above_chance(synthetic_root, tmp_path):
 def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path, signing_keys):
     from softmaint_core.signing import load_private_key, load_public_key, verify_model
     torch.set_num_threads(2)
-    cfg = tiny_config(synthetic_root, tmp_path, **{'data.label_fraction': 0.2})
+    cfg = tiny_config(synthetic_root, tmp_path, **{'data.label_fraction': 0.2,
+                                                    'calibration.damage_miss_alpha': 0.3})
     record = run(cfg, tmp_path / 'runs', export=True, progress=False,
                  signing_key=load_private_key(signing_keys.private))
     assert record['export']['parity_max_abs_diff'] < 1e-4
@@ -56,6 +57,9 @@ def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path, s
     assert meta.members == cfg.student.members
     assert meta.training_config['data']['label_fraction'] == 0.2
     assert 'test.damage.macro_f1' in meta.metrics
+    assert meta.damage_miss_alpha == 0.3            # the miss-rate threshold reaches the card
+    assert meta.damage_miss_threshold == pytest.approx(
+        record['calibration']['damage_miss_threshold'])
     assert path.with_suffix('.pt').is_file()
     feeds = example_inputs(1, masks=[[1, 1, 1, 1]])
     pred = postprocess(dict(zip(OUTPUTS, session(path).run(None, feeds))), [True] * 4, meta)

@@ -11,6 +11,13 @@ that class, so the set contains the true class with probability at least 1 - alp
 class* (Vovk 2012; Angelopoulos & Bates 2021, sec. 4.1). A marginal q-hat lets a rare class with
 low probabilities fall out of its sets far more often than 1 in 10; for damage that is the
 small, just-detectable fault the agent then never considers.
+
+Per-class coverage still leaves a damaged arm at `{none}` on up to alpha of its windows, and a
+sharp model does exactly that. The miss-rate threshold answers the safety question instead:
+conformal risk control of the false-negative rate of "some damage" (Angelopoulos, Bates, Fisch,
+Lei & Schuster, "Conformal Risk Control", ICLR 2024): lambda is set on the damaged calibration
+windows so that a `{none}` set whose P(damage) = 1 - p(none) reaches lambda also holds the most
+probable damage, and at most alpha of damaged windows stay at `{none}` in expectation.
 """
 from typing import Sequence, Union
 
@@ -66,6 +73,35 @@ def prediction_set(probs: np.ndarray, threshold: Threshold) -> np.ndarray:
     top = np.argmax(probs, axis=-1)
     np.put_along_axis(members, top[..., None], True, axis=-1)
     return members
+
+
+def miss_rate_threshold(p_damage: np.ndarray, alpha: float) -> float:
+    """
+    Lambda: at most alpha of damaged windows have P(damage) below it (conformal risk control).
+
+    `p_damage` [n]: P(damage) of the n damaged calibration windows. With k = floor(alpha (n + 1))
+    windows allowed below, lambda is the k-th smallest value, so the expected miss rate on a new
+    damaged window is at most k / (n + 1) <= alpha. Raises ValueError when n is too small for
+    alpha (alpha (n + 1) < 1): no lambda above 0 has the guarantee then.
+    """
+    p_damage = np.sort(np.asarray(p_damage, dtype=np.float64))
+    allowed = int(np.floor(alpha * (len(p_damage) + 1) + 1e-9))
+    if not 0 < alpha < 1 or allowed < 1:
+        raise ValueError(f'a miss rate of {alpha} needs at least {int(np.ceil(1 / alpha)) - 1} '
+                         f'damaged calibration windows, got {len(p_damage)}')
+    return float(p_damage[allowed - 1])
+
+
+def add_likely_damage(damage_set: np.ndarray, probs: np.ndarray, none: int,
+                      threshold: float) -> np.ndarray:
+    """Damage set mask [C] with the most probable damage added to a {none} set at P >= lambda."""
+    if damage_set.sum() != 1 or not damage_set[none] or 1.0 - probs[none] < threshold:
+        return damage_set
+    damage = np.array(probs, dtype=np.float64)
+    damage[none] = -np.inf
+    out = damage_set.copy()
+    out[int(np.argmax(damage))] = True
+    return out
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import hashlib
 import json
 from pathlib import Path
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 from .spec import InputSpec, OUTPUTS, SpecError
 from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
@@ -36,6 +36,10 @@ class ModelMetadata:
     # or one per class (class-conditional sets), softmaint_core.calibration
     conformal_fatigue: Union[float, Tuple[float, ...]] = 1.0
     conformal_damage: Union[float, Tuple[float, ...]] = 1.0
+    # miss-rate control of "some damage" (calibration.miss_rate_threshold): a {none} damage set
+    # whose P(damage) reaches the threshold also holds the most probable damage; None = off
+    damage_miss_alpha: Optional[float] = None
+    damage_miss_threshold: Optional[float] = None
     fatigue_classes: Tuple[str, ...] = FATIGUE_LEVELS
     damage_classes: Tuple[str, ...] = DAMAGE_TYPES
     metrics: Dict[str, float] = field(default_factory=dict)
@@ -93,6 +97,15 @@ class ModelMetadata:
             if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values):
                 raise MetadataError(f'{name} must be a q-hat in [0, 1] or one per class, '
                                     f'got {thresholds!r}')
+        if (self.damage_miss_alpha is None) != (self.damage_miss_threshold is None):
+            raise MetadataError('damage_miss_alpha and damage_miss_threshold come together')
+        if self.damage_miss_threshold is not None and not (
+                0 < self.damage_miss_alpha < 1 and 0 <= self.damage_miss_threshold <= 1):
+            raise MetadataError(f'damage_miss_alpha must be in (0, 1) and damage_miss_threshold '
+                                f'in [0, 1], got {self.damage_miss_alpha!r}, '
+                                f'{self.damage_miss_threshold!r}')
+        if 'none' not in self.damage_classes and self.damage_miss_threshold is not None:
+            raise MetadataError("damage_miss_threshold needs a 'none' damage class")
         if len(self.sha256) != 64:
             raise MetadataError('sha256 must be 64 hex digits')
 

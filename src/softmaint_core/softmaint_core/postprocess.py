@@ -8,7 +8,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .calibration import prediction_set, softmax
+from .calibration import add_likely_damage, prediction_set, softmax
 from .metadata import ModelMetadata
 
 # An ensemble std of this much urgency counts as fully uncertain.
@@ -70,11 +70,15 @@ def postprocess(outputs: Dict[str, np.ndarray], mask: Sequence[bool],
     reconstruction = outputs['reconstruction'][0]           # [K, M, E]
     names = meta.input_spec.names
     missing = [i for i, ok in enumerate(mask) if not ok]
+    damage_set = prediction_set(damage, meta.conformal_damage)
+    if meta.damage_miss_threshold is not None:
+        damage_set = add_likely_damage(damage_set, damage, meta.damage_classes.index('none'),
+                                       meta.damage_miss_threshold)
     return Prediction(
         fatigue_probs=fatigue.astype(np.float32),
         damage_probs=damage.astype(np.float32),
         fatigue_set=np.flatnonzero(prediction_set(fatigue, meta.conformal_fatigue)).tolist(),
-        damage_set=np.flatnonzero(prediction_set(damage, meta.conformal_damage)).tolist(),
+        damage_set=np.flatnonzero(damage_set).tolist(),
         urgency=float(np.clip(urgency_members.mean(), 0.0, 1.0)),
         urgency_std=urgency_std,
         fatigue_entropy=f_entropy, damage_entropy=d_entropy,

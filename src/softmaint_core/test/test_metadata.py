@@ -66,6 +66,23 @@ def test_per_class_thresholds_round_trip_and_are_checked(tmp_path):
             load_verified(model)
 
 
+def test_miss_rate_threshold_round_trips_and_is_checked(tmp_path):
+    model, meta = _write_model(tmp_path)
+    assert meta.damage_miss_threshold is None            # a model without it: sets unchanged
+    meta_file = tmp_path / 'student.json'
+    data = json.loads(meta_file.read_text())
+    data.update(damage_miss_alpha=0.005, damage_miss_threshold=0.044)
+    meta_file.write_text(json.dumps(data))
+    assert load_verified(model).damage_miss_threshold == 0.044
+    for alpha, threshold, message in ((0.005, None, 'come together'),
+                                      (0.0, 0.04, 'damage_miss_alpha must be in'),
+                                      (0.005, 1.5, 'damage_miss_threshold')):
+        data.update(damage_miss_alpha=alpha, damage_miss_threshold=threshold)
+        meta_file.write_text(json.dumps(data))
+        with pytest.raises(MetadataError, match=message):
+            load_verified(model)
+
+
 def test_onnx_io_must_match_the_spec(tmp_path):
     _, meta = _write_model(tmp_path)
     check_onnx_io(list(FIELD_SPEC.names) + ['mask'], OUTPUTS, meta)

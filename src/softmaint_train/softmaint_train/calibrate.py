@@ -7,13 +7,16 @@ on the held-out calibration split (temperature scaling, Guo et al., ICML 2017), 
 conformal threshold q-hat is then computed on the calibrated probabilities with
 softmaint_core.calibration.conformal_threshold, or one per class with
 class_conditional_thresholds (Mondrian sets: coverage for every class, not only on average).
+With a miss rate, the damage head also gets the threshold of
+softmaint_core.calibration.miss_rate_threshold from the damaged calibration windows.
 """
 from typing import Dict
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from softmaint_core.calibration import (class_conditional_thresholds, conformal_threshold,
-                                        softmax)
+                                        miss_rate_threshold, softmax)
+from softmaint_core.taxonomy import DAMAGE_TYPES
 
 T_MIN, T_MAX = 0.05, 20.0
 
@@ -38,11 +41,14 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def calibrate(outputs: Dict[str, np.ndarray], labels: Dict[str, np.ndarray],
-              alpha: float, sets: str = 'marginal') -> Dict[str, object]:
+              alpha: float, sets: str = 'marginal', miss_alpha: float = 0.0
+              ) -> Dict[str, object]:
     """
     Temperatures and conformal q-hats for fatigue and damage from calibration outputs.
 
     sets 'marginal': one q-hat per head; 'class_conditional': a list of one per class.
+    miss_alpha > 0: also the damage miss-rate threshold (raises ValueError when there are too
+    few damaged calibration windows for it).
     """
     result = {'conformal_alpha': float(alpha), 'conformal_sets': sets}
     for head in ('fatigue', 'damage'):
@@ -54,4 +60,10 @@ def calibrate(outputs: Dict[str, np.ndarray], labels: Dict[str, np.ndarray],
             if sets == 'class_conditional' else conformal_threshold(probs, labels[head], alpha))
         result[f'nll_before_{head}'] = ensemble_nll(outputs[head], labels[head], 1.0)
         result[f'nll_after_{head}'] = ensemble_nll(outputs[head], labels[head], t)
+        if head == 'damage' and miss_alpha > 0:
+            none = DAMAGE_TYPES.index('none')
+            damaged = labels[head] != none
+            result['damage_miss_alpha'] = float(miss_alpha)
+            result['damage_miss_threshold'] = miss_rate_threshold(1.0 - probs[damaged, none],
+                                                                  miss_alpha)
     return result

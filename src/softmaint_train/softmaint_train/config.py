@@ -131,6 +131,9 @@ class CalibrationConfig:
 
     conformal_alpha: float = 0.1
     conformal_sets: str = 'marginal'       # or 'class_conditional' (Mondrian: per class)
+    # > 0: at most this share of damaged windows left at a {none} damage set (miss-rate
+    # control, softmaint_core.calibration.miss_rate_threshold); 0 = off
+    damage_miss_alpha: float = 0.0
 
 
 @dataclass
@@ -177,7 +180,8 @@ _CHOICES = {
 }
 _UNIT = ('data.teacher_val', 'data.field_train', 'data.field_cal', 'distill.alpha_start',
          'distill.alpha_end', 'distill.modality_dropout', 'student.model.dropout',
-         'teacher.model.dropout', 'distill.mix.probability', 'calibration.conformal_alpha')
+         'teacher.model.dropout', 'distill.mix.probability', 'calibration.conformal_alpha',
+         'calibration.damage_miss_alpha')
 _POSITIVE = ('d_model', 'heads', 'layers', 'epochs', 'batch_size', 'members', 'embedding', 'lr',
              'temperature', 'contrastive_tau', 'beta', 'threads')
 

@@ -129,6 +129,8 @@ def write_metadata(path: Path, model_id: str, stats, members: int, calibration: 
         conformal_alpha=float(calibration['conformal_alpha']),
         conformal_fatigue=threshold(calibration['conformal_fatigue']),
         conformal_damage=threshold(calibration['conformal_damage']),
+        damage_miss_alpha=calibration.get('damage_miss_alpha'),
+        damage_miss_threshold=calibration.get('damage_miss_threshold'),
         metrics={k: float(v) for k, v in metrics.items()},
         dataset_card_sha256=card_sha256, training_config=json.loads(json.dumps(config)))
     meta.validate()
