@@ -75,7 +75,8 @@ def test_a_config_states_only_what_differs_from_its_base(tmp_path):
     assert _differs('field-v21u.yaml', 'field-v22.yaml') == {
         'name', 'data.normalisation', 'calibration.conformal_sets', 'export.model_id'}
     assert _differs('field-v22.yaml', 'field-v23.yaml') == {
-        'name', 'student.model', 'student.epochs', 'export.model_id'}
+        'name', 'student.model', 'student.epochs', 'calibration.damage_miss_alpha',
+        'export.model_id'}
     (tmp_path / 'a.yaml').write_text('base: b.yaml\nseed: 1\n')
     (tmp_path / 'b.yaml').write_text('base: a.yaml\n')
     with pytest.raises(ConfigError, match='cycle'):
