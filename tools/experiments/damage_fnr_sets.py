@@ -7,8 +7,9 @@ The class-conditional sets of a model hold each damage class on ~90 % of its win
 policy can leave ~10 % of damaged arms at `{none}`. Conformal risk control (Angelopoulos et al.,
 "Conformal Risk Control", ICLR 2024) of the miss rate instead: on the damaged windows of the
 config's field_cal split, lambda is the smallest P(damage) = 1 - p(none) that lets at most
-alpha of them through ((k + 1) / (n + 1) <= alpha); a test window whose set is `{none}` with
-P(damage) >= lambda gets its most probable damage class added. Prints, for the model's own sets
+alpha of them through (softmaint_core.calibration.miss_rate_threshold); a test window whose
+set is `{none}` with P(damage) >= lambda gets its most probable damage class added
+(add_likely_damage, as softmaint_core.postprocess does for a card with the threshold). Prints, for the model's own sets
 and for each alpha, the default policy's decision figures on data/sim-v21-test.
 """
 import dataclasses
@@ -18,6 +19,7 @@ import sys
 
 import numpy as np
 from softmaint_core.agent import summarise
+from softmaint_core.calibration import add_likely_damage, miss_rate_threshold
 from softmaint_core.dataset import Dataset
 from softmaint_core.decisions import assess, ground_truth_action
 from softmaint_core.metrics import decision_metrics
@@ -31,13 +33,6 @@ def predict(model, data, index):
     feeds, mask = field_inputs(data, model.spec, index)
     return [model.predict({k: v[b:b + 1] for k, v in feeds.items()}, mask[b])[0]
             for b in range(len(index))], mask
-
-
-def fnr_threshold(p_damage: np.ndarray, alpha: float) -> float:
-    allowed = math.floor(alpha * (len(p_damage) + 1)) - 1    # windows that may fall below
-    if allowed < 0:
-        raise SystemExit(f'alpha {alpha} < 1 / (n + 1) with n = {len(p_damage)}: choose larger')
-    return float(np.sort(p_damage)[allowed])
 
 
 def main(model_path: str, config: str, *alphas: str) -> None:
@@ -58,16 +53,15 @@ def main(model_path: str, config: str, *alphas: str) -> None:
                       for f, d, u in zip(*(test.array(k)[index]
                                            for k in ('fatigue', 'damage', 'urgency')))])
     for alpha in (None,) + tuple(float(a) for a in alphas):
-        lam = math.inf if alpha is None else fnr_threshold(p_damage, alpha)
+        lam = math.inf if alpha is None else miss_rate_threshold(p_damage, alpha)
         decided, asked = [], []
         for p, available in zip(preds, mask):
             s = summarise(p, [n for n, a in zip(meta.input_spec.names, available) if a],
                           len(meta.input_spec.names), meta.fatigue_classes,
                           meta.damage_classes)
-            if s.damage_set == (none,) and 1 - p.damage_probs[none] >= lam:
-                top = max((i for i in range(len(p.damage_probs)) if i != none),
-                          key=lambda i: p.damage_probs[i])
-                s = dataclasses.replace(s, damage_set=tuple(sorted((none, top))))
+            in_set = np.isin(np.arange(len(p.damage_probs)), s.damage_set)
+            guarded = add_likely_damage(in_set, np.asarray(p.damage_probs), none, lam)
+            s = dataclasses.replace(s, damage_set=tuple(np.flatnonzero(guarded).tolist()))
             assessment = assess(s, thresholds, actions)
             decided.append(assessment.target)
             asked.append(bool(assessment.reasons))
