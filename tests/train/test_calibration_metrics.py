@@ -5,6 +5,7 @@ from softmaint_core.calibration import expected_calibration_error, softmax
 from softmaint_core.metrics import (head_metrics, macro_f1, missed_critical_rate,
                                     risk_coverage, urgency_metrics)
 from softmaint_train.calibrate import calibrate, ensemble_probs, fit_temperature
+from softmaint_train.config import CalibrationConfig
 
 
 def test_macro_f1_by_hand():
@@ -50,7 +51,8 @@ def test_calibrate_gives_coverage_near_nominal():
     out = {'fatigue': z[:, :, :3], 'damage': z}
     lab = {'fatigue': np.array([rng.choice(3, p=p) for p in softmax(z[:, 0, :3])]),
            'damage': labels}
-    cal = calibrate({k: v[:n] for k, v in out.items()}, {k: v[:n] for k, v in lab.items()}, 0.1)
+    cal = calibrate({k: v[:n] for k, v in out.items()}, {k: v[:n] for k, v in lab.items()},
+                    CalibrationConfig(conformal_alpha=0.1))
     probs = ensemble_probs(out['damage'][n:], cal['temperature_damage'])
     m = head_metrics(probs, labels[n:], cal['conformal_damage'])
     assert m['coverage'] == pytest.approx(0.9, abs=0.02)
@@ -65,7 +67,8 @@ def test_class_conditional_calibration_gives_one_threshold_per_class():
     rng = np.random.default_rng(2)
     z = rng.normal(0, 2, (4000, 2, 5))
     labels = {'fatigue': rng.integers(0, 3, 4000), 'damage': rng.integers(0, 5, 4000)}
-    cal = calibrate({'fatigue': z[..., :3], 'damage': z}, labels, 0.1, 'class_conditional')
+    cal = calibrate({'fatigue': z[..., :3], 'damage': z}, labels,
+                    CalibrationConfig(0.1, 'class_conditional'))
     assert cal['conformal_sets'] == 'class_conditional'
     assert len(cal['conformal_fatigue']) == 3 and len(cal['conformal_damage']) == 5
     probs = ensemble_probs(z, cal['temperature_damage'])
@@ -88,7 +91,8 @@ def test_miss_rate_calibration_keeps_damaged_windows_out_of_none_sets():
     lab = {'fatigue': rng.integers(0, 3, n), 'damage': labels}
     half = n // 2
     cal = calibrate({'fatigue': z[:half, :, :3], 'damage': z[:half]},
-                    {k: v[:half] for k, v in lab.items()}, 0.1, 'marginal', 0.01)
+                    {k: v[:half] for k, v in lab.items()},
+                    CalibrationConfig(0.1, 'marginal', 0.01))
     assert cal['damage_miss_alpha'] == 0.01 and 0 < cal['damage_miss_threshold'] < 1
     probs = ensemble_probs(z[half:], cal['temperature_damage'])
     missed = {False: 0, True: 0}
@@ -104,7 +108,7 @@ def test_miss_rate_calibration_keeps_damaged_windows_out_of_none_sets():
     assert missed[True] / damaged <= 0.015
     with pytest.raises(ValueError, match='damaged calibration windows'):
         calibrate({'fatigue': z[:20, :, :3], 'damage': z[:20]},
-                  {k: v[:20] for k, v in lab.items()}, 0.1, 'marginal', 0.01)
+                  {k: v[:20] for k, v in lab.items()}, CalibrationConfig(0.1, 'marginal', 0.01))
 
 
 def test_ece_floor_is_what_a_calibrated_model_shows():

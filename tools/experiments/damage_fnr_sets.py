@@ -18,13 +18,10 @@ from pathlib import Path
 import sys
 
 import numpy as np
-from softmaint_core.agent import summarise
 from softmaint_core.calibration import add_likely_damage, miss_rate_threshold
 from softmaint_core.dataset import Dataset
-from softmaint_core.decisions import assess, ground_truth_action
-from softmaint_core.metrics import decision_metrics
 from softmaint_core.student import StudentModel
-from softmaint_sim.profile_eval import field_inputs, profile_policy
+from softmaint_sim.profile_eval import decisions, field_inputs, profile_policy
 from softmaint_train.config import load_config
 from softmaint_train.data import make_splits
 
@@ -44,28 +41,17 @@ def main(model_path: str, config: str, *alphas: str) -> None:
     cal_preds, _ = predict(model, sim, cal)
     damaged = np.asarray(sim.array('damage')[cal]) != none
     p_damage = np.array([1 - p.damage_probs[none] for p in cal_preds])[damaged]
-    thresholds, actions = profile_policy(Path('config'), 'default')
+    policy = profile_policy(Path('config'), 'default')
     test = Dataset(Path('data/sim-v21-test'))
     index = np.flatnonzero(test.array('domain') == 1)
     preds, mask = predict(model, test, index)
-    truth = np.array([ground_truth_action(meta.fatigue_classes[f], meta.damage_classes[d],
-                                          float(u), thresholds)
-                      for f, d, u in zip(*(test.array(k)[index]
-                                           for k in ('fatigue', 'damage', 'urgency')))])
     for alpha in (None,) + tuple(float(a) for a in alphas):
         lam = math.inf if alpha is None else miss_rate_threshold(p_damage, alpha)
-        decided, asked = [], []
-        for p, available in zip(preds, mask):
-            s = summarise(p, [n for n, a in zip(meta.input_spec.names, available) if a],
-                          len(meta.input_spec.names), meta.fatigue_classes,
-                          meta.damage_classes)
-            in_set = np.isin(np.arange(len(p.damage_probs)), s.damage_set)
-            guarded = add_likely_damage(in_set, np.asarray(p.damage_probs), none, lam)
-            s = dataclasses.replace(s, damage_set=tuple(np.flatnonzero(guarded).tolist()))
-            assessment = assess(s, thresholds, actions)
-            decided.append(assessment.target)
-            asked.append(bool(assessment.reasons))
-        m = decision_metrics(np.array(decided), np.array(asked), truth)
+        guarded = [dataclasses.replace(p, damage_set=np.flatnonzero(add_likely_damage(
+            np.isin(np.arange(len(p.damage_probs)), p.damage_set), p.damage_probs, none, lam
+        )).tolist()) for p in preds]
+        m = {k.split('.', 1)[1]: v
+             for k, v in decisions(guarded, mask, test, index, meta, policy).items()}
         print(f'{meta.model_id} alpha {alpha} lambda {lam:.3f} ({damaged.sum()} damaged cal): '
               f"assistance {m['assistance_rate']:.3f}, missed critical "
               f"{m['missed_critical_rate']:.4f}, decision accuracy {m['decision_accuracy']:.3f}, "

@@ -18,6 +18,8 @@ from softmaint_core.calibration import (class_conditional_thresholds, conformal_
                                         miss_rate_threshold, softmax)
 from softmaint_core.taxonomy import DAMAGE_TYPES
 
+from .config import CalibrationConfig
+
 T_MIN, T_MAX = 0.05, 20.0
 
 
@@ -41,15 +43,16 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def calibrate(outputs: Dict[str, np.ndarray], labels: Dict[str, np.ndarray],
-              alpha: float, sets: str = 'marginal', miss_alpha: float = 0.0
-              ) -> Dict[str, object]:
+              config: CalibrationConfig) -> Dict[str, object]:
     """
     Temperatures and conformal q-hats for fatigue and damage from calibration outputs.
 
-    sets 'marginal': one q-hat per head; 'class_conditional': a list of one per class.
-    miss_alpha > 0: also the damage miss-rate threshold (raises ValueError when there are too
-    few damaged calibration windows for it).
+    config.conformal_sets 'marginal': one q-hat per head; 'class_conditional': a list of one
+    per class. config.damage_miss_alpha > 0: also the damage miss-rate threshold (raises
+    ValueError when there are too few damaged calibration windows for it).
     """
+    alpha, sets, miss_alpha = (config.conformal_alpha, config.conformal_sets,
+                               config.damage_miss_alpha)
     result = {'conformal_alpha': float(alpha), 'conformal_sets': sets}
     for head in ('fatigue', 'damage'):
         t = fit_temperature(outputs[head], labels[head])

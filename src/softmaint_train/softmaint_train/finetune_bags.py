@@ -196,9 +196,7 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
         from softmaint_train.calibrate import calibrate
         from softmaint_train.evaluate import labels_of, student_outputs
         calibration = calibrate(student_outputs(student, cal, stats), labels_of(cal),
-                                cfg.calibration.conformal_alpha,
-                                cfg.calibration.conformal_sets,
-                                cfg.calibration.damage_miss_alpha)
+                                cfg.calibration)
     after = measure(calibration)
     refusal = acceptance(before, after, max_forgetting)
     if out is not None:

@@ -186,9 +186,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         return {}
 
     cal = Windows.load(ds, 'field', splits.field_cal)
-    calib = calibrate(student_outputs(student, cal, stats), labels_of(cal),
-                      cfg.calibration.conformal_alpha, cfg.calibration.conformal_sets,
-                      cfg.calibration.damage_miss_alpha)
+    calib = calibrate(student_outputs(student, cal, stats), labels_of(cal), cfg.calibration)
     test = Windows.load(ds, 'field', splits.field_test)
     results, test_out = evaluate_student(student, test, stats, calib, cfg.data.lighting_shift)
     record = {
