@@ -3,13 +3,13 @@
   "format": "softmaint-model-signature",
   "key_id": "a8c7ff9b82d09f98",
   "metadata": {
-    "bytes": 9044,
-    "sha256": "d2ce4aeb0e6e1663cefdc993d36098db5aa4f8753e90f00700ce21bfed5fbf52"
+    "bytes": 9294,
+    "sha256": "dd7e3ebe324dcf61c11db5e91c1bae16e9127ec4cd1815e59e6ac8bff4bc347d"
   },
   "model": {
-    "bytes": 823016,
-    "sha256": "771f480b029f2c34db3da6dec6fba1466e788f429ce997017398e538866c2d94"
+    "bytes": 1347761,
+    "sha256": "b80c4768367b53ea12360fe814eae22e8d3ba46fbec9cffdc1c9c4d7e86d32bc"
   },
-  "signature": "1ZBaB3jEMgoXxZMO/m4hR6rw8sp5+RDZAurDrqmpx1ksEoQvg6C3q1Mvknqmln/Lzw2ZIGiskp0DNaTnSrH4AQ==",
+  "signature": "x7msIQwORs/1mVALJjJvp46ciVLLbLmCM/B7QCqQ5RAASaCo/C9KsXI1iI2KiZvl7gdc/hZhvkQ4/uLzSs6cCA==",
   "version": 1
 }

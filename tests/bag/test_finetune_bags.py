@@ -167,3 +167,21 @@ def test_acceptance_needs_a_gain_on_the_bags_and_little_forgetting():
     traded = {'held_out': metrics(0.2, 0.5, 0.2), 'original': before['original']}
     assert acceptance(before, traded, 0.02) == [
         'damage macro F1 on the held-out bags fell by 0.300 > 0.02 (0.500 -> 0.200)']
+
+
+def test_bag_windows_read_the_camera_as_the_robot_does(tmp_path):
+    # the bag's frames are white noise (signal-to-noise ~0): under a model's floor of 1 the
+    # robot reads no camera, so fine-tuning and its measurements must not either
+    import numpy as np
+    from softmaint_core.spec import FIELD_SPEC
+    from softmaint_train.finetune_bags import LabelSpan, labelled_windows
+    bags.write_sensor_bag(tmp_path / 'bag', 'mcap', seconds=5.0, seed=1)
+    start = bags.START_NS / 1e9
+    spans = [LabelSpan('req-0', start, start + 5.0, FATIGUE, DAMAGE, URGENCY)]
+    read = labelled_windows([tmp_path / 'bag'], spans, spec=FIELD_SPEC)
+    floored = labelled_windows([tmp_path / 'bag'], spans, spec=FIELD_SPEC.with_min_snr(1.0))
+    camera = FIELD_SPEC.names.index('camera')
+    assert len(read) == len(floored) > 0
+    assert read.arrays['mask'][:, camera].all() and not floored.arrays['mask'][:, camera].any()
+    np.testing.assert_array_equal(read.arrays['mask'][:, 1:], floored.arrays['mask'][:, 1:])
+    np.testing.assert_array_equal(read.arrays['camera'], floored.arrays['camera'])   # recorded

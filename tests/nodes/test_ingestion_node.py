@@ -452,6 +452,44 @@ def test_window_ends_on_the_global_hop_grid_of_system_time(spawn, ros_context, m
         rig.close()
 
 
+def test_a_camera_too_noisy_for_the_model_is_unreadable_and_left_out(spawn, ros_context,
+                                                                     tmp_path):
+    """Uniform frames (signal-to-noise 0) against a model whose camera floor is 1."""
+    from softmaint_core.metadata import ModelMetadata
+    from softmaint_core.spec import FIELD_SPEC
+    from softmaint_interfaces.msg import ModalityTensor
+    spec = FIELD_SPEC.with_normalisation(STATS).with_min_snr(1.0)
+    path = tmp_path / 'student.json'
+    path.write_text(ModelMetadata(model_id='floor-test', sha256='0' * 64, members=1,
+                                  input_spec=spec).to_json())
+    proc = spawn(_node_args(path, use_sim_time='true', max_future_stamp=LEAD + 0.3,
+                            diagnostics_period=0.5, **_reliable_overrides()),
+                 wait_for_line='ready')
+    rig = Rig(ros_context)
+    try:
+        assert spin_until(rig.executor, rig.connected, 15.0), 'ingestion node not discovered'
+        for source in SOURCES:
+            for stamp, msg in good_messages(source, T0, T0 + 3.5):
+                rig.schedule(stamp - LEAD, source, msg)
+        rig.play(T0 + 3.55)
+        assert spin_until(rig.executor, lambda: rig.window(T0 + 3) is not None and _seconds(
+            rig.diagnostics[-1].header.stamp) >= T0 + 3.5, 10.0)
+        window = rig.window(T0 + 3)
+        assert window.spec_id == spec.spec_id
+        camera = window.modalities[spec.names.index('camera')]
+        assert camera.status == ModalityTensor.UNREADABLE and not any(camera.data)
+        assert list(window.available) == [name != 'camera' for name in spec.names]
+        status = rig.latest_diagnostics()['camera']
+        assert status.level == status.WARN and 'too dark or turbid' in status.message
+        assert _values(status)['status'] == 'AVAILABLE'     # the sensor itself is sound
+        assert 'signal-to-noise 0.00 below 1.00' in _values(status)['unreadable']
+    finally:
+        rig.close()
+    proc.terminate()
+    output = proc.communicate(timeout=10)[0]
+    assert proc.returncode == 0 and 'camera: frames too dark or turbid to read' in output, output
+
+
 def test_node_refuses_to_start_without_metadata(spawn, tmp_path):
     proc = spawn(_node_args(tmp_path / 'none.json'))
     output, _ = proc.communicate(timeout=30)

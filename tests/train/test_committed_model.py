@@ -13,7 +13,7 @@ from softmaint_core.spec import FIELD_SPEC, MODALITIES, OUTPUTS
 
 REPO = Path(__file__).resolve().parents[2]
 # model -> the training config that reproduces it (a profile's: config/train/<profile>.yaml)
-CONFIGS = {REPO / 'models' / 'student.onnx': REPO / 'config' / 'train' / 'field-v22.yaml'}
+CONFIGS = {REPO / 'models' / 'student.onnx': REPO / 'config' / 'train' / 'field-v23.yaml'}
 CONFIGS.update({path: REPO / 'config' / 'train' / f'{path.parent.name}.yaml'
                 for path in sorted((REPO / 'models' / 'profiles').glob('*/student.onnx'))})
 
@@ -40,8 +40,10 @@ def test_model_is_small_and_metadata_complete(committed):
     model, meta, _ = committed
     assert model.stat().st_size < 5_000_000
     assert meta.members >= 3
+    floor = meta.input_spec.modality('camera').min_snr
+    assert 0.5 < floor < 3.0          # field training windows read ~1-10 (docs/onboard.md)
     assert meta.input_spec.spec_id == FIELD_SPEC.with_normalisation({
-        m.name: (m.mean, m.std) for m in meta.input_spec.modalities}).spec_id
+        m.name: (m.mean, m.std) for m in meta.input_spec.modalities}).with_min_snr(floor).spec_id
     for m in meta.input_spec.modalities:
         assert len(m.mean) == m.channels and all(s > 0 for s in m.std)
     assert meta.conformal_alpha == pytest.approx(0.1)

@@ -5,6 +5,7 @@ from pathlib import Path
 from conftest import tiny_config
 import numpy as np
 import pytest
+from softmaint_core.image import frame_snr
 from softmaint_core.metadata import load_verified
 from softmaint_core.postprocess import postprocess
 from softmaint_core.spec import OUTPUTS
@@ -69,9 +70,11 @@ def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path, s
 
 def test_per_domain_normalisation_exports_the_field_statistics(synthetic_root, tmp_path):
     # the robot is the field domain: its model normalises with the field windows' statistics
-    # (unlabelled field-train and pool windows), and conformal sets are per class
+    # (unlabelled field-train and pool windows), conformal sets are per class, and its camera
+    # floor is the 20 % conformal bound of the field train + calibration windows' SNR
     cfg = tiny_config(synthetic_root, tmp_path, **{
         'data.normalisation': 'per_domain', 'calibration.conformal_sets': 'class_conditional',
+        'calibration.camera_snr_alpha': 0.2,
         'teacher.epochs': 1, 'student.epochs': 1, 'student.min_labelled_steps': 2})
     record = run(cfg, tmp_path / 'runs', export=True, progress=False)
     ds = open_dataset(synthetic_root)
@@ -85,6 +88,12 @@ def test_per_domain_normalisation_exports_the_field_statistics(synthetic_root, t
         np.testing.assert_allclose(modality.std, want[modality.name][1], rtol=1e-6)
     assert len(meta.conformal_damage) == 5 and len(meta.conformal_fatigue) == 3
     assert record['calibration']['conformal_sets'] == 'class_conditional'
+    rows = np.concatenate([splits.field_train, splits.field_cal])
+    seen = ds.take('field_mask', rows)[:, 0].astype(bool)
+    snr = np.sort(frame_snr(ds.take('field_camera', rows)[seen]))
+    floor = snr[int(0.2 * (len(snr) + 1)) - 1]
+    assert meta.input_spec.modality('camera').min_snr == pytest.approx(floor)
+    assert 0 < floor < snr[-1]
 
 
 def test_non_finite_loss_stops_with_a_clear_error(synthetic_root, tmp_path):

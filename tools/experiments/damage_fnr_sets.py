@@ -7,7 +7,7 @@ The class-conditional sets of a model hold each damage class on ~90 % of its win
 policy can leave ~10 % of damaged arms at `{none}`. Conformal risk control (Angelopoulos et al.,
 "Conformal Risk Control", ICLR 2024) of the miss rate instead: on the damaged windows of the
 config's field_cal split, lambda is the smallest P(damage) = 1 - p(none) that lets at most
-alpha of them through (softmaint_core.calibration.miss_rate_threshold); a test window whose
+alpha of them through (softmaint_core.calibration.conformal_floor); a test window whose
 set is `{none}` with P(damage) >= lambda gets its most probable damage class added
 (add_likely_damage, as softmaint_core.postprocess does for a card with the threshold). Prints, for the model's own sets
 and for each alpha, the default policy's decision figures on data/sim-v21-test.
@@ -18,7 +18,7 @@ from pathlib import Path
 import sys
 
 import numpy as np
-from softmaint_core.calibration import add_likely_damage, miss_rate_threshold
+from softmaint_core.calibration import add_likely_damage, conformal_floor
 from softmaint_core.dataset import Dataset
 from softmaint_core.student import StudentModel
 from softmaint_sim.profile_eval import decisions, field_inputs, profile_policy
@@ -46,7 +46,7 @@ def main(model_path: str, config: str, *alphas: str) -> None:
     index = np.flatnonzero(test.array('domain') == 1)
     preds, mask = predict(model, test, index)
     for alpha in (None,) + tuple(float(a) for a in alphas):
-        lam = math.inf if alpha is None else miss_rate_threshold(p_damage, alpha)
+        lam = math.inf if alpha is None else conformal_floor(p_damage, alpha)
         guarded = [dataclasses.replace(p, damage_set=np.flatnonzero(add_likely_damage(
             np.isin(np.arange(len(p.damage_probs)), p.damage_set), p.damage_probs, none, lam
         )).tolist()) for p in preds]

@@ -3,13 +3,13 @@
   "format": "softmaint-model-signature",
   "key_id": "a8c7ff9b82d09f98",
   "metadata": {
-    "bytes": 7158,
-    "sha256": "477c4ad6a1b2c4e646120f7cdec4d31ca9cb38c2341e9dbb00cda8488c682e73"
+    "bytes": 7428,
+    "sha256": "7d2567292a650f775fa75ca21a822027d2e1517516b59f7138b3f22db585304e"
   },
   "model": {
-    "bytes": 823016,
-    "sha256": "7a0df372b26eea9d888588c76ac17b1cd46d1f69d7f5fbaee35898006d74b52b"
+    "bytes": 1347761,
+    "sha256": "f045935f1e673362374d0cb68be05cd179ac597864f19c1a920d66ecbb06d269"
   },
-  "signature": "Re6/SuSWWj9KgJvTKhguoOYUKV3p7cI3yK8oi+1NlK4OzdeLJIAJexJEGrhfK0oQxsn5AHdVJxrkmNtNpyR7AA==",
+  "signature": "5cvDYqGiDDKwe/i4G1m4UlUCGrEuhpKDW78RLtBnD2AgScvrcolF+ftKhkX+DmRiRdmCNOhQZaYaa6zhB2l/AA==",
   "version": 1
 }

@@ -11,6 +11,9 @@ per sensor on /diagnostics. Timers run on the node clock, so use_sim_time replay
 A sensor whose values leave the model's training range (more than max_training_std training
 standard deviations from its mean, softmaint_core.window) is still used, but its diagnostics
 turn WARN and name the channels, and the node logs it once when it starts and when it ends.
+A camera whose frames are too dark or turbid for the model (UNREADABLE: signal-to-noise below
+the spec's min_snr) is left out of the window; it turns its diagnostics WARN and is logged
+the same way.
 Window ends fall on the global grid k * hop of the node clock (not on the node's start time), so
 offline bag evaluation can rebuild the same windows: every multiple of hop in the bag.
 
@@ -24,7 +27,7 @@ SensorWindow layout (the inference node's contract):
   sequence          windows published since start (0, 1, ...)
   spec_id           InputSpec.spec_id of the metadata's input spec (with its normalisation)
   modalities[i]     one ModalityTensor per modality of the spec, in spec order:
-                      name, status (AVAILABLE/STALE/INVALID/FROZEN/ABSENT),
+                      name, status (AVAILABLE/STALE/INVALID/FROZEN/ABSENT/UNREADABLE),
                       shape = [steps, *features], data = float32 row-major, normalised,
                       zeros unless AVAILABLE, coverage [0, 1], rate [Hz]
                     FIELD_SPEC: camera [10, 3, 32, 32] (RGB); tactile [20, 8] [N];
@@ -135,6 +138,7 @@ class IngestionNode(Node):
         self._fitted = self._fitted_sensors([s.name for s in self.assembler.sources])
         self._modality_of = {s.name: s.modality for s in self.assembler.sources}
         self._out_of_range = {}     # modality -> {channel: largest |z|} of the latest window
+        self._unreadable = {}       # modality -> why the latest window could not use it
         self._names = {'joint_states': tuple(self.get_parameter('joint_names').value),
                        'actuation': tuple(self.get_parameter('actuator_names').value)}
         if len(self._names['joint_states']) != spec.joints or \
@@ -308,6 +312,7 @@ class IngestionNode(Node):
         self._last_end_ns = end_ns
         window = self.assembler.assemble(end_ns * 1e-9)
         self._note_training_range({m.name: m.out_of_range for m in window.modalities})
+        self._note_readability(window.modalities)
         msg = SensorWindow()
         msg.header.stamp = Time(nanoseconds=end_ns).to_msg()
         msg.header.frame_id = self.get_parameter('frame_id').value
@@ -337,6 +342,19 @@ class IngestionNode(Node):
                 self.get_logger().info(f'{modality}: back within the training range')
         self._out_of_range = out_of_range
 
+    def _note_readability(self, modalities) -> None:
+        """Keep why the latest window's modalities were UNREADABLE; log when that changes."""
+        unreadable = {
+            m.name: (f'frames too dark or turbid to read: signal-to-noise {m.snr:.2f} below '
+                     f'{self.assembler.spec.modality(m.name).min_snr:.2f}, the least readable '
+                     'the model was trained on; the model reads the other sensors')
+            for m in modalities if m.status == Status.UNREADABLE}
+        for name in unreadable.keys() - self._unreadable.keys():
+            self.get_logger().warning(f'{name}: {unreadable[name]}')
+        for name in self._unreadable.keys() - unreadable.keys():
+            self.get_logger().info(f'{name}: readable again')
+        self._unreadable = unreadable
+
     def _publish_diagnostics(self) -> None:
         health = self.assembler.health(self._now())
         hardware = self.get_parameter('hardware_id').value or self.get_namespace()
@@ -344,7 +362,8 @@ class IngestionNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [_diagnostic(f'{self.get_name()}: {name}', hardware, item,
                                   self.assembler.timeout(name), name in self._fitted,
-                                  self._out_of_range.get(self._modality_of[name], {}))
+                                  self._out_of_range.get(self._modality_of[name], {}),
+                                  self._unreadable.get(self._modality_of[name], ''))
                       for name, item in health.items()]
         self._diagnostics_pub.publish(msg)
 
@@ -368,7 +387,7 @@ def _level(health, fitted: bool) -> bytes:
 
 
 def _diagnostic(name: str, hardware_id: str, health, timeout: float,
-                fitted: bool, out_of_range=None) -> DiagnosticStatus:
+                fitted: bool, out_of_range=None, unreadable: str = '') -> DiagnosticStatus:
     values = {
         'status': health.status.name,
         'fitted': str(fitted),
@@ -384,10 +403,13 @@ def _diagnostic(name: str, hardware_id: str, health, timeout: float,
                    for reason in REJECT_REASONS})
     values['out_of_training_range'] = ', '.join(
         f'{k}={v:.1f}' for k, v in (out_of_range or {}).items()) or 'none'
+    values['unreadable'] = unreadable or 'no'
     message = health.detail if fitted else 'not fitted on this robot (parameter sensors)'
     level = _level(health, fitted)
-    if fitted and out_of_range:
-        message += f"; outside the model's training range: {values['out_of_training_range']} std"
+    warnings = ([f"outside the model's training range: {values['out_of_training_range']} std"]
+                if out_of_range else []) + ([unreadable] if unreadable else [])
+    if fitted and warnings:
+        message = '; '.join([message] + warnings)
         level = DiagnosticStatus.WARN if level == DiagnosticStatus.OK else level
     return DiagnosticStatus(level=level, name=name, hardware_id=hardware_id,
                             message=message,

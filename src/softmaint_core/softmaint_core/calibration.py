@@ -75,21 +75,25 @@ def prediction_set(probs: np.ndarray, threshold: Threshold) -> np.ndarray:
     return members
 
 
-def miss_rate_threshold(p_damage: np.ndarray, alpha: float) -> float:
+def conformal_floor(scores: np.ndarray, alpha: float, windows: str = 'calibration windows'
+                    ) -> float:
     """
-    Lambda: at most alpha of damaged windows have P(damage) below it (conformal risk control).
+    Lambda: a new window scores below it with probability at most alpha (conformal).
 
-    `p_damage` [n]: P(damage) of the n damaged calibration windows. With k = floor(alpha (n + 1))
-    windows allowed below, lambda is the k-th smallest value, so the expected miss rate on a new
-    damaged window is at most k / (n + 1) <= alpha. Raises ValueError when n is too small for
-    alpha (alpha (n + 1) < 1): no lambda above 0 has the guarantee then.
+    `scores` [n] of n calibration windows exchangeable with the new one. With
+    k = floor(alpha (n + 1)) windows allowed below, lambda is the k-th smallest score, so the
+    expected share of new windows below it is at most k / (n + 1) <= alpha (conformal risk
+    control, Angelopoulos et al., ICLR 2024). Two uses: P(damage) of damaged windows (the miss
+    rate of "some damage"), and a camera frame's signal-to-noise (training windows that would be
+    read as unreadable). Raises ValueError when n is too small for alpha (alpha (n + 1) < 1): no
+    lambda has the guarantee then; `windows` names them in the message.
     """
-    p_damage = np.sort(np.asarray(p_damage, dtype=np.float64))
-    allowed = int(np.floor(alpha * (len(p_damage) + 1) + 1e-9))
+    scores = np.sort(np.asarray(scores, dtype=np.float64))
+    allowed = int(np.floor(alpha * (len(scores) + 1) + 1e-9))
     if not 0 < alpha < 1 or allowed < 1:
-        raise ValueError(f'a miss rate of {alpha} needs at least {int(np.ceil(1 / alpha)) - 1} '
-                         f'damaged calibration windows, got {len(p_damage)}')
-    return float(p_damage[allowed - 1])
+        raise ValueError(f'a rate of {alpha} needs at least {int(np.ceil(1 / alpha)) - 1} '
+                         f'{windows}, got {len(scores)}')
+    return float(scores[allowed - 1])
 
 
 def add_likely_damage(damage_set: np.ndarray, probs: np.ndarray, none: int,

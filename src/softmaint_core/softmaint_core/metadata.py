@@ -36,7 +36,7 @@ class ModelMetadata:
     # or one per class (class-conditional sets), softmaint_core.calibration
     conformal_fatigue: Union[float, Tuple[float, ...]] = 1.0
     conformal_damage: Union[float, Tuple[float, ...]] = 1.0
-    # miss-rate control of "some damage" (calibration.miss_rate_threshold): a {none} damage set
+    # miss-rate control of "some damage" (calibration.conformal_floor): a {none} damage set
     # whose P(damage) reaches the threshold also holds the most probable damage; None = off
     damage_miss_alpha: Optional[float] = None
     damage_miss_threshold: Optional[float] = None

@@ -38,6 +38,9 @@ class ModalitySpec:
     rate: float                     # nominal sensor rate it is resampled from [Hz]
     mean: Tuple[float, ...] = ()    # per-channel normalisation (len = features[0]); () = identity
     std: Tuple[float, ...] = ()
+    # Camera only: windows whose frames' image.frame_snr is below this are UNREADABLE (a scene
+    # too dark or turbid for the model: the least readable of its training windows); 0 = none.
+    min_snr: float = 0.0
 
     @property
     def shape(self) -> Tuple[int, ...]:
@@ -66,6 +69,9 @@ class ModalitySpec:
                 f'{self.name}: mean/std need {self.channels} channels, got {len(self.mean)}')
         if any(s <= 0 for s in self.std):
             raise SpecError(f'{self.name}.std must be > 0')
+        if not self.min_snr >= 0 or (self.min_snr and self.name != 'camera'):
+            raise SpecError(f'{self.name}.min_snr must be >= 0, and 0 but for the camera; got '
+                            f'{self.min_snr}')
 
 
 @dataclass(frozen=True)
@@ -122,9 +128,19 @@ class InputSpec:
             for m in self.modalities)
         return replace(self, modalities=modalities)
 
+    def with_min_snr(self, min_snr: float) -> 'InputSpec':
+        """Return a copy whose camera windows below `min_snr` are UNREADABLE."""
+        return replace(self, modalities=tuple(
+            replace(m, min_snr=float(min_snr)) if m.name == 'camera' else m
+            for m in self.modalities))
+
     def to_dict(self) -> dict:
-        """Plain JSON-ready dict."""
-        return asdict(self)
+        """Plain JSON-ready dict; min_snr only where set, so older specs keep their spec_id."""
+        data = asdict(self)
+        for modality in data['modalities']:
+            if not modality['min_snr']:
+                del modality['min_snr']
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> 'InputSpec':
@@ -134,7 +150,8 @@ class InputSpec:
                 ModalitySpec(name=m['name'], steps=int(m['steps']),
                              features=tuple(int(d) for d in m['features']),
                              rate=float(m['rate']), mean=tuple(m.get('mean', ())),
-                             std=tuple(m.get('std', ())))
+                             std=tuple(m.get('std', ())),
+                             min_snr=float(m.get('min_snr', 0.0)))
                 for m in data['modalities'])
             spec = cls(window=float(data['window']), hop=float(data['hop']),
                        modalities=modalities, joints=int(data['joints']),

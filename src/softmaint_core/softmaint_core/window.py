@@ -27,8 +27,13 @@ Health of a source at the window end, first match wins:
   FROZEN     the window's samples, and at least frozen_min_samples of the newest, are all equal
              within frozen_epsilon (a stuck sensor)
   AVAILABLE
-A modality is AVAILABLE when all its sources are, else it takes its sources' worst status. Data
-of a modality that is not AVAILABLE are zeros in the window.
+A modality is AVAILABLE when all its sources are, else it takes its sources' worst status. An
+AVAILABLE camera whose frames' signal-to-noise ratio (image.frame_snr) is below the spec's
+min_snr, the least readable of the model's training windows, is UNREADABLE instead: the scene
+is too dark or turbid (a deep-sea arm under its own lamp reads ~0.3, training windows >= ~1)
+and a model fed frames unlike any it learned from answers with confident nonsense, so it reads
+the other modalities as it does when a camera fails. Data of a modality that is not AVAILABLE
+are zeros in the window.
 
 Beyond health, an AVAILABLE vector modality names its channels whose normalised values leave
 the model's training range: more than max_training_std of the training standard deviations from
@@ -46,7 +51,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .image import resize_area
+from .image import frame_snr, resize_area
 from .resample import bin_to_steps
 from .spec import ENVIRONMENT_FIELDS, ENVIRONMENT_LIMITS, InputSpec, ModalitySpec, SpecError
 
@@ -84,6 +89,7 @@ class Status(enum.IntEnum):
     INVALID = 2
     FROZEN = 3
     ABSENT = 4
+    UNREADABLE = 5   # sound frames the model cannot read (spec min_snr: too dark or turbid)
 
 
 # Which status a multi-source modality takes when its sources disagree (most telling first).
@@ -190,6 +196,7 @@ class ModalityWindow:
     rate: float
     # channel (channel_name) -> largest |normalised value| where it leaves the training range
     out_of_range: Dict[str, float] = field(default_factory=dict)
+    snr: Optional[float] = None     # camera frames' image.frame_snr (None: no frames)
 
 
 @dataclass
@@ -265,6 +272,26 @@ def normalise(modality: ModalitySpec, raw: np.ndarray, lighting: float = 1.0) ->
              / np.asarray(modality.std, dtype=np.float32).reshape(shape))
     x[np.isnan(x)] = 0.0
     return x
+
+
+def batch_inputs(spec: InputSpec, raw: Mapping[str, np.ndarray], available: np.ndarray
+                 ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """
+    Model inputs of raw field-view windows [B, ...] as WindowAssembler builds them, batched.
+
+    `available` [B, M] is the sensors' health in spec order; a camera window below the spec's
+    min_snr is unavailable too (UNREADABLE). Returns (modality -> normalised array with
+    unavailable rows zeroed, the resulting mask [B, M] bool).
+    """
+    mask = np.array(available, dtype=bool)
+    feeds = {}
+    for i, mod in enumerate(spec.modalities):
+        if mod.name == 'camera' and mod.min_snr:
+            mask[:, i] &= ~(frame_snr(raw[mod.name]) < mod.min_snr)
+        x = normalise(mod, np.asarray(raw[mod.name]))
+        x[~mask[:, i]] = 0.0
+        feeds[mod.name] = x
+    return feeds, mask
 
 
 def channel_name(modality: str, channel: int) -> str:
@@ -482,8 +509,12 @@ class WindowAssembler:
             names = [s.name for s in self.sources if s.modality == mod.name]
             status = _combined(health[n].status for n in names)
             raw = np.zeros(mod.shape, np.uint8 if mod.name == 'camera' else np.float32)
+            snr = None
             if status == Status.AVAILABLE:
                 raw = self._binned(mod, names, start)
+                if mod.name == 'camera':
+                    snr = float(frame_snr(raw))
+                    status = Status.UNREADABLE if snr < mod.min_snr else status
             data = normalise(mod, raw) if status == Status.AVAILABLE else \
                 np.zeros(mod.shape, np.float32)
             modalities.append(ModalityWindow(
@@ -491,7 +522,7 @@ class WindowAssembler:
                 coverage=min(health[n].coverage for n in names),
                 rate=min(health[n].rate for n in names),
                 out_of_range=out_of_training_range(mod, data, self.config.max_training_std)
-                if status == Status.AVAILABLE else {}))
+                if status == Status.AVAILABLE else {}, snr=snr))
         last_stamps = [h.last_stamp for h in health.values() if h.last_stamp is not None]
         return Window(start=start, end=end, spec_id=self.spec.spec_id,
                       modalities=tuple(modalities), sources=health,

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 from softmaint_core.calibration import (add_likely_damage, class_conditional_thresholds,
-                                        conformal_threshold, expected_calibration_error,
-                                        miss_rate_threshold, prediction_set, softmax)
+                                        conformal_floor, conformal_threshold,
+                                        expected_calibration_error, prediction_set, softmax)
 
 
 def test_softmax_with_temperature_matches_hand_values():
@@ -77,23 +77,23 @@ def test_class_conditional_sets_cover_a_hard_class_that_marginal_sets_miss():
     assert all(0.88 <= coverage(mondrian, k) <= 0.93 for k in range(3))
 
 
-def test_miss_rate_threshold_is_the_risk_control_quantile():
+def test_conformal_floor_is_the_risk_control_quantile():
     p_damage = np.array([0.9, 0.05, 0.6, 0.3, 0.02, 0.8, 0.4, 0.7, 0.5])   # n = 9
     # alpha (n + 1) = 2 windows may fall below: lambda is the 2nd smallest, 0.05
-    assert miss_rate_threshold(p_damage, 0.2) == pytest.approx(0.05)
-    assert miss_rate_threshold(p_damage, 0.1) == pytest.approx(0.02)   # 1 window
-    with pytest.raises(ValueError, match='at least 19 damaged calibration windows, got 9'):
-        miss_rate_threshold(p_damage, 0.05)
+    assert conformal_floor(p_damage, 0.2) == pytest.approx(0.05)
+    assert conformal_floor(p_damage, 0.1) == pytest.approx(0.02)   # 1 window
+    with pytest.raises(ValueError, match='at least 19 damaged windows, got 9'):
+        conformal_floor(p_damage, 0.05, 'damaged windows')
 
 
-def test_miss_rate_threshold_controls_the_miss_rate_on_new_windows():
+def test_conformal_floor_controls_the_miss_rate_on_new_windows():
     # the guarantee, checked by simulation independently of the formula: over many random
     # calibration / test draws the mean test miss rate stays <= alpha
     rng = np.random.default_rng(0)
     alpha, misses = 0.05, []
     for _ in range(2000):
         cal, test = rng.beta(2, 1, size=59), rng.beta(2, 1, size=200)
-        misses.append(np.mean(test < miss_rate_threshold(cal, alpha)))
+        misses.append(np.mean(test < conformal_floor(cal, alpha)))
     assert 0.03 < np.mean(misses) <= alpha
 
 

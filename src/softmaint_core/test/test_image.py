@@ -1,10 +1,10 @@
-"""Image conversion: every encoding, row padding and byte order; clear errors; area resize."""
+"""Image conversion: every encoding, row padding and byte order; clear errors; area resize; SNR."""
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from softmaint_core.image import (array_to_image, ENCODINGS, image_msg_to_rgb, ImageError,
-                                  resize_area, to_rgb_float)
+from softmaint_core.image import (array_to_image, ENCODINGS, frame_snr, image_msg_to_rgb,
+                                  ImageError, resize_area, to_rgb_float)
 
 
 def _msg(pixels, encoding, bigendian=False, padding=0):
@@ -109,3 +109,25 @@ def test_resize_area_upsamples_by_repeating_nearest_pixels():
     small = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
     big = resize_area(small, 4, 6)
     np.testing.assert_array_equal(big, small.repeat(2, axis=0).repeat(2, axis=1))
+
+
+def _halves(shape, contrast=50.0):
+    """Frames [..., H, W]: left half dark, right half bright (one edge a row): std contrast/2."""
+    frames = np.full(shape, 100.0)
+    frames[..., shape[-1] // 2:] += contrast
+    return frames
+
+
+@pytest.mark.parametrize('sigma, rtol', [(5.0, 0.1), (25.0, 0.1), (100.0, 0.2)])
+def test_frame_snr_reads_the_signal_and_noise_it_was_made_of(sigma, rtol):
+    scene = _halves((2, 10, 3, 32, 32))      # spatial std 25
+    snr = frame_snr(scene + np.random.default_rng(1).normal(0.0, sigma, scene.shape))
+    assert snr.shape == (2,)
+    np.testing.assert_allclose(snr, 25.0 / sigma, rtol=rtol)
+
+
+def test_frame_snr_of_a_blank_and_of_a_noiseless_frame():
+    blank = np.full((10, 3, 32, 32), 17, np.uint8)   # lens cap, no light
+    assert frame_snr(blank) == 0.0
+    assert frame_snr(blank + np.random.default_rng(2).normal(0, 3.0, blank.shape)) < 0.2
+    assert frame_snr(_halves((10, 3, 32, 32))) == np.inf

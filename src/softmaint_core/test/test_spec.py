@@ -1,4 +1,7 @@
 """Input specs: validation names the bad field, JSON round trip, stable ids."""
+import hashlib
+import json
+
 import pytest
 from softmaint_core.spec import FIELD_SPEC, InputSpec, ModalitySpec, SpecError, TEACHER_SPEC
 
@@ -20,11 +23,26 @@ def test_normalisation_changes_the_id_and_is_validated():
         FIELD_SPEC.with_normalisation({'tactile': ([0.0] * 3, [1.0] * 3)}).validate()
 
 
+def test_camera_min_snr_round_trips_and_leaves_older_specs_their_id():
+    older = FIELD_SPEC.to_dict()          # as exports wrote it before min_snr existed
+    assert 'min_snr' not in older['modalities'][0]
+    digest = hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()[:12]
+    assert InputSpec.from_dict(older).spec_id == FIELD_SPEC.spec_id == digest
+    gated = FIELD_SPEC.with_min_snr(1.25)
+    assert gated.modality('camera').min_snr == 1.25
+    assert gated.modality('tactile').min_snr == 0.0
+    assert InputSpec.from_dict(json.loads(json.dumps(gated.to_dict()))) == gated
+    assert gated.spec_id != FIELD_SPEC.spec_id    # its windows differ: the id must too
+
+
 @pytest.mark.parametrize('change, message', [
     ({'name': 'sonar'}, "modality name 'sonar'"),
     ({'steps': 0}, 'camera.steps must be >= 1'),
     ({'rate': -1.0}, 'camera.rate must be > 0'),
     ({'features': (3, 0, 32)}, 'camera.features must be positive'),
+    ({'min_snr': -1.0}, 'camera.min_snr must be >= 0'),
+    ({'min_snr': float('nan')}, 'camera.min_snr must be >= 0'),
+    ({'name': 'tactile', 'features': (8,), 'min_snr': 1.0}, 'tactile.min_snr must be >= 0, and'),
 ])
 def test_bad_modality_fields_are_named(change, message):
     good = FIELD_SPEC.modality('camera')

@@ -481,3 +481,43 @@ def test_channels_outside_the_training_range_are_named_and_kept():
     assert set(names) == {f'proprio[{i}]' for i in range(8)}
     with pytest.raises(ValueError, match='max_training_std must be > 0'):
         HealthConfig(max_training_std=0.0).validate()
+
+
+def _scene(rng, sigma):
+    """Return a 64x64 frame, half at 0.45, half at 0.55 (std 0.05), with sensor noise sigma."""
+    frame = np.full((64, 64, 3), 0.45)
+    frame[:, 32:] += 0.1
+    return np.clip(frame + rng.normal(0.0, sigma, frame.shape), 0.0, 1.0).astype(np.float32)
+
+
+def _camera_window(spec, sigma):
+    assembler = WindowAssembler(spec)
+    feed(assembler, 0.0, 2.0, sources=('tactile', 'joint_states', 'actuation', 'environment'))
+    rng = np.random.default_rng(5)
+    for stamp, _ in samples('camera', 0.0, 2.0):
+        assert assembler.push('camera', stamp, _scene(rng, sigma), stamp) is None
+    return assembler.assemble(2.0)
+
+
+def test_a_camera_too_noisy_to_read_is_unreadable_zeroed_and_batches_agree():
+    from softmaint_core.window import batch_inputs
+    gated = SPEC.with_min_snr(1.0)
+    clear, turbid = _camera_window(gated, 0.02), _camera_window(gated, 0.2)
+    camera = SPEC.names.index('camera')
+    assert clear.modalities[camera].status == Status.AVAILABLE and clear.mask.all()
+    assert clear.modalities[camera].snr > 3.0            # 0.05 / (0.02 / 2 after 2x2 area)
+    murky = turbid.modalities[camera]
+    assert murky.status == Status.UNREADABLE and murky.snr < 1.0
+    assert not turbid.mask[camera] and turbid.mask.sum() == 3
+    assert (murky.data == 0).all() and murky.raw.any()  # the frames stay in the record
+    # the same frames without a floor are read
+    ungated = _camera_window(SPEC, 0.2)
+    assert ungated.modalities[camera].status == Status.AVAILABLE
+    np.testing.assert_array_equal(ungated.modalities[camera].raw, murky.raw)
+    # training and evaluation batches decide and normalise as the assembler does
+    windows = (clear, turbid)
+    raw = {name: np.stack([w.raw()[name] for w in windows]) for name in SPEC.names}
+    feeds, mask = batch_inputs(gated, raw, np.ones((2, 4), bool))
+    assert mask.tolist() == [w.mask.tolist() for w in windows]
+    for name in SPEC.names:
+        np.testing.assert_array_equal(feeds[name], np.stack([w.inputs()[name] for w in windows]))

@@ -20,11 +20,12 @@ never asking) tells the model's errors from the policy's caution, and a table pe
 counts windows per true and decided level (metrics.decision_confusion).
 
 Inputs are built as the robot builds them: the dataset's raw field view, normalised with the
-model's input spec (softmaint_core.window.normalise), an unsensed environment quantity (NaN in
-the view) read as the training mean, i.e. 0 after normalisation, like WindowAssembler does, and
-unavailable modalities zeroed. Outputs go through softmaint_core.postprocess (calibration,
-conformal sets) and the metrics are those of the distillation protocol
-(softmaint_core.metrics: macro-F1, ECE, conformal coverage, urgency MAE, missed critical).
+model's input spec (softmaint_core.window.batch_inputs), an unsensed environment quantity (NaN
+in the view) read as the training mean, i.e. 0 after normalisation, like WindowAssembler does,
+camera windows below the spec's min_snr unreadable, and unavailable modalities zeroed.
+Outputs go through softmaint_core.postprocess (calibration, conformal sets) and the metrics
+are those of the distillation protocol (softmaint_core.metrics: macro-F1, ECE, conformal
+coverage, urgency MAE, missed critical).
 """
 import argparse
 import json
@@ -42,7 +43,7 @@ from softmaint_core.profiles import (agent_actions, agent_thresholds, load_param
                                      student_of)
 from softmaint_core.settings import ActionSettings, LEVELS, Thresholds
 from softmaint_core.student import StudentModel
-from softmaint_core.window import normalise
+from softmaint_core.window import batch_inputs
 
 COLUMNS = (('damage.macro_f1', 'damage F1'), ('fatigue.macro_f1', 'fatigue F1'),
            ('fatigue.ece', 'fatigue ECE'), ('fatigue.coverage', 'fatigue cov.'),
@@ -70,13 +71,8 @@ def profile_policy(config: Path, name: str) -> Policy:
 def field_inputs(data: Dataset, spec, index: np.ndarray
                  ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
     """Model inputs [B, ...] of field episodes `index` and their masks, as onboard windows."""
-    mask = np.asarray(data.array('field_mask')[index])
-    feeds = {}
-    for i, mod in enumerate(spec.modalities):
-        x = normalise(mod, np.asarray(data.array(f'field_{mod.name}')[index]))
-        x[~mask[:, i]] = 0.0
-        feeds[mod.name] = x
-    return feeds, mask
+    raw = {name: data.array(f'field_{name}')[index] for name in spec.names}
+    return batch_inputs(spec, raw, np.asarray(data.array('field_mask')[index]))
 
 
 def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, meta,

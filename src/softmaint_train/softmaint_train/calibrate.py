@@ -8,14 +8,16 @@ conformal threshold q-hat is then computed on the calibrated probabilities with
 softmaint_core.calibration.conformal_threshold, or one per class with
 class_conditional_thresholds (Mondrian sets: coverage for every class, not only on average).
 With a miss rate, the damage head also gets the threshold of
-softmaint_core.calibration.miss_rate_threshold from the damaged calibration windows.
+softmaint_core.calibration.conformal_floor from the damaged calibration windows; with a camera
+rate, the input spec gets the camera's signal-to-noise floor (camera_min_snr).
 """
 from typing import Dict
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from softmaint_core.calibration import (class_conditional_thresholds, conformal_threshold,
-                                        miss_rate_threshold, softmax)
+from softmaint_core.calibration import (class_conditional_thresholds, conformal_floor,
+                                        conformal_threshold, softmax)
+from softmaint_core.image import frame_snr
 from softmaint_core.taxonomy import DAMAGE_TYPES
 
 from .config import CalibrationConfig
@@ -67,6 +69,21 @@ def calibrate(outputs: Dict[str, np.ndarray], labels: Dict[str, np.ndarray],
             none = DAMAGE_TYPES.index('none')
             damaged = labels[head] != none
             result['damage_miss_alpha'] = float(miss_alpha)
-            result['damage_miss_threshold'] = miss_rate_threshold(1.0 - probs[damaged, none],
-                                                                  miss_alpha)
+            result['damage_miss_threshold'] = conformal_floor(
+                1.0 - probs[damaged, none], miss_alpha, 'damaged calibration windows')
     return result
+
+
+def camera_min_snr(frames: np.ndarray, available: np.ndarray, alpha: float,
+                   chunk: int = 256) -> float:
+    """
+    Return the camera's readability floor: at most alpha of field windows like these are below.
+
+    conformal_floor of image.frame_snr over the windows [n, T, C, H, W] whose camera was
+    available. Onboard, a camera window below it is UNREADABLE (softmaint_core.window): a scene
+    darker or more turbid than the model was trained on is read as a missing camera.
+    """
+    frames = frames[np.asarray(available, dtype=bool)]
+    snr = np.concatenate([frame_snr(frames[i:i + chunk]) for i in range(0, len(frames), chunk)]
+                         or [np.zeros(0)])
+    return conformal_floor(snr, alpha, 'field windows with a camera')

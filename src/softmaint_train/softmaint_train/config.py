@@ -132,8 +132,12 @@ class CalibrationConfig:
     conformal_alpha: float = 0.1
     conformal_sets: str = 'marginal'       # or 'class_conditional' (Mondrian: per class)
     # > 0: at most this share of damaged windows left at a {none} damage set (miss-rate
-    # control, softmaint_core.calibration.miss_rate_threshold); 0 = off
+    # control, softmaint_core.calibration.conformal_floor); 0 = off
     damage_miss_alpha: float = 0.0
+    # > 0: at most this share of in-domain field windows read as an unreadable camera (input
+    # spec min_snr, calibrate.camera_min_snr, from the unlabelled field train + calibration
+    # windows); 0 = every frame is read
+    camera_snr_alpha: float = 0.0
 
 
 @dataclass
@@ -181,7 +185,7 @@ _CHOICES = {
 _UNIT = ('data.teacher_val', 'data.field_train', 'data.field_cal', 'distill.alpha_start',
          'distill.alpha_end', 'distill.modality_dropout', 'student.model.dropout',
          'teacher.model.dropout', 'distill.mix.probability', 'calibration.conformal_alpha',
-         'calibration.damage_miss_alpha')
+         'calibration.damage_miss_alpha', 'calibration.camera_snr_alpha')
 _POSITIVE = ('d_model', 'heads', 'layers', 'epochs', 'batch_size', 'members', 'embedding', 'lr',
              'temperature', 'contrastive_tau', 'beta', 'threads')
 

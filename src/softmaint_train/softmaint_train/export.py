@@ -121,7 +121,8 @@ def write_metadata(path: Path, model_id: str, stats, members: int, calibration: 
                    metrics: Dict[str, float], card_sha256: str, config: dict) -> ModelMetadata:
     """Write <stem>.json beside the ONNX file (SHA-256 of the file inside) and return it."""
     path = Path(path)
-    spec = FIELD_SPEC.with_normalisation(stats)
+    spec = FIELD_SPEC.with_normalisation(stats).with_min_snr(
+        calibration.get('camera_min_snr', 0.0))
     meta = ModelMetadata(
         model_id=model_id, sha256=sha256_file(path), input_spec=spec, members=members,
         temperature_fatigue=float(calibration['temperature_fatigue']),

@@ -12,7 +12,8 @@ maintenance log. Every window of the bags whose end lies between the request's f
 and its acknowledgement gets those labels (the condition the operator was asked about).
 Acknowledgements without all three labels are counted and not used.
 
-Windows are rebuilt exactly as onboard (the offline replay of softmaint-evaluate-bag). The
+Windows are rebuilt exactly as onboard (the offline replay of softmaint-evaluate-bag, with the
+model's camera floor: frames it cannot read are a missing camera, and stay so). The
 student is fine-tuned with EWC (softmaint_train.train.fisher_diagonal on the original training
 data, then finetune_ewc), and the report gives metrics before and after on the held-out bags
 (new field data) and on the original data's held-out field split (forgetting). A student that
@@ -168,9 +169,11 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
     torch.set_num_threads(cfg.threads)
     stats, calibration = ckpt['stats'], ckpt['calibration']
     spans, unlabelled = label_spans(log_path)
-    new = labelled_windows(train_bags, spans, params)
-    held = labelled_windows(held_out_bags, spans, params)
-    cal = labelled_windows(calibration_bags, spans, params) if calibration_bags else None
+    # the robot's windows: a camera below the model's floor is unreadable there, so here too
+    spec = FIELD_SPEC.with_min_snr(calibration.get('camera_min_snr', 0.0))
+    new = labelled_windows(train_bags, spans, params, spec)
+    held = labelled_windows(held_out_bags, spans, params, spec)
+    cal = labelled_windows(calibration_bags, spans, params, spec) if calibration_bags else None
     if len(new) == 0 or len(held) == 0 or (cal is not None and len(cal) == 0):
         raise ValueError(f'{len(new)} labelled training, {len(held)} held-out and '
                          f'{0 if cal is None else len(cal)} calibration windows: the log '
@@ -195,8 +198,9 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
     if cal is not None:
         from softmaint_train.calibrate import calibrate
         from softmaint_train.evaluate import labels_of, student_outputs
-        calibration = calibrate(student_outputs(student, cal, stats), labels_of(cal),
-                                cfg.calibration)
+        # the camera's floor stays the original data's: bags hold too few windows for it
+        calibration = {**calibration, **calibrate(student_outputs(student, cal, stats),
+                                                  labels_of(cal), cfg.calibration)}
     after = measure(calibration)
     refusal = acceptance(before, after, max_forgetting)
     if out is not None:

@@ -15,10 +15,11 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 from softmaint_core.metadata import sha256_file
+from softmaint_core.spec import MODALITIES
 import torch
 import yaml
 
-from .calibrate import calibrate
+from .calibrate import calibrate, camera_min_snr
 from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
 from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
                      TrainConfig)
@@ -187,6 +188,12 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
 
     cal = Windows.load(ds, 'field', splits.field_cal)
     calib = calibrate(student_outputs(student, cal, stats), labels_of(cal), cfg.calibration)
+    if cfg.calibration.camera_snr_alpha:
+        rows = np.concatenate([splits.field_train, splits.field_cal])
+        calib['camera_min_snr'] = camera_min_snr(
+            ds.take('field_camera', rows),
+            ds.take('field_mask', rows)[:, MODALITIES.index('camera')],
+            cfg.calibration.camera_snr_alpha)
     test = Windows.load(ds, 'field', splits.field_test)
     results, test_out = evaluate_student(student, test, stats, calib, cfg.data.lighting_shift)
     record = {
