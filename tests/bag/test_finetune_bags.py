@@ -170,8 +170,8 @@ def test_acceptance_needs_a_gain_on_the_bags_and_little_forgetting():
 
 
 def test_bag_windows_read_the_camera_as_the_robot_does(tmp_path):
-    # the bag's frames are white noise (signal-to-noise ~0): under a model's floor of 1 the
-    # robot reads no camera, so fine-tuning and its measurements must not either
+    # the bag's frames read a signal-to-noise of ~10: under a model's floor of 100 the robot
+    # reads no camera, so fine-tuning and its measurements must not either
     import numpy as np
     from softmaint_core.spec import FIELD_SPEC
     from softmaint_train.finetune_bags import LabelSpan, labelled_windows
@@ -179,7 +179,7 @@ def test_bag_windows_read_the_camera_as_the_robot_does(tmp_path):
     start = bags.START_NS / 1e9
     spans = [LabelSpan('req-0', start, start + 5.0, FATIGUE, DAMAGE, URGENCY)]
     read = labelled_windows([tmp_path / 'bag'], spans, spec=FIELD_SPEC)
-    floored = labelled_windows([tmp_path / 'bag'], spans, spec=FIELD_SPEC.with_min_snr(1.0))
+    floored = labelled_windows([tmp_path / 'bag'], spans, spec=FIELD_SPEC.with_min_snr(100.0))
     camera = FIELD_SPEC.names.index('camera')
     assert len(read) == len(floored) > 0
     assert read.arrays['mask'][:, camera].all() and not floored.arrays['mask'][:, camera].any()
