@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 FATIGUE, DAMAGE, URGENCY = 2, 1, 0.9          # what the operator saw on the new arm
 
 
-def _tiny_student(tmp_path, seed):
+def _tiny_student(tmp_path, seed, **overrides):
     """A fresh small student checkpoint whose original data is a synthetic dataset.
 
     The untrained weights come from `seed`, so whether they already happen to predict the
@@ -29,7 +29,7 @@ def _tiny_student(tmp_path, seed):
     data = yaml.safe_load((REPO / 'config' / 'train' / 'default.yaml').read_text())
     for key, value in {'data.root': str(root), 'student.batch_size': 8, 'student.members': 2,
                        'student.model.layers': 1, 'student.model.cnn_channels': [4, 8, 8],
-                       'threads': 1}.items():
+                       'threads': 1, **overrides}.items():
         apply_override(data, key, value)
     cfg = config_from_dict(data)
     dataset = open_dataset(root)
@@ -127,6 +127,12 @@ def test_calibration_bags_refit_the_shipped_calibration(tmp_path, capsys):
                '--fisher-batches', '2', '--max-forgetting', '1.0']
     assert main(command + ['--calibration', str(tmp_path / 'train')]) == 2
     assert 'calibrate on recordings of their own' in capsys.readouterr().err
+    # a model with a miss-rate control needs 9 damaged windows for alpha 0.1; the bag has 5
+    strict = _tiny_student(tmp_path / 'strict', seed=0, **{'calibration.damage_miss_alpha': 0.1})
+    assert main(['--checkpoint', str(strict)] + command[2:]
+                + ['--calibration', str(tmp_path / 'cal')]) == 2
+    assert ('calibration bags hold 5 labelled damaged windows; the model\'s miss-rate control '
+            '(damage_miss_alpha 0.1) needs 9') in capsys.readouterr().err
     report_path, out = tmp_path / 'report.json', tmp_path / 'tuned.pt'
     assert main(command + ['--calibration', str(tmp_path / 'cal'), '--out', str(out),
                            '--report', str(report_path)]) == 0

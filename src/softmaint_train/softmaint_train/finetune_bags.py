@@ -42,6 +42,7 @@ import numpy as np
 from softmaint_bag.evaluate import load_params, Params, replay
 from softmaint_core.maintenance_log import MaintenanceLog
 from softmaint_core.spec import FIELD_SPEC, MODALITIES
+from softmaint_core.taxonomy import DAMAGE_TYPES
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,17 @@ def old_data_windows(root: Path, cfg):
     return Windows.load(data, 'field', train), Windows.load(data, 'field', splits.field_test)
 
 
+def check_miss_rate_windows(cal, miss_alpha: float) -> None:
+    """Refuse, before any training, calibration bags too small for the miss-rate control."""
+    needed = math.ceil(1.0 / miss_alpha - 1e-9) - 1 if miss_alpha else 0
+    damaged = int(np.count_nonzero(cal.arrays['damage'] != DAMAGE_TYPES.index('none')))
+    if damaged < needed:
+        raise ValueError(f'the calibration bags hold {damaged} labelled damaged windows; the '
+                         f"model's miss-rate control (damage_miss_alpha {miss_alpha:g}) needs "
+                         f'{needed}: record more, or leave out --calibration to keep the '
+                         "original data's calibration")
+
+
 def acceptance(before: Dict[str, Dict[str, float]], after: Dict[str, Dict[str, float]],
                max_forgetting: float) -> List[str]:
     """
@@ -182,6 +194,8 @@ def finetune_from_bags(checkpoint: Path, log_path: Path, train_bags: Sequence[Pa
     if set(map(Path, calibration_bags)) & set(map(Path, [*train_bags, *held_out_bags])):
         raise ValueError('a calibration bag is also a training or held-out bag: calibrate on '
                          'recordings of their own')
+    if cal is not None:
+        check_miss_rate_windows(cal, cfg.calibration.damage_miss_alpha)
     old_train, old_test = old_data_windows(old_data or Path(cfg.data.root), cfg)
 
     def measure(calibration):
