@@ -452,8 +452,8 @@ def test_window_ends_on_the_global_hop_grid_of_system_time(spawn, ros_context, m
         rig.close()
 
 
-def test_a_camera_too_noisy_for_the_model_is_unreadable_and_left_out(spawn, ros_context,
-                                                                     tmp_path):
+def test_a_camera_the_model_cannot_read_is_unreadable_and_left_out(spawn, ros_context,
+                                                                  tmp_path):
     """Uniform frames (signal-to-noise 0) against a model whose camera floor is 1."""
     from softmaint_core.metadata import ModelMetadata
     from softmaint_core.spec import FIELD_SPEC

@@ -346,13 +346,15 @@ class IngestionNode(Node):
         """Keep why the latest window's modalities were UNREADABLE; log when that changes."""
         unreadable = {
             m.name: (f'frames too dark or turbid to read: signal-to-noise {m.snr:.2f} below '
-                     f'{self.assembler.spec.modality(m.name).min_snr:.2f}, the least readable '
-                     'the model was trained on; the model reads the other sensors')
+                     f'{self.assembler.spec.modality(m.name).min_snr:.2f}, where nearly all '
+                     'the model was trained on lie; the model reads the other sensors')
             for m in modalities if m.status == Status.UNREADABLE}
         for name in unreadable.keys() - self._unreadable.keys():
             self.get_logger().warning(f'{name}: {unreadable[name]}')
+        status = {m.name: m.status for m in modalities}
         for name in self._unreadable.keys() - unreadable.keys():
-            self.get_logger().info(f'{name}: readable again')
+            if status[name] == Status.AVAILABLE:   # else its health check says what it is now
+                self.get_logger().info(f'{name}: readable again')
         self._unreadable = unreadable
 
     def _publish_diagnostics(self) -> None:

@@ -89,11 +89,17 @@ def conformal_floor(scores: np.ndarray, alpha: float, windows: str = 'calibratio
     lambda has the guarantee then; `windows` names them in the message.
     """
     scores = np.sort(np.asarray(scores, dtype=np.float64))
-    allowed = int(np.floor(alpha * (len(scores) + 1) + 1e-9))
-    if not 0 < alpha < 1 or allowed < 1:
-        raise ValueError(f'a rate of {alpha} needs at least {int(np.ceil(1 / alpha)) - 1} '
+    if not 0 < alpha < 1:
+        raise ValueError(f'a rate must lie in (0, 1), got {alpha}')
+    if len(scores) < conformal_min_windows(alpha):
+        raise ValueError(f'a rate of {alpha} needs at least {conformal_min_windows(alpha)} '
                          f'{windows}, got {len(scores)}')
-    return float(scores[allowed - 1])
+    return float(scores[int(np.floor(alpha * (len(scores) + 1) + 1e-9)) - 1])
+
+
+def conformal_min_windows(alpha: float) -> int:
+    """Fewest calibration windows conformal_floor needs for alpha: alpha (n + 1) >= 1."""
+    return max(int(np.ceil(1.0 / alpha - 1.0 - 1e-9)), 1)
 
 
 def add_likely_damage(damage_set: np.ndarray, probs: np.ndarray, none: int,

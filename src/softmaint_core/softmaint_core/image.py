@@ -122,26 +122,37 @@ def _block_mean(image: np.ndarray, fy: int, fx: int) -> np.ndarray:
     return (summed / (fy * fx)).astype(np.float32)
 
 
+MIN_NOISE_LEVELS = 1.0   # noise floor of frame_snr [8-bit levels]
+SNR_CHUNK = 256          # windows per frame_snr pass: bounds its float32 copies (~12 MB each)
+
+
 def frame_snr(frames: np.ndarray) -> np.ndarray:
     """
-    Signal-to-noise ratio of camera windows [..., T, C, H, W] (any value scale): one per window.
+    Signal-to-noise ratio of camera windows [..., T, C, H, W] in 8-bit levels: one per window.
 
     Per frame and channel, the noise sigma is the median absolute deviation of horizontal
     neighbour differences * 1.4826 / sqrt(2) (a difference of two pixels carries sqrt(2) sigma
     of white noise; edges are few, so the median ignores them: the MAD estimator of Donoho and
-    Johnstone, Biometrika 1994, on differences instead of wavelet coefficients), and the signal
+    Johnstone, Biometrika 1994, on differences instead of wavelet coefficients), but at least
+    MIN_NOISE_LEVELS: a camera's read noise is never below one level, and a mostly black or
+    saturated frame, whose differences are nearly all 0, is not thereby noiseless. The signal is
     the frame's spatial standard deviation without that noise: sqrt(max(var - sigma^2, 0)).
-    The window's figure is the median of signal / sigma over its frames and channels. A uniform
-    frame (lens cap, no light) reads 0, a noiseless one with content inf.
+    The window's figure is the median of signal / sigma over its frames and channels. A uniform,
+    black or saturated frame reads 0.
     """
-    x = np.asarray(frames, dtype=np.float32)
-    steps = np.diff(x, axis=-1)
-    spread = np.abs(steps - np.median(steps, axis=(-2, -1), keepdims=True))
-    sigma = np.median(spread, axis=(-2, -1)) * (1.4826 / np.sqrt(2.0))
-    signal = np.sqrt(np.maximum(x.var(axis=(-2, -1)) - sigma ** 2, 0.0))
-    with np.errstate(divide='ignore', invalid='ignore'):
-        ratio = np.where(sigma > 0, signal / sigma, np.where(signal > 0, np.inf, 0.0))
-    return np.median(ratio.reshape(ratio.shape[:-2] + (-1,)), axis=-1)
+    frames = np.asarray(frames)
+    lead = frames.shape[:-4]
+    flat = frames.reshape((-1,) + frames.shape[-4:])
+    out = np.empty(len(flat))
+    for start in range(0, len(flat), SNR_CHUNK):
+        x = flat[start:start + SNR_CHUNK].astype(np.float32)
+        steps = np.diff(x, axis=-1)
+        spread = np.abs(steps - np.median(steps, axis=(-2, -1), keepdims=True))
+        sigma = np.maximum(np.median(spread, axis=(-2, -1)) * (1.4826 / np.sqrt(2.0)),
+                           MIN_NOISE_LEVELS)
+        signal = np.sqrt(np.maximum(x.var(axis=(-2, -1)) - sigma ** 2, 0.0))
+        out[start:start + SNR_CHUNK] = np.median((signal / sigma).reshape(len(x), -1), axis=-1)
+    return out.reshape(lead)
 
 
 def array_to_image(image: np.ndarray, encoding: str, is_bigendian: bool = False,

@@ -17,6 +17,7 @@ ONNX contract of a student (all float32, B = batch, K = ensemble members, M = mo
 from dataclasses import asdict, dataclass, replace
 import hashlib
 import json
+import math
 from typing import Dict, Sequence, Tuple
 
 MODALITIES = ('camera', 'tactile', 'proprio', 'environment')
@@ -39,7 +40,7 @@ class ModalitySpec:
     mean: Tuple[float, ...] = ()    # per-channel normalisation (len = features[0]); () = identity
     std: Tuple[float, ...] = ()
     # Camera only: windows whose frames' image.frame_snr is below this are UNREADABLE (a scene
-    # too dark or turbid for the model: the least readable of its training windows); 0 = none.
+    # too dark or turbid for the model: below nearly all its field training windows); 0 = none.
     min_snr: float = 0.0
 
     @property
@@ -69,9 +70,9 @@ class ModalitySpec:
                 f'{self.name}: mean/std need {self.channels} channels, got {len(self.mean)}')
         if any(s <= 0 for s in self.std):
             raise SpecError(f'{self.name}.std must be > 0')
-        if not self.min_snr >= 0 or (self.min_snr and self.name != 'camera'):
-            raise SpecError(f'{self.name}.min_snr must be >= 0, and 0 but for the camera; got '
-                            f'{self.min_snr}')
+        if not 0 <= self.min_snr < math.inf or (self.min_snr and self.name != 'camera'):
+            raise SpecError(f'{self.name}.min_snr must be finite and >= 0, and 0 but for the '
+                            f'camera; got {self.min_snr}')
 
 
 @dataclass(frozen=True)

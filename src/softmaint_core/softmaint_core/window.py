@@ -29,7 +29,7 @@ Health of a source at the window end, first match wins:
   AVAILABLE
 A modality is AVAILABLE when all its sources are, else it takes its sources' worst status. An
 AVAILABLE camera whose frames' signal-to-noise ratio (image.frame_snr) is below the spec's
-min_snr, the least readable of the model's training windows, is UNREADABLE instead: the scene
+min_snr, below nearly all of the model's field training windows, is UNREADABLE instead: the scene
 is too dark or turbid (a deep-sea arm under its own lamp reads ~0.3, training windows >= ~1)
 and a model fed frames unlike any it learned from answers with confident nonsense, so it reads
 the other modalities as it does when a camera fails. Data of a modality that is not AVAILABLE

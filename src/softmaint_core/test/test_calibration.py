@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 from softmaint_core.calibration import (add_likely_damage, class_conditional_thresholds,
-                                        conformal_floor, conformal_threshold,
-                                        expected_calibration_error, prediction_set, softmax)
+                                        conformal_floor, conformal_min_windows,
+                                        conformal_threshold, expected_calibration_error,
+                                        prediction_set, softmax)
 
 
 def test_softmax_with_temperature_matches_hand_values():
@@ -84,6 +85,10 @@ def test_conformal_floor_is_the_risk_control_quantile():
     assert conformal_floor(p_damage, 0.1) == pytest.approx(0.02)   # 1 window
     with pytest.raises(ValueError, match='at least 19 damaged windows, got 9'):
         conformal_floor(p_damage, 0.05, 'damaged windows')
+    # alpha (n + 1) >= 1 by hand: 0.1 -> 9, 0.05 -> 19, 0.005 -> 199, 0.3 -> 3 (4 * 0.3 >= 1)
+    assert [conformal_min_windows(a) for a in (0.1, 0.05, 0.005, 0.3)] == [9, 19, 199, 3]
+    with pytest.raises(ValueError, match=r'a rate must lie in \(0, 1\), got 0'):
+        conformal_floor(p_damage, 0.0)
 
 
 def test_conformal_floor_controls_the_miss_rate_on_new_windows():

@@ -126,8 +126,15 @@ def test_frame_snr_reads_the_signal_and_noise_it_was_made_of(sigma, rtol):
     np.testing.assert_allclose(snr, 25.0 / sigma, rtol=rtol)
 
 
-def test_frame_snr_of_a_blank_and_of_a_noiseless_frame():
-    blank = np.full((10, 3, 32, 32), 17, np.uint8)   # lens cap, no light
+def test_frame_snr_of_blank_dark_saturated_and_noiseless_frames():
+    rng = np.random.default_rng(2)
+    blank = np.full((10, 3, 32, 32), 17, np.uint8)   # lens cap
     assert frame_snr(blank) == 0.0
-    assert frame_snr(blank + np.random.default_rng(2).normal(0, 3.0, blank.shape)) < 0.2
-    assert frame_snr(_halves((10, 3, 32, 32))) == np.inf
+    assert frame_snr(blank + rng.normal(0, 3.0, blank.shape)) < 0.2
+    # nearly black or saturated 8-bit frames: most neighbour differences are exactly 0, which
+    # must not read as a noiseless sharp image (the noise is at least one level)
+    for level in (-1.0, 0.0, 255.0, 256.0):
+        frames = np.clip(np.rint(level + rng.normal(0, 2.0, blank.shape)), 0, 255)
+        assert frame_snr(frames.astype(np.uint8)) < 1.0, level
+    assert frame_snr(_halves((10, 3, 32, 32))) == pytest.approx(np.sqrt(25.0 ** 2 - 1.0))
+    assert frame_snr(np.zeros((0, 10, 3, 32, 32), np.uint8)).shape == (0,)

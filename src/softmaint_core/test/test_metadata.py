@@ -66,7 +66,7 @@ def test_per_class_thresholds_round_trip_and_are_checked(tmp_path):
             load_verified(model)
 
 
-def test_miss_rate_threshold_round_trips_and_is_checked(tmp_path):
+def test_damage_miss_threshold_round_trips_and_is_checked(tmp_path):
     model, meta = _write_model(tmp_path)
     assert meta.damage_miss_threshold is None            # a model without it: sets unchanged
     meta_file = tmp_path / 'student.json'

@@ -73,7 +73,7 @@ def test_per_class_thresholds_decide_membership_class_by_class():
     assert pred.damage_set == [0, 2]
 
 
-def test_miss_rate_threshold_adds_the_likely_damage_to_a_none_set():
+def test_damage_miss_threshold_adds_the_likely_damage_to_a_none_set():
     out = _outputs([[10, 0, 0]] * 2, [[2, 0.5, 1, 0, 0]] * 2, [0.3, 0.3])
     # p(none) 0.56: {none} alone at q-hat 0.5; P(damage) 0.44, most probable class 2
     assert postprocess(out, [True] * 4, _meta(conformal_damage=0.5)).damage_set == [0]

@@ -40,9 +40,10 @@ def test_camera_min_snr_round_trips_and_leaves_older_specs_their_id():
     ({'steps': 0}, 'camera.steps must be >= 1'),
     ({'rate': -1.0}, 'camera.rate must be > 0'),
     ({'features': (3, 0, 32)}, 'camera.features must be positive'),
-    ({'min_snr': -1.0}, 'camera.min_snr must be >= 0'),
-    ({'min_snr': float('nan')}, 'camera.min_snr must be >= 0'),
-    ({'name': 'tactile', 'features': (8,), 'min_snr': 1.0}, 'tactile.min_snr must be >= 0, and'),
+    ({'min_snr': -1.0}, 'camera.min_snr must be finite and >= 0'),
+    ({'min_snr': float('nan')}, 'camera.min_snr must be finite'),
+    ({'min_snr': float('inf')}, 'camera.min_snr must be finite'),   # JSON cannot hold it
+    ({'name': 'tactile', 'features': (8,), 'min_snr': 1.0}, 'tactile.min_snr must be finite'),
 ])
 def test_bad_modality_fields_are_named(change, message):
     good = FIELD_SPEC.modality('camera')

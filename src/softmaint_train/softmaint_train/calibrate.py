@@ -8,8 +8,9 @@ conformal threshold q-hat is then computed on the calibrated probabilities with
 softmaint_core.calibration.conformal_threshold, or one per class with
 class_conditional_thresholds (Mondrian sets: coverage for every class, not only on average).
 With a miss rate, the damage head also gets the threshold of
-softmaint_core.calibration.conformal_floor from the damaged calibration windows; with a camera
-rate, the input spec gets the camera's signal-to-noise floor (camera_min_snr).
+softmaint_core.calibration.conformal_floor from the damaged calibration windows. The camera's
+signal-to-noise floor of the input spec (camera_min_snr) is the same bound on unlabelled
+windows; the pipeline fits it before training.
 """
 from typing import Dict
 
@@ -74,16 +75,13 @@ def calibrate(outputs: Dict[str, np.ndarray], labels: Dict[str, np.ndarray],
     return result
 
 
-def camera_min_snr(frames: np.ndarray, available: np.ndarray, alpha: float,
-                   chunk: int = 256) -> float:
+def camera_min_snr(frames: np.ndarray, available: np.ndarray, alpha: float) -> float:
     """
     Return the camera's readability floor: at most alpha of field windows like these are below.
 
     conformal_floor of image.frame_snr over the windows [n, T, C, H, W] whose camera was
     available. Onboard, a camera window below it is UNREADABLE (softmaint_core.window): a scene
-    darker or more turbid than the model was trained on is read as a missing camera.
+    darker or more turbid than nearly all the model was trained on is read as a missing camera.
     """
-    frames = frames[np.asarray(available, dtype=bool)]
-    snr = np.concatenate([frame_snr(frames[i:i + chunk]) for i in range(0, len(frames), chunk)]
-                         or [np.zeros(0)])
+    snr = frame_snr(frames[np.asarray(available, dtype=bool)])
     return conformal_floor(snr, alpha, 'field windows with a camera')

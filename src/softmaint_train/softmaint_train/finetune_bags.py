@@ -40,6 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from softmaint_bag.evaluate import load_params, Params, replay
+from softmaint_core.calibration import conformal_min_windows
 from softmaint_core.maintenance_log import MaintenanceLog
 from softmaint_core.spec import FIELD_SPEC, MODALITIES
 from softmaint_core.taxonomy import DAMAGE_TYPES
@@ -125,7 +126,7 @@ def old_data_windows(root: Path, cfg):
 
 def check_miss_rate_windows(cal, miss_alpha: float) -> None:
     """Refuse, before any training, calibration bags too small for the miss-rate control."""
-    needed = math.ceil(1.0 / miss_alpha - 1e-9) - 1 if miss_alpha else 0
+    needed = conformal_min_windows(miss_alpha) if miss_alpha else 0
     damaged = int(np.count_nonzero(cal.arrays['damage'] != DAMAGE_TYPES.index('none')))
     if damaged < needed:
         raise ValueError(f'the calibration bags hold {damaged} labelled damaged windows; the '

@@ -154,6 +154,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     episode, domain = ds.array('episode'), ds.array('domain')
     splits = make_splits(episode, domain, cfg.data)
     _log(f'data {cfg.data.root}: {len(ds)} windows; splits {splits.sizes()}')
+    min_snr = _camera_floor(cfg, ds, splits)     # before training: it may refuse the data
 
     teacher_started = time.monotonic()
     teacher, t_stats = teacher_override or get_teacher(cfg, ds, splits, out_dir, progress)
@@ -188,12 +189,8 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
 
     cal = Windows.load(ds, 'field', splits.field_cal)
     calib = calibrate(student_outputs(student, cal, stats), labels_of(cal), cfg.calibration)
-    if cfg.calibration.camera_snr_alpha:
-        rows = np.concatenate([splits.field_train, splits.field_cal])
-        calib['camera_min_snr'] = camera_min_snr(
-            ds.take('field_camera', rows),
-            ds.take('field_mask', rows)[:, MODALITIES.index('camera')],
-            cfg.calibration.camera_snr_alpha)
+    if min_snr is not None:
+        calib['camera_min_snr'] = min_snr
     test = Windows.load(ds, 'field', splits.field_test)
     results, test_out = evaluate_student(student, test, stats, calib, cfg.data.lighting_shift)
     record = {
@@ -216,6 +213,22 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
                                           signing_key)
     record['total_seconds'] = time.monotonic() - started
     return record
+
+
+def _camera_floor(cfg: TrainConfig, ds, splits) -> Optional[float]:
+    """
+    Return the camera's readability floor from the unlabelled field train + calibration windows.
+
+    None without calibration.camera_snr_alpha. Calibration and the protocol's figures read every
+    camera window (at most alpha of them fall below the floor); the robot, offline evaluation
+    (profile_eval, bags) and reproduce's held-out figures apply it.
+    """
+    if not cfg.calibration.camera_snr_alpha:
+        return None
+    rows = np.concatenate([splits.field_train, splits.field_cal])
+    return camera_min_snr(ds.take('field_camera', rows),
+                          ds.take('field_mask', rows)[:, MODALITIES.index('camera')],
+                          cfg.calibration.camera_snr_alpha)
 
 
 def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint: Path,
