@@ -24,25 +24,20 @@ import numpy as np
 from softmaint_core.calibration import add_likely_damage, conformal_floor
 from softmaint_core.dataset import Dataset
 from softmaint_core.student import StudentModel
-from softmaint_sim.profile_eval import decisions, field_inputs, profile_policy
+from softmaint_sim.profile_eval import decisions, predict, profile_policy
 from softmaint_train.config import load_config
 from softmaint_train.data import make_splits
 
 
-def predict(model, data, index):
-    feeds, mask = field_inputs(data, model.spec, index)
-    return [model.predict({k: v[b:b + 1] for k, v in feeds.items()}, mask[b])[0]
-            for b in range(len(index))], mask
-
-
 def guarded(predictions, none: int, lam: float):
-    """The predictions with the most probable damage added to {none} sets at P >= lam."""
+    """Return the predictions with the most probable damage added to {none} sets at P >= lam."""
     return [dataclasses.replace(p, damage_set=np.flatnonzero(add_likely_damage(
         np.isin(np.arange(len(p.damage_probs)), p.damage_set), p.damage_probs, none, lam
     )).tolist()) for p in predictions]
 
 
 def main() -> None:
+    """Print the decision figures of every threshold on field_cal and the held-out windows."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('model', type=Path)
     parser.add_argument('config', type=Path)

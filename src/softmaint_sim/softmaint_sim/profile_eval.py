@@ -101,15 +101,20 @@ def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, m
             'decision.confusion': decision_confusion(decided, asked, truth).tolist()}
 
 
+def predict(model: StudentModel, data: Dataset, index: np.ndarray):
+    """(Prediction of every field episode `index`, as onboard; their availability masks)."""
+    feeds, mask = field_inputs(data, model.spec, index)
+    return [model.predict({k: v[b:b + 1] for k, v in feeds.items()}, mask[b])[0]
+            for b in range(len(index))], mask
+
+
 def evaluate(model_path: Path, root: Path, policy: Policy) -> Dict[str, float]:
     """Metrics and the decision figures of `policy` of the student on dataset `root`."""
     model = StudentModel(model_path)
     meta = model.meta
     data = Dataset(root)
     index = np.flatnonzero(data.array('domain') == 1)
-    feeds, mask = field_inputs(data, model.spec, index)
-    predictions = [model.predict({k: v[b:b + 1] for k, v in feeds.items()}, mask[b])[0]
-                   for b in range(len(index))]
+    predictions, mask = predict(model, data, index)
     result = {'episodes': float(len(index)), 'model_id': meta.model_id}
     for head, qhat in (('fatigue', meta.conformal_fatigue), ('damage', meta.conformal_damage)):
         probs = np.stack([getattr(p, f'{head}_probs') for p in predictions]).astype(np.float64)
