@@ -43,11 +43,16 @@ def test_table_uses_each_profiles_own_student(profile_datasets, capsys):
         right = sum(confusion[level][level] for level in range(len(confusion)))
         assert right == pytest.approx(6 * metrics['decision.decision_accuracy'])
         assert 0 <= metrics['decision.point_accuracy'] <= 1
+        # every window asked about has at least one reason, and a window at most a few
+        asked = round(6 * metrics['decision.assistance_rate'])
+        counts = metrics['decision.asked_because'].values()
+        assert asked <= sum(counts) <= 4 * asked and all(c <= asked for c in counts)
     # space cannot ask (its ground station is 30 min away): it never requests assistance
     assert rows['space']['decision.assistance_rate'] == 0
+    assert rows['space']['decision.asked_because'] == {}
     table = capsys.readouterr().out
     assert f'| space | {space_id} | 6 |' in table and f'| default | {default_id} | 6 |' in table
-    assert "Decisions under each profile's policy" in table
+    assert "Decisions under each profile's policy" in table and '- space: never asked' in table
     assert '| true \\ decided | continue_monitoring |' in table
     # without the flag every profile runs the given model
     assert main([str(REPO / 'models' / 'student.onnx'), str(profile_datasets[1]), *config]) == 0

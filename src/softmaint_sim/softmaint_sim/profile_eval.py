@@ -28,6 +28,7 @@ are those of the distillation protocol (softmaint_core.metrics: macro-F1, ECE, c
 coverage, urgency MAE, missed critical).
 """
 import argparse
+from collections import Counter
 import json
 from pathlib import Path
 import sys
@@ -80,7 +81,7 @@ def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, m
     """Decision figures of `policy` on the predictions against the true labels' decisions."""
     thresholds, actions = policy
     names = meta.input_spec.names
-    decided, asked, truth, point = [], [], [], []
+    decided, asked, truth, point, reasons = [], [], [], [], Counter()
     for p, available, fatigue, damage, urgency in zip(
             predictions, mask, data.array('fatigue')[index], data.array('damage')[index],
             data.array('urgency')[index]):
@@ -89,6 +90,7 @@ def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, m
         assessment = assess(summary, thresholds, actions)
         decided.append(assessment.target)
         asked.append(bool(assessment.reasons))
+        reasons.update(assessment.reasons.keys())
         point.append(point_action(summary, thresholds))
         truth.append(ground_truth_action(meta.fatigue_classes[fatigue],
                                          meta.damage_classes[damage], float(urgency),
@@ -98,7 +100,8 @@ def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, m
     return {**{f'decision.{k}': v for k, v in decision_metrics(decided, asked, truth).items()},
             'decision.point_accuracy': decision_metrics(np.array(point), never_asked,
                                                         truth)['decision_accuracy'],
-            'decision.confusion': decision_confusion(decided, asked, truth).tolist()}
+            'decision.confusion': decision_confusion(decided, asked, truth).tolist(),
+            'decision.asked_because': dict(sorted(reasons.items()))}
 
 
 def predict(model: StudentModel, data: Dataset, index: np.ndarray):
@@ -145,6 +148,13 @@ def table(rows: Dict[str, Dict[str, float]], columns=COLUMNS) -> str:
     return '\n'.join(lines)
 
 
+def reason_lines(rows: Dict[str, Dict[str, float]]) -> str:
+    """Markdown, per dataset: windows asked about with each reason (a window may have two)."""
+    return '\n'.join(f'- {name}: ' + (', '.join(
+        f'{reason} {count}' for reason, count in metrics['decision.asked_because'].items())
+        or 'never asked') for name, metrics in rows.items())
+
+
 def confusion_tables(rows: Dict[str, Dict[str, float]]) -> str:
     """Markdown, per dataset: windows per true level (rows) and decided level (columns)."""
     header = ('| true \\ decided | ' + ' | '.join(level.label for level in LEVELS)
@@ -183,6 +193,8 @@ def main(argv: List[str] = None) -> int:
     print(table(rows))
     print("\nDecisions under each profile's policy (rates with 95 % Wilson intervals):\n")
     print(table(rows, DECISION_COLUMNS))
+    print('\nWhy it asked (windows with each reason; a window may have two):\n')
+    print(reason_lines(rows))
     print('\nWindows per true level and decided level:\n')
     print(confusion_tables(rows))
     if args.json:
