@@ -196,7 +196,7 @@ class ModalityWindow:
     rate: float
     # channel (channel_name) -> largest |normalised value| where it leaves the training range
     out_of_range: Dict[str, float] = field(default_factory=dict)
-    snr: Optional[float] = None     # camera frames' image.frame_snr (None: no frames)
+    snr: Optional[float] = None     # camera frames' image.frame_snr (None: no frames or floor)
 
 
 @dataclass
@@ -274,6 +274,19 @@ def normalise(modality: ModalitySpec, raw: np.ndarray, lighting: float = 1.0) ->
     return x
 
 
+def unreadable(modality: ModalitySpec, raw: np.ndarray):
+    """
+    (Which windows raw [..., steps, *features] are below the spec's min_snr, their frame_snr).
+
+    Only a camera with a floor is judged (frame_snr costs ~1 ms a window); otherwise
+    (False, None).
+    """
+    if modality.name != 'camera' or not modality.min_snr:
+        return np.False_, None
+    snr = frame_snr(raw)
+    return snr < modality.min_snr, snr
+
+
 def batch_inputs(spec: InputSpec, raw: Mapping[str, np.ndarray], available: np.ndarray
                  ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
     """
@@ -286,8 +299,7 @@ def batch_inputs(spec: InputSpec, raw: Mapping[str, np.ndarray], available: np.n
     mask = np.array(available, dtype=bool)
     feeds = {}
     for i, mod in enumerate(spec.modalities):
-        if mod.name == 'camera' and mod.min_snr:
-            mask[:, i] &= ~(frame_snr(raw[mod.name]) < mod.min_snr)
+        mask[:, i] &= ~unreadable(mod, raw[mod.name])[0]
         x = normalise(mod, np.asarray(raw[mod.name]))
         x[~mask[:, i]] = 0.0
         feeds[mod.name] = x
@@ -512,9 +524,8 @@ class WindowAssembler:
             snr = None
             if status == Status.AVAILABLE:
                 raw = self._binned(mod, names, start)
-                if mod.name == 'camera':
-                    snr = float(frame_snr(raw))
-                    status = Status.UNREADABLE if snr < mod.min_snr else status
+                below, snr = unreadable(mod, raw)
+                status = Status.UNREADABLE if below else status
             data = normalise(mod, raw) if status == Status.AVAILABLE else \
                 np.zeros(mod.shape, np.float32)
             modalities.append(ModalityWindow(
@@ -522,7 +533,7 @@ class WindowAssembler:
                 coverage=min(health[n].coverage for n in names),
                 rate=min(health[n].rate for n in names),
                 out_of_range=out_of_training_range(mod, data, self.config.max_training_std)
-                if status == Status.AVAILABLE else {}, snr=snr))
+                if status == Status.AVAILABLE else {}, snr=None if snr is None else float(snr)))
         last_stamps = [h.last_stamp for h in health.values() if h.last_stamp is not None]
         return Window(start=start, end=end, spec_id=self.spec.spec_id,
                       modalities=tuple(modalities), sources=health,
