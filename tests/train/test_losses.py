@@ -20,7 +20,7 @@ def test_registry_has_every_loss_with_a_paper_or_formula():
                 'privileged_mse', 'feature_cosine', 'feature_contrastive', 'rkd_distance',
                 'rkd_angle', 'product_state_fidelity', 'reconstruction_mse', 'unimodal_ce',
                 'domain_adversarial', 'ewc_penalty', 'sigmoid_schedule', 'linear_ramp',
-                'convex_mix', 'log_rul'}
+                'convex_mix', 'log_rul', 'log_rul_kd'}
     assert expected <= set(L.LOSSES)
     for name, fn in L.LOSSES.items():
         assert fn.__doc__ and ('=' in fn.__doc__), name
@@ -88,6 +88,41 @@ def test_log_rul_loss_by_hand():
     assert L.log_rul_loss(z, u).item() == pytest.approx(sum(per) / 3, abs=1e-6)
     assert L.log_rul_loss(z, u, t([0.0, 1.0, 1.0])).item() == pytest.approx(0.125, abs=1e-6)
     assert math.isnan(L.log_rul_loss(z, t([float('nan'), 0.0, 0.0])).item())
+
+
+def test_log_rul_kd_by_hand():
+    # not censored: a teacher's z = +0.7 beyond the horizon is a target like any other
+    # (0.2 - 0.7)^2 = 0.25, (-0.5 - -0.3)^2 = 0.04 -> mean 0.145; weights (0, 1) -> 0.04
+    z, teacher_z = t([0.2, -0.5]), t([0.7, -0.3])
+    assert L.log_rul_kd(z, teacher_z).item() == pytest.approx(0.145, abs=1e-6)
+    assert L.log_rul_kd(z, teacher_z, t([0.0, 1.0])).item() == pytest.approx(0.04, abs=1e-6)
+
+
+def test_urgency_distillation_reads_the_teacher_output_its_config_names():
+    from softmaint_train.config import _CHOICES
+    from softmaint_train.train import URGENCY_KD, urgency_kd
+    assert set(URGENCY_KD) == set(_CHOICES['distill.urgency_kd'])
+    out = {'urgency': t([[0.5], [0.9]]), 'log_rul': t([[0.2], [-0.5]])}
+    batch = {'t_urgency': t([0.0, 0.5]), 't_log_rul': t([0.7, -0.3])}
+    # censored: z = 0.2 passes the teacher's u = 0 (z >= 0), (-0.5 - ln(0.5) / 2)^2 = 0.023540
+    assert urgency_kd('censored', 'log_rul', out, 0, batch).item() == pytest.approx(0.011770,
+                                                                                  abs=1e-6)
+    assert urgency_kd('log_rul', 'log_rul', out, 0, batch).item() == pytest.approx(0.145,
+                                                                                 abs=1e-6)
+
+
+def test_mixing_blends_every_teacher_output_with_the_same_weights():
+    from softmaint_train.config import MixConfig
+    from softmaint_train.train import _mix, TEACHER_OUTPUTS
+    n = 6
+    batch = {'inputs': {'proprio': torch.zeros(n, 3)}, 'mask': torch.ones(n, 1),
+             'data_mask': torch.ones(n, 1), 'labelled': torch.zeros(n),
+             'lighting': torch.zeros(n, dtype=torch.long), 'urgency': torch.arange(n) / 10.0,
+             **{'t_' + k: torch.arange(n, dtype=torch.float32) for k in TEACHER_OUTPUTS}}
+    out = _mix(batch, MixConfig(enabled=True, noise=0.0), np.random.default_rng(0))
+    for key in TEACHER_OUTPUTS:           # the same convex combination as the labels' urgency
+        torch.testing.assert_close(out['t_' + key], out['urgency'] * 10.0)
+    assert not torch.equal(out['t_log_rul'], batch['t_log_rul'])
 
 
 def test_every_configurable_urgency_loss_is_registered():

@@ -110,6 +110,9 @@ class DistillConfig:
     alpha_start: float = 0.5                # weight of KD vs supervised at the start ...
     alpha_end: float = 0.8                  # ... and at the end (linear ramp)
     urgency_kd_weight: float = 1.0
+    # 'censored': the student's urgency loss on the teacher's urgency (zero beyond the horizon);
+    # 'log_rul': squared error on the teacher's log RUL, which ranks healthy windows too
+    urgency_kd: str = 'censored'
     feature: str = 'cosine'                 # 'cosine', 'contrastive' or 'none'
     feature_weight: float = 1.0
     contrastive_tau: float = 0.1
@@ -168,6 +171,7 @@ class TrainConfig:
 
 _CHOICES = {
     'distill.feature': ('cosine', 'contrastive', 'none'),
+    'distill.urgency_kd': ('censored', 'log_rul'),
     'distill.fidelity_reduction': ('neg_log', 'one_minus'),
     'distill.alignment_schedule': ('sigmoid', 'constant'),
     'teacher.model.cnn_pool': ('flatten', 'mean'),

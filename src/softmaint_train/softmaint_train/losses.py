@@ -148,6 +148,19 @@ def log_rul_loss(z, urgency, weights=None):
     return _weighted_mean(per, weights)
 
 
+@register('log_rul_kd')
+def log_rul_kd(z, teacher_z, weights=None):
+    """
+    Regression on the teacher's log remaining useful life: L = sum_b w_b (z_b - t_b)^2 / sum_b w_b.
+
+    The labels are censored at the urgency horizon (u = 0 only says z >= 0), the teacher's z is
+    not: it ranks healthy windows beyond the horizon too. A teacher's regression outputs as the
+    student's targets, as in Saputra et al. ('Distilling knowledge from a deep pose regressor
+    network', ICCV 2019), on the log scale the rate laws make additive (see log_rul).
+    """
+    return _weighted_mean((z - teacher_z) ** 2, weights)
+
+
 @register('feature_cosine')
 def feature_cosine(student, teacher):
     """

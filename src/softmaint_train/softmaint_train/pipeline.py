@@ -29,8 +29,8 @@ from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
 from .export import check_parity, export_onnx, sign_export, write_metadata
-from .train import (dist_info, is_main, student_pool, teacher_outputs_from_dataset, train_student,
-                    train_teacher)
+from .train import (dist_info, is_main, student_pool, TEACHER_OUTPUTS,
+                    teacher_outputs_from_dataset, train_student, train_teacher)
 
 
 def _log(msg: str) -> None:
@@ -109,7 +109,8 @@ def _read_cache(path: Path, rows: np.ndarray, fingerprint: str):
     if path.is_file():
         data = np.load(path)
         if (np.array_equal(data['rows'], rows) and 'teacher' in data.files
-                and str(data['teacher']) == fingerprint):
+                and str(data['teacher']) == fingerprint
+                and set(TEACHER_OUTPUTS) <= set(data.files)):
             return {k: data[k] for k in data.files if k not in ('rows', 'teacher')}
     return None
 
@@ -117,6 +118,8 @@ def _read_cache(path: Path, rows: np.ndarray, fingerprint: str):
 def teacher_cache(teacher, ds, rows, stats, path: Path, **kwargs):
     """
     Teacher outputs on `rows`, from path if it holds exactly these rows of this teacher.
+
+    It must hold every output TEACHER_OUTPUTS names: a cache of an older version is recomputed.
 
     Under torchrun every rank computes its share of the rows and rank 0 writes the file.
     """

@@ -133,6 +133,13 @@ def urgency_loss(kind: str, urgency, log_rul, target, weights=None):
     return get_loss(name)(pred, target, weights)
 
 
+# What the students distil from a teacher, per window (teacher_outputs, its cache).
+TEACHER_OUTPUTS = ('fatigue', 'damage', 'urgency', 'log_rul', 'feature')
+# distill.urgency_kd -> the urgency distillation loss on the student's log RUL and the teacher
+# output it reads; 'censored' is the student's own urgency loss on the teacher's urgency.
+URGENCY_KD = {'censored': None, 'log_rul': ('log_rul_kd', 't_log_rul')}
+
+
 # ----------------------------------------------------------------------------- teacher stage
 
 def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = True,
@@ -198,14 +205,14 @@ def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = Tr
 @torch.no_grad()
 def teacher_outputs(teacher: Teacher, windows: Windows, stats, lighting: float = 1.0,
                     mask: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
-    """Teacher logits, urgency and fused features for every window (eval mode, chunked)."""
+    """Teacher outputs (TEACHER_OUTPUTS) for every window (eval mode, chunked)."""
     teacher.eval()
     parts = []
     for start in range(0, len(windows), TEACHER_CHUNK):
         index = np.arange(start, min(start + TEACHER_CHUNK, len(windows)))
         inputs, m = make_inputs(windows, index, stats, mask=mask, lighting=lighting)
         out = teacher(inputs, m)
-        parts.append({k: out[k].numpy() for k in ('fatigue', 'damage', 'urgency', 'feature')})
+        parts.append({k: out[k].numpy() for k in TEACHER_OUTPUTS})
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -263,7 +270,7 @@ def _student_batch(windows: Windows, index, labelled, teacher, stats, bins, cfg,
         'lighting': torch.from_numpy(bins[index]),
     }
     if teacher is not None:
-        for key in ('fatigue', 'damage', 'urgency', 'feature'):
+        for key in TEACHER_OUTPUTS:
             batch['t_' + key] = torch.from_numpy(teacher[key][index])
     if mixing:
         batch = _mix(batch, dc.mix, rng)
@@ -286,8 +293,7 @@ def _mix(batch, mc, rng):
         out['inputs'][name] = mixed * keep
     out['mask'] = both
     out['data_mask'] = batch['data_mask'] * batch['data_mask'][perm]
-    for key in ('fatigue', 'damage', 'urgency', 't_fatigue', 't_damage', 't_urgency',
-                't_feature'):
+    for key in ('fatigue', 'damage', 'urgency', *('t_' + k for k in TEACHER_OUTPUTS)):
         if key in batch:
             out[key] = get_loss('convex_mix')(batch[key], batch[key][perm], lam)
     out['labelled'] = batch['labelled'] * batch['labelled'][perm]
@@ -303,6 +309,15 @@ def _unimodal_targets(batch, teacher: bool):
     fatigue = lab * batch['fatigue'] + (1 - lab) * F.softmax(batch['t_fatigue'], dim=-1)
     damage = lab * batch['damage'] + (1 - lab) * F.softmax(batch['t_damage'], dim=-1)
     return fatigue, damage, batch['data_mask']
+
+
+def urgency_kd(kind: str, student_kind: str, out, member: int, batch):
+    """Urgency distillation of one ensemble member (URGENCY_KD)."""
+    if URGENCY_KD[kind] is None:
+        return urgency_loss(student_kind, out['urgency'][:, member], out['log_rul'][:, member],
+                            batch['t_urgency'])
+    name, target = URGENCY_KD[kind]
+    return get_loss(name)(out['log_rul'][:, member], batch[target])
 
 
 def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
@@ -326,8 +341,7 @@ def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
         kd = mean_members(
             lambda i: kd_kl(out['fatigue'][:, i], batch['t_fatigue'], dc.temperature)
             + kd_kl(out['damage'][:, i], batch['t_damage'], dc.temperature))
-        kd_u = mean_members(lambda i: urgency_loss(sc.urgency_loss, out['urgency'][:, i],
-                                                   out['log_rul'][:, i], batch['t_urgency']))
+        kd_u = mean_members(lambda i: urgency_kd(dc.urgency_kd, sc.urgency_loss, out, i, batch))
         terms['classes'] = get_loss('kd_objective')(sup, kd, alpha)
         terms['urgency'] = sc.urgency_weight * ((1 - alpha) * sup_u
                                                 + alpha * dc.urgency_kd_weight * kd_u)
