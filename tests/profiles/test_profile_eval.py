@@ -57,3 +57,33 @@ def test_table_uses_each_profiles_own_student(profile_datasets, capsys):
     # without the flag every profile runs the given model
     assert main([str(REPO / 'models' / 'student.onnx'), str(profile_datasets[1]), *config]) == 0
     assert f'| space | {default_id} |' in capsys.readouterr().out
+
+
+def test_card_carries_each_profiles_figures_for_the_model_that_ran_them(profile_datasets,
+                                                                        tmp_path):
+    import json
+    import shutil
+
+    from softmaint_core.signing import load_public_key, verify_model
+    from softmaint_sim.profile_eval import CARD_FIGURES, main
+    models = tmp_path / 'models'
+    shutil.copytree(REPO / 'models', models, ignore=shutil.ignore_patterns('*.pt'))
+    default, space = models / 'student.onnx', models / 'profiles/space/student.onnx'
+    before = default.with_suffix('.json').read_text()
+    run = [str(default), *map(str, profile_datasets), '--own-students', '--card',
+           '--config', str(REPO / 'config')]
+    with pytest.raises(SystemExit):             # signed cards are not changed without the key
+        main(run)
+    assert default.with_suffix('.json').read_text() == before
+    assert main([*run, '--signing-key', str(REPO / 'config/keys/softmaint_dev.key.pem')]) == 0
+    public = load_public_key(REPO / 'config/keys/softmaint_dev.pub.pem')
+    for model, mine, other in ((default, 'default', 'space'), (space, 'space', 'default')):
+        verify_model(model, public)             # signed again, with its new card
+        metrics = json.loads(model.with_suffix('.json').read_text())['metrics']
+        assert metrics[f'profile.{mine}.episodes'] == 6
+        assert len([k for k in metrics if k.startswith(f'profile.{mine}.')]) == len(CARD_FIGURES)
+        assert 0 <= metrics[f'profile.{mine}.decision_accuracy'] <= 1
+        assert not any(k.startswith(f'profile.{other}.') for k in metrics)
+    # the figures the card had before are kept
+    assert json.loads(before)['metrics'].items() <= json.loads(
+        default.with_suffix('.json').read_text())['metrics'].items()

@@ -8,8 +8,9 @@ from softmaint_core.metadata import load_verified, MetadataError
 from softmaint_core.postprocess import postprocess
 from softmaint_core.spec import FIELD_SPEC, MODALITIES, OUTPUTS
 from softmaint_train.config import TrainConfig
+from softmaint_core.signing import sign_export
 from softmaint_train.export import (all_masks, check_parity, example_inputs, export_onnx,
-                                    ParityError, session, sign_export, write_metadata)
+                                    ParityError, session, write_metadata)
 from softmaint_train.checkpoints import build_student
 import torch
 

@@ -30,14 +30,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
                                                                Ed25519PublicKey)
 
-from .metadata import metadata_path, sha256_file
+from .metadata import metadata_path, ModelMetadata, sha256_file
 
 FORMAT = 'softmaint-model-signature'
 VERSION = 1
@@ -241,3 +241,28 @@ def _check_bytes(name: str, data: bytes, signed: dict) -> None:
             f'{name} was altered after signing ({size} bytes, SHA-256 {actual[:12]}…; '
             f'signed: {signed["bytes"]} bytes, SHA-256 {signed["sha256"][:12]}…): restore the '
             'signed file, or sign the new one')
+
+
+def add_to_card(path: Path, metrics: Dict[str, float],
+                private_key: Optional[Ed25519PrivateKey]) -> ModelMetadata:
+    """Add figures to an exported model's metadata (its model card) and sign it again."""
+    path = Path(path)
+    meta = ModelMetadata.from_json(metadata_path(path).read_text())
+    meta.metrics.update({k: float(v) for k, v in metrics.items()})
+    metadata_path(path).write_text(meta.to_json() + '\n')
+    sign_export(path, private_key)
+    return meta
+
+
+def sign_export(path: Path, private_key: Optional[Ed25519PrivateKey]) -> Optional[str]:
+    """
+    Sign an exported model and its metadata; return the key id, or None when left unsigned.
+
+    An unsigned export removes the signature file of the model it replaced: that one no longer
+    matches, and the robot would report the new model as altered instead of unsigned.
+    """
+    if private_key is None:
+        signature_path(path).unlink(missing_ok=True)
+        return None
+    sign_model(path, private_key)
+    return key_id(private_key.public_key())

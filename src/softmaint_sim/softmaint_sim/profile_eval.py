@@ -7,7 +7,9 @@ Evaluate a student on the field episodes of application-profile datasets (one ta
     python -m softmaint_sim.profile_eval models/student.onnx data/profiles/* --own-students
 
 --own-students evaluates each profile with the student bringup runs for it (its own under
-models/profiles/NAME/ when it ships one, softmaint_core.profiles.student_of).
+models/profiles/NAME/ when it ships one, softmaint_core.profiles.student_of). --card writes
+each profile's figures (CARD_FIGURES) into the model card of the student that was evaluated,
+as `profile.NAME.FIGURE` metrics, and signs it again with --signing-key.
 
 Decision figures: every window's prediction goes through the profile's own policy
 (config/softmaint.yaml + config/profiles/NAME.yaml, softmaint_core.decisions.assess, no
@@ -43,6 +45,7 @@ from softmaint_core.metrics import (decision_confusion, decision_metrics, head_m
 from softmaint_core.profiles import (agent_actions, agent_thresholds, load_parameter_files,
                                      student_of)
 from softmaint_core.settings import ActionSettings, LEVELS, Thresholds
+from softmaint_core.signing import add_to_card, load_private_key, signature_path
 from softmaint_core.student import StudentModel
 from softmaint_core.window import batch_inputs
 
@@ -51,6 +54,12 @@ COLUMNS = (('damage.macro_f1', 'damage F1'), ('fatigue.macro_f1', 'fatigue F1'),
            ('damage.ece', 'damage ECE'), ('damage.coverage', 'damage cov.'),
            ('urgency.mae', 'urgency MAE'), ('urgency.spearman', 'urgency ρ'),
            ('urgency.missed_critical', 'missed critical'), ('uncertainty', 'mean uncertainty'))
+# A profile's row as its student's model card carries it (--card): figure and, for the
+# rates, their 95 % Wilson intervals.
+RATES = ('assistance_rate', 'missed_critical_rate', 'decision_accuracy')
+CARD_FIGURES = ('episodes', 'damage.macro_f1', 'urgency.mae', 'decision.point_accuracy',
+                *(f'decision.{rate}{suffix}' for rate in RATES
+                  for suffix in ('', '_ci_low', '_ci_high')))
 DECISION_COLUMNS = (('decision.assistance_rate', 'assistance'),
                     ('decision.missed_critical_rate', 'missed critical'),
                     ('decision.decision_accuracy', 'decision accuracy'),
@@ -168,6 +177,12 @@ def confusion_tables(rows: Dict[str, Dict[str, float]]) -> str:
     return '\n\n'.join(parts)
 
 
+def card_figures(name: str, metrics: Dict[str, float]) -> Dict[str, float]:
+    """Profile `name`'s figures as model-card metrics, profile.NAME.FIGURE (CARD_FIGURES)."""
+    return {f'profile.{name}.{key.removeprefix("decision.")}': float(metrics[key])
+            for key in CARD_FIGURES}
+
+
 def main(argv: List[str] = None) -> int:
     """Print the per-profile table (and JSON with --json)."""
     parser = argparse.ArgumentParser(prog='python -m softmaint_sim.profile_eval',
@@ -180,16 +195,23 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument('--config', type=Path, default=Path('config'),
                         help='directory of softmaint.yaml and profiles/ (default: ./config)')
     parser.add_argument('--json', type=Path, help='also write the metrics here')
+    parser.add_argument('--card', action='store_true',
+                        help="write each profile's figures into the card of the model it ran")
+    parser.add_argument('--signing-key', type=Path,
+                        help='private key that signs the cards again (--card)')
     args = parser.parse_args(argv)
     if not (args.config / 'softmaint.yaml').is_file():
         parser.error(f'no {args.config / "softmaint.yaml"}: run from the repository or pass '
                      '--config')
-    rows = {}
+    rows, models = {}, {}
     for root in args.datasets:
         card = json.loads((root / 'card.json').read_text())
         name = card['parameters'].get('profile', 'default')
-        model = student_of(name, args.model.parent) if args.own_students else args.model
-        rows[name] = evaluate(model, root, profile_policy(args.config, name))
+        models[name] = student_of(name, args.model.parent) if args.own_students else args.model
+        if args.card and signature_path(models[name]).is_file() and not args.signing_key:
+            parser.error(f'{models[name]} is signed and --card changes its card: pass '
+                         '--signing-key to sign it again (else the robot refuses it as altered)')
+        rows[name] = evaluate(models[name], root, profile_policy(args.config, name))
     print(table(rows))
     print("\nDecisions under each profile's policy (rates with 95 % Wilson intervals):\n")
     print(table(rows, DECISION_COLUMNS))
@@ -199,6 +221,10 @@ def main(argv: List[str] = None) -> int:
     print(confusion_tables(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, sort_keys=True))
+    key = load_private_key(args.signing_key) if args.signing_key else None
+    for name, model in models.items() if args.card else ():
+        add_to_card(model, card_figures(name, rows[name]), key)
+        print(f'card of {model}: profile.{name}.* written')
     return 0
 
 

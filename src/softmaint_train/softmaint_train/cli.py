@@ -89,7 +89,7 @@ def _shipped_summary(args, cfg, record, command: str, signing_key) -> Path:
     """Run the 1 % protocol, evaluate the export on held-out data; write summary and card."""
     from softmaint_sim.profile_eval import evaluate, profile_policy
     from .evaluate import load_records
-    from .export import add_to_card
+    from softmaint_core.signing import add_to_card
     from .pipeline import ablate
     from .shipped_summary import card_metrics, summary
     out = Path(cfg.runs_dir) / Path(args.protocol).stem

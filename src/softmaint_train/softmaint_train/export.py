@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 import warnings
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import numpy as np
 import onnx
 import onnxruntime as ort
 from softmaint_core.metadata import check_onnx_io, ModelMetadata, sha256_file
-from softmaint_core.signing import key_id, sign_model, signature_path
 from softmaint_core.spec import FIELD_SPEC, MASK_INPUT, MODALITIES, OUTPUTS
 import torch
 
@@ -140,28 +138,3 @@ def write_metadata(path: Path, model_id: str, stats, members: int, calibration: 
     check_onnx_io([i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()],
                   meta)
     return meta
-
-
-def add_to_card(path: Path, metrics: Dict[str, float],
-                private_key: Optional[Ed25519PrivateKey]) -> ModelMetadata:
-    """Add figures to an exported model's metadata (its model card) and sign it again."""
-    path = Path(path)
-    meta = ModelMetadata.from_json(path.with_suffix('.json').read_text())
-    meta.metrics.update({k: float(v) for k, v in metrics.items()})
-    path.with_suffix('.json').write_text(meta.to_json() + '\n')
-    sign_export(path, private_key)
-    return meta
-
-
-def sign_export(path: Path, private_key: Optional[Ed25519PrivateKey]) -> Optional[str]:
-    """
-    Sign an exported model and its metadata; return the key id, or None when left unsigned.
-
-    An unsigned export removes the signature file of the model it replaced: that one no longer
-    matches, and the robot would report the new model as altered instead of unsigned.
-    """
-    if private_key is None:
-        signature_path(path).unlink(missing_ok=True)
-        return None
-    sign_model(path, private_key)
-    return key_id(private_key.public_key())

@@ -15,6 +15,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 from softmaint_core.metadata import sha256_file
+from softmaint_core.signing import sign_export
 from softmaint_core.spec import MODALITIES
 import torch
 import yaml
@@ -28,7 +29,7 @@ from .data import (DomainStats, fit_domain_stats, fit_normalisation, make_splits
 from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
-from .export import check_parity, export_onnx, sign_export, write_metadata
+from .export import check_parity, export_onnx, write_metadata
 from .train import (dist_info, is_main, student_pool, TEACHER_OUTPUTS,
                     teacher_outputs_from_dataset, train_student, train_teacher)
 
