@@ -94,3 +94,16 @@ def test_each_model_was_trained_with_the_config_that_reproduces_it(committed):
     model, meta, _ = committed
     assert asdict(load_config(CONFIGS[model])) == asdict(config_from_dict(meta.training_config))
     assert load_config(CONFIGS[model]).export.out == str(model.relative_to(REPO))
+
+
+@pytest.mark.parametrize('name', ['default', *sorted(p.stem for p in
+                                                      (REPO / 'config/profiles').glob('*.yaml'))])
+def test_each_profiles_student_card_carries_its_decision_figures(name):
+    # written by python -m softmaint_sim.profile_eval ... --own-students --card (docs/profiles.md)
+    from softmaint_core.profiles import student_of
+    from softmaint_sim.profile_eval import CARD_FIGURES
+    metrics = load_verified(student_of(name, REPO / 'models')).metrics
+    for figure in CARD_FIGURES:
+        key = f'profile.{name}.{figure.removeprefix("decision.")}'
+        assert key in metrics, f'{key} missing: rerun the profile evaluation with --card'
+    assert metrics[f'profile.{name}.episodes'] >= 1000

@@ -224,7 +224,7 @@ def main(argv: List[str] = None) -> int:
     key = load_private_key(args.signing_key) if args.signing_key else None
     for name, model in models.items() if args.card else ():
         add_to_card(model, card_figures(name, rows[name]), key)
-        print(f'card of {model}: profile.{name}.* written')
+        print(f'card of {model}: profile.{name}.* written', file=sys.stderr)
     return 0
 
 
