@@ -272,3 +272,17 @@ def test_reproduce_writes_the_shipped_summary(synthetic_root, tmp_path, monkeypa
     assert card['card.assistance_rate'] == summary['assistance_rate']
     # refused before anything trains
     assert main(['reproduce', '--config', 'tiny.yaml', '--summary', 'x.json']) == 2
+
+
+def test_calibration_reads_a_camera_below_the_floor_as_missing(synthetic_root):
+    # as the robot does (softmaint_core.window.unreadable): only the camera column changes
+    from softmaint_train.pipeline import readable
+    from softmaint_core.spec import MODALITIES
+    windows = Windows.load(open_dataset(synthetic_root), 'field', np.arange(12))
+    snr = frame_snr(windows.arrays['camera'])
+    floor = float(np.median(snr))
+    mask = readable(windows, floor)
+    camera = MODALITIES.index('camera')
+    np.testing.assert_array_equal(mask[:, camera], snr >= floor)
+    assert 0 < mask[:, camera].sum() < len(windows)
+    assert np.delete(mask, camera, axis=1).all() and readable(windows, None).all()

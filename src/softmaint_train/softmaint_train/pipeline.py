@@ -14,6 +14,7 @@ import time
 from typing import Dict, Optional, Tuple
 
 import numpy as np
+from softmaint_core.image import frame_snr
 from softmaint_core.metadata import sha256_file
 from softmaint_core.signing import sign_export
 from softmaint_core.spec import MODALITIES
@@ -192,7 +193,8 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         return {}
 
     cal = Windows.load(ds, 'field', splits.field_cal)
-    calib = calibrate(student_outputs(student, cal, stats), labels_of(cal), cfg.calibration)
+    calib = calibrate(student_outputs(student, cal, stats, mask=readable(cal, min_snr)),
+                      labels_of(cal), cfg.calibration)
     if min_snr is not None:
         calib['camera_min_snr'] = min_snr
     test = Windows.load(ds, 'field', splits.field_test)
@@ -223,9 +225,9 @@ def _camera_floor(cfg: TrainConfig, ds, splits) -> Optional[float]:
     """
     Return the camera's readability floor from the unlabelled field train + calibration windows.
 
-    None without calibration.camera_snr_alpha. Calibration and the protocol's figures read every
-    camera window (at most alpha of them fall below the floor); the robot, offline evaluation
-    (profile_eval, bags) and reproduce's held-out figures apply it.
+    None without calibration.camera_snr_alpha. Calibration applies it (readable), as do the
+    robot, offline evaluation (profile_eval, bags) and reproduce's held-out figures; the
+    protocol's 309-window figures read every camera (at most alpha fall below the floor).
     """
     if not cfg.calibration.camera_snr_alpha:
         return None
@@ -233,6 +235,18 @@ def _camera_floor(cfg: TrainConfig, ds, splits) -> Optional[float]:
     return camera_min_snr(ds.take('field_camera', rows),
                           ds.take('field_mask', rows)[:, MODALITIES.index('camera')],
                           cfg.calibration.camera_snr_alpha)
+
+
+def readable(windows: Windows, min_snr: Optional[float]) -> np.ndarray:
+    """
+    Availability [n, M] that reads a camera below the floor as missing, as the robot does.
+
+    The calibration sees windows as the robot will (softmaint_core.window.unreadable).
+    """
+    mask = np.ones((len(windows), len(MODALITIES)), dtype=bool)
+    if min_snr is not None:
+        mask[:, MODALITIES.index('camera')] = frame_snr(windows.arrays['camera']) >= min_snr
+    return mask
 
 
 def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint: Path,
