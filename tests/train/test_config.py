@@ -77,6 +77,8 @@ def test_a_config_states_only_what_differs_from_its_base(tmp_path):
     assert _differs('field-v22.yaml', 'field-v23.yaml') == {
         'name', 'student.model', 'student.epochs', 'calibration.damage_miss_alpha',
         'calibration.camera_snr_alpha', 'export.model_id'}
+    assert _differs('field-v23.yaml', 'field-v24.yaml') == {
+        'name', 'teacher.model', 'student.model', 'distill.urgency_kd', 'export.model_id'}
     (tmp_path / 'a.yaml').write_text('base: b.yaml\nseed: 1\n')
     (tmp_path / 'b.yaml').write_text('base: a.yaml\n')
     with pytest.raises(ConfigError, match='cycle'):

@@ -286,3 +286,27 @@ def test_calibration_reads_a_camera_below_the_floor_as_missing(synthetic_root):
     np.testing.assert_array_equal(mask[:, camera], snr >= floor)
     assert 0 < mask[:, camera].sum() < len(windows)
     assert np.delete(mask, camera, axis=1).all() and readable(windows, None).all()
+
+
+def test_student_outputs_take_a_mask_per_window(synthetic_root, tmp_path, monkeypatch):
+    # calibration masks unreadable cameras window by window (pipeline.readable), in chunks
+    from softmaint_train import evaluate
+    from softmaint_train.checkpoints import build_student
+    from softmaint_core.spec import MODALITIES
+    monkeypatch.setattr(evaluate, 'CHUNK', 16)
+    cfg = tiny_config(synthetic_root, tmp_path)
+    windows = Windows.load(open_dataset(synthetic_root), 'field', np.arange(40))
+    stats = fit_normalisation(windows)
+    torch.manual_seed(0)
+    student = build_student(cfg)
+    no_camera = np.array([n != 'camera' for n in MODALITIES])
+    per_window = np.ones((40, len(MODALITIES)), dtype=bool)
+    per_window[::3] = no_camera
+    got = student_outputs(student, windows, stats, mask=per_window)['damage']
+    np.testing.assert_allclose(got[::3], student_outputs(student, windows, stats,
+                                                         mask=no_camera)['damage'][::3],
+                               rtol=1e-5, atol=1e-6)
+    kept = np.ones(40, dtype=bool)
+    kept[::3] = False
+    np.testing.assert_allclose(got[kept], student_outputs(student, windows, stats)['damage'][kept],
+                               rtol=1e-5, atol=1e-6)

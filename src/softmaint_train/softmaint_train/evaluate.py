@@ -43,12 +43,17 @@ def scenario_masks() -> Dict[str, np.ndarray]:
 @torch.no_grad()
 def student_outputs(student, windows: Windows, stats, mask=None,
                     lighting: float = 1.0) -> Dict[str, np.ndarray]:
-    """Raw ensemble outputs [n, K, ...] of the student on every window."""
+    """
+    Raw ensemble outputs [n, K, ...] of the student on every window.
+
+    `mask` ([M] for every window or [n, M] per window) is AND-ed with the data's availability.
+    """
     student.eval()
     parts = []
     for start in range(0, len(windows), CHUNK):
         index = np.arange(start, min(start + CHUNK, len(windows)))
-        inputs, m = make_inputs(windows, index, stats, mask=mask, lighting=lighting)
+        rows = mask[index] if mask is not None and np.ndim(mask) == 2 else mask
+        inputs, m = make_inputs(windows, index, stats, mask=rows, lighting=lighting)
         out = student(inputs, m)
         parts.append({k: out[k].numpy() for k in ('fatigue', 'damage', 'urgency')})
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
