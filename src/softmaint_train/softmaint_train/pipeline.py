@@ -14,10 +14,10 @@ import time
 from typing import Dict, Optional, Tuple
 
 import numpy as np
-from softmaint_core.image import frame_snr
 from softmaint_core.metadata import sha256_file
 from softmaint_core.signing import sign_export
-from softmaint_core.spec import MODALITIES
+from softmaint_core.spec import FIELD_SPEC, MODALITIES
+from softmaint_core.window import unreadable
 import torch
 import yaml
 
@@ -241,11 +241,12 @@ def readable(windows: Windows, min_snr: Optional[float]) -> np.ndarray:
     """
     Availability [n, M] that reads a camera below the floor as missing, as the robot does.
 
-    The calibration sees windows as the robot will (softmaint_core.window.unreadable).
+    The calibration sees windows as the robot will: the onboard rule, window.unreadable.
     """
     mask = np.ones((len(windows), len(MODALITIES)), dtype=bool)
     if min_snr is not None:
-        mask[:, MODALITIES.index('camera')] = frame_snr(windows.arrays['camera']) >= min_snr
+        camera = FIELD_SPEC.with_min_snr(min_snr).modality('camera')
+        mask[:, MODALITIES.index('camera')] = ~unreadable(camera, windows.arrays['camera'])[0]
     return mask
 
 
