@@ -1,9 +1,13 @@
-"""Splits by episode, label fractions, normalisation and masked inputs."""
+"""Splits by episode, label fractions, calibration data, normalisation and masked inputs."""
+import json
+
 import numpy as np
 import pytest
 from softmaint_train.config import DataConfig
-from softmaint_train.data import (fit_normalisation, labelled_rows, make_inputs, make_splits,
-                                  open_dataset, privileged_stats, privileged_targets, Windows)
+from softmaint_train.data import (calibration_windows, DataError, fit_normalisation,
+                                  labelled_rows, make_inputs, make_splits, open_dataset,
+                                  privileged_stats, privileged_targets, Windows)
+from synthetic import make_dataset
 from softmaint_train.train import modality_dropout
 from softmaint_core.window import default_sources, normalise
 
@@ -36,6 +40,54 @@ def test_label_fraction_chooses_whole_episodes(synthetic_root):
     assert set(one) <= set(splits.field_train)
     other = labelled_rows(splits.field_train, episode, 0.5, seed=1)
     assert not np.array_equal(half, other)
+
+
+@pytest.fixture(scope='module')
+def calibration_root(tmp_path_factory):
+    """A second synthetic dataset (another seed): separately generated calibration data."""
+    return make_dataset(tmp_path_factory.mktemp('calibration') / 'data', episodes=20, seed=7)
+
+
+def test_calibration_data_joins_field_cal(synthetic_root, calibration_root):
+    ds, extra = open_dataset(synthetic_root), open_dataset(calibration_root)
+    cfg = DataConfig(root=str(synthetic_root))
+    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg)
+    alone = calibration_windows(ds, splits, cfg)
+    np.testing.assert_array_equal(alone.arrays['row'], splits.field_cal)
+    joined = calibration_windows(ds, splits, DataConfig(root=str(synthetic_root),
+                                                        calibration_root=str(calibration_root)))
+    field = np.flatnonzero(extra.array('domain') == 1)
+    assert len(joined) == len(splits.field_cal) + len(field) > len(alone)
+    np.testing.assert_array_equal(joined.arrays['damage'], np.concatenate(
+        [ds.take('damage', splits.field_cal), extra.take('damage', field)]))
+    np.testing.assert_array_equal(joined.arrays['camera'][len(alone):],
+                                  extra.take('field_camera', field))
+
+
+def _with_card(root, tmp_path, **changes):
+    copy = tmp_path / 'copy'
+    copy.mkdir()
+    for path in root.iterdir():
+        (copy / path.name).symlink_to(path)
+    card = json.loads((root / 'card.json').read_text())
+    (copy / 'card.json').unlink()
+    (copy / 'card.json').write_text(json.dumps({**card, **changes}))
+    return copy
+
+
+@pytest.mark.parametrize('which, message', [
+    ('training', 'is the training data'),
+    ('other generator', 'generator_version differ'),
+])
+def test_calibration_data_of_another_domain_is_refused(synthetic_root, calibration_root,
+                                                       tmp_path, which, message):
+    ds = open_dataset(synthetic_root)
+    root = (synthetic_root if which == 'training'
+            else _with_card(calibration_root, tmp_path, generator_version='9.9.9'))
+    cfg = DataConfig(root=str(synthetic_root), calibration_root=str(root))
+    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg)
+    with pytest.raises(DataError, match=message):
+        calibration_windows(ds, splits, cfg)
 
 
 def test_normalisation_and_masked_zeros(synthetic_root):

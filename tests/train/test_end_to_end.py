@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 from conftest import tiny_config
+from synthetic import make_dataset
 import numpy as np
 import pytest
 from softmaint_core.image import frame_snr
@@ -44,10 +45,15 @@ def test_student_learns_above_chance(synthetic_root, tmp_path):
 def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path, signing_keys):
     from softmaint_core.signing import load_private_key, load_public_key, verify_model
     torch.set_num_threads(2)
+    calibration_root = make_dataset(tmp_path / 'calibration', episodes=20, seed=7)
     cfg = tiny_config(synthetic_root, tmp_path, **{'data.label_fraction': 0.2,
-                                                    'calibration.damage_miss_alpha': 0.3})
+                                                    'calibration.damage_miss_alpha': 0.3,
+                                                    'data.calibration_root': str(calibration_root)})
     record = run(cfg, tmp_path / 'runs', export=True, progress=False,
                  signing_key=load_private_key(signing_keys.private))
+    # field_cal and the separately generated data's 10 field episodes of 4 windows
+    assert record['calibration']['windows'] == record['splits']['field_cal'] + 40
+    assert record['calibration_card_sha256']
     assert record['export']['parity_max_abs_diff'] < 1e-4
     assert record['export']['signed_by'] == verify_model(cfg.export.out,
                                                          load_public_key(signing_keys.public))
@@ -58,6 +64,7 @@ def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path, s
     assert meta.members == cfg.student.members
     assert meta.training_config['data']['label_fraction'] == 0.2
     assert 'test.damage.macro_f1' in meta.metrics
+    assert meta.metrics['calibration_windows'] == record['calibration']['windows']
     assert meta.damage_miss_alpha == 0.3            # the miss-rate threshold reaches the card
     assert meta.damage_miss_threshold == pytest.approx(
         record['calibration']['damage_miss_threshold'])
@@ -272,6 +279,10 @@ def test_reproduce_writes_the_shipped_summary(synthetic_root, tmp_path, monkeypa
     assert card['card.assistance_rate'] == summary['assistance_rate']
     # refused before anything trains
     assert main(['reproduce', '--config', 'tiny.yaml', '--summary', 'x.json']) == 2
+    assert main(['reproduce', '--config', 'tiny.yaml', '--protocol', 'protocol.yaml',
+                 '--test-data', str(synthetic_root), '--summary', 'x.json',
+                 '--set', f'data.calibration_root={synthetic_root}']) == 2
+    assert not Path('x.json').exists()
 
 
 def test_calibration_reads_a_camera_below_the_floor_as_missing(synthetic_root):

@@ -56,7 +56,8 @@ def calibrate(outputs: Dict[str, np.ndarray], labels: Dict[str, np.ndarray],
     """
     alpha, sets, miss_alpha = (config.conformal_alpha, config.conformal_sets,
                                config.damage_miss_alpha)
-    result = {'conformal_alpha': float(alpha), 'conformal_sets': sets}
+    result = {'conformal_alpha': float(alpha), 'conformal_sets': sets,
+              'windows': int(len(labels['damage']))}
     for head in ('fatigue', 'damage'):
         t = fit_temperature(outputs[head], labels[head])
         probs = ensemble_probs(outputs[head], t)

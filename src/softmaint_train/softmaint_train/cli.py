@@ -61,6 +61,10 @@ def cmd_reproduce(args) -> int:
     wants_summary = getattr(args, 'summary', None)     # reproduce only, not distill
     if wants_summary and not (args.protocol and args.test_data and not args.no_export):
         raise ConfigError('--summary needs --protocol, --test-data and the export')
+    if wants_summary and cfg.data.calibration_root and _same_card(cfg.data.calibration_root,
+                                                                  args.test_data):
+        raise ConfigError(f'data.calibration_root {cfg.data.calibration_root} is the held-out '
+                          f'--test-data {args.test_data}: calibrate on a separate dataset')
     signing_key = _signing_key(args)
     start = time.monotonic()
     out_dir = Path(cfg.runs_dir) / cfg.name
@@ -83,6 +87,12 @@ def cmd_reproduce(args) -> int:
     if wants_summary:
         print(f'summary {_shipped_summary(args, cfg, record, command, signing_key)}')
     return 0
+
+
+def _same_card(root: str, other: str) -> bool:
+    """Whether two dataset directories hold the same dataset (the same card)."""
+    cards = [Path(r) / 'card.json' for r in (root, other)]
+    return all(c.is_file() for c in cards) and cards[0].read_bytes() == cards[1].read_bytes()
 
 
 def _shipped_summary(args, cfg, record, command: str, signing_key) -> Path:

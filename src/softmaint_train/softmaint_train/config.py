@@ -47,6 +47,11 @@ class DataConfig:
     teacher_val: float = 0.1                # simulation episodes held out from the teacher
     field_train: float = 0.6                # field-domain episodes: train / calibration / test
     field_cal: float = 0.2
+    # '' = calibrate on field_cal alone; else also on every field-domain window of this
+    # separately generated dataset (same generator and physics): the miss-rate threshold is
+    # the k-th smallest P(damage) of the damaged calibration windows, so their number sets how
+    # steady it is (field_cal alone holds ~220, and its smallest one set the threshold)
+    calibration_root: str = ''
     label_fraction: float = 1.0             # of field-train episodes whose labels are used
     max_windows: int = 0                    # 0 = all; else subsample episodes (quick runs)
     lighting_shift: float = 0.6             # brightness factor of the lighting-shift test

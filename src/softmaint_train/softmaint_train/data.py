@@ -11,7 +11,8 @@ episode so no episode leaks between train, calibration and test. The split depen
 The teacher learns from teacher_train (teacher view, all labels). The student distils on the
 field view of teacher_train + field_train, but sees labels only for `label_fraction` of the
 field_train episodes (chosen by the run's seed). field_cal fits temperatures and conformal
-thresholds; field_test is only evaluated.
+thresholds, with every field window of `data.calibration_root` when one is given
+(calibration_windows); field_test is only evaluated.
 """
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Union
@@ -128,6 +129,12 @@ class Windows:
     def subset(self, index: np.ndarray) -> 'Windows':
         """Return a new Windows with the given positions (not dataset rows)."""
         return Windows({k: v[index] for k, v in self.arrays.items()}, self.spec)
+
+    @staticmethod
+    def concat(parts: Sequence['Windows']) -> 'Windows':
+        """Return the windows of `parts` one after another (rows then name several datasets)."""
+        return Windows({k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays},
+                       parts[0].spec)
 
 
 def fit_normalisation(windows: Windows, chunk: int = 256) -> Dict[str, tuple]:
@@ -285,6 +292,39 @@ def privileged_targets(privileged: np.ndarray, stats, transform: str) -> np.ndar
     """
     scale, mean, std = stats
     return ((_privileged_transform(privileged, scale, transform) - mean) / std).astype(np.float32)
+
+
+# What must match for windows of two datasets to be exchangeable: same generator, same views,
+# same simulated physics, sensor noise and faults (the profile changes all of them).
+SAME_DOMAIN = ('generator_version', 'physics', 'views')
+
+
+def calibration_windows(ds: Dataset, splits: Splits, cfg: DataConfig) -> Windows:
+    """
+    Labelled field windows that fit temperatures and conformal thresholds.
+
+    field_cal of the split, and with cfg.calibration_root every field-domain window of that
+    dataset too. Raises DataError when that dataset is not of the same generator, physics and
+    views as ds (its windows would not be exchangeable with the robot's) or has no field window.
+    """
+    cal = Windows.load(ds, 'field', splits.field_cal)
+    if not cfg.calibration_root:
+        return cal
+    extra = open_dataset(cfg.calibration_root)
+    if extra.card == ds.card:
+        raise DataError(f'data.calibration_root {cfg.calibration_root} is the training data '
+                        f'{cfg.root}: its field windows include the test split; generate a '
+                        'separate dataset with another seed')
+    differ = [key for key in SAME_DOMAIN if extra.card.get(key) != ds.card.get(key)]
+    if differ:
+        raise DataError(f'data.calibration_root {cfg.calibration_root}: its {", ".join(differ)} '
+                        f'differ from {cfg.root}; generate it with the same generator and '
+                        'profile (softmaint-dataset generate --field-fraction 1.0)')
+    rows = np.flatnonzero(extra.array('domain') == FIELD_DOMAIN)
+    if not len(rows):
+        raise DataError(f'data.calibration_root {cfg.calibration_root} has no field-domain '
+                        'window; generate it with --field-fraction 1.0')
+    return Windows.concat([cal, Windows.load(extra, 'field', rows)])
 
 
 def open_dataset(root) -> Dataset:

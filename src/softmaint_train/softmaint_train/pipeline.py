@@ -25,8 +25,8 @@ from .calibrate import calibrate, camera_min_snr
 from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
 from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
                      TrainConfig)
-from .data import (DomainStats, fit_domain_stats, fit_normalisation, make_splits,
-                   onboard_stats, open_dataset, Windows)
+from .data import (calibration_windows, DomainStats, fit_domain_stats, fit_normalisation,
+                   make_splits, onboard_stats, open_dataset, Windows)
 from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
@@ -192,7 +192,8 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     if not is_main():
         return {}
 
-    cal = Windows.load(ds, 'field', splits.field_cal)
+    cal = calibration_windows(ds, splits, cfg.data)
+    _log(f'calibration: {len(cal)} field windows')
     calib = calibrate(student_outputs(student, cal, stats, mask=readable(cal, min_snr)),
                       labels_of(cal), cfg.calibration)
     if min_snr is not None:
@@ -208,6 +209,8 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         'teacher_seconds': teacher_seconds, 'train_seconds': train_time,
         'total_seconds': time.monotonic() - started,
         'world_size': world, 'dataset_card_sha256': _card_hash(cfg.data.root),
+        'calibration_card_sha256': (_card_hash(cfg.data.calibration_root)
+                                    if cfg.data.calibration_root else ''),
     }
     save_predictions(out_dir / f'predictions-{tag}.npz', test_out, labels_of(test), calib)
     save_checkpoint(out_dir / f'student-{tag}.pt', 'student', student, cfg,
@@ -263,6 +266,7 @@ def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint:
     worst = check_parity(student, path)
     flat = {f'test.{k}': v for k, v in metrics.items() if v == v}
     flat['parity_max_abs_diff'] = worst
+    flat['calibration_windows'] = calib['windows']
     meta = write_metadata(path, cfg.export.model_id, stats, cfg.student.members, calib, flat,
                           _card_hash(cfg.data.root), asdict(cfg))
     shutil.copyfile(checkpoint, path.with_suffix('.pt'))
