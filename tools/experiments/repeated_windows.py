@@ -78,7 +78,7 @@ def main() -> None:
     meta, spec = model.meta, model.spec
     thresholds, actions = profile_policy(Path('config'), 'default')
     gen = EpisodeGenerator()
-    cases = {f'first window': [], f'{args.windows} windows fused': []}
+    cases = {'first window': [], f'{args.windows} windows fused': []}
     truth = []
     try:
         for index in tqdm(range(args.episodes), desc='arms'):
