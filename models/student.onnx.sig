@@ -3,13 +3,13 @@
   "format": "softmaint-model-signature",
   "key_id": "a8c7ff9b82d09f98",
   "metadata": {
-    "bytes": 12623,
-    "sha256": "fd26270d7546d4a5bae8f9f73e3dcb179e77ba9803a62d9bbeb840480b584379"
+    "bytes": 12754,
+    "sha256": "8b4d58371e3b4009ef5a20ff958198eab9ee135bd08974dffeacc677bd5db775"
   },
   "model": {
-    "bytes": 1347761,
-    "sha256": "b80c4768367b53ea12360fe814eae22e8d3ba46fbec9cffdc1c9c4d7e86d32bc"
+    "bytes": 1351112,
+    "sha256": "553fcf4d762db4269d64b0bed79c15301ba45d9111f57d7d9844f074cbfd0922"
   },
-  "signature": "nWsLb9AbizKLeaX0mF66OG7MS3VZkwwTQClNL55LdhDyTpXIhVRHhrxHEpigFRKdtWKW5WezRryZp+x/MK1hBg==",
+  "signature": "ArrM7XxCrqBKo+BBao2q6qkKCtuDV0z0jrYpSk6BXUfnE8xmqcAegjKjtfrz1nFuk4W/fTrVO1t985yL4gBKDg==",
   "version": 1
 }

@@ -13,7 +13,7 @@ from softmaint_core.spec import FIELD_SPEC, MODALITIES, OUTPUTS
 
 REPO = Path(__file__).resolve().parents[2]
 # model -> the training config that reproduces it (a profile's: config/train/<profile>.yaml)
-CONFIGS = {REPO / 'models' / 'student.onnx': REPO / 'config' / 'train' / 'field-v23.yaml'}
+CONFIGS = {REPO / 'models' / 'student.onnx': REPO / 'config' / 'train' / 'field-v25.yaml'}
 CONFIGS.update({path: REPO / 'config' / 'train' / f'{path.parent.name}.yaml'
                 for path in sorted((REPO / 'models' / 'profiles').glob('*/student.onnx'))})
 

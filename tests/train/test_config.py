@@ -70,8 +70,8 @@ def test_a_config_states_only_what_differs_from_its_base(tmp_path):
         'teacher.privileged_target', 'teacher.urgency_loss', 'student.urgency_loss'}
     assert _differs('shipped-log-rul.yaml', 'field-v2.yaml') == {
         'name', 'data.root', 'teacher.epochs', 'student.epochs', 'export.model_id'}
-    assert _differs('field-v23.yaml', 'space.yaml') == {
-        'name', 'data.root', 'export.out', 'export.model_id'}
+    assert _differs('field-v25.yaml', 'space.yaml') == {
+        'name', 'data.root', 'data.calibration_root', 'export.out', 'export.model_id'}
     assert _differs('field-v21u.yaml', 'field-v22.yaml') == {
         'name', 'data.normalisation', 'calibration.conformal_sets', 'export.model_id'}
     assert _differs('field-v22.yaml', 'field-v23.yaml') == {
@@ -79,6 +79,8 @@ def test_a_config_states_only_what_differs_from_its_base(tmp_path):
         'calibration.camera_snr_alpha', 'export.model_id'}
     assert _differs('field-v23.yaml', 'field-v24.yaml') == {
         'name', 'teacher.model', 'student.model', 'distill.urgency_kd', 'export.model_id'}
+    assert _differs('field-v24.yaml', 'field-v25.yaml') == {
+        'name', 'data.calibration_root', 'export.model_id'}
     (tmp_path / 'a.yaml').write_text('base: b.yaml\nseed: 1\n')
     (tmp_path / 'b.yaml').write_text('base: a.yaml\n')
     with pytest.raises(ConfigError, match='cycle'):

@@ -3,13 +3,13 @@
   "format": "softmaint-model-signature",
   "key_id": "a8c7ff9b82d09f98",
   "metadata": {
-    "bytes": 8147,
-    "sha256": "d6fb9433f42e10a539a3b735e695fab8f9491d495f9246db95079fa9e37ab116"
+    "bytes": 8261,
+    "sha256": "c98872ccf9d73c1401b3d694b98c72205f04b2f275be2580a3f93b3ddc7d5724"
   },
   "model": {
-    "bytes": 1347761,
-    "sha256": "f045935f1e673362374d0cb68be05cd179ac597864f19c1a920d66ecbb06d269"
+    "bytes": 1351112,
+    "sha256": "02357050bbfbd354c56cbd16edd6b16f1334093d4cd9ccfbc5e5eb33d195dcd1"
   },
-  "signature": "qreL0+1/Vl7suya6qUvFUNB2F0aO8aunCE2/f0PiP3Ad0Emij5uXbTwPvUPT3t4UkrolzfT3pEPUquWnf1DYBg==",
+  "signature": "o47wPdOXEp2kmmpx9F6IyARp1BJ+x4RI08A3UAkFY0cFXJL4/6dtNKrzianqxJTy7uQrRqcJcSd5XVQ5nVkwDQ==",
   "version": 1
 }
