@@ -61,6 +61,18 @@ def test_runner_command_carries_name_namespace_params_file_and_parameters(tmp_pa
                        '-p', f'model_path:={bringup.model_for()}', '--log-level', 'info']
 
 
+def test_monitor_judges_with_the_agents_parameter_files_and_strings_stay_strings():
+    # rcl reads `-p` values as YAML: an empty profile must reach the monitor as '', not null
+    args = bringup.resolve({'monitor': 'true'})
+    monitor = next(n for n in bringup.plan(args) if n.name == 'softmaint_monitor')
+    assert monitor.parameters['params_file'] == args['params_file']
+    assert monitor.parameters['profile'] == ''
+    cmd = bringup.command(monitor, args)
+    assert 'profile:=""' in cmd and f"params_file:={args['params_file']}" in cmd
+    named = bringup.plan(bringup.resolve({'monitor': 'true', 'profile': 'medical'}))
+    assert 'profile:=medical' in bringup.command(named[-1], args | {'profile': 'medical'})
+
+
 def test_a_profile_runs_its_own_student_if_it_ships_one(tmp_path):
     models = bringup.share_dir() / 'models'
     for profile in bringup.profile_names():

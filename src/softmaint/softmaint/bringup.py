@@ -12,6 +12,7 @@ with the node name like `ros2 launch`, and stops them all on Ctrl-C / SIGTERM, w
 finishes its scenario, or when any node dies.
 """
 from dataclasses import dataclass, field
+import json
 import os
 from pathlib import Path
 import selectors
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Tuple
+
+import yaml
 
 PACKAGE = 'softmaint'
 # Seconds the children get to shut down cleanly after SIGINT before they are killed.
@@ -132,7 +135,9 @@ def plan(args: Dict[str, str]) -> List[NodePlan]:
     ]
     if _flag(args['monitor'], 'monitor'):
         nodes.append(NodePlan(PACKAGE, 'monitor', 'softmaint_monitor',
-                              {**common, 'report_dir': args['report_dir']}))
+                              {**common, 'report_dir': args['report_dir'],
+                               'params_file': args['params_file'],
+                               'profile': args['profile']}))
     if _flag(args['foxglove'], 'foxglove'):
         nodes.append(NodePlan(PACKAGE, 'foxglove_view', 'softmaint_foxglove_view',
                               {**common, 'port': _port(args['foxglove_port'], 'foxglove_port')}))
@@ -195,7 +200,11 @@ def executable_path(node: NodePlan) -> str:
 
 
 def _ros_value(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str) and yaml.safe_load(value) != value:
+        return json.dumps(value)    # rcl reads `-p` values as YAML: '' or 'true' stay strings
+    return str(value)
 
 
 def command(node: NodePlan, args: Dict[str, str]) -> List[str]:

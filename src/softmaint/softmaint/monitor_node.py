@@ -5,20 +5,26 @@ Subscribes to predictions, decisions and (from the sim robot) ground truth; logs
 prediction and every change of decision. When it stops it writes summary.json, timeline.png
 (urgency against truth, uncertainty, decisions over time), one close-up per injected fault
 (fault_N_HEAD_LABEL.png: predicted class, urgency, uncertainty and decisions around its onset)
-and summary.md, which embeds them, into `report_dir`.
+and summary.md, which embeds them, into `report_dir`. Given the suite's `params_file` (and the
+`profile` the agent runs), the summary also judges every decision, for as long as it held,
+against the level the truth implies under the agent's thresholds.
 """
 import json
 from pathlib import Path
 
 import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
+from softmaint_core.profiles import AGENT, agent_thresholds, load_parameter_files
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
 from softmaint_core.timeline_plot import plot_faults, plot_timeline
 from softmaint_interfaces.msg import GroundTruth, MaintenanceDecision, MaintenancePrediction
 from softmaint_ros.node_main import run_node
+
+from .bringup import params_files
 
 NODE_NAME = 'softmaint_monitor'
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -35,12 +41,33 @@ class Monitor(Node):
 
     def __init__(self):
         super().__init__(NODE_NAME)
-        self.declare_parameter('report_dir', 'reports/latest')
+        self.declare_parameter('report_dir', 'reports/latest', ParameterDescriptor(
+            description='directory of summary.json, summary.md and the figures',
+            read_only=True))
+        self.declare_parameter('params_file', '', ParameterDescriptor(
+            description="the suite's parameter file: the agent's thresholds in it judge the "
+            "decisions against the truth ('' = not judged)", read_only=True))
+        self.declare_parameter('profile', '', ParameterDescriptor(
+            description='application profile whose overlay the agent runs with', read_only=True))
+        self.thresholds = self._thresholds()
         self.timeline = Timeline()
         self.truth = None
         self.create_subscription(MaintenancePrediction, topics.PREDICTION, self.on_prediction, 10)
         self.create_subscription(MaintenanceDecision, topics.DECISION, self.on_decision, LATCHED)
         self.create_subscription(GroundTruth, topics.GROUND_TRUTH, self.on_truth, 10)
+        self.get_logger().info(
+            'ready; decisions judged against the truth with the agent thresholds of '
+            f"{self.get_parameter('params_file').value}" if self.thresholds else
+            'ready; decisions not judged against the truth (no params_file)')
+
+    def _thresholds(self):
+        """Return the agent's thresholds from the parameter files, or None without them."""
+        params_file = self.get_parameter('params_file').value
+        if not params_file:
+            return None
+        files = params_files({'params_file': params_file, 'namespace': '',
+                              'profile': self.get_parameter('profile').value})
+        return agent_thresholds(load_parameter_files(files)[AGENT])
 
     def on_truth(self, msg: GroundTruth) -> None:
         """Record ground truth."""
@@ -67,7 +94,9 @@ class Monitor(Node):
     def on_decision(self, msg: MaintenanceDecision) -> None:
         """Record a decision; show it when it changes."""
         last = self.timeline.decisions[-1].action if self.timeline.decisions else None
-        self.timeline.decisions.append(Decided(seconds(msg.header.stamp), msg.action_name))
+        level = next((kv.value for kv in msg.evidence if kv.key == 'level'), '')
+        self.timeline.decisions.append(Decided(seconds(msg.header.stamp), msg.action_name,
+                                               level))
         if msg.action_name != last:
             self.get_logger().info(f'DECISION {msg.action_name.upper()} '
                                    f'(priority {msg.priority}): {msg.reason}')
@@ -76,7 +105,7 @@ class Monitor(Node):
         """Write summary.json, summary.md and timeline.png; return the directory."""
         out = Path(self.get_parameter('report_dir').value)
         out.mkdir(parents=True, exist_ok=True)
-        summary = self.timeline.summary()
+        summary = self.timeline.summary(self.thresholds)
         (out / 'summary.json').write_text(json.dumps(summary, indent=2))
         figures = []
         if self.timeline.predictions:
@@ -108,14 +137,32 @@ def summary_markdown(summary: dict, figures=()) -> str:
     lines += ['', '| decision | seconds |', '|---|---|']
     lines += [f'| {action} | {secs:.1f} |'
               for action, secs in summary['decision_seconds'].items()]
+    if 'decisions_against_truth' in summary:
+        lines += against_truth_markdown(summary['decisions_against_truth'])
     lines += [line for name in figures for line in ('', f'![{name}]({name})')]
     return '\n'.join(lines) + '\n'
+
+
+def against_truth_markdown(judged: dict) -> list:
+    """Lines of the decisions-against-truth table: seconds per implied level and decision."""
+    total = judged['judged_seconds']
+    share = judged['right_seconds'] / total if total else float('nan')
+    actions = list(next(iter(judged['seconds'].values())))
+    lines = ['', f"Decided as the truth implies {judged['right_seconds']:.1f} of {total:.1f} s "
+             f"({share:.0%}); critical {judged['critical_seconds']:.1f} s, of which missed "
+             f"{judged['missed_critical_seconds']:.1f} s (the robot below "
+             'schedule_maintenance, asking or not).', '',
+             '| truth implies \\ decided [s] | ' + ' | '.join(actions) + ' |',
+             '|---|' + '---|' * len(actions)]
+    lines += [f'| {level} | ' + ' | '.join(f'{row[a]:.1f}' for a in actions) + ' |'
+              for level, row in judged['seconds'].items()]
+    return lines
 
 
 def write_report(node: Monitor) -> None:
     """Write the run's summary and plot, and print the summary."""
     out = node.write_report()
-    print(summary_markdown(node.timeline.summary()), flush=True)
+    print(summary_markdown(node.timeline.summary(node.thresholds)), flush=True)
     print(f'report: {out}/summary.md (with its figures)', flush=True)
 
 

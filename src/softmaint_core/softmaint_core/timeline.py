@@ -5,12 +5,16 @@ Shared by the live monitor (the demo's summary) and offline bag evaluation. Time
 one clock (header stamps). A fault's onset is the first ground-truth sample whose damage type or
 fatigue level differs from the one before; it is detected by the first prediction at or after the
 onset whose most likely class is the new one, and acted on by the first decision at or after the
-onset that is at least schedule_maintenance (or asks for assistance).
+onset that is at least schedule_maintenance (or asks for assistance). Given the policy's
+thresholds, each decision is also compared, for as long as it holds, with the level the ground
+truth at its time implies (decisions.ground_truth_action, as offline evaluations do).
 """
 from dataclasses import dataclass, field
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
+from .decisions import ground_truth_action
+from .settings import Action, LEVELS, Thresholds
 from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 
 ACTIONS = ('continue_monitoring', 'reduce_workload', 'schedule_maintenance',
@@ -46,6 +50,11 @@ class Decided:
 
     stamp: float
     action: str
+    level: str = ''             # the level held while asking for assistance ('' = action)
+
+    def held_level(self) -> Action:
+        """Return the level the robot is at under this decision."""
+        return Action[(self.level or self.action).upper()]
 
 
 @dataclass
@@ -83,16 +92,56 @@ class Timeline:
                 onset.stamp, [d.stamp for d in self.decisions if d.action in ACTING])
         return found
 
+    def holds(self, end: Optional[float] = None) -> List[Tuple[Decided, float]]:
+        """Return every decision with the seconds it held (until the next one, or `end`)."""
+        if not self.decisions:
+            return []
+        end = self.decisions[-1].stamp if end is None else end
+        stamps = [d.stamp for d in self.decisions[1:]] + [end]
+        return [(d, max(0.0, until - d.stamp)) for d, until in zip(self.decisions, stamps)]
+
     def decision_durations(self, end: Optional[float] = None) -> Dict[str, float]:
         """Return the seconds spent in each action (a decision holds until the next one)."""
         durations = dict.fromkeys(ACTIONS, 0.0)
-        if not self.decisions:
-            return durations
-        end = self.decisions[-1].stamp if end is None else end
-        stamps = [d.stamp for d in self.decisions[1:]] + [end]
-        for decision, until in zip(self.decisions, stamps):
-            durations[decision.action] += max(0.0, until - decision.stamp)
+        for decision, held in self.holds(end):
+            durations[decision.action] += held
         return durations
+
+    def against_truth(self, thresholds: Thresholds, end: Optional[float] = None) -> dict:
+        """
+        Seconds of each decision against the level the truth at its time implies.
+
+        `seconds[truth level][action]`; `right` counts a decision equal to that level (asking is
+        not), `missed_critical` a critical truth (schedule_maintenance or higher) while the
+        robot's level, asking or not, is below schedule_maintenance: the definitions of
+        softmaint_core.metrics.decision_metrics, weighted by time.
+        """
+        seconds = {level.label: dict.fromkeys(ACTIONS, 0.0) for level in LEVELS}
+        right = critical = missed = total = 0.0
+        for decision, truth, held in self._under_truth(end):
+            implied = ground_truth_action(FATIGUE_LEVELS[truth.fatigue],
+                                          DAMAGE_TYPES[truth.damage], truth.urgency, thresholds)
+            seconds[implied.label][decision.action] += held
+            total += held
+            right += held * (decision.action == implied.label)
+            if implied >= Action.SCHEDULE_MAINTENANCE:
+                critical += held
+                missed += held * (decision.held_level() < Action.SCHEDULE_MAINTENANCE)
+        return {'seconds': seconds, 'judged_seconds': total, 'right_seconds': right,
+                'critical_seconds': critical, 'missed_critical_seconds': missed}
+
+    def _under_truth(self, end: Optional[float]) -> List[Tuple[Decided, Truth, float]]:
+        """Split every decision's hold where the truth changes: (decision, truth, seconds)."""
+        pieces = []
+        for decision, held in self.holds(end):
+            until = decision.stamp + held
+            cuts = [decision.stamp] + [t.stamp for t in self.truth
+                                       if decision.stamp < t.stamp < until] + [until]
+            for start, stop in zip(cuts, cuts[1:]):
+                truth = latest_before(self.truth, start)
+                if truth is not None:
+                    pieces.append((decision, truth, stop - start))
+        return pieces
 
     def urgency_mae(self) -> float:
         """Return the mean absolute error of predicted urgency against the latest truth."""
@@ -103,9 +152,12 @@ class Timeline:
                 errors.append(abs(pred.urgency - truth.urgency))
         return sum(errors) / len(errors) if errors else math.nan
 
-    def summary(self) -> dict:
-        """Return a JSON-ready summary of the run."""
+    def summary(self, thresholds: Optional[Thresholds] = None) -> dict:
+        """Return a JSON-ready summary of the run (decisions against truth given thresholds)."""
         stamps = [s.stamp for s in self.truth] + [p.stamp for p in self.predictions]
+        end = self.predictions[-1].stamp if self.predictions else None
+        extra = {} if thresholds is None else {
+            'decisions_against_truth': self.against_truth(thresholds, end)}
         return {
             'start': min(stamps) if stamps else 0.0,
             'predictions': len(self.predictions),
@@ -114,9 +166,9 @@ class Timeline:
                                     zip(self.decisions, self.decisions[1:])),
             'truth_samples': len(self.truth),
             'onsets': [vars(o) for o in self.onsets()],
-            'decision_seconds': self.decision_durations(
-                self.predictions[-1].stamp if self.predictions else None),
+            'decision_seconds': self.decision_durations(end),
             'urgency_mae': self.urgency_mae(),
+            **extra,
         }
 
 

@@ -2,6 +2,7 @@
 import math
 
 import pytest
+from softmaint_core.settings import Thresholds
 from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
 
 NONE, LEAK = 0, 1
@@ -50,6 +51,27 @@ def test_urgency_error_uses_the_latest_truth_before_each_prediction():
     summary = t.summary()
     assert summary['start'] == 10.0 and summary['predictions'] == 10
     assert summary['onsets'][0]['label'] == 'puncture_leak'
+
+
+def test_decisions_are_judged_against_the_truth_for_as_long_as_they_hold():
+    # truth: healthy (continue) until 15, then a leak at urgency 0.9 (shutdown by default)
+    t = _run()
+    t.decisions[1].level = 'continue_monitoring'      # asking while held at continue
+    judged = t.against_truth(Thresholds(), end=20.0)
+    seconds = judged['seconds']
+    assert seconds['continue_monitoring']['continue_monitoring'] == pytest.approx(3.5)
+    assert seconds['continue_monitoring']['request_assistance'] == pytest.approx(1.0)
+    assert seconds['immediate_shutdown']['request_assistance'] == pytest.approx(3.5)
+    assert seconds['immediate_shutdown']['schedule_maintenance'] == pytest.approx(1.5)
+    assert judged['judged_seconds'] == pytest.approx(9.5)
+    assert judged['right_seconds'] == pytest.approx(3.5)
+    assert judged['critical_seconds'] == pytest.approx(5.0)
+    # the leak while asking at continue_monitoring is missed; scheduling is not
+    assert judged['missed_critical_seconds'] == pytest.approx(3.5)
+    t.decisions[1].level = 'schedule_maintenance'
+    assert t.against_truth(Thresholds(), end=20.0)['missed_critical_seconds'] == 0.0
+    assert 'decisions_against_truth' in t.summary(Thresholds())
+    assert 'decisions_against_truth' not in t.summary()
 
 
 def test_one_close_up_per_fault_onset(tmp_path):
