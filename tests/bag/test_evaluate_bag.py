@@ -59,6 +59,11 @@ def test_both_storages_give_the_same_deterministic_report(tmp_path):
         assert (report / name).stat().st_size > 0
     text = (report / 'report.md').read_text()
     assert 'Fatigue accuracy' in text and '![fault_1_fatigue_medium.png]' in text
+    # every decision judged against the level the truth implies, for as long as it held
+    judged = metrics['timeline']['decisions_against_truth']
+    assert judged['judged_seconds'] == pytest.approx(sum(
+        sum(row.values()) for row in judged['seconds'].values()))
+    assert 0 < judged['judged_seconds'] <= 5.0 and 'Decided as the truth implies' in text
 
 
 def test_windows_match_the_ingestion_assembler_fed_directly(tmp_path, model):

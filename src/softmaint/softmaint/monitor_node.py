@@ -19,7 +19,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
 from softmaint_core.profiles import AGENT, agent_thresholds, load_parameter_files
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
-from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
+from softmaint_core.timeline import (against_truth_lines, Decided, Predicted, Timeline,
+                                     Truth)
 from softmaint_core.timeline_plot import plot_faults, plot_timeline
 from softmaint_interfaces.msg import GroundTruth, MaintenanceDecision, MaintenancePrediction
 from softmaint_ros.node_main import run_node
@@ -138,25 +139,9 @@ def summary_markdown(summary: dict, figures=()) -> str:
     lines += [f'| {action} | {secs:.1f} |'
               for action, secs in summary['decision_seconds'].items()]
     if 'decisions_against_truth' in summary:
-        lines += against_truth_markdown(summary['decisions_against_truth'])
+        lines += [''] + against_truth_lines(summary['decisions_against_truth'])
     lines += [line for name in figures for line in ('', f'![{name}]({name})')]
     return '\n'.join(lines) + '\n'
-
-
-def against_truth_markdown(judged: dict) -> list:
-    """Lines of the decisions-against-truth table: seconds per implied level and decision."""
-    total = judged['judged_seconds']
-    share = judged['right_seconds'] / total if total else float('nan')
-    actions = list(next(iter(judged['seconds'].values())))
-    lines = ['', f"Decided as the truth implies {judged['right_seconds']:.1f} of {total:.1f} s "
-             f"({share:.0%}); critical {judged['critical_seconds']:.1f} s, of which missed "
-             f"{judged['missed_critical_seconds']:.1f} s (the robot below "
-             'schedule_maintenance, asking or not).', '',
-             '| truth implies \\ decided [s] | ' + ' | '.join(actions) + ' |',
-             '|---|' + '---|' * len(actions)]
-    lines += [f'| {level} | ' + ' | '.join(f'{row[a]:.1f}' for a in actions) + ' |'
-              for level, row in judged['seconds'].items()]
-    return lines
 
 
 def write_report(node: Monitor) -> None:

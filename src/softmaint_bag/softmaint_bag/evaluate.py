@@ -138,6 +138,7 @@ class Evaluation:
     ignored_topics: List[str] = field(default_factory=list)
     skipped_no_input: int = 0
     bag_seconds: float = 0.0
+    thresholds: Optional[Thresholds] = None     # the policy's: decisions judged against truth
     wall_seconds: float = 0.0
 
 
@@ -223,7 +224,9 @@ def evaluate(path: Path, model, params: Params, namespace: str = '') -> Evaluati
 
     replay(path, model.spec, params, on_window, namespace, result)
     result.changes = agent.changes
-    result.timeline.decisions = [Decided(stamp, d.action.label) for stamp, d in agent.changes]
+    result.timeline.decisions = [Decided(stamp, d.action.label, d.evidence.get('level', ''))
+                                 for stamp, d in agent.changes]
+    result.thresholds = params.agent.thresholds
     return result
 
 

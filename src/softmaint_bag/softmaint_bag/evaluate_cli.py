@@ -19,7 +19,7 @@ from typing import Dict, List
 
 import numpy as np
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
-from softmaint_core.timeline import latest_before
+from softmaint_core.timeline import against_truth_lines, latest_before
 
 from .evaluate import evaluate, Evaluation, EvaluationError, load_params
 from .reading import BagError
@@ -58,7 +58,7 @@ def metrics(evaluation: Evaluation) -> Dict[str, object]:
             out[f'{head}_confusion'] = matrix.tolist()
             out[f'{head}_accuracy'] = (float(np.trace(matrix) / matrix.sum())
                                        if matrix.sum() else math.nan)
-        out['timeline'] = e.timeline.summary()
+        out['timeline'] = e.timeline.summary(e.thresholds)
     return out
 
 
@@ -127,6 +127,8 @@ def markdown(values: Dict[str, object], plots: List[str]) -> str:
                          f'{onset["acted_after"]} |')
         lines += ['', 'Seconds per decision: ' + ', '.join(
             f'{k} {s:.0f}' for k, s in t['decision_seconds'].items()) + '.', '']
+        if 'decisions_against_truth' in t:
+            lines += against_truth_lines(t['decisions_against_truth']) + ['']
     else:
         lines += ['The bag has no softmaint/ground_truth: no accuracy.', '']
     lines += [f'![{name}]({name})' for name in plots]

@@ -172,6 +172,22 @@ class Timeline:
         }
 
 
+def against_truth_lines(judged: dict) -> List[str]:
+    """Lines of the decisions-against-truth table: seconds per implied level and decision."""
+    total = judged['judged_seconds']
+    share = judged['right_seconds'] / total if total else float('nan')
+    actions = list(next(iter(judged['seconds'].values())))
+    lines = [f"Decided as the truth implies {judged['right_seconds']:.1f} of {total:.1f} s "
+             f"({share:.0%}); critical {judged['critical_seconds']:.1f} s, of which missed "
+             f"{judged['missed_critical_seconds']:.1f} s (the robot below "
+             'schedule_maintenance, asking or not).', '',
+             '| truth implies \\ decided [s] | ' + ' | '.join(actions) + ' |',
+             '|---|' + '---|' * len(actions)]
+    lines += [f'| {level} | ' + ' | '.join(f'{row[a]:.1f}' for a in actions) + ' |'
+              for level, row in judged['seconds'].items()]
+    return lines
+
+
 def _label(pred: Predicted, head: str) -> str:
     return DAMAGE_TYPES[pred.damage] if head == 'damage' else FATIGUE_LEVELS[pred.fatigue]
 
