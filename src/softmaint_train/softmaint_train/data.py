@@ -319,7 +319,8 @@ def calibration_windows(ds: Dataset, splits: Splits, cfg: DataConfig) -> Windows
     if differ:
         raise DataError(f'data.calibration_root {cfg.calibration_root}: its {", ".join(differ)} '
                         f'differ from {cfg.root}; generate it with the same generator and '
-                        'profile (softmaint-dataset generate --field-fraction 1.0)')
+                        'profile (softmaint-dataset generate --field-fraction 1.0 --profile '
+                        f"{ds.card.get('parameters', {}).get('profile', 'default')})")
     rows = np.flatnonzero(extra.array('domain') == FIELD_DOMAIN)
     if not len(rows):
         raise DataError(f'data.calibration_root {cfg.calibration_root} has no field-domain '
