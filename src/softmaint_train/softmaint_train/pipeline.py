@@ -266,7 +266,8 @@ def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint:
     worst = check_parity(student, path)
     flat = {f'test.{k}': v for k, v in metrics.items() if v == v}
     flat['parity_max_abs_diff'] = worst
-    flat['calibration_windows'] = calib['windows']
+    if 'windows' in calib:       # calibrations older than the count (kept by fine-tuning) lack it
+        flat['calibration_windows'] = calib['windows']
     meta = write_metadata(path, cfg.export.model_id, stats, cfg.student.members, calib, flat,
                           _card_hash(cfg.data.root), asdict(cfg))
     shutil.copyfile(checkpoint, path.with_suffix('.pt'))
