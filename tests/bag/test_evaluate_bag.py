@@ -61,9 +61,12 @@ def test_both_storages_give_the_same_deterministic_report(tmp_path):
     assert 'Fatigue accuracy' in text and '![fault_1_fatigue_medium.png]' in text
     # every decision judged against the level the truth implies, for as long as it held
     judged = metrics['timeline']['decisions_against_truth']
-    assert judged['judged_seconds'] == pytest.approx(sum(
-        sum(row.values()) for row in judged['seconds'].values()))
-    assert 0 < judged['judged_seconds'] <= 5.0 and 'Decided as the truth implies' in text
+    held = sum(metrics['timeline']['decision_seconds'].values())
+    assert 0 <= judged['right_seconds'] <= judged['judged_seconds'] <= held + 1e-9
+    # fatigue is high (schedule_maintenance) from 4 s: the last window's decision is judged so
+    assert 0 < judged['critical_seconds'] and judged['missed_critical_seconds'] <= judged[
+        'critical_seconds']
+    assert 'Decided as the truth implies' in text
 
 
 def test_windows_match_the_ingestion_assembler_fed_directly(tmp_path, model):

@@ -69,6 +69,7 @@ def test_monitor_judges_with_the_agents_parameter_files_and_strings_stay_strings
     assert monitor.parameters['profile'] == ''
     cmd = bringup.command(monitor, args)
     assert 'profile:=""' in cmd and f"params_file:={args['params_file']}" in cmd
+    assert bringup._ros_value('[a') == '"[a"' and bringup._ros_value('true') == '"true"'
     named = bringup.plan(bringup.resolve({'monitor': 'true', 'profile': 'medical'}))
     assert 'profile:=medical' in bringup.command(named[-1], args | {'profile': 'medical'})
 

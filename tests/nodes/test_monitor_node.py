@@ -53,8 +53,11 @@ class Lines:
 
     def __init__(self, proc):
         self.queue = queue.Queue()
-        threading.Thread(target=lambda: [self.queue.put(line) for line in proc.stdout],
-                         daemon=True).start()
+        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.queue.put(line)
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
@@ -68,10 +71,11 @@ class Lines:
         raise AssertionError(f'the monitor did not print {text!r} within {timeout} s')
 
 
-def _until_shown(lines, publish, stamps, text):
-    """Publish predictions until the monitor shows one next to `text` (topics race)."""
+def _until_shown(lines, truth, prediction, stamps, text):
+    """Publish the truth and a prediction until the monitor shows them together (topics race)."""
     for stamp in stamps:
-        publish(_prediction(stamp))
+        truth()
+        prediction.publish(_prediction(stamp))
         if text in lines.wait_for('predicted'):
             return
     raise AssertionError(f'no prediction was shown next to {text!r}')
@@ -92,14 +96,14 @@ def test_monitor_judges_decisions_against_the_truth(ros_context, spawn, tmp_path
     assert spin_until(executor, lambda: all(p.get_subscription_count() for p in
                                             (truth, prediction, decision)), timeout=30.0)
     # healthy until 105 (continue), then a leak at urgency 0.9 (shutdown under the defaults)
-    truth.publish(_truth(100.0, NONE, 0.0))
-    _until_shown(lines, prediction.publish, [100.1, 100.2, 100.3], 'truth    low none')
+    _until_shown(lines, lambda: truth.publish(_truth(100.0, NONE, 0.0)), prediction,
+                 [100.1, 100.2, 100.3], 'truth    low none')
     decision.publish(_decision(100.5, 'continue_monitoring', 'continue_monitoring'))
     lines.wait_for('DECISION CONTINUE_MONITORING')
     decision.publish(_decision(103.0, 'request_assistance', 'continue_monitoring'))
     lines.wait_for('DECISION REQUEST_ASSISTANCE')
-    truth.publish(_truth(105.0, LEAK, 0.9))
-    _until_shown(lines, prediction.publish, [105.1, 105.2, 105.3], 'puncture_leak')
+    _until_shown(lines, lambda: truth.publish(_truth(105.0, LEAK, 0.9)), prediction,
+                 [105.1, 105.2, 105.3], 'puncture_leak')
     decision.publish(_decision(107.0, 'schedule_maintenance', 'schedule_maintenance'))
     lines.wait_for('DECISION SCHEDULE_MAINTENANCE')
     prediction.publish(_prediction(110.0))     # the run ends at its last prediction
@@ -118,3 +122,15 @@ def test_monitor_judges_decisions_against_the_truth(ros_context, spawn, tmp_path
     assert judged['critical_seconds'] == pytest.approx(5.0)
     assert judged['missed_critical_seconds'] == pytest.approx(2.0)
     assert 'truth implies' in (tmp_path / 'summary.md').read_text()
+
+
+def test_a_parameter_file_the_monitor_cannot_read_leaves_decisions_unjudged(spawn, tmp_path):
+    # a wildcard node key is valid for the agent (rcl) but not a node of the suite's files
+    params = tmp_path / 'params.yaml'
+    params.write_text("/**:\n  ros__parameters:\n    use_sim_time: false\n")
+    proc = spawn(['-m', 'softmaint.monitor_node', '--ros-args', '-p', f'report_dir:={tmp_path}',
+                  '-p', f'params_file:={params}'],
+                 wait_for_line='ready; decisions not judged against the truth')
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert 'decisions_against_truth' not in json.loads((tmp_path / 'summary.json').read_text())

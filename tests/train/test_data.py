@@ -75,15 +75,28 @@ def _with_card(root, tmp_path, **changes):
     return copy
 
 
+def _no_field_windows(tmp_path):
+    root = make_dataset(tmp_path / 'sim-only', episodes=6, seed=8)
+    for shard in (root / 'shards').glob('shard-*'):
+        domain = shard / 'domain.npy'
+        np.save(domain, np.zeros_like(np.load(domain)))
+    return root
+
+
 @pytest.mark.parametrize('which, message', [
-    ('training', 'is the training data'),
+    ('training', 'seed of'),
+    ('training seed, fewer episodes', 'seed of'),
     ('other generator', 'generator_version differ'),
+    ('no field window', 'no field-domain window'),
 ])
-def test_calibration_data_of_another_domain_is_refused(synthetic_root, calibration_root,
-                                                       tmp_path, which, message):
+def test_calibration_data_that_is_not_separate_field_data_is_refused(
+        synthetic_root, calibration_root, tmp_path, which, message):
     ds = open_dataset(synthetic_root)
-    root = (synthetic_root if which == 'training'
-            else _with_card(calibration_root, tmp_path, generator_version='9.9.9'))
+    root = {'training': lambda: synthetic_root,
+            'training seed, fewer episodes': lambda: make_dataset(tmp_path / 'same', episodes=8),
+            'other generator': lambda: _with_card(calibration_root, tmp_path,
+                                                  generator_version='9.9.9'),
+            'no field window': lambda: _no_field_windows(tmp_path)}[which]()
     cfg = DataConfig(root=str(synthetic_root), calibration_root=str(root))
     splits = make_splits(ds.array('episode'), ds.array('domain'), cfg)
     with pytest.raises(DataError, match=message):

@@ -285,6 +285,14 @@ def test_reproduce_writes_the_shipped_summary(synthetic_root, tmp_path, monkeypa
     assert not Path('x.json').exists()
 
 
+def test_calibration_data_is_refused_before_anything_trains(synthetic_root, tmp_path):
+    from softmaint_train.data import DataError
+    cfg = tiny_config(synthetic_root, tmp_path, **{'data.calibration_root': str(synthetic_root)})
+    with pytest.raises(DataError, match='seed of'):
+        run(cfg, tmp_path / 'runs', progress=False)
+    assert not list((tmp_path / 'runs').glob('*.pt'))         # no teacher was trained
+
+
 def test_calibration_reads_a_camera_below_the_floor_as_missing(synthetic_root):
     # as the robot does (softmaint_core.window.unreadable): only the camera column changes
     from softmaint_train.pipeline import readable

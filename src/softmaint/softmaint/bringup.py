@@ -202,9 +202,17 @@ def executable_path(node: NodePlan) -> str:
 def _ros_value(value: object) -> str:
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, str) and yaml.safe_load(value) != value:
+    if isinstance(value, str) and not _reads_back(value):
         return json.dumps(value)    # rcl reads `-p` values as YAML: '' or 'true' stay strings
     return str(value)
+
+
+def _reads_back(text: str) -> bool:
+    """Whether YAML reads `text` as that same string."""
+    try:
+        return yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        return False
 
 
 def command(node: NodePlan, args: Dict[str, str]) -> List[str]:

@@ -11,6 +11,7 @@ against the level the truth implies under the agent's thresholds.
 """
 import json
 from pathlib import Path
+from typing import Tuple
 
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
@@ -46,8 +47,9 @@ class Monitor(Node):
             description='directory of summary.json, summary.md and the figures',
             read_only=True))
         self.declare_parameter('params_file', '', ParameterDescriptor(
-            description="the suite's parameter file: the agent's thresholds in it judge the "
-            "decisions against the truth ('' = not judged)", read_only=True))
+            description='the parameter file of the suite: the agent thresholds in it (as at '
+            'start; a later `ros2 param set` on the agent is not followed) judge the decisions '
+            "against the truth ('' = not judged)", read_only=True))
         self.declare_parameter('profile', '', ParameterDescriptor(
             description='application profile whose overlay the agent runs with', read_only=True))
         self.thresholds = self._thresholds()
@@ -56,19 +58,29 @@ class Monitor(Node):
         self.create_subscription(MaintenancePrediction, topics.PREDICTION, self.on_prediction, 10)
         self.create_subscription(MaintenanceDecision, topics.DECISION, self.on_decision, LATCHED)
         self.create_subscription(GroundTruth, topics.GROUND_TRUTH, self.on_truth, 10)
-        self.get_logger().info(
-            'ready; decisions judged against the truth with the agent thresholds of '
-            f"{self.get_parameter('params_file').value}" if self.thresholds else
-            'ready; decisions not judged against the truth (no params_file)')
+        if self.thresholds is not None:
+            self.get_logger().info('ready; decisions judged against the truth with the agent '
+                                   f"thresholds of {self.get_parameter('params_file').value}")
+        else:
+            self.get_logger().info('ready; decisions not judged against the truth')
 
     def _thresholds(self):
-        """Return the agent's thresholds from the parameter files, or None without them."""
+        """
+        Return the agent's thresholds as the parameter files set them at start, or None.
+
+        A file the monitor cannot read this way (a wildcard or namespaced node key, which the
+        agent itself accepts) leaves the decisions unjudged rather than stopping the run.
+        """
         params_file = self.get_parameter('params_file').value
         if not params_file:
             return None
-        files = params_files({'params_file': params_file, 'namespace': '',
-                              'profile': self.get_parameter('profile').value})
-        return agent_thresholds(load_parameter_files(files)[AGENT])
+        try:
+            files = params_files({'params_file': params_file, 'namespace': '',
+                                  'profile': self.get_parameter('profile').value})
+            return agent_thresholds(load_parameter_files(files)[AGENT])
+        except (OSError, ValueError) as err:        # ProfileError is a ValueError
+            self.get_logger().warning(f'decisions not judged against the truth: {err}')
+            return None
 
     def on_truth(self, msg: GroundTruth) -> None:
         """Record ground truth."""
@@ -102,8 +114,8 @@ class Monitor(Node):
             self.get_logger().info(f'DECISION {msg.action_name.upper()} '
                                    f'(priority {msg.priority}): {msg.reason}')
 
-    def write_report(self) -> Path:
-        """Write summary.json, summary.md and timeline.png; return the directory."""
+    def write_report(self) -> Tuple[Path, dict]:
+        """Write summary.json, summary.md and timeline.png; return the directory and summary."""
         out = Path(self.get_parameter('report_dir').value)
         out.mkdir(parents=True, exist_ok=True)
         summary = self.timeline.summary(self.thresholds)
@@ -115,7 +127,7 @@ class Monitor(Node):
                                          'against ground truth').name)
             figures += [path.name for path in plot_faults(self.timeline, out)]
         (out / 'summary.md').write_text(summary_markdown(summary, figures))
-        return out
+        return out, summary
 
 
 def _seconds_or_dash(value) -> str:
@@ -146,8 +158,8 @@ def summary_markdown(summary: dict, figures=()) -> str:
 
 def write_report(node: Monitor) -> None:
     """Write the run's summary and plot, and print the summary."""
-    out = node.write_report()
-    print(summary_markdown(node.timeline.summary(node.thresholds)), flush=True)
+    out, summary = node.write_report()
+    print(summary_markdown(summary), flush=True)
     print(f'report: {out}/summary.md (with its figures)', flush=True)
 
 

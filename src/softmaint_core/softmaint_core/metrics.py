@@ -176,6 +176,16 @@ def decision_confusion(decided: np.ndarray, asked: np.ndarray, truth: np.ndarray
     return counts
 
 
+def critical(truth):
+    """Whether a true level (or array of them) calls for acting now: schedule_maintenance+."""
+    return truth >= Action.SCHEDULE_MAINTENANCE
+
+
+def missed(level, truth):
+    """Whether a critical truth finds the robot's level below schedule_maintenance."""
+    return critical(truth) & (level < Action.SCHEDULE_MAINTENANCE)
+
+
 def decision_metrics(decided: np.ndarray, asked: np.ndarray, truth: np.ndarray
                      ) -> Dict[str, float]:
     """
@@ -189,11 +199,11 @@ def decision_metrics(decided: np.ndarray, asked: np.ndarray, truth: np.ndarray
     a window as right when it was decided without asking and equals the truth.
     """
     decided, asked, truth = (np.asarray(a) for a in (decided, asked, truth))
-    critical = truth >= Action.SCHEDULE_MAINTENANCE
+    acting_now = critical(truth)
     right = (decided == truth) & ~asked
-    return {'windows': int(len(truth)), 'critical_windows': int(critical.sum()),
+    return {'windows': int(len(truth)), 'critical_windows': int(acting_now.sum()),
             **_rate(asked, 'assistance_rate'),
-            **_rate(decided[critical] < Action.SCHEDULE_MAINTENANCE, 'missed_critical_rate'),
+            **_rate(missed(decided, truth)[acting_now], 'missed_critical_rate'),
             **_rate(right, 'decision_accuracy'),
             'decision_accuracy_alone': float(right[~asked].mean()) if (~asked).any()
             else float('nan'),

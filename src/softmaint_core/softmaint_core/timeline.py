@@ -9,11 +9,13 @@ onset that is at least schedule_maintenance (or asks for assistance). Given the 
 thresholds, each decision is also compared, for as long as it holds, with the level the ground
 truth at its time implies (decisions.ground_truth_action, as offline evaluations do).
 """
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .decisions import ground_truth_action
+from .metrics import critical, missed
 from .settings import Action, LEVELS, Thresholds
 from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 
@@ -53,8 +55,15 @@ class Decided:
     level: str = ''             # the level held while asking for assistance ('' = action)
 
     def held_level(self) -> Action:
-        """Return the level the robot is at under this decision."""
-        return Action[(self.level or self.action).upper()]
+        """
+        Return the level the robot is at under this decision.
+
+        While asking, the level it held; continue_monitoring when the decision does not say
+        (an older publisher): a critical state is then counted as missed, not as handled.
+        """
+        if self.action != 'request_assistance':
+            return Action[self.action.upper()]
+        return Action[(self.level or 'continue_monitoring').upper()]
 
 
 @dataclass
@@ -92,7 +101,7 @@ class Timeline:
                 onset.stamp, [d.stamp for d in self.decisions if d.action in ACTING])
         return found
 
-    def holds(self, end: Optional[float] = None) -> List[Tuple[Decided, float]]:
+    def decision_holds(self, end: Optional[float] = None) -> List[Tuple[Decided, float]]:
         """Return every decision with the seconds it held (until the next one, or `end`)."""
         if not self.decisions:
             return []
@@ -103,7 +112,7 @@ class Timeline:
     def decision_durations(self, end: Optional[float] = None) -> Dict[str, float]:
         """Return the seconds spent in each action (a decision holds until the next one)."""
         durations = dict.fromkeys(ACTIONS, 0.0)
-        for decision, held in self.holds(end):
+        for decision, held in self.decision_holds(end):
             durations[decision.action] += held
         return durations
 
@@ -117,30 +126,36 @@ class Timeline:
         softmaint_core.metrics.decision_metrics, weighted by time.
         """
         seconds = {level.label: dict.fromkeys(ACTIONS, 0.0) for level in LEVELS}
-        right = critical = missed = total = 0.0
-        for decision, truth, held in self._under_truth(end):
+        judged = right = acting_now = left = 0.0
+        for decision, truth, held in self._holds_under_truth(end):
             implied = ground_truth_action(FATIGUE_LEVELS[truth.fatigue],
                                           DAMAGE_TYPES[truth.damage], truth.urgency, thresholds)
             seconds[implied.label][decision.action] += held
-            total += held
+            judged += held
             right += held * (decision.action == implied.label)
-            if implied >= Action.SCHEDULE_MAINTENANCE:
-                critical += held
-                missed += held * (decision.held_level() < Action.SCHEDULE_MAINTENANCE)
-        return {'seconds': seconds, 'judged_seconds': total, 'right_seconds': right,
-                'critical_seconds': critical, 'missed_critical_seconds': missed}
+            acting_now += held * critical(implied)
+            left += held * missed(decision.held_level(), implied)
+        return {'seconds': seconds, 'judged_seconds': judged, 'right_seconds': right,
+                'critical_seconds': acting_now, 'missed_critical_seconds': left}
 
-    def _under_truth(self, end: Optional[float]) -> List[Tuple[Decided, Truth, float]]:
-        """Split every decision's hold where the truth changes: (decision, truth, seconds)."""
+    def _holds_under_truth(self, end: Optional[float]) -> List[Tuple[Decided, Truth, float]]:
+        """
+        Split every decision's hold at each truth sample within it: (decision, truth, seconds).
+
+        Truth is taken in stamp order (a bag may hold it out of order); time before the first
+        truth sample is not judged.
+        """
+        truth = sorted(self.truth, key=lambda sample: sample.stamp)
+        stamps = [sample.stamp for sample in truth]
         pieces = []
-        for decision, held in self.holds(end):
-            until = decision.stamp + held
-            cuts = [decision.stamp] + [t.stamp for t in self.truth
-                                       if decision.stamp < t.stamp < until] + [until]
-            for start, stop in zip(cuts, cuts[1:]):
-                truth = latest_before(self.truth, start)
-                if truth is not None:
-                    pieces.append((decision, truth, stop - start))
+        for decision, held in self.decision_holds(end):
+            start, until = decision.stamp, decision.stamp + held
+            cuts = ([start] + stamps[bisect_right(stamps, start):bisect_left(stamps, until)]
+                    + [until])
+            for begin, stop in zip(cuts, cuts[1:]):
+                latest = bisect_right(stamps, begin) - 1
+                if latest >= 0:
+                    pieces.append((decision, truth[latest], stop - begin))
         return pieces
 
     def urgency_mae(self) -> float:
@@ -156,7 +171,7 @@ class Timeline:
         """Return a JSON-ready summary of the run (decisions against truth given thresholds)."""
         stamps = [s.stamp for s in self.truth] + [p.stamp for p in self.predictions]
         end = self.predictions[-1].stamp if self.predictions else None
-        extra = {} if thresholds is None else {
+        judged = {} if thresholds is None or not self.truth else {
             'decisions_against_truth': self.against_truth(thresholds, end)}
         return {
             'start': min(stamps) if stamps else 0.0,
@@ -168,7 +183,7 @@ class Timeline:
             'onsets': [vars(o) for o in self.onsets()],
             'decision_seconds': self.decision_durations(end),
             'urgency_mae': self.urgency_mae(),
-            **extra,
+            **judged,
         }
 
 
@@ -176,14 +191,13 @@ def against_truth_lines(judged: dict) -> List[str]:
     """Lines of the decisions-against-truth table: seconds per implied level and decision."""
     total = judged['judged_seconds']
     share = judged['right_seconds'] / total if total else float('nan')
-    actions = list(next(iter(judged['seconds'].values())))
     lines = [f"Decided as the truth implies {judged['right_seconds']:.1f} of {total:.1f} s "
              f"({share:.0%}); critical {judged['critical_seconds']:.1f} s, of which missed "
              f"{judged['missed_critical_seconds']:.1f} s (the robot below "
              'schedule_maintenance, asking or not).', '',
-             '| truth implies \\ decided [s] | ' + ' | '.join(actions) + ' |',
-             '|---|' + '---|' * len(actions)]
-    lines += [f'| {level} | ' + ' | '.join(f'{row[a]:.1f}' for a in actions) + ' |'
+             '| truth implies \\ decided [s] | ' + ' | '.join(ACTIONS) + ' |',
+             '|---|' + '---|' * len(ACTIONS)]
+    lines += [f'| {level} | ' + ' | '.join(f'{row[a]:.1f}' for a in ACTIONS) + ' |'
               for level, row in judged['seconds'].items()]
     return lines
 

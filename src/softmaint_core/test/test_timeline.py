@@ -74,6 +74,30 @@ def test_decisions_are_judged_against_the_truth_for_as_long_as_they_hold():
     assert 'decisions_against_truth' not in t.summary()
 
 
+def test_time_before_the_first_truth_is_not_judged_and_truth_is_taken_in_stamp_order():
+    t = _run()
+    shuffled = Timeline(truth=t.truth[5:] + t.truth[:5], decisions=t.decisions)
+    assert shuffled.against_truth(Thresholds(), end=20.0) == t.against_truth(Thresholds(),
+                                                                             end=20.0)
+    late = Timeline(truth=t.truth[3:], decisions=t.decisions)   # truth from 13.0
+    judged = late.against_truth(Thresholds(), end=20.0)
+    assert judged['judged_seconds'] == pytest.approx(7.0)
+    assert judged['seconds']['continue_monitoring']['continue_monitoring'] == pytest.approx(1.0)
+
+
+def test_asking_without_a_held_level_leaves_a_critical_state_missed():
+    t = _run()          # the request at 14.0 says nothing of the level it holds
+    assert t.decisions[1].level == ''
+    assert t.against_truth(Thresholds(), end=20.0)['missed_critical_seconds'] == pytest.approx(
+        3.5)
+
+
+def test_a_run_without_truth_is_not_judged():
+    t = _run()
+    t.truth = []
+    assert 'decisions_against_truth' not in t.summary(Thresholds())
+
+
 def test_one_close_up_per_fault_onset(tmp_path):
     from softmaint_core.timeline_plot import plot_faults
     t = _run()

@@ -17,6 +17,7 @@ from softmaint_core.signing import SignatureError
 import torch
 
 from .config import ConfigError, load_config, parse_override
+from .data import DataError, generator_seed
 
 
 def _config(args):
@@ -61,10 +62,11 @@ def cmd_reproduce(args) -> int:
     wants_summary = getattr(args, 'summary', None)     # reproduce only, not distill
     if wants_summary and not (args.protocol and args.test_data and not args.no_export):
         raise ConfigError('--summary needs --protocol, --test-data and the export')
-    if wants_summary and cfg.data.calibration_root and _same_card(cfg.data.calibration_root,
+    if wants_summary and cfg.data.calibration_root and _same_seed(cfg.data.calibration_root,
                                                                   args.test_data):
-        raise ConfigError(f'data.calibration_root {cfg.data.calibration_root} is the held-out '
-                          f'--test-data {args.test_data}: calibrate on a separate dataset')
+        raise ConfigError(f'data.calibration_root {cfg.data.calibration_root} was generated with '
+                          f'the seed of the held-out --test-data {args.test_data}, so it holds '
+                          'its episodes: calibrate on a dataset of another seed')
     signing_key = _signing_key(args)
     start = time.monotonic()
     out_dir = Path(cfg.runs_dir) / cfg.name
@@ -89,10 +91,11 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
-def _same_card(root: str, other: str) -> bool:
-    """Whether two dataset directories hold the same dataset (the same card)."""
+def _same_seed(root: str, other: str) -> bool:
+    """Whether two datasets were generated with one seed (and so share their episodes)."""
     cards = [Path(r) / 'card.json' for r in (root, other)]
-    return all(c.is_file() for c in cards) and cards[0].read_bytes() == cards[1].read_bytes()
+    return all(c.is_file() for c in cards) and len(
+        {generator_seed(json.loads(c.read_text())) for c in cards}) == 1
 
 
 def _shipped_summary(args, cfg, record, command: str, signing_key) -> Path:
@@ -378,6 +381,9 @@ def main(argv=None) -> int:
         return args.fn(args)
     except ConfigError as err:
         print(f'softmaint-train: config error: {err}', file=sys.stderr)
+        return 2
+    except DataError as err:
+        print(f'softmaint-train: data error: {err}', file=sys.stderr)
         return 2
     except (distributed.DeviceError, SignatureError) as err:
         print(f'softmaint-train: {err}', file=sys.stderr)

@@ -15,7 +15,7 @@ thresholds, with every field window of `data.calibration_root` when one is given
 (calibration_windows); field_test is only evaluated.
 """
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from softmaint_core import window
@@ -132,7 +132,7 @@ class Windows:
 
     @staticmethod
     def concat(parts: Sequence['Windows']) -> 'Windows':
-        """Return the windows of `parts` one after another (rows then name several datasets)."""
+        """Return the windows of `parts` one after another (`row` then mixes datasets' rows)."""
         return Windows({k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays},
                        parts[0].spec)
 
@@ -299,22 +299,27 @@ def privileged_targets(privileged: np.ndarray, stats, transform: str) -> np.ndar
 SAME_DOMAIN = ('generator_version', 'physics', 'views')
 
 
-def calibration_windows(ds: Dataset, splits: Splits, cfg: DataConfig) -> Windows:
-    """
-    Labelled field windows that fit temperatures and conformal thresholds.
+def generator_seed(card: dict):
+    """Seed a dataset was generated with: episode i of two datasets of one seed is the same."""
+    return card.get('parameters', {}).get('seed', card.get('seed'))
 
-    field_cal of the split, and with cfg.calibration_root every field-domain window of that
-    dataset too. Raises DataError when that dataset is not of the same generator, physics and
-    views as ds (its windows would not be exchangeable with the robot's) or has no field window.
+
+def calibration_source(ds: Dataset, cfg: DataConfig) -> Optional[Tuple[Dataset, np.ndarray]]:
     """
-    cal = Windows.load(ds, 'field', splits.field_cal)
+    Return the dataset of cfg.calibration_root and its field-domain rows, checked (or None).
+
+    Raises DataError when it was generated with the training data's seed (its episodes would
+    be the training data's, test split included), is of another generator, physics or views
+    (its windows would not be exchangeable with the robot's) or has no field window. Called
+    before training, so a wrong dataset costs nothing.
+    """
     if not cfg.calibration_root:
-        return cal
+        return None
     extra = open_dataset(cfg.calibration_root)
-    if extra.card == ds.card:
-        raise DataError(f'data.calibration_root {cfg.calibration_root} is the training data '
-                        f'{cfg.root}: its field windows include the test split; generate a '
-                        'separate dataset with another seed')
+    if generator_seed(extra.card) == generator_seed(ds.card):
+        raise DataError(f'data.calibration_root {cfg.calibration_root} was generated with the '
+                        f'seed of {cfg.root}, so its episodes are those of the training data '
+                        '(test split included); generate it with another seed')
     differ = [key for key in SAME_DOMAIN if extra.card.get(key) != ds.card.get(key)]
     if differ:
         raise DataError(f'data.calibration_root {cfg.calibration_root}: its {", ".join(differ)} '
@@ -325,7 +330,16 @@ def calibration_windows(ds: Dataset, splits: Splits, cfg: DataConfig) -> Windows
     if not len(rows):
         raise DataError(f'data.calibration_root {cfg.calibration_root} has no field-domain '
                         'window; generate it with --field-fraction 1.0')
-    return Windows.concat([cal, Windows.load(extra, 'field', rows)])
+    return extra, rows
+
+
+def calibration_windows(ds: Dataset, splits: Splits, cfg: DataConfig) -> Windows:
+    """Labelled field windows that fit temperatures and conformal thresholds (see DataConfig)."""
+    cal = Windows.load(ds, 'field', splits.field_cal)
+    source = calibration_source(ds, cfg)
+    if source is None:
+        return cal
+    return Windows.concat([cal, Windows.load(source[0], 'field', source[1])])
 
 
 def open_dataset(root) -> Dataset:

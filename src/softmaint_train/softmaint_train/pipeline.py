@@ -25,8 +25,8 @@ from .calibrate import calibrate, camera_min_snr
 from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
 from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
                      TrainConfig)
-from .data import (calibration_windows, DomainStats, fit_domain_stats, fit_normalisation,
-                   make_splits, onboard_stats, open_dataset, Windows)
+from .data import (calibration_source, calibration_windows, DomainStats, fit_domain_stats,
+                   fit_normalisation, make_splits, onboard_stats, open_dataset, Windows)
 from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
@@ -160,6 +160,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     splits = make_splits(episode, domain, cfg.data)
     _log(f'data {cfg.data.root}: {len(ds)} windows; splits {splits.sizes()}')
     min_snr = _camera_floor(cfg, ds, splits)     # before training: it may refuse the data
+    calibration_source(ds, cfg.data)                # and so may the calibration data
 
     teacher_started = time.monotonic()
     teacher, t_stats = teacher_override or get_teacher(cfg, ds, splits, out_dir, progress)
