@@ -18,7 +18,11 @@ def aggregate(summaries: Sequence[PredictionSummary]) -> PredictionSummary:
 
     Probabilities, urgency and uncertainty are means; a class is in a conformal set, and a
     modality counts as available, when it was so in at least half of the windows (the most
-    likely class always is).
+    likely class always is). Damage is voted on as the policy reads it, some damage or none:
+    when at least half of the windows hold some damage possible but no one type has a majority
+    (windows that each add their own most probable damage under the miss-rate control), the
+    most probable damage type of the means joins the set, so that the vote does not leave a
+    damaged arm at `{none}` that most of its windows flagged.
     """
     if not summaries:
         raise ValueError('aggregate needs at least one window')
@@ -37,6 +41,12 @@ def aggregate(summaries: Sequence[PredictionSummary]) -> PredictionSummary:
 
     fatigue_probs, fatigue_set = majority_set('fatigue')
     damage_probs, damage_set = majority_set('damage')
+    none = first.damage_classes.index('none')
+    some_damage = sum(any(i != none for i in s.damage_set) for s in summaries)
+    if damage_set == (none,) and 2 * some_damage >= n:
+        likely = max((i for i in range(len(damage_probs)) if i != none),
+                     key=damage_probs.__getitem__)
+        damage_set = tuple(sorted((none, likely)))
     names = []
     for s in summaries:
         names.extend(name for name in s.available if name not in names)

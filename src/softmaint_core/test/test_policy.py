@@ -249,6 +249,21 @@ def test_aggregate_and_considered_decision():
         aggregate([])
 
 
+def test_aggregate_keeps_some_damage_that_most_windows_hold_possible():
+    # three windows each add another damage type to {none}: no type has a majority, but "some
+    # damage" does, so the inspection schedules maintenance as each window would have
+    leak, crack = (0.88, 0.06, 0.02, 0.02, 0.02), (0.88, 0.02, 0.06, 0.02, 0.02)
+    windows = [window(damage=leak, damage_set=(0, 1)), window(damage=crack, damage_set=(0, 2)),
+               window(damage=leak, damage_set=(0, 3)), window()]
+    summary = aggregate(windows)
+    assert summary.damage_set == (0, 1)             # the most probable damage of the means
+    default = Thresholds()                          # takes the safest of continue / schedule
+    assert considered_decision(windows[:1], default).action == S
+    assert considered_decision(windows, default).action == S
+    # one window of four flagging damage is not a majority: {none} stands
+    assert aggregate([window(damage_set=(0, 1))] + [window()] * 3).damage_set == (0,)
+
+
 @pytest.mark.parametrize('bad, message', [
     ({'urgency': math.nan}, 'urgency must be in'),
     ({'uncertainty': 1.5}, 'uncertainty must be in'),
