@@ -72,6 +72,18 @@ def test_kd_kl_temperature_scaled():
     assert L.kd_kl(t([[1.0, 2.0]]), t([[1.0, 2.0]]), 4.0).item() == pytest.approx(0, abs=1e-7)
 
 
+def test_presence_kd_by_hand():
+    # teacher [none, a, b] = softmax([ln 3, 0, 0]) = [.6, .2, .2]: P(damage) .4
+    # student softmax([0, 0, 0]): P(damage) 2/3. KL = .6 ln(.6 / (1/3)) + .4 ln(.4 / (2/3))
+    # = 0.352671 - 0.204330 = 0.148341
+    loss = L.presence_kd(t([[0.0, 0.0, 0.0]]), t([[LN3, 0.0, 0.0]]))
+    assert loss.item() == pytest.approx(0.148341, abs=1e-5)
+    # only the marginal counts: damage moved between types costs nothing
+    assert L.presence_kd(t([[LN3, 5.0, -5.0]]), t([[LN3, -5.0, 5.0]])).item() == pytest.approx(
+        0.0, abs=1e-6)
+    assert L.presence_kd(t([[0.0, 0.0, 0.0]]), t([[0.0, 0.0, LN3]]), none=2).item() > 0
+
+
 def test_kd_objective_and_urgency():
     assert L.kd_objective(t(2.0), t(1.0), 0.25).item() == pytest.approx(1.75)
     # (0.5^2 + 0.4^2) / 2 = 0.205; weight only the second: 0.16

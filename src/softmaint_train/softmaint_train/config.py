@@ -118,6 +118,7 @@ class DistillConfig:
     # 'censored': the student's urgency loss on the teacher's urgency (zero beyond the horizon);
     # 'log_rul': squared error on the teacher's log RUL, which ranks healthy windows too
     urgency_kd: str = 'censored'
+    presence_weight: float = 0.0            # KD of P(some damage) alone (losses.presence_kd)
     feature: str = 'cosine'                 # 'cosine', 'contrastive' or 'none'
     feature_weight: float = 1.0
     contrastive_tau: float = 0.1

@@ -83,6 +83,29 @@ def kd_kl(student_logits, teacher_logits, temperature: float):
     return temperature ** 2 * kl.mean()
 
 
+@register('presence_kd')
+def presence_kd(student_logits, teacher_logits, none: int = 0):
+    """
+    Distillation of "is there damage at all": KL on the none-vs-damage marginal.
+
+    With q = 1 - softmax(z)_none the probability of some damage (T = 1, where the miss-rate
+    threshold reads it), L = mean_b KL(Bern(q_t) || Bern(q_s)). Hinton, Vinyals & Dean's KD
+    (2015) applied to the coarse partition {none, any damage}: by the data-processing
+    inequality it is at most the full KL, so it adds weight to the one boundary the policy acts
+    on (any damage -> schedule_maintenance) without changing the optimum.
+    """
+    def log_presence(logits):
+        log_p = F.log_softmax(logits, dim=-1)
+        log_none = log_p[..., none]
+        log_damage = torch.logsumexp(torch.cat([log_p[..., :none], log_p[..., none + 1:]], -1),
+                                     dim=-1)
+        return log_none, log_damage
+    s_none, s_damage = log_presence(student_logits)
+    t_none, t_damage = log_presence(teacher_logits)
+    kl = t_none.exp() * (t_none - s_none) + t_damage.exp() * (t_damage - s_damage)
+    return kl.mean()
+
+
 @register('kd_objective')
 def kd_objective(supervised, distillation, alpha: float):
     """Hinton et al.'s combination: L = alpha * L_KD + (1 - alpha) * L_supervised."""

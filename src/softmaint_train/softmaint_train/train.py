@@ -342,6 +342,9 @@ def student_loss(out, batch, cfg: TrainConfig, step: int, total: int):
             lambda i: kd_kl(out['fatigue'][:, i], batch['t_fatigue'], dc.temperature)
             + kd_kl(out['damage'][:, i], batch['t_damage'], dc.temperature))
         kd_u = mean_members(lambda i: urgency_kd(dc.urgency_kd, sc.urgency_loss, out, i, batch))
+        if dc.presence_weight > 0:
+            kd = kd + dc.presence_weight * mean_members(
+                lambda i: get_loss('presence_kd')(out['damage'][:, i], batch['t_damage']))
         terms['classes'] = get_loss('kd_objective')(sup, kd, alpha)
         terms['urgency'] = sc.urgency_weight * ((1 - alpha) * sup_u
                                                 + alpha * dc.urgency_kd_weight * kd_u)
