@@ -7,10 +7,12 @@ For N field episodes of the held-out generator seed (data/sim-v21-test's, 4049),
 consecutive 2 s windows of the same arm in the same state: the command runs on (its phase
 advances by one window each time), the sensor faults persist, the sensor noise is drawn anew;
 over 2 K seconds the degradation does not move. Prints the default policy's decision figures
-for the first window alone and for the K windows fused (mean of the calibrated probabilities
+for the first window alone, for the K windows fused (mean of the calibrated probabilities
 and urgencies, sets and the miss-rate rule recomputed with the card's thresholds on the fused
-probabilities). If most decision errors are noise of one window, fusing removes them; if they
-are the arm (a fault the sensors do not show), it cannot.
+probabilities) and for the K windows as the onboard Inspect action aggregates them
+(softmaint_core.inspection.aggregate: means, majority sets). If most decision errors are noise
+of one window, fusing removes them; if they are the arm (a fault the sensors do not show), it
+cannot.
 """
 import argparse
 import dataclasses
@@ -20,6 +22,7 @@ import numpy as np
 from softmaint_core.agent import summarise
 from softmaint_core.calibration import add_likely_damage, prediction_set
 from softmaint_core.decisions import assess, ground_truth_action
+from softmaint_core.inspection import aggregate
 from softmaint_core.metrics import decision_metrics
 from softmaint_core.student import StudentModel
 from softmaint_core.window import batch_inputs
@@ -66,6 +69,13 @@ def fused(predictions, meta):
         urgency_std=float(np.mean([p.urgency_std for p in predictions])))
 
 
+def summary_of(prediction, available, meta):
+    """The policy's input for a prediction of a window with these modalities available."""
+    names = meta.input_spec.names
+    return summarise(prediction, [n for n, a in zip(names, available) if a], len(names),
+                     meta.fatigue_classes, meta.damage_classes)
+
+
 def main() -> None:
     """Print single-window and fused decision figures."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -78,7 +88,8 @@ def main() -> None:
     meta, spec = model.meta, model.spec
     thresholds, actions = profile_policy(Path('config'), 'default')
     gen = EpisodeGenerator()
-    cases = {'first window': [], f'{args.windows} windows fused': []}
+    cases = {'first window': [], f'{args.windows} windows fused': [],
+             f'{args.windows} windows inspected': []}
     truth = []
     try:
         for index in tqdm(range(args.episodes), desc='arms'):
@@ -87,10 +98,11 @@ def main() -> None:
             feeds, available = batch_inputs(spec, raw, masks)
             predictions = [model.predict({k: v[b:b + 1] for k, v in feeds.items()},
                                          available[b])[0] for b in range(len(rows))]
-            names = [n for n, a in zip(spec.names, available[0]) if a]
-            for label, p in zip(cases, (predictions[0], fused(predictions, meta))):
-                a = assess(summarise(p, names, len(spec.names), meta.fatigue_classes,
-                                     meta.damage_classes), thresholds, actions)
+            summaries = [summary_of(p, available[b], meta) for b, p in enumerate(predictions)]
+            for label, s in zip(cases, (summaries[0],
+                                        summary_of(fused(predictions, meta), available[0], meta),
+                                        aggregate(summaries))):
+                a = assess(s, thresholds, actions)
                 cases[label].append((a.target, bool(a.reasons)))
             truth.append(ground_truth_action(meta.fatigue_classes[labels['fatigue']],
                                              meta.damage_classes[labels['damage']],
@@ -100,8 +112,9 @@ def main() -> None:
     for label, outcomes in cases.items():
         decided, asked = (np.array(x) for x in zip(*outcomes))
         m = decision_metrics(decided, asked, np.array(truth))
-        print(f"{meta.model_id} {label:18s} decision accuracy {m['decision_accuracy']:.3f}, "
-              f"missed critical {m['missed_critical_rate']:.4f}, assistance "
+        left = round(m['missed_critical_rate'] * m['critical_windows'])
+        print(f"{meta.model_id} {label:20s} decision accuracy {m['decision_accuracy']:.3f}, "
+              f"missed critical {left} of {m['critical_windows']}, assistance "
               f"{m['assistance_rate']:.3f}, over-acting {m['over_acting_rate']:.3f} "
               f"({len(truth)} arms)")
 
