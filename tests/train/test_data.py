@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 from softmaint_train.config import DataConfig
-from softmaint_train.data import (calibration_windows, DataError, fit_normalisation,
-                                  labelled_rows, make_inputs, make_splits, open_dataset,
-                                  privileged_stats, privileged_targets, Windows)
+from softmaint_train.data import (calibration_source, calibration_windows, DataError,
+                                  fit_normalisation, labelled_rows, make_inputs, make_splits,
+                                  open_dataset, privileged_stats, privileged_targets, Windows)
 from synthetic import make_dataset
 from softmaint_train.train import modality_dropout
 from softmaint_core.window import default_sources, normalise
@@ -52,10 +52,10 @@ def test_calibration_data_joins_field_cal(synthetic_root, calibration_root):
     ds, extra = open_dataset(synthetic_root), open_dataset(calibration_root)
     cfg = DataConfig(root=str(synthetic_root))
     splits = make_splits(ds.array('episode'), ds.array('domain'), cfg)
-    alone = calibration_windows(ds, splits, cfg)
+    alone = calibration_windows(ds, splits, calibration_source(ds, cfg))
     np.testing.assert_array_equal(alone.arrays['row'], splits.field_cal)
-    joined = calibration_windows(ds, splits, DataConfig(root=str(synthetic_root),
-                                                        calibration_root=str(calibration_root)))
+    joined = calibration_windows(ds, splits, calibration_source(ds, DataConfig(
+        root=str(synthetic_root), calibration_root=str(calibration_root))))
     field = np.flatnonzero(extra.array('domain') == 1)
     assert len(joined) == len(splits.field_cal) + len(field) > len(alone)
     np.testing.assert_array_equal(joined.arrays['damage'], np.concatenate(
@@ -100,7 +100,7 @@ def test_calibration_data_that_is_not_separate_field_data_is_refused(
     cfg = DataConfig(root=str(synthetic_root), calibration_root=str(root))
     splits = make_splits(ds.array('episode'), ds.array('domain'), cfg)
     with pytest.raises(DataError, match=message):
-        calibration_windows(ds, splits, cfg)
+        calibration_source(ds, cfg)
 
 
 def test_normalisation_and_masked_zeros(synthetic_root):

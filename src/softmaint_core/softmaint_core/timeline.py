@@ -190,7 +190,7 @@ class Timeline:
 def against_truth_lines(judged: dict) -> List[str]:
     """Lines of the decisions-against-truth table: seconds per implied level and decision."""
     total = judged['judged_seconds']
-    share = judged['right_seconds'] / total if total else float('nan')
+    share = judged['right_seconds'] / total if total else math.nan
     lines = [f"Decided as the truth implies {judged['right_seconds']:.1f} of {total:.1f} s "
              f"({share:.0%}); critical {judged['critical_seconds']:.1f} s, of which missed "
              f"{judged['missed_critical_seconds']:.1f} s (the robot below "

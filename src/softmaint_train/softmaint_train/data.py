@@ -333,10 +333,14 @@ def calibration_source(ds: Dataset, cfg: DataConfig) -> Optional[Tuple[Dataset, 
     return extra, rows
 
 
-def calibration_windows(ds: Dataset, splits: Splits, cfg: DataConfig) -> Windows:
-    """Labelled field windows that fit temperatures and conformal thresholds (see DataConfig)."""
+def calibration_windows(ds: Dataset, splits: Splits,
+                        source: Optional[Tuple[Dataset, np.ndarray]]) -> Windows:
+    """
+    Return the labelled field windows that fit temperatures and conformal thresholds.
+
+    field_cal, and the rows of `source`: what calibration_source returned before training.
+    """
     cal = Windows.load(ds, 'field', splits.field_cal)
-    source = calibration_source(ds, cfg)
     if source is None:
         return cal
     return Windows.concat([cal, Windows.load(source[0], 'field', source[1])])

@@ -160,7 +160,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     splits = make_splits(episode, domain, cfg.data)
     _log(f'data {cfg.data.root}: {len(ds)} windows; splits {splits.sizes()}')
     min_snr = _camera_floor(cfg, ds, splits)     # before training: it may refuse the data
-    calibration_source(ds, cfg.data)                # and so may the calibration data
+    extra_calibration = calibration_source(ds, cfg.data)    # and so may calibration data
 
     teacher_started = time.monotonic()
     teacher, t_stats = teacher_override or get_teacher(cfg, ds, splits, out_dir, progress)
@@ -193,7 +193,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
     if not is_main():
         return {}
 
-    cal = calibration_windows(ds, splits, cfg.data)
+    cal = calibration_windows(ds, splits, extra_calibration)
     _log(f'calibration: {len(cal)} field windows')
     calib = calibrate(student_outputs(student, cal, stats, mask=readable(cal, min_snr)),
                       labels_of(cal), cfg.calibration)
