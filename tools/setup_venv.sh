@@ -19,6 +19,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
+# The installed venv takes about 2 GiB (torch, onnxruntime, MuJoCo): say so before pip fills the disk.
+need_mib=${SOFTMAINT_VENV_NEED_MIB:-3072}
+free_mib=$(df -Pm "$(dirname "$(realpath -m "$venv")")" | awk 'NR == 2 {print $4}')
+if [ ! -e "$venv/.softmaint-installed" ] && [ "$free_mib" -lt "$need_mib" ]; then
+  echo "setup: $free_mib MiB free where $venv goes, the venv needs about $need_mib MiB;" \
+       "free some disk space (old clones' .venv, /tmp/pytest-of-$(id -un)) and run make again" >&2
+  exit 1
+fi
+
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 echo "setup: installing pinned Python packages into $venv (first run takes about a minute)"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \

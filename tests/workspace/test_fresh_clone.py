@@ -1,6 +1,7 @@
 """The README's set-up works from a fresh clone (committed files only), and is idempotent."""
 import os
 from pathlib import Path
+import shutil
 import subprocess
 
 import pytest
@@ -30,6 +31,13 @@ def test_setup_from_fresh_clone_is_complete_and_idempotent(tmp_path):
     if not (REPO / '.git').exists():
         pytest.skip('not a git checkout')
     clone = tmp_path / 'clone'
+    try:
+        _fresh_setup_and_check(clone, tmp_path)
+    finally:
+        shutil.rmtree(clone, ignore_errors=True)   # its venv takes 2 GiB
+
+
+def _fresh_setup_and_check(clone, tmp_path):
     _run(['git', 'clone', '--quiet', str(REPO), str(clone)], cwd=tmp_path)
 
     first = _run(['make', 'setup'], cwd=clone)
@@ -46,3 +54,12 @@ def test_setup_from_fresh_clone_is_complete_and_idempotent(tmp_path):
 
     tests = _run(['tools/run_tests.sh', 'tests/workspace/test_interfaces.py', '-q'], cwd=clone)
     assert ' passed' in tests and 'failed' not in tests
+
+
+def test_setup_refuses_before_filling_the_disk(tmp_path):
+    env = dict(_clean_env(), VENV=str(tmp_path / 'venv'), SOFTMAINT_VENV_NEED_MIB=str(1 << 40))
+    done = subprocess.run(['tools/setup_venv.sh'], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    assert 'MiB free where' in done.stderr and 'free some disk space' in done.stderr
+    assert not (tmp_path / 'venv').exists(), 'it created the venv before refusing'
