@@ -44,6 +44,9 @@ class ModelMetadata:
     damage_classes: Tuple[str, ...] = DAMAGE_TYPES
     metrics: Dict[str, float] = field(default_factory=dict)
     dataset_card_sha256: str = ''
+    # of the separately generated calibration dataset's card ('' = the training dataset's own
+    # calibration split)
+    calibration_card_sha256: str = ''
     training_config: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 

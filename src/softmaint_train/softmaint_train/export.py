@@ -116,7 +116,8 @@ def threshold(value) -> Union[float, Tuple[float, ...]]:
 
 
 def write_metadata(path: Path, model_id: str, stats, members: int, calibration: Dict,
-                   metrics: Dict[str, float], card_sha256: str, config: dict) -> ModelMetadata:
+                   metrics: Dict[str, float], card_sha256: str, config: dict,
+                   calibration_card_sha256: str = '') -> ModelMetadata:
     """Write <stem>.json beside the ONNX file (SHA-256 of the file inside) and return it."""
     path = Path(path)
     spec = FIELD_SPEC.with_normalisation(stats).with_min_snr(
@@ -131,7 +132,8 @@ def write_metadata(path: Path, model_id: str, stats, members: int, calibration: 
         damage_miss_alpha=calibration.get('damage_miss_alpha'),
         damage_miss_threshold=calibration.get('damage_miss_threshold'),
         metrics={k: float(v) for k, v in metrics.items()},
-        dataset_card_sha256=card_sha256, training_config=json.loads(json.dumps(config)))
+        dataset_card_sha256=card_sha256, calibration_card_sha256=calibration_card_sha256,
+        training_config=json.loads(json.dumps(config)))
     meta.validate()
     path.with_suffix('.json').write_text(meta.to_json() + '\n')
     sess = session(path)

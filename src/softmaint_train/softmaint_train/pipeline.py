@@ -45,6 +45,10 @@ def _card_hash(root: Path) -> str:
     return sha256_file(card) if card.is_file() else ''
 
 
+def _calibration_card_hash(cfg: TrainConfig) -> str:
+    return _card_hash(cfg.data.calibration_root) if cfg.data.calibration_root else ''
+
+
 def get_teacher(cfg: TrainConfig, ds, splits, out_dir: Path, progress: bool = True):
     """
     Train the teacher of cfg.seed, or load it from out_dir if it was trained already.
@@ -210,8 +214,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         'teacher_seconds': teacher_seconds, 'train_seconds': train_time,
         'total_seconds': time.monotonic() - started,
         'world_size': world, 'dataset_card_sha256': _card_hash(cfg.data.root),
-        'calibration_card_sha256': (_card_hash(cfg.data.calibration_root)
-                                    if cfg.data.calibration_root else ''),
+        'calibration_card_sha256': _calibration_card_hash(cfg),
     }
     save_predictions(out_dir / f'predictions-{tag}.npz', test_out, labels_of(test), calib)
     save_checkpoint(out_dir / f'student-{tag}.pt', 'student', student, cfg,
@@ -270,7 +273,7 @@ def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint:
     if 'windows' in calib:       # calibrations older than the count (kept by fine-tuning) lack it
         flat['calibration_windows'] = calib['windows']
     meta = write_metadata(path, cfg.export.model_id, stats, cfg.student.members, calib, flat,
-                          _card_hash(cfg.data.root), asdict(cfg))
+                          _card_hash(cfg.data.root), asdict(cfg), _calibration_card_hash(cfg))
     shutil.copyfile(checkpoint, path.with_suffix('.pt'))
     signer = sign_export(path, signing_key)
     _log(f'exported {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {meta.sha256[:12]}, '
