@@ -39,6 +39,21 @@ def test_same_seed_same_dataset_other_seed_other_dataset(tmp_path):
     assert a['episode'].tolist() == list(range(5))
 
 
+def test_a_regenerated_dataset_has_the_digest_model_cards_pin(tmp_path):
+    from softmaint_core.dataset import card_digest
+    _generate(tmp_path / 'a', 4, seed=11)
+    _generate(tmp_path / 'again', 4, seed=11, workers=2)
+    _generate(tmp_path / 'other', 4, seed=12)
+    cards = [json.loads((tmp_path / n / 'card.json').read_text()) for n in ('a', 'again')]
+    assert cards[0]['workers'] != cards[1]['workers']     # the files differ ...
+    assert card_digest(tmp_path / 'a') == card_digest(tmp_path / 'again')   # ... the data not
+    assert card_digest(tmp_path / 'a') != card_digest(tmp_path / 'other')
+    assert card_digest(tmp_path / 'missing') == ''
+    done = subprocess.run(CLI + ['card', '--digest', str(tmp_path / 'again')],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == card_digest(tmp_path / 'a')
+
+
 def _worker_pids(parent: int):
     """Pool worker processes of `parent` (not multiprocessing's resource tracker)."""
     children = Path(f'/proc/{parent}/task/{parent}/children').read_text().split()
@@ -194,6 +209,7 @@ def test_shard_ranges_generated_apart_merge_into_the_single_run_dataset(small_da
         assert card[key] == single[key], key
     assert [p['shards'] for p in card['merged_from']] == [
         [ds.shard_name(0)], [ds.shard_name(1), ds.shard_name(2)]]
+    assert ds.card_digest(merged) == ds.card_digest(small_dataset)
     for index in range(3):     # every array file byte for byte
         mine, theirs = (root / 'shards' / ds.shard_name(index) for root in (merged,
                                                                             small_dataset))

@@ -6,8 +6,9 @@ from conftest import tiny_config
 from synthetic import make_dataset
 import numpy as np
 import pytest
+from softmaint_core.dataset import card_digest
 from softmaint_core.image import frame_snr
-from softmaint_core.metadata import load_verified, sha256_file
+from softmaint_core.metadata import load_verified
 from softmaint_core.postprocess import postprocess
 from softmaint_core.spec import OUTPUTS
 from softmaint_train.data import fit_normalisation, make_splits, open_dataset, Windows
@@ -128,7 +129,7 @@ def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path, s
     assert meta.training_config['data']['label_fraction'] == 0.2
     assert 'test.damage.macro_f1' in meta.metrics
     assert meta.metrics['calibration_windows'] == record['calibration']['windows']
-    assert meta.calibration_card_sha256 == sha256_file(calibration_root / 'card.json')
+    assert meta.calibration_card_sha256 == card_digest(calibration_root)
     assert meta.damage_miss_alpha == 0.3            # the miss-rate threshold reaches the card
     assert meta.damage_miss_threshold == pytest.approx(
         record['calibration']['damage_miss_threshold'])

@@ -12,6 +12,7 @@ Array names: '<view>_<modality>' for sensor data (views 'teacher' and 'field', m
 spec.MODALITIES; camera as uint8 [n, steps, 3, H, W], the rest float32 [n, steps, D]) and the
 labels below.
 """
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,6 +22,9 @@ from typing import Dict, Iterable, List
 import numpy as np
 
 CARD = 'card.json'
+# How a dataset was generated, not what it holds: a regenerated or merged copy differs only in
+# these
+RUN_FIELDS = ('generation_seconds', 'workers', 'merged_from')
 SHARDS = 'shards'
 VIEWS = ('teacher', 'field')
 LABELS = {
@@ -37,6 +41,20 @@ LABELS = {
 
 class DatasetError(RuntimeError):
     """A dataset directory that is missing, incomplete or inconsistent."""
+
+
+def card_digest(root: Path) -> str:
+    """
+    Identity of a dataset: SHA-256 of its card without RUN_FIELDS ('' without a card).
+
+    The generator is deterministic, so regenerating a dataset with its card's parameters on any
+    machine, with any number of workers, gives the same digest, which model cards pin.
+    """
+    path = Path(root) / CARD
+    if not path.is_file():
+        return ''
+    card = {k: v for k, v in json.loads(path.read_text()).items() if k not in RUN_FIELDS}
+    return hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()
 
 
 def shard_name(index: int) -> str:

@@ -407,6 +407,9 @@ def main(argv=None) -> int:
     join.add_argument('parts', type=Path, nargs='+', help='part directories')
     card = sub.add_parser('card', help='print the dataset card')
     card.add_argument('dir', type=Path)
+    card.add_argument('--digest', action='store_true',
+                      help="print only the dataset's identity, which model cards pin as "
+                           'dataset_card_sha256 (the same for a regenerated copy)')
     bag = sub.add_parser('export-bag', help='export episodes to a rosbag2 (MCAP) directory')
     bag.add_argument('dir', type=Path)
     bag.add_argument('--episodes', required=True, help='N, A:B or A,B,C')
@@ -430,7 +433,7 @@ def main(argv=None) -> int:
             path = args.dir / ds.CARD
             if not path.is_file():
                 raise CliError(f'{path} not found: generate the dataset first')
-            print(path.read_text())
+            print(ds.card_digest(args.dir) if args.digest else path.read_text())
         else:
             data = ds.Dataset(args.dir)
             indices = parse_range(args.episodes, len(data))

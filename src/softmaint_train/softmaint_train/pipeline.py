@@ -14,7 +14,7 @@ import time
 from typing import Dict, Optional, Tuple
 
 import numpy as np
-from softmaint_core.metadata import sha256_file
+from softmaint_core.dataset import card_digest
 from softmaint_core.signing import sign_export
 from softmaint_core.spec import FIELD_SPEC, MODALITIES
 from softmaint_core.window import unreadable
@@ -40,13 +40,8 @@ def _log(msg: str) -> None:
         print(f'[softmaint-train] {msg}', flush=True)
 
 
-def _card_hash(root: Path) -> str:
-    card = Path(root) / 'card.json'
-    return sha256_file(card) if card.is_file() else ''
-
-
 def _calibration_card_hash(cfg: TrainConfig) -> str:
-    return _card_hash(cfg.data.calibration_root) if cfg.data.calibration_root else ''
+    return card_digest(cfg.data.calibration_root) if cfg.data.calibration_root else ''
 
 
 def get_teacher(cfg: TrainConfig, ds, splits, out_dir: Path, progress: bool = True):
@@ -56,7 +51,7 @@ def get_teacher(cfg: TrainConfig, ds, splits, out_dir: Path, progress: bool = Tr
     Under torchrun rank 0 reads the checkpoint and sends it to the other ranks.
     """
     path = Path(out_dir) / f'teacher-seed{cfg.seed}.pt'
-    dataset = _card_hash(cfg.data.root)
+    dataset = card_digest(cfg.data.root)
     saved = from_main(_reusable_teacher, path, asdict(cfg.teacher), splits.sizes(), dataset)
     if saved is not None:
         _log(f'teacher: reusing {path}')
@@ -213,7 +208,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         'teacher': teacher_metrics(t_test, labels_of(test)),
         'teacher_seconds': teacher_seconds, 'train_seconds': train_time,
         'total_seconds': time.monotonic() - started,
-        'world_size': world, 'dataset_card_sha256': _card_hash(cfg.data.root),
+        'world_size': world, 'dataset_card_sha256': card_digest(cfg.data.root),
         'calibration_card_sha256': _calibration_card_hash(cfg),
     }
     save_predictions(out_dir / f'predictions-{tag}.npz', test_out, labels_of(test), calib)
@@ -273,7 +268,7 @@ def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint:
     if 'windows' in calib:       # calibrations older than the count (kept by fine-tuning) lack it
         flat['calibration_windows'] = calib['windows']
     meta = write_metadata(path, cfg.export.model_id, stats, cfg.student.members, calib, flat,
-                          _card_hash(cfg.data.root), asdict(cfg), _calibration_card_hash(cfg))
+                          card_digest(cfg.data.root), asdict(cfg), _calibration_card_hash(cfg))
     shutil.copyfile(checkpoint, path.with_suffix('.pt'))
     signer = sign_export(path, signing_key)
     _log(f'exported {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {meta.sha256[:12]}, '
