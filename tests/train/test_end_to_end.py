@@ -42,21 +42,16 @@ def test_student_learns_above_chance(synthetic_root, tmp_path):
     assert mae < np.abs(labels['urgency'] - labels['urgency'].mean()).mean()
 
 
-def _averaging_student(synthetic_root, tmp_path, **changes):
-    """Config (12 steps from scratch, EMA decay 0.8), 32 field windows and their statistics."""
-    cfg = tiny_config(synthetic_root, tmp_path, **{'distill.use_teacher': False,
-                                                    'student.min_labelled_steps': 12,
-                                                    'student.ema_decay': 0.8, **changes})
-    ds = open_dataset(synthetic_root)
-    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
-    train = Windows.load(ds, 'field', np.sort(splits.field_train)[:32])
-    return cfg, train, fit_normalisation(train)
-
-
 def test_student_weights_are_the_moving_average_of_its_steps(synthetic_root, tmp_path,
                                                              monkeypatch):
     import softmaint_train.train as train_module
-    cfg, train, stats = _averaging_student(synthetic_root, tmp_path)
+    cfg = tiny_config(synthetic_root, tmp_path, **{'distill.use_teacher': False,
+                                                    'student.min_labelled_steps': 12,
+                                                    'student.ema_decay': 0.8})
+    ds = open_dataset(synthetic_root)
+    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
+    train = Windows.load(ds, 'field', np.sort(splits.field_train)[:32])
+    stats = fit_normalisation(train)
     steps = []
     step_once = train_module._optimiser_step
 
@@ -80,7 +75,14 @@ def test_student_weights_are_the_moving_average_of_its_steps(synthetic_root, tmp
 def test_an_interrupted_student_resumes_its_moving_average(synthetic_root, tmp_path,
                                                            monkeypatch):
     import softmaint_train.train as train_module
-    cfg, train, stats = _averaging_student(synthetic_root, tmp_path, checkpoint_every=5)
+    cfg = tiny_config(synthetic_root, tmp_path, **{'distill.use_teacher': False,
+                                                    'student.min_labelled_steps': 12,
+                                                    'student.ema_decay': 0.8,
+                                                    'checkpoint_every': 5})
+    ds = open_dataset(synthetic_root)
+    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
+    train = Windows.load(ds, 'field', np.sort(splits.field_train)[:32])
+    stats = fit_normalisation(train)
 
     def trained(state=None):
         return train_student(cfg, train, np.arange(len(train)), stats, progress=False,
