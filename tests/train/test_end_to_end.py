@@ -42,69 +42,6 @@ def test_student_learns_above_chance(synthetic_root, tmp_path):
     assert mae < np.abs(labels['urgency'] - labels['urgency'].mean()).mean()
 
 
-def test_student_weights_are_the_moving_average_of_its_steps(synthetic_root, tmp_path,
-                                                             monkeypatch):
-    import softmaint_train.train as train_module
-    cfg = tiny_config(synthetic_root, tmp_path, **{'distill.use_teacher': False,
-                                                    'student.min_labelled_steps': 12,
-                                                    'student.ema_decay': 0.8})
-    ds = open_dataset(synthetic_root)
-    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
-    train = Windows.load(ds, 'field', np.sort(splits.field_train)[:32])
-    stats = fit_normalisation(train)
-    steps = []
-    step_once = train_module._optimiser_step
-
-    def recording(opt, model, *args, **kwargs):
-        step_once(opt, model, *args, **kwargs)
-        steps.append({k: v.detach().clone() for k, v in model.named_parameters()})
-    monkeypatch.setattr(train_module, '_optimiser_step', recording)
-    student = train_student(cfg, train, np.arange(len(train)), stats, progress=False)
-    # independently: the first step's weights, then ema <- 0.8 ema + 0.2 weights per step
-    expected = dict(steps[0])
-    for weights in steps[1:]:
-        expected = {k: 0.8 * expected[k] + 0.2 * weights[k] for k in expected}
-    got = dict(student.named_parameters())
-    assert len(steps) >= 12
-    for name, value in expected.items():
-        torch.testing.assert_close(got[name].detach(), value, rtol=1e-5, atol=1e-6)
-    assert any(not torch.equal(got[k].detach(), steps[-1][k]) for k in expected), \
-        'the student kept its last weights, not their average'
-
-
-def test_an_interrupted_student_resumes_its_moving_average(synthetic_root, tmp_path,
-                                                           monkeypatch):
-    import softmaint_train.train as train_module
-    cfg = tiny_config(synthetic_root, tmp_path, **{'distill.use_teacher': False,
-                                                    'student.min_labelled_steps': 12,
-                                                    'student.ema_decay': 0.8,
-                                                    'checkpoint_every': 5})
-    ds = open_dataset(synthetic_root)
-    splits = make_splits(ds.array('episode'), ds.array('domain'), cfg.data)
-    train = Windows.load(ds, 'field', np.sort(splits.field_train)[:32])
-    stats = fit_normalisation(train)
-
-    def trained(state=None):
-        return train_student(cfg, train, np.arange(len(train)), stats, progress=False,
-                             state=state)
-    whole = trained()
-    step_once = train_module._optimiser_step
-
-    def stopping_at_step_7(opt, model, loss, terms, desc, step, **kwargs):
-        if step == 7:
-            raise KeyboardInterrupt
-        step_once(opt, model, loss, terms, desc, step, **kwargs)
-    state = tmp_path / 'student.state.pt'
-    monkeypatch.setattr(train_module, '_optimiser_step', stopping_at_step_7)
-    with pytest.raises(KeyboardInterrupt):
-        trained(state)
-    monkeypatch.setattr(train_module, '_optimiser_step', step_once)
-    assert torch.load(state, weights_only=False)['step'] == 5
-    resumed = trained(state)
-    for (name, value), again in zip(whole.named_parameters(), resumed.parameters()):
-        assert torch.equal(value, again), f'{name} differs after resuming'
-
-
 @pytest.mark.slow
 def test_reproduce_pipeline_exports_a_verified_model(synthetic_root, tmp_path, signing_keys):
     from softmaint_core.signing import load_private_key, load_public_key, verify_model

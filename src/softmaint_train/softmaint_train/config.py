@@ -93,7 +93,6 @@ class StudentConfig:
     urgency_weight: float = 1.0
     unimodal_weight: float = 0.0            # per-modality auxiliary classifiers (0 = none)
     min_labelled_steps: int = 300           # scratch / few-label runs: at least this many steps
-    ema_decay: float = 0.0                  # the exported weights are their EMA (0 = the last)
 
 
 @dataclass
@@ -260,8 +259,6 @@ def _check(cfg: 'TrainConfig') -> None:
     for path, value in flat.items():
         if path.rsplit('.', 1)[-1] in _POSITIVE and not value > 0:
             raise ConfigError(f'{path}: must be > 0, got {value}')
-    if not 0.0 <= cfg.student.ema_decay < 1.0:       # 1 would keep the first step's weights
-        raise ConfigError(f'student.ema_decay: must be in [0, 1), got {cfg.student.ema_decay}')
     if cfg.checkpoint_every < 0:
         raise ConfigError(f'checkpoint_every: must be >= 0, got {cfg.checkpoint_every}')
     if not 0.0 < cfg.data.label_fraction <= 1.0:

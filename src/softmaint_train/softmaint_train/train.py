@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import distributed
@@ -419,12 +418,8 @@ def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stat
     outputs = [teacher[k] for k in sorted(teacher)] if use_teacher else []
     resume = TrainingState(state, cfg.checkpoint_every,
                            state_key(desc, cfg, windows, labelled, *outputs))
-    average = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(sc.ema_decay))
-               if sc.ema_decay else None)
-    # a resumed run continues the average too
-    saved = model if average is None else nn.ModuleDict({'student': model, 'average': average})
     distributed.seed_rank(cfg.seed)
-    first, order = resume.restore(saved, opt, rng, np.empty(0, dtype=np.int64))
+    first, order = resume.restore(model, opt, rng, np.empty(0, dtype=np.int64))
     net = distributed.wrap(model)
     bar = tqdm(range(first, total), desc=desc, disable=not (progress and is_main()),
                initial=first, total=total, dynamic_ncols=True)
@@ -450,11 +445,7 @@ def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stat
         loss, terms = student_loss(out, batch, cfg, step, total)
         _optimiser_step(opt, model, loss, terms, desc, step, lr=_cosine_lr(step, total, sc.lr),
                         bar=bar, objective=_ddp_objective(loss))
-        if average is not None:
-            average.update_parameters(model)
-        resume.save(step + 1, total, saved, opt, rng, order)
-    if average is not None:
-        model.load_state_dict(average.module.state_dict())
+        resume.save(step + 1, total, model, opt, rng, order)
     _dropout_rows(model, None)
     model.eval()
     model.lighting_edges = edges
