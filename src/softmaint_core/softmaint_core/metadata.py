@@ -43,9 +43,10 @@ class ModelMetadata:
     fatigue_classes: Tuple[str, ...] = FATIGUE_LEVELS
     damage_classes: Tuple[str, ...] = DAMAGE_TYPES
     metrics: Dict[str, float] = field(default_factory=dict)
+    # identities (dataset.card_digest) of the training data and of the separately generated
+    # calibration data ('' = calibrated on the training data's own split); models exported
+    # before 2026-12-07 hold the SHA-256 of the training data's whole card file
     dataset_card_sha256: str = ''
-    # of the separately generated calibration dataset's card ('' = the training dataset's own
-    # calibration split)
     calibration_card_sha256: str = ''
     training_config: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION

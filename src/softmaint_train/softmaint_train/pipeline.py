@@ -40,7 +40,7 @@ def _log(msg: str) -> None:
         print(f'[softmaint-train] {msg}', flush=True)
 
 
-def _calibration_card_hash(cfg: TrainConfig) -> str:
+def _calibration_digest(cfg: TrainConfig) -> str:
     return card_digest(cfg.data.calibration_root) if cfg.data.calibration_root else ''
 
 
@@ -209,7 +209,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         'teacher_seconds': teacher_seconds, 'train_seconds': train_time,
         'total_seconds': time.monotonic() - started,
         'world_size': world, 'dataset_card_sha256': card_digest(cfg.data.root),
-        'calibration_card_sha256': _calibration_card_hash(cfg),
+        'calibration_card_sha256': _calibration_digest(cfg),
     }
     save_predictions(out_dir / f'predictions-{tag}.npz', test_out, labels_of(test), calib)
     save_checkpoint(out_dir / f'student-{tag}.pt', 'student', student, cfg,
@@ -268,7 +268,7 @@ def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint:
     if 'windows' in calib:       # calibrations older than the count (kept by fine-tuning) lack it
         flat['calibration_windows'] = calib['windows']
     meta = write_metadata(path, cfg.export.model_id, stats, cfg.student.members, calib, flat,
-                          card_digest(cfg.data.root), asdict(cfg), _calibration_card_hash(cfg))
+                          card_digest(cfg.data.root), asdict(cfg), _calibration_digest(cfg))
     shutil.copyfile(checkpoint, path.with_suffix('.pt'))
     signer = sign_export(path, signing_key)
     _log(f'exported {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {meta.sha256[:12]}, '
