@@ -63,15 +63,13 @@ def test_runner_command_carries_name_namespace_params_file_and_parameters(tmp_pa
 
 def test_monitor_judges_with_the_agents_parameter_files_and_strings_stay_strings():
     # rcl reads `-p` values as YAML: an empty profile must reach the monitor as '', not null
-    args = bringup.resolve({'monitor': 'true'})
+    args = bringup.resolve({'monitor': 'true', 'profile': 'medical'})
     monitor = next(n for n in bringup.plan(args) if n.name == 'softmaint_monitor')
-    assert monitor.parameters['params_file'] == args['params_file']
-    assert monitor.parameters['profile'] == ''
+    overlay = bringup.share_dir() / 'config' / 'profiles' / 'medical.yaml'
+    assert monitor.parameters['params_files'] == [args['params_file'], str(overlay)]
     cmd = bringup.command(monitor, args)
-    assert 'profile:=""' in cmd and f"params_file:={args['params_file']}" in cmd
+    assert f"params_files:={[args['params_file'], str(overlay)]}" in cmd
     assert bringup._ros_value('[a') == '"[a"' and bringup._ros_value('true') == '"true"'
-    named = bringup.plan(bringup.resolve({'monitor': 'true', 'profile': 'medical'}))
-    assert 'profile:=medical' in bringup.command(named[-1], args | {'profile': 'medical'})
 
 
 def test_a_profile_runs_its_own_student_if_it_ships_one(tmp_path):
@@ -151,5 +149,5 @@ def test_launch_file_starts_the_planned_nodes_on_a_distro():
 
 def test_unknown_profile_lists_the_shipped_ones():
     args = bringup.resolve({'profile': 'moon_base'})
-    with pytest.raises(ValueError, match="profile:='moon_base' is not one of"):
+    with pytest.raises(ValueError, match="profile 'moon_base' is not one of .*'medical'"):
         bringup.params_files(args)

@@ -84,7 +84,7 @@ def _until_shown(lines, truth, prediction, stamps, text):
 def test_monitor_judges_decisions_against_the_truth(ros_context, spawn, tmp_path):
     proc = spawn(['-m', 'softmaint.monitor_node', '--ros-args',
                   '-p', f'report_dir:={tmp_path}',
-                  '-p', f'params_file:={REPO / "config" / "softmaint.yaml"}'],
+                  '-p', f'params_files:=[{REPO / "config" / "softmaint.yaml"}]'],
                  wait_for_line='ready; decisions judged against the truth')
     lines = Lines(proc)
     node = rclpy.create_node('fake_robot', context=ros_context)
@@ -129,7 +129,7 @@ def test_a_parameter_file_the_monitor_cannot_read_leaves_decisions_unjudged(spaw
     params = tmp_path / 'params.yaml'
     params.write_text("/**:\n  ros__parameters:\n    use_sim_time: false\n")
     proc = spawn(['-m', 'softmaint.monitor_node', '--ros-args', '-p', f'report_dir:={tmp_path}',
-                  '-p', f'params_file:={params}'],
+                  '-p', f'params_files:=[{params}]'],
                  wait_for_line='ready; decisions not judged against the truth')
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0

@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
+from softmaint_core.profiles import parameter_files, student_of
 import yaml
 
 PACKAGE = 'softmaint'
@@ -40,7 +41,6 @@ def share_dir() -> Path:
 
 def model_for(profile: str = '') -> Path:
     """Installed student of `profile`: its own if it ships one, else the default model."""
-    from softmaint_core.profiles import student_of
     return student_of(profile, share_dir() / 'models')
 
 
@@ -136,8 +136,8 @@ def plan(args: Dict[str, str]) -> List[NodePlan]:
     if _flag(args['monitor'], 'monitor'):
         nodes.append(NodePlan(PACKAGE, 'monitor', 'softmaint_monitor',
                               {**common, 'report_dir': args['report_dir'],
-                               'params_file': args['params_file'],
-                               'profile': args['profile']}))
+                               'params_files': [str(path) for path in parameter_files(
+                                   args['params_file'], args['profile'], overlays_dir())]}))
     if _flag(args['foxglove'], 'foxglove'):
         nodes.append(NodePlan(PACKAGE, 'foxglove_view', 'softmaint_foxglove_view',
                               {**common, 'port': _port(args['foxglove_port'], 'foxglove_port')}))
@@ -146,20 +146,18 @@ def plan(args: Dict[str, str]) -> List[NodePlan]:
 
 def profile_names() -> List[str]:
     """Application profiles shipped in config/profiles."""
-    return sorted(p.stem for p in (share_dir() / 'config' / 'profiles').glob('*.yaml'))
+    return sorted(p.stem for p in overlays_dir().glob('*.yaml'))
+
+
+def overlays_dir() -> Path:
+    """Directory of the profiles' parameter overlays."""
+    return share_dir() / 'config' / 'profiles'
 
 
 def params_files(args: Dict[str, str]) -> List[str]:
-    """Parameter files of every node, later ones overriding earlier ones."""
-    files = [args['params_file']]
-    if args['profile']:
-        overlay = share_dir() / 'config' / 'profiles' / f'{args["profile"]}.yaml'
-        if not overlay.is_file():
-            raise ValueError(f'profile:={args["profile"]!r} is not one of {profile_names()}')
-        files.append(str(overlay))
-    for path in files:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f'params_file {path} not found')
+    """Parameter files of every node, later ones overriding earlier ones, in the namespace."""
+    files = [str(path) for path in
+             parameter_files(args['params_file'], args['profile'], overlays_dir())]
     namespace = args['namespace'].strip('/')
     return [namespaced(path, namespace) for path in files] if namespace else files
 

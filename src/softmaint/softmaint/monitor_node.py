@@ -5,8 +5,8 @@ Subscribes to predictions, decisions and (from the sim robot) ground truth; logs
 prediction and every change of decision. When it stops it writes summary.json, timeline.png
 (urgency against truth, uncertainty, decisions over time), one close-up per injected fault
 (fault_N_HEAD_LABEL.png: predicted class, urgency, uncertainty and decisions around its onset)
-and summary.md, which embeds them, into `report_dir`. Given the suite's `params_file` (and the
-`profile` the agent runs), the summary also judges every decision, for as long as it held,
+and summary.md, which embeds them, into `report_dir`. Given the parameter files the agent runs
+with (`params_files`), the summary also judges every decision, for as long as it held,
 against the level the truth implies under the agent's thresholds.
 """
 import json
@@ -16,6 +16,7 @@ from typing import Tuple
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
 from softmaint_core.profiles import AGENT, agent_thresholds, load_parameter_files
@@ -25,8 +26,6 @@ from softmaint_core.timeline import (against_truth_lines, Decided, Predicted, Ti
 from softmaint_core.timeline_plot import plot_faults, plot_timeline
 from softmaint_interfaces.msg import GroundTruth, MaintenanceDecision, MaintenancePrediction
 from softmaint_ros.node_main import run_node
-
-from .bringup import params_files
 
 NODE_NAME = 'softmaint_monitor'
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -46,12 +45,15 @@ class Monitor(Node):
         self.declare_parameter('report_dir', 'reports/latest', ParameterDescriptor(
             description='directory of summary.json, summary.md and the figures',
             read_only=True))
-        self.declare_parameter('params_file', '', ParameterDescriptor(
-            description='the parameter file of the suite: the agent thresholds in it (as at '
-            'start; a later `ros2 param set` on the agent is not followed) judge the decisions '
-            "against the truth ('' = not judged)", read_only=True))
-        self.declare_parameter('profile', '', ParameterDescriptor(
-            description='application profile whose overlay the agent runs with', read_only=True))
+        # No default: an empty list would be read as a byte array.
+        self.declare_parameter('params_files', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+            description="the suite's parameter files as the agent reads them, later ones "
+            'overriding earlier ones (bringup passes the profile overlay after the base file): '
+            'the agent thresholds in them (as at start; a later `ros2 param set` on the agent '
+            'is not followed) judge the decisions against the truth (unset = not judged)',
+            read_only=True))
+        self.params_files = self.get_parameter_or(
+            'params_files', Parameter('params_files', value=[])).value
         self.thresholds = self._thresholds()
         self.timeline = Timeline()
         self.truth = None
@@ -60,7 +62,7 @@ class Monitor(Node):
         self.create_subscription(GroundTruth, topics.GROUND_TRUTH, self.on_truth, 10)
         if self.thresholds is not None:
             self.get_logger().info('ready; decisions judged against the truth with the agent '
-                                   f"thresholds of {self.get_parameter('params_file').value}")
+                                   f"thresholds of {', '.join(self.params_files)}")
         else:
             self.get_logger().info('ready; decisions not judged against the truth')
 
@@ -71,13 +73,10 @@ class Monitor(Node):
         A file the monitor cannot read this way (a wildcard or namespaced node key, which the
         agent itself accepts) leaves the decisions unjudged rather than stopping the run.
         """
-        params_file = self.get_parameter('params_file').value
-        if not params_file:
+        if not self.params_files:
             return None
         try:
-            files = params_files({'params_file': params_file, 'namespace': '',
-                                  'profile': self.get_parameter('profile').value})
-            return agent_thresholds(load_parameter_files(files)[AGENT])
+            return agent_thresholds(load_parameter_files(self.params_files)[AGENT])
         except (OSError, ValueError) as err:        # ProfileError is a ValueError
             self.get_logger().warning(f'decisions not judged against the truth: {err}')
             return None

@@ -17,7 +17,7 @@ config/softmaint.yaml). This module holds the part more than one package needs, 
 """
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 import yaml
 
@@ -84,6 +84,27 @@ def profile(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ProfileError(f'unknown profile {name!r}; known: {sorted(PROFILES)}') from None
+
+
+def parameter_files(params_file, profile_name: str, overlays: Path) -> List[Path]:
+    """
+    Parameter files the suite runs with: `params_file`, then the profile's overlay.
+
+    The overlay is `overlays/NAME.yaml`; the default profile ('' or 'default') has none.
+    Raises ProfileError for a profile without an overlay (naming the shipped ones) and
+    FileNotFoundError for a missing parameter file.
+    """
+    files = [Path(params_file)]
+    if profile_name not in ('', 'default'):
+        overlay = Path(overlays) / f'{profile_name}.yaml'
+        if not overlay.is_file():
+            shipped = sorted(p.stem for p in Path(overlays).glob('*.yaml'))
+            raise ProfileError(f'profile {profile_name!r} is not one of {shipped}')
+        files.append(overlay)
+    for path in files:
+        if not path.is_file():
+            raise FileNotFoundError(f'params_file {path} not found')
+    return files
 
 
 def flatten(mapping: dict, prefix: str = '') -> Dict[str, object]:

@@ -1,7 +1,7 @@
 """Profile catalogue and parameter-file merging (softmaint_core.profiles)."""
 import pytest
 from softmaint_core.profiles import (agent_actions, agent_thresholds, flatten, node_parameters,
-                                     profile, ProfileError, PROFILES)
+                                     parameter_files, profile, ProfileError, PROFILES)
 from softmaint_core.spec import ENVIRONMENT_FIELDS
 
 
@@ -27,3 +27,17 @@ def test_flatten_and_merge():
         node_parameters([('x', ['softmaint_agent'])])
     with pytest.raises(ProfileError, match=r"unknown parameters \['actions.colour'\]"):
         agent_actions({'actions.colour': 'red'})
+
+
+def test_parameter_files_put_the_profile_overlay_after_the_base_file(tmp_path):
+    base, overlays = tmp_path / 'softmaint.yaml', tmp_path / 'profiles'
+    overlays.mkdir()
+    base.write_text('{}\n')
+    (overlays / 'medical.yaml').write_text('{}\n')
+    assert parameter_files(base, 'medical', overlays) == [base, overlays / 'medical.yaml']
+    assert parameter_files(str(base), '', overlays) == [base]
+    assert parameter_files(base, 'default', overlays) == [base]
+    with pytest.raises(ProfileError, match=r"profile 'moon' is not one of \['medical'\]"):
+        parameter_files(base, 'moon', overlays)
+    with pytest.raises(FileNotFoundError, match='params_file .*none.yaml not found'):
+        parameter_files(tmp_path / 'none.yaml', 'medical', overlays)

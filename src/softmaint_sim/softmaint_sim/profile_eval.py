@@ -43,7 +43,7 @@ from softmaint_core.decisions import assess, ground_truth_action, point_action
 from softmaint_core.metrics import (decision_confusion, decision_metrics, head_metrics,
                                     urgency_metrics)
 from softmaint_core.profiles import (agent_actions, agent_thresholds, load_parameter_files,
-                                     student_of)
+                                     parameter_files, student_of)
 from softmaint_core.settings import ActionSettings, LEVELS, Thresholds
 from softmaint_core.signing import add_to_card, load_private_key, signature_path
 from softmaint_core.student import StudentModel
@@ -71,9 +71,7 @@ Policy = Tuple[Thresholds, ActionSettings]
 
 def profile_policy(config: Path, name: str) -> Policy:
     """Thresholds and action settings of profile `name` as the agent reads them."""
-    files = [config / 'softmaint.yaml']
-    if name != 'default':
-        files.append(config / 'profiles' / f'{name}.yaml')
+    files = parameter_files(config / 'softmaint.yaml', name, config / 'profiles')
     agent = load_parameter_files(files)['softmaint_agent']
     return agent_thresholds(agent), agent_actions(agent)
 
