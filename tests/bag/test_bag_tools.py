@@ -17,7 +17,8 @@ def _subscribe(context, topics):
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import JointState
     from softmaint_interfaces.msg import TactileArray
-    types = {'/joint_states': JointState, '/tactile': TactileArray, '/clock': Clock}
+    types = {'/joint_states': JointState, '/tactile': TactileArray, '/clock': Clock,
+             '/tactile_replayed': TactileArray}
     node = Node('bag_test_listener', context=context)
     received = {t: [] for t in topics}
     for topic in topics:
@@ -55,6 +56,17 @@ def test_topic_selection_and_start_offset(tmp_path, ros_context, spawn):
     assert spin_until(executor, lambda: len(received['/tactile']) == 10, 30.0)
     assert [m.data[0] for m in received['/tactile']] == list(range(10, 20))
     assert received['/joint_states'] == []
+    node.destroy_node()
+
+
+def test_ros_arguments_reach_the_players_node(tmp_path, ros_context, spawn):
+    """--ros-args are ROS's (a topic remapping here), not options the player refuses."""
+    bags.write_bag(tmp_path / 'bag', 'mcap', count=5, period=0.05)
+    node, executor, received = _subscribe(ros_context, ['/tactile_replayed'])
+    spawn([*PLAYER, str(tmp_path / 'bag'), '--rate', '10', '--topics', '/tactile',
+           '--wait-for-subscribers', '20', '--ros-args', '-r', '/tactile:=/tactile_replayed'])
+    assert spin_until(executor, lambda: len(received['/tactile_replayed']) == 5, 30.0)
+    assert [m.data[0] for m in received['/tactile_replayed']] == list(range(5))
     node.destroy_node()
 
 

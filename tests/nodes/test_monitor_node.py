@@ -106,6 +106,8 @@ def test_monitor_judges_decisions_against_the_truth(ros_context, spawn, tmp_path
                  [105.1, 105.2, 105.3], 'puncture_leak')
     decision.publish(_decision(107.0, 'schedule_maintenance', 'schedule_maintenance'))
     lines.wait_for('DECISION SCHEDULE_MAINTENANCE')
+    prediction.publish(MaintenancePrediction())      # malformed: skipped, the run goes on
+    lines.wait_for('prediction skipped: 0 fatigue and 0 damage probabilities')
     prediction.publish(_prediction(110.0))     # the run ends at its last prediction
     lines.wait_for('predicted')
     node.destroy_node()

@@ -1,12 +1,10 @@
 """Messages of the maintenance agent: decisions, assistance requests, log entries."""
-from typing import List
-
 from builtin_interfaces.msg import Time as TimeMsg
-from diagnostic_msgs.msg import KeyValue
 from softmaint_core.agent import OpenRequest
 from softmaint_core.decisions import Decision
 from softmaint_core.maintenance_log import Entry
 from softmaint_interfaces.msg import AssistanceRequest, MaintenanceDecision, MaintenanceLogEntry
+from softmaint_ros.diagnostics import key_values
 from softmaint_ros.stamps import time_msg
 
 
@@ -19,14 +17,8 @@ def decision_msg(decision: Decision, stamp: TimeMsg, prediction_stamp: TimeMsg,
                               request_id=decision.request_id, model_id=model_id,
                               prediction_stamp=prediction_stamp)
     msg.header.stamp = stamp
-    msg.evidence = [KeyValue(key=key, value=value)
-                    for key, value in {**decision.evidence, 'basis': decision.basis}.items()]
+    msg.evidence = key_values({**decision.evidence, 'basis': decision.basis})
     return msg
-
-
-def key_values(mapping: dict) -> List[KeyValue]:
-    """Return diagnostic_msgs/KeyValue pairs of a mapping, values as text."""
-    return [KeyValue(key=str(key), value=str(value)) for key, value in mapping.items()]
 
 
 def request_msg(request: OpenRequest, model_id: str) -> AssistanceRequest:

@@ -31,7 +31,6 @@ from rclpy.action import CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
 from softmaint_core.agent import (AgentCore, AgentSettings, safe_action_of, SAFE_ACTIONS, Step,
                                   WATCHDOG_TICK)
@@ -39,22 +38,23 @@ from softmaint_core.inputs import (ACKNOWLEDGE_REASONS, check_acknowledgement,
                                    check_inspect_goal, check_list_request, INSPECT_REASONS,
                                    LIST_REQUESTS_REASONS, PREDICTION_REASONS,
                                    prediction_summary, RejectCounts, Rejected, StreamOrder)
+from softmaint_core.inspection import aggregate
 from softmaint_core.maintenance_log import DEFAULT_PATH, LogError, MaintenanceLog, RequestError
 from softmaint_core.settings import Action, ActionSettings, Thresholds
 from softmaint_interfaces.action import Inspect
 from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction
 from softmaint_interfaces.srv import AcknowledgeAssistance, ListAssistanceRequests
 from softmaint_ros.audited_action_server import AuditedActionServer
+from softmaint_ros.diagnostics import declare_diagnostics_parameters, hardware_id, key_values
 from softmaint_ros.node_main import run_node
+from softmaint_ros.qos import LATCHED
 from std_msgs.msg import Float32
 from std_srvs.srv import Trigger
 
-from .agent_messages import decision_msg, key_values, log_entry_msg, request_msg
+from .agent_messages import decision_msg, log_entry_msg, request_msg
 from .inspection_action import Inspection, inspection_result, partial_result
 
 NODE_NAME = 'softmaint_agent'
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 THRESHOLD_PREFIX = 'thresholds.'
 ACTIONS_PREFIX = 'actions.'
 # How long an inspection waits for the next prediction before checking cancel and time [s].
@@ -160,31 +160,24 @@ class AgentNode(Node):
         self.declare_parameter('decision_period', 1.0, ParameterDescriptor(
             description='period of republishing the current decision [s]', read_only=True,
             floating_point_range=[FloatingPointRange(from_value=0.05, to_value=3600.0)]))
-        self.declare_parameter('diagnostics_period', 1.0, ParameterDescriptor(
-            description='period of the /diagnostics status [s]', read_only=True,
-            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=60.0)]))
+        declare_diagnostics_parameters(self)
         self.declare_parameter('max_inspection_duration', 600.0, ParameterDescriptor(
             description='longest inspection a goal may ask for [s]',
             floating_point_range=[FloatingPointRange(from_value=1.0, to_value=86400.0)]))
 
-    def _read_thresholds(self, changes=()) -> Thresholds:
-        values = {spec.name: self.get_parameter(THRESHOLD_PREFIX + spec.name).value
-                  for spec in fields(Thresholds)}
-        values.update({p.name[len(THRESHOLD_PREFIX):]: p.value for p in changes
-                       if p.name.startswith(THRESHOLD_PREFIX)})
-        return Thresholds.from_mapping(values)
-
-    def _read_actions(self, changes=()) -> ActionSettings:
-        values = {spec.name: self.get_parameter(ACTIONS_PREFIX + spec.name).value
-                  for spec in fields(ActionSettings)}
-        values.update({p.name[len(ACTIONS_PREFIX):]: p.value for p in changes
-                       if p.name.startswith(ACTIONS_PREFIX)})
-        return ActionSettings.from_mapping(values)
+    def _read_group(self, prefix: str, cls, changes=()):
+        """Thresholds or ActionSettings (`cls`) from the `prefix`ed parameters and `changes`."""
+        values = {spec.name: self.get_parameter(prefix + spec.name).value
+                  for spec in fields(cls)}
+        values.update({p.name[len(prefix):]: p.value for p in changes
+                       if p.name.startswith(prefix)})
+        return cls.from_mapping(values)
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         try:
-            self._read_thresholds(parameters)           # ThresholdError is a ValueError
-            self._read_actions(parameters)
+            # ThresholdError is a ValueError
+            self._read_group(THRESHOLD_PREFIX, Thresholds, parameters)
+            self._read_group(ACTIONS_PREFIX, ActionSettings, parameters)
             for parameter in parameters:
                 if parameter.name == 'stale_action':
                     safe_action_of(parameter.value)
@@ -195,7 +188,8 @@ class AgentNode(Node):
     def _apply_parameters(self, parameters) -> None:
         """Take accepted values (also at start-up, where nothing validated them yet)."""
         self._core.settings = AgentSettings(
-            thresholds=self._read_thresholds(), actions=self._read_actions(),
+            thresholds=self._read_group(THRESHOLD_PREFIX, Thresholds),
+            actions=self._read_group(ACTIONS_PREFIX, ActionSettings),
             stale_timeout=self.get_parameter('stale_timeout').value,
             startup_grace=self.get_parameter('startup_grace').value,
             stale_action=safe_action_of(self.get_parameter('stale_action').value))
@@ -428,10 +422,11 @@ class AgentNode(Node):
                     goal_handle.canceled()
                     return partial_result(seen, elapsed, 'canceled')
                 if len(seen) > seen_before:
+                    running = aggregate(seen)
                     goal_handle.publish_feedback(Inspect.Feedback(
                         windows_seen=len(seen), elapsed=elapsed,
-                        running_urgency=sum(s.urgency for s in seen) / len(seen),
-                        running_uncertainty=sum(s.uncertainty for s in seen) / len(seen)))
+                        running_urgency=running.urgency,
+                        running_uncertainty=running.uncertainty))
                 if elapsed >= goal.duration:
                     break
             if len(seen) < goal.min_windows:
@@ -458,8 +453,7 @@ class AgentNode(Node):
     # ------------------------------------------------------------------ diagnostics
 
     def _publish_diagnostics(self) -> None:
-        # hardware_id names the robot, as ingestion's do: several robots share /diagnostics
-        status = DiagnosticStatus(name=f'{NODE_NAME}: policy', hardware_id=self.get_namespace())
+        status = DiagnosticStatus(name=f'{NODE_NAME}: policy', hardware_id=hardware_id(self))
         core = self._core
         action = core.current.action.label if core.current else 'none yet'
         now = self._now()

@@ -23,6 +23,7 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from softmaint_core.profiles import parameter_files, student_of
+from softmaint_ros.children import child_env
 import yaml
 
 PACKAGE = 'softmaint'
@@ -237,12 +238,9 @@ class Runner:
 
     def start(self) -> None:
         """Start every node; output is line-buffered through a pipe."""
-        env = dict(os.environ, PYTHONUNBUFFERED='1')
-        # The ROS 2 wheels' bootstrap guard must not leak into the children (they re-execute).
-        env.pop('_ROS_WHEELS_BOOTSTRAP_COMPLETE', None)
         for node, cmd in zip(self.nodes, self.commands):
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    env=env, text=True, bufsize=1, start_new_session=True)
+                                    env=child_env(), text=True, bufsize=1, start_new_session=True)
             self.procs.append(proc)
             self.selector.register(proc.stdout, selectors.EVENT_READ, node.name)
             print(f'[bringup] started {node.name} (pid {proc.pid})', flush=True)

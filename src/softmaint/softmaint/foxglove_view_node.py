@@ -26,8 +26,7 @@ from foxglove.channels import RawImageChannel
 from foxglove.messages import RawImage, Timestamp
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
-                       ReliabilityPolicy)
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from softmaint_core import live_view, topics
@@ -35,10 +34,9 @@ from softmaint_core.image import ImageError
 from softmaint_core.window import InputError
 from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction, TactileArray
 from softmaint_ros.node_main import run_node
+from softmaint_ros.qos import LATCHED
 
 NODE_NAME = 'softmaint_foxglove_view'
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # ROS source -> (message type, topic, QoS, the streams it feeds)
 SOURCES = {
     'camera': (Image, topics.CAMERA, qos_profile_sensor_data, ('camera',)),
@@ -63,7 +61,7 @@ class FoxgloveViewNode(Node):
 
     def __init__(self):
         super().__init__(NODE_NAME)
-        self._server = None   # until it starts; shutdown destroys the node if __init__ raised
+        self._server = None   # until it starts, last in __init__ (destroy_node stops it)
         self._declare_parameters()
         streams = list(self.get_parameter('streams').value)
         unknown = sorted(set(streams) - set(STREAMS))

@@ -15,10 +15,9 @@ windows and refused reloads by reason (`rejected.window.<reason>`,
 """
 from collections import deque
 from pathlib import Path
-from typing import Sequence, Tuple
+from typing import Sequence
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
@@ -28,12 +27,14 @@ from rclpy.time import Time
 from softmaint_core import topics
 from softmaint_core.inputs import (brief, model_path, RejectCounts, Rejected, RELOAD_REASONS,
                                    window_feeds, WINDOW_REASONS, WindowStream)
+from softmaint_core.metrics import percentiles
 from softmaint_core.postprocess import Prediction
 from softmaint_core.signing import (DEVELOPMENT_KEY_ID, key_id, load_public_key,
                                     SignatureError)
 from softmaint_core.student import ModelError, StudentModel
 from softmaint_interfaces.msg import MaintenancePrediction, ReconstructedModality, SensorWindow
 from softmaint_interfaces.srv import ReloadModel
+from softmaint_ros.diagnostics import declare_diagnostics_parameters, hardware_id, key_values
 from softmaint_ros.node_main import run_node
 
 from .bringup import model_for, share_dir
@@ -75,13 +76,6 @@ def prediction_msg(window: SensorWindow, model: StudentModel, prediction: Predic
     return msg
 
 
-def percentiles(samples: Sequence[float]) -> Tuple[float, float, float]:
-    """Return p50, p95 and p99 of samples (NaN when there are none)."""
-    if not samples:
-        return (float('nan'),) * 3
-    return tuple(float(v) for v in np.percentile(np.asarray(samples), [50, 95, 99]))
-
-
 class InferenceNode(Node):
     """Publishes the student's prediction for every sensor window."""
 
@@ -108,9 +102,7 @@ class InferenceNode(Node):
             description='diagnostics warn when the p99 window-to-prediction latency exceeds '
                         'this [ms]',
             floating_point_range=[FloatingPointRange(from_value=1.0, to_value=60000.0)]))
-        self.declare_parameter('diagnostics_period', 1.0, ParameterDescriptor(
-            description='period of the /diagnostics status [s]', read_only=True,
-            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=60.0)]))
+        declare_diagnostics_parameters(self)
 
         self._threads = self.get_parameter('threads').value
         key_path = self.get_parameter('model_public_key').value
@@ -227,17 +219,16 @@ class InferenceNode(Node):
         latency = percentiles(self._latency_ms)
         inference = percentiles(self._inference_ms)
         dropped = self._counts['dropped_spec_mismatch'] + self._counts['dropped_malformed']
-        # hardware_id names the robot, as ingestion's do: several robots share /diagnostics
-        status = DiagnosticStatus(name=f'{NODE_NAME}: model', hardware_id=self.get_namespace())
+        status = DiagnosticStatus(name=f'{NODE_NAME}: model', hardware_id=hardware_id(self))
         if dropped > self._dropped_reported:
             status.level = DiagnosticStatus.WARN
             status.message = f'{dropped - self._dropped_reported} windows dropped'
             self._dropped_reported = dropped
         elif self._last_refusal:
             status.level, status.message = DiagnosticStatus.WARN, self._last_refusal
-        elif latency[2] > self.get_parameter('warn_latency_ms').value:
+        elif latency['p99'] > self.get_parameter('warn_latency_ms').value:
             status.level = DiagnosticStatus.WARN
-            status.message = f'p99 latency {latency[2]:.1f} ms'
+            status.message = f"p99 latency {latency['p99']:.1f} ms"
         else:
             status.level, status.message = DiagnosticStatus.OK, 'serving'
         values = {'model_id': model.meta.model_id, 'model_sha256': model.meta.sha256,
@@ -246,10 +237,10 @@ class InferenceNode(Node):
                   'trusted_key_id': self._key_id, 'last_refused_reload': self._last_refusal,
                   **{key: str(count) for key, count in self._counts.items()},
                   'dropped_windows': str(dropped), **self._rejects.values()}
-        for name, triple in (('latency_ms', latency), ('inference_ms', inference)):
-            for label, value in zip(('p50', 'p95', 'p99'), triple):
-                values[f'{name}_{label}'] = f'{value:.3f}'
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        for name, stats in (('latency_ms', latency), ('inference_ms', inference)):
+            for label in ('p50', 'p95', 'p99'):
+                values[f'{name}_{label}'] = f'{stats[label]:.3f}'
+        status.values = key_values(values)
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics.publish(array)

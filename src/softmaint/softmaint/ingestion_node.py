@@ -41,17 +41,16 @@ import functools
 from pathlib import Path
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                SetParametersResult)
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import Image
 from softmaint_core import topics
 from softmaint_core.image import (array_to_image, check_layout, ENCODINGS, image_msg_to_rgb,
                                   to_rgb_float)
@@ -61,9 +60,11 @@ from softmaint_core.metadata import MetadataError, ModelMetadata
 from softmaint_core.spec import SpecError
 from softmaint_core.window import (HealthConfig, InputError, REJECT_REASONS, Status,
                                    WindowAssembler)
-from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, ModalityTensor,
-                                      SensorWindow, TactileArray)
+from softmaint_interfaces.msg import ModalityTensor, SensorWindow
+from softmaint_ros.diagnostics import declare_diagnostics_parameters, hardware_id, key_values
+from softmaint_ros.message_types import message_class
 from softmaint_ros.node_main import run_node
+from softmaint_ros.parameters import descriptor
 from softmaint_ros.stamps import time_msg
 
 from .bringup import model_for
@@ -75,13 +76,8 @@ HEALTH_PARAMETERS = ('stale_timeout', 'stale_periods', 'frozen_epsilon', 'frozen
 FRAME_PREFIX = 'expected_frame_ids.'
 
 # source -> (message type, topic)
-SUBSCRIPTIONS = {
-    'camera': (Image, topics.CAMERA),
-    'tactile': (TactileArray, topics.TACTILE),
-    'joint_states': (JointState, topics.JOINT_STATES),
-    'actuation': (ActuatorState, topics.ACTUATION),
-    'environment': (EnvironmentReading, topics.ENVIRONMENT),
-}
+SUBSCRIPTIONS = {source: (message_class(msgtype), topic)
+                 for source, (msgtype, topic) in topics.SENSORS.items()}
 
 
 def cv_bridge_decoder():
@@ -188,10 +184,6 @@ class IngestionNode(Node):
         return frozenset(fitted) & frozenset(read_by_model)
 
     def _declare_parameters(self) -> None:
-        def number(description, low, high, step=0.0):
-            return ParameterDescriptor(description=description, floating_point_range=[
-                FloatingPointRange(from_value=low, to_value=high, step=step)])
-
         default = str(model_for().with_suffix('.json'))
         self.declare_parameter('model_metadata', default, ParameterDescriptor(
             description='model metadata JSON; its input spec sets window, hop, shapes and '
@@ -202,44 +194,42 @@ class IngestionNode(Node):
                         'instead of STALE', read_only=True))
         self.declare_parameter('frame_id', 'base_link', ParameterDescriptor(
             description='frame_id of the published windows'))
-        self.declare_parameter('hardware_id', '', ParameterDescriptor(
-            description='hardware_id of the diagnostics (default: the node namespace)'))
         self.declare_parameter('joint_names', list(topics.BEND_JOINTS), ParameterDescriptor(
             description='joint_states names of the bend sensors, in proprio order',
             read_only=True))
         self.declare_parameter('actuator_names', list(topics.ACTUATORS), ParameterDescriptor(
             description='actuation names of the actuators, in proprio order', read_only=True))
         defaults = HealthConfig()
-        self.declare_parameter('stale_timeout', defaults.stale_timeout, number(
+        self.declare_parameter('stale_timeout', defaults.stale_timeout, descriptor(
             'a sensor silent this long [s] (or stale_periods periods, if longer) is STALE',
-            0.0, 60.0))
-        self.declare_parameter('stale_periods', defaults.stale_periods, number(
-            'silence in nominal sample periods of the modality before STALE', 0.1, 100.0))
-        self.declare_parameter('frozen_epsilon', defaults.frozen_epsilon, number(
-            'largest change that counts as no change (FROZEN detection)', 0.0, 1e3))
-        self.declare_parameter('frozen_min_samples', defaults.frozen_min_samples,
-                               ParameterDescriptor(
-                                   description='equal samples needed to call a sensor FROZEN',
-                                   integer_range=[IntegerRange(from_value=2, to_value=100000,
-                                                               step=1)]))
-        self.declare_parameter('max_future_stamp', defaults.max_future_stamp, number(
-            'stamps further ahead of the node clock than this [s] are rejected', 0.0, 60.0))
-        self.declare_parameter('max_reject_fraction', defaults.max_reject_fraction, number(
-            'a sensor with more rejects than this fraction of a window is INVALID', 0.0, 0.99))
-        self.declare_parameter('min_coverage', defaults.min_coverage, number(
-            "a sensor with samples in fewer of the window's time steps is STALE", 0.0, 1.0))
-        self.declare_parameter('max_training_std', defaults.max_training_std, number(
+            floats=(0.0, 60.0)))
+        self.declare_parameter('stale_periods', defaults.stale_periods, descriptor(
+            'silence in nominal sample periods of the modality before STALE',
+            floats=(0.1, 100.0)))
+        self.declare_parameter('frozen_epsilon', defaults.frozen_epsilon, descriptor(
+            'largest change that counts as no change (FROZEN detection)', floats=(0.0, 1e3)))
+        self.declare_parameter('frozen_min_samples', defaults.frozen_min_samples, descriptor(
+            'equal samples needed to call a sensor FROZEN', ints=(2, 100000)))
+        self.declare_parameter('max_future_stamp', defaults.max_future_stamp, descriptor(
+            'stamps further ahead of the node clock than this [s] are rejected',
+            floats=(0.0, 60.0)))
+        self.declare_parameter('max_reject_fraction', defaults.max_reject_fraction, descriptor(
+            'a sensor with more rejects than this fraction of a window is INVALID',
+            floats=(0.0, 0.99)))
+        self.declare_parameter('min_coverage', defaults.min_coverage, descriptor(
+            "a sensor with samples in fewer of the window's time steps is STALE",
+            floats=(0.0, 1.0)))
+        self.declare_parameter('max_training_std', defaults.max_training_std, descriptor(
             "a value further from the model's training mean than this many training standard "
             'deviations is outside what the model was trained on (diagnostics WARN; still used)',
-            1e-3, 1e9))
+            floats=(1e-3, 1e9)))
         for source in SUBSCRIPTIONS:
             self.declare_parameter(FRAME_PREFIX + source, '', ParameterDescriptor(
                 description=f'header.frame_id that {source} messages must carry; others are '
                             "rejected (reason frame_id). '' = any"))
-        self.declare_parameter('diagnostics_period', 1.0, number(
-            'period of the /diagnostics messages [s]', 0.05, 60.0))
-        self.declare_parameter('log_throttle', 5.0, number(
-            'at most one rejection log per sensor this often [s]', 0.0, 3600.0))
+        declare_diagnostics_parameters(self)
+        self.declare_parameter('log_throttle', 5.0, descriptor(
+            'at most one rejection log per sensor this often [s]', floats=(0.0, 3600.0)))
 
     def _health_config(self, overrides=()) -> HealthConfig:
         values = {name: self.get_parameter(name).value for name in HEALTH_PARAMETERS}
@@ -359,7 +349,7 @@ class IngestionNode(Node):
 
     def _publish_diagnostics(self) -> None:
         health = self.assembler.health(self._now())
-        hardware = self.get_parameter('hardware_id').value or self.get_namespace()
+        hardware = hardware_id(self)
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [_diagnostic(f'{self.get_name()}: {name}', hardware, item,
@@ -415,7 +405,7 @@ def _diagnostic(name: str, hardware_id: str, health, timeout: float,
         level = DiagnosticStatus.WARN if level == DiagnosticStatus.OK else level
     return DiagnosticStatus(level=level, name=name, hardware_id=hardware_id,
                             message=message,
-                            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+                            values=key_values(values))
 
 
 def main(args=None):

@@ -3,7 +3,7 @@ import threading
 from typing import List, Tuple
 
 from softmaint_core.decisions import Decision, PredictionSummary
-from softmaint_core.inspection import considered_decision
+from softmaint_core.inspection import aggregate, considered_decision
 from softmaint_core.settings import ActionSettings, DEFAULT_ACTIONS, Thresholds
 from softmaint_interfaces.action import Inspect
 
@@ -31,13 +31,12 @@ class Inspection:
 def inspection_numbers(summaries: List[PredictionSummary],
                        elapsed: float) -> Tuple[Inspect.Result, str]:
     """Fill the result numbers over `summaries` (at least one); return them and a sentence."""
-    n = len(summaries)
-    result = Inspect.Result(windows_seen=n)
-    result.mean_urgency = sum(s.urgency for s in summaries) / n
-    result.max_urgency = max(s.urgency for s in summaries)
-    result.mean_uncertainty = sum(s.uncertainty for s in summaries) / n
-    result.fatigue_probs = [sum(p) / n for p in zip(*(s.fatigue_probs for s in summaries))]
-    result.damage_probs = [sum(p) / n for p in zip(*(s.damage_probs for s in summaries))]
+    n, means = len(summaries), aggregate(summaries)
+    result = Inspect.Result(windows_seen=n, mean_urgency=means.urgency,
+                            max_urgency=max(s.urgency for s in summaries),
+                            mean_uncertainty=means.uncertainty,
+                            fatigue_probs=list(means.fatigue_probs),
+                            damage_probs=list(means.damage_probs))
     fatigue = max(zip(result.fatigue_probs, summaries[0].fatigue_classes))
     damage = max(zip(result.damage_probs, summaries[0].damage_classes))
     text = (f'Inspected {n} windows over {elapsed:.1f} s: urgency {result.mean_urgency:.2f} '

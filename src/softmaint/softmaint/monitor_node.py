@@ -17,8 +17,8 @@ import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from softmaint_core import topics
+from softmaint_core.messages import stamp_seconds
 from softmaint_core.profiles import AGENT, agent_thresholds, load_parameter_files
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_core.timeline import (against_truth_lines, Decided, Predicted, Timeline,
@@ -26,15 +26,9 @@ from softmaint_core.timeline import (against_truth_lines, Decided, Predicted, Ti
 from softmaint_core.timeline_plot import plot_faults, plot_timeline
 from softmaint_interfaces.msg import GroundTruth, MaintenanceDecision, MaintenancePrediction
 from softmaint_ros.node_main import run_node
+from softmaint_ros.qos import LATCHED
 
 NODE_NAME = 'softmaint_monitor'
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-def seconds(stamp) -> float:
-    """builtin_interfaces/Time -> float seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class Monitor(Node):
@@ -84,14 +78,21 @@ class Monitor(Node):
     def on_truth(self, msg: GroundTruth) -> None:
         """Record ground truth."""
         self.truth = msg
-        self.timeline.truth.append(Truth(seconds(msg.header.stamp), msg.fatigue_level,
+        self.timeline.truth.append(Truth(stamp_seconds(msg.header.stamp), msg.fatigue_level,
                                          msg.damage_type, msg.urgency))
 
     def on_prediction(self, msg: MaintenancePrediction) -> None:
         """Record a prediction and show it next to the truth."""
+        if (len(msg.fatigue_probs), len(msg.damage_probs)) != (len(FATIGUE_LEVELS),
+                                                               len(DAMAGE_TYPES)):
+            self.get_logger().warning(
+                f'prediction skipped: {len(msg.fatigue_probs)} fatigue and '
+                f'{len(msg.damage_probs)} damage probabilities where the taxonomy has '
+                f'{len(FATIGUE_LEVELS)} and {len(DAMAGE_TYPES)}', throttle_duration_sec=5.0)
+            return
         fatigue, damage = int(np.argmax(msg.fatigue_probs)), int(np.argmax(msg.damage_probs))
         self.timeline.predictions.append(Predicted(
-            seconds(msg.header.stamp), fatigue, damage, msg.urgency, msg.uncertainty))
+            stamp_seconds(msg.header.stamp), fatigue, damage, msg.urgency, msg.uncertainty))
         truth = ''
         if self.truth is not None:
             truth = (f' | truth {FATIGUE_LEVELS[self.truth.fatigue_level]:>6} '
@@ -107,7 +108,7 @@ class Monitor(Node):
         """Record a decision; show it when it changes."""
         last = self.timeline.decisions[-1].action if self.timeline.decisions else None
         level = next((kv.value for kv in msg.evidence if kv.key == 'level'), '')
-        self.timeline.decisions.append(Decided(seconds(msg.header.stamp), msg.action_name,
+        self.timeline.decisions.append(Decided(stamp_seconds(msg.header.stamp), msg.action_name,
                                                level))
         if msg.action_name != last:
             self.get_logger().info(f'DECISION {msg.action_name.upper()} '
@@ -156,10 +157,10 @@ def summary_markdown(summary: dict, figures=()) -> str:
 
 
 def write_report(node: Monitor) -> None:
-    """Write the run's summary and plot, and print the summary."""
+    """Write the run's summary and plot, and log the summary."""
     out, summary = node.write_report()
-    print(summary_markdown(summary), flush=True)
-    print(f'report: {out}/summary.md (with its figures)', flush=True)
+    node.get_logger().info(f'{summary_markdown(summary)}\nreport: {out}/summary.md (with its '
+                           'figures)')
 
 
 def main(args=None):

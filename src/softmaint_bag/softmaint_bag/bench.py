@@ -19,10 +19,10 @@ import tempfile
 
 import numpy as np
 import rclpy
+from softmaint_ros.children import child_env
 
 from .evaluate import evaluate, load_params
-from .live_replay import (child_env, CLOCK_SETTLE, Listener, play, replay_params,
-                          suite_command)
+from .live_replay import CLOCK_SETTLE, Listener, play, replay_params, suite_command
 
 
 def live_run(bag: Path, model: Path, params: Path, rate: float, bag_seconds: float,

@@ -29,14 +29,8 @@ import yaml
 
 from .reading import Bag, BagError
 
-# source -> (message type, topic relative to the robot namespace); as the ingestion node reads.
-SENSORS = {
-    'camera': ('sensor_msgs/msg/Image', topics.CAMERA),
-    'tactile': ('softmaint_interfaces/msg/TactileArray', topics.TACTILE),
-    'joint_states': ('sensor_msgs/msg/JointState', topics.JOINT_STATES),
-    'actuation': ('softmaint_interfaces/msg/ActuatorState', topics.ACTUATION),
-    'environment': ('softmaint_interfaces/msg/EnvironmentReading', topics.ENVIRONMENT),
-}
+# (message type, topic relative to the robot namespace) of the sim's ground truth; the
+# sensors' are topics.SENSORS, as the ingestion node reads them.
 TRUTH = ('softmaint_interfaces/msg/GroundTruth', topics.GROUND_TRUTH)
 
 
@@ -149,7 +143,7 @@ def _topic_name(namespace: str, relative: str) -> str:
 def plan_topics(bag: Bag, namespace: str) -> Tuple[Dict[str, str], List[str], List[str]]:
     """Return bag topic -> source (or 'truth'), the missing sensor topics, the ignored ones."""
     wanted = {_topic_name(namespace, t): (source, msgtype)
-              for source, (msgtype, t) in SENSORS.items()}
+              for source, (msgtype, t) in topics.SENSORS.items()}
     wanted[_topic_name(namespace, TRUTH[1])] = ('truth', TRUTH[0])
     found = bag.topics
     for name, topic in found.items():

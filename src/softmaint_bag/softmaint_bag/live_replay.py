@@ -7,7 +7,6 @@ waits until the suite is connected, plays the bag with softmaint-play --clock an
 predictions (by window stamp) and decisions.
 """
 from dataclasses import dataclass, field
-import os
 from pathlib import Path
 import subprocess
 import sys
@@ -15,11 +14,11 @@ import time
 from typing import Dict, List
 
 from softmaint_core import topics
+from softmaint_ros.children import child_env
 import yaml
 
-from .evaluate import SENSORS
 
-SENSOR_TOPICS = ['/' + topic for _, topic in SENSORS.values()]
+SENSOR_TOPICS = ['/' + topic for _, topic in topics.SENSORS.values()]
 # /clock ticks per bag second and the pause before and after each (softmaint-play): the suite
 # takes what was recorded before a tick before its clock reaches it, and runs its timers due at
 # the tick before later messages arrive, as long as it keeps up (on a busy machine: pause more,
@@ -101,13 +100,6 @@ class Listener:
         """Destroy the node."""
         self.executor.shutdown()
         self.node.destroy_node()
-
-
-def child_env() -> Dict[str, str]:
-    """Environment for child processes (the ROS wheels' bootstrap guard must not leak)."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    env.pop('_ROS_WHEELS_BOOTSTRAP_COMPLETE', None)
-    return env
 
 
 def suite_command(model: Path, params: Path) -> List[str]:

@@ -16,7 +16,6 @@ end is not in that window. As long as the subscribers keep up (2 S < 1 / (HZ * r
 is deterministic; offline evaluation uses the same rule.
 """
 import argparse
-import importlib
 import sys
 import time
 
@@ -25,21 +24,14 @@ from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.utilities import remove_ros_args
 from rosgraph_msgs.msg import Clock
+from softmaint_ros.message_types import message_class
 
 from .reading import Bag, BagError
 
 # Seconds a subscriber needs to match a publisher that already matched it (DDS discovery).
 DISCOVERY_SETTLE = 0.3
-
-
-def message_class(msgtype: str):
-    """Return the Python class of a ROS 2 type name like 'sensor_msgs/msg/Image', or None."""
-    package, kind, name = msgtype.split('/')
-    try:
-        return getattr(importlib.import_module(f'{package}.{kind}'), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 class BagPlayer(Node):
@@ -161,8 +153,9 @@ def parse_args(argv):
 
 def main(args=None):
     """Entry point of softmaint-play."""
-    options = parse_args(sys.argv[1:] if args is None else args)
-    rclpy.init()
+    argv = sys.argv if args is None else ['softmaint-play', *args]
+    options = parse_args(remove_ros_args(argv)[1:])
+    rclpy.init(args=argv)       # --ros-args (remapping, log level) reach the node
     node = None
     try:
         with Bag(options.bag) as bag:

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 import sys
 import time
+from typing import Optional
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -23,8 +24,7 @@ from rclpy.utilities import remove_ros_args
 from rosbags.rosbag2 import StoragePlugin, Writer
 from softmaint_core.bagtypes import typestore
 from softmaint_core.shutdown import spin_until_stopped, stop_on_signals
-
-from .player_node import message_class
+from softmaint_ros.message_types import message_class
 
 
 class BagRecorder(Node):
@@ -78,6 +78,18 @@ def drain(executor, node: BagRecorder, quiet_spins: int = 3) -> None:
             0, sum(node.counts.values()))
 
 
+def _close(node: Optional[BagRecorder]) -> None:
+    """Finish the bag, then release the node and the context even if finishing failed."""
+    try:
+        if node is not None:
+            node.close()
+            print(f'recorded {node.counts}', flush=True)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
 def main(args=None):
     """Entry point of softmaint-record."""
     parser = argparse.ArgumentParser(prog='softmaint-record', description=__doc__.split('\n\n')[0])
@@ -95,23 +107,21 @@ def main(args=None):
     # flag, so no exception lands in the middle of writing a message.
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     stop = stop_on_signals()
-    node = BagRecorder(options.out, options.topics, options.best_effort)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    print(f'recording to {options.out}', flush=True)
-    deadline = time.monotonic() + options.duration if options.duration else float('inf')
+    node = None
     try:
-        spin_until_stopped(executor, stop, until=lambda: time.monotonic() >= deadline,
-                           period=0.1)
-    except ExternalShutdownException:
-        pass
-    try:
+        node = BagRecorder(options.out, options.topics, options.best_effort)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        print(f'recording to {options.out}', flush=True)
+        deadline = time.monotonic() + options.duration if options.duration else float('inf')
+        try:
+            spin_until_stopped(executor, stop, until=lambda: time.monotonic() >= deadline,
+                               period=0.1)
+        except ExternalShutdownException:
+            pass
         drain(executor, node)
     finally:
-        node.close()
-        print(f'recorded {node.counts}', flush=True)
-        node.destroy_node()
-        rclpy.try_shutdown()
+        _close(node)
     return 0
 
 

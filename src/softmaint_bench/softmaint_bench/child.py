@@ -1,6 +1,5 @@
 """Child processes of the benchmark: their output collected, their environment."""
 import json
-import os
 from pathlib import Path
 import re
 import signal
@@ -8,6 +7,8 @@ import subprocess
 import threading
 import time
 from typing import Dict, List, Optional
+
+from softmaint_ros.children import child_env as ros_child_env
 
 
 class Child:
@@ -81,8 +82,7 @@ class Child:
 
 def child_env(dds_profile: Optional[Path]) -> Dict[str, str]:
     """Environment of the children: ours, with `dds_profile` (or none), without the guard."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    env.pop('_ROS_WHEELS_BOOTSTRAP_COMPLETE', None)
+    env = ros_child_env()
     env.pop('FASTDDS_DEFAULT_PROFILES_FILE', None)
     if dds_profile is not None:
         env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(dds_profile)

@@ -1,11 +1,9 @@
-"""What the benchmark measures: percentiles, process and machine usage, window loss, latency."""
+"""What the benchmark measures: process and machine usage, window loss, latency."""
 from collections import Counter
 import math
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
-
-import numpy as np
 
 from .probe import WindowRecord
 
@@ -22,15 +20,6 @@ LATENCIES = ('input_to_window', 'input_to_prediction', 'input_to_decision')
 def floor_phases(phases: Sequence[dict]) -> List[dict]:
     """Return the transport-floor phases among `phases`."""
     return [p for p in phases if p['phase'].startswith(FLOOR_PHASE)]
-
-
-def percentiles(samples: Sequence[float]) -> Dict[str, float]:
-    """Return count, p50, p95, p99 and max of samples (NaN when there are none)."""
-    if len(samples) == 0:
-        return {'n': 0, 'p50': math.nan, 'p95': math.nan, 'p99': math.nan, 'max': math.nan}
-    values = np.percentile(np.asarray(samples, dtype=float), [50, 95, 99, 100])
-    named = zip(('p50', 'p95', 'p99', 'max'), (float(v) for v in values))
-    return {'n': len(samples), **dict(named)}
 
 
 # ---------------------------------------------------------------------------- /proc

@@ -6,7 +6,8 @@ The bare subscriber of the transport baselines: the sensor topics without the su
 import argparse
 import json
 
-from .metrics import percentiles
+from softmaint_core.metrics import percentiles
+
 from .streams import LOADS, reliable_qos, sensor_topics, SOURCES
 
 

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import math
 from typing import Dict, Tuple
 
+from softmaint_core import topics
+
 # Reliable history depth of every sensor stream, in seconds of messages.
 QUEUE_SECONDS = 1.0
-SOURCES = ('camera', 'tactile', 'joint_states', 'actuation', 'environment')
+SOURCES = tuple(topics.SENSORS)
 
 
 @dataclass(frozen=True)

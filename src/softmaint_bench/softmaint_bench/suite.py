@@ -75,13 +75,13 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from softmaint import bringup
+from softmaint_core.metrics import percentiles
 import yaml
 
 from .child import Child, child_env
 from .load import load_main
 from .metrics import (FLOOR_PHASE, LATENCIES, load_average, machine_times, MAX_P99_DECISION_MS,
-                      NODES, percentiles, process_usage, snapshot, usage_between,
-                      window_metrics)
+                      NODES, process_usage, snapshot, usage_between, window_metrics)
 from .probe import Probe
 from .report import format_phase, format_summary
 from .sink import sink_main

@@ -1,17 +1,27 @@
 """
 Evaluation metrics of the protocol: macro-F1, urgency, conformal, risk, decisions.
 
-Shared by the offline tool, the simulator's profile evaluation and the observability probe.
+Shared by the offline tool, the simulator's profile evaluation and the observability probe;
+latency percentiles also by the inference node's diagnostics and the suite benchmark.
 Calibration error comes from calibration.py (the same code the robot uses). numpy only.
 """
 import math
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
 from .calibration import expected_calibration_error, prediction_set, Threshold
 from .settings import Action, LEVELS
 from .taxonomy import CRITICAL_URGENCY
+
+
+def percentiles(samples: Sequence[float]) -> Dict[str, float]:
+    """Return count, p50, p95, p99 and max of samples (NaN when there are none)."""
+    if len(samples) == 0:
+        return {'n': 0, 'p50': math.nan, 'p95': math.nan, 'p99': math.nan, 'max': math.nan}
+    values = np.percentile(np.asarray(samples, dtype=float), [50, 95, 99, 100])
+    named = zip(('p50', 'p95', 'p99', 'max'), (float(v) for v in values))
+    return {'n': len(samples), **dict(named)}
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int) -> np.ndarray:

@@ -196,4 +196,3 @@ ENVIRONMENT_FIELDS = ('temperature', 'humidity', 'co2', 'pressure')
 # deepest sea (110 MPa) with margin [kPa]; some room below zero for the noise of a sensor
 # reading nothing (vacuum, no CO2).
 ENVIRONMENT_LIMITS = ((-273.15, 1e3), (-0.1, 1.1), (-1e3, 1e6), (-10.0, 2e5))
-DEFAULT_SPECS = {'field': FIELD_SPEC, 'teacher': TEACHER_SPEC}

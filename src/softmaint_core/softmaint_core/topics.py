@@ -10,6 +10,14 @@ JOINT_STATES = 'joint_states'               # sensor_msgs/JointState: bend senso
 ACTUATION = 'actuation'                     # softmaint_interfaces/ActuatorState
 ENVIRONMENT = 'environment'                 # softmaint_interfaces/EnvironmentReading
 GROUND_TRUTH = 'softmaint/ground_truth'     # softmaint_interfaces/GroundTruth (sim only)
+# Sensor source -> (message type, topic): what ingestion subscribes, bags hold, loads publish.
+SENSORS = {
+    'camera': ('sensor_msgs/msg/Image', CAMERA),
+    'tactile': ('softmaint_interfaces/msg/TactileArray', TACTILE),
+    'joint_states': ('sensor_msgs/msg/JointState', JOINT_STATES),
+    'actuation': ('softmaint_interfaces/msg/ActuatorState', ACTUATION),
+    'environment': ('softmaint_interfaces/msg/EnvironmentReading', ENVIRONMENT),
+}
 
 # The suite's own streams.
 WINDOW = 'softmaint/window'                 # softmaint_interfaces/SensorWindow

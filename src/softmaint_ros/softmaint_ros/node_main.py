@@ -35,7 +35,7 @@ def run_node(make_node: Callable[[], Node], name: str, args=None,
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = stop_on_signals()
-    node = None
+    node = executor = None
     try:
         node = make_node()
         executor = make_executor()
@@ -48,9 +48,19 @@ def run_node(make_node: Callable[[], Node], name: str, args=None,
         rclpy.logging.get_logger(name).fatal(describe(err))
         return fatal_exit
     finally:
+        _close(node, executor, finish)
+    return 0
+
+
+def _close(node: Optional[Node], executor: Optional[Executor],
+           finish: Optional[Callable[[Node], None]]) -> None:
+    """Run `finish`, then release the executor, the node and the context even if it raised."""
+    try:
+        if node is not None and finish is not None:
+            finish(node)
+    finally:
+        if executor is not None:
+            executor.shutdown()
         if node is not None:
-            if finish is not None:
-                finish(node)
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0

@@ -15,8 +15,7 @@ import time
 
 from builtin_interfaces.msg import Time
 import numpy as np
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                SetParametersResult)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
@@ -31,6 +30,7 @@ from softmaint_core import topics
 from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, GroundTruth,
                                       TactileArray)
 from softmaint_ros.node_main import run_node
+from softmaint_ros.parameters import descriptor
 
 from .arm import PRESSURE_UNITS
 from .live import FORCE_UNITS, LiveSim, Pacer, Reading, SAMPLE_PERIOD, taxel_pitch
@@ -44,15 +44,6 @@ GROUND_TRUTH_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def _descriptor(description: str, read_only: bool = False, floats=None, ints=None):
-    return ParameterDescriptor(
-        description=description, read_only=read_only,
-        floating_point_range=[FloatingPointRange(from_value=floats[0], to_value=floats[1])]
-        if floats else [],
-        integer_range=[IntegerRange(from_value=ints[0], to_value=ints[1], step=1)]
-        if ints else [])
-
-
 def _time_msg(stamp_ns: int) -> Time:
     sec, nanosec = divmod(stamp_ns, 1_000_000_000)
     return Time(sec=sec, nanosec=nanosec)
@@ -63,23 +54,23 @@ class SimRobot(Node):
 
     def __init__(self):
         super().__init__('softmaint_sim')
-        self.sim = None   # until the parameters are valid (destroy_node may come first)
+        self.sim = None   # until the parameters are valid (destroy_node releases it if set)
         self.add_on_set_parameters_callback(self._validate)
-        self.declare_parameter('scenario', 'default', _descriptor(
+        self.declare_parameter('scenario', 'default', descriptor(
             'scenario name in config/scenarios (or $SOFTMAINT_SCENARIOS) or a .yaml path',
             read_only=True))
-        self.declare_parameter('rate_factor', 1.0, _descriptor(
+        self.declare_parameter('rate_factor', 1.0, descriptor(
             'simulated seconds per wall-clock second', floats=(0.05, 100.0)))
-        self.declare_parameter('publish_clock', False, _descriptor(
+        self.declare_parameter('publish_clock', False, descriptor(
             'publish /clock with simulated time (for nodes with use_sim_time)', read_only=True))
-        self.declare_parameter('camera_size', 64, _descriptor(
+        self.declare_parameter('camera_size', 64, descriptor(
             'camera image width and height [px]', read_only=True, ints=(16, 512)))
-        self.declare_parameter('camera_rate', 5.0, _descriptor(
+        self.declare_parameter('camera_rate', 5.0, descriptor(
             'camera frame rate [Hz of simulated time]', read_only=True, floats=(0.5, 30.0)))
-        self.declare_parameter('duration', 0.0, _descriptor(
+        self.declare_parameter('duration', 0.0, descriptor(
             'stop after this many simulated seconds; 0 = run until stopped',
             floats=(0.0, 1.0e7)))
-        self.declare_parameter('frame_id', 'softmaint_arm', _descriptor(
+        self.declare_parameter('frame_id', 'softmaint_arm', descriptor(
             'frame_id of every header (the arm base)', read_only=True))
         param = self.get_parameter
         self.scenario = load(param('scenario').value)
