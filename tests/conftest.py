@@ -1,11 +1,19 @@
 """Shared fixtures: private rclpy contexts, child processes that always end, signing keys."""
 import contextlib
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
+
+# A plain `pytest` (not tools/run_tests.sh) must not talk on domain 0 to other runs or robots:
+# set at import, before any test's context or child process reads them. 1..101: higher IDs'
+# ports can collide with Linux's ephemeral port range.
+os.environ.setdefault('ROS_DOMAIN_ID', str(os.getpid() % 101 + 1))
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
 
 @contextlib.contextmanager
@@ -13,7 +21,7 @@ def _private_context():
     import rclpy
     from rclpy.context import Context
     context = Context()
-    rclpy.init(context=context, domain_id=int(os.environ.get('ROS_DOMAIN_ID', '0')))
+    rclpy.init(context=context, domain_id=int(os.environ['ROS_DOMAIN_ID']))
     try:
         yield context
     finally:
@@ -34,23 +42,85 @@ def module_ros_context():
         yield context
 
 
+def _remaining(deadline):
+    """Seconds left until a time.monotonic() deadline; None (no limit) for no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+class _Output:
+    """
+    A child's output, drained from its pipe by a thread so that a chatty child never blocks.
+
+    Read like the pipe it replaces (iteration, readline, read), each line once; readline and
+    read also take a timeout.
+    """
+
+    def __init__(self, pipe):
+        self._lines = queue.Queue()
+        threading.Thread(target=self._drain, args=(pipe,), daemon=True).start()
+
+    def _drain(self, pipe):
+        for line in pipe:
+            self._lines.put(line)
+        self._lines.put('')   # end of output, as readline() gives it
+
+    def readline(self, timeout=None) -> str:
+        """Return the next line, '' at the end; raise queue.Empty after `timeout` seconds."""
+        line = self._lines.get(timeout=timeout)
+        if not line:
+            self._lines.put('')   # the end stays visible to later reads
+        return line
+
+    def __iter__(self):
+        return iter(self.readline, '')
+
+    def read(self, timeout=None) -> str:
+        """Return the rest of the output; raise queue.Empty if it has not ended in `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        lines = []
+        while line := self.readline(_remaining(deadline)):
+            lines.append(line)
+        return ''.join(lines)
+
+
+class _Child(subprocess.Popen):
+    """A Python child process whose stdout (with stderr) is an _Output."""
+
+    def __init__(self, args, cwd):
+        super().__init__([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        self.stdout = _Output(self.stdout)
+
+    def communicate(self, timeout=None):
+        """Return (output, None) once the child has ended; Popen's would read the drained pipe."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            output = self.stdout.read(timeout)
+        except queue.Empty:
+            raise subprocess.TimeoutExpired(self.args, timeout) from None
+        self.wait(_remaining(deadline))
+        return output, None
+
+
 @contextlib.contextmanager
 def _children():
     children = []
 
     def start(args, cwd=None, wait_for_line=None, timeout=30.0):
-        proc = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = _Child(args, cwd)
         children.append(proc)
         if wait_for_line is not None:
+            # bounded even when the child prints nothing at all
             deadline = time.monotonic() + timeout
-            for line in proc.stdout:
+            while True:
+                try:
+                    line = proc.stdout.readline(_remaining(deadline))
+                except queue.Empty:
+                    raise TimeoutError(f'{args} did not print {wait_for_line!r}') from None
+                if not line:
+                    raise RuntimeError(f'{args} exited with {proc.wait()} before being ready')
                 if wait_for_line in line:
                     break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f'{args} did not print {wait_for_line!r}')
-            else:
-                raise RuntimeError(f'{args} exited with {proc.wait()} before being ready')
         return proc
 
     try:

@@ -21,7 +21,8 @@ if [ ! -f models/student.onnx ]; then
   exit 1
 fi
 # A private DDS domain on this machine only: the demo never talks to other ROS 2 systems.
-export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}
+# 1..101: the IDs whose DDS ports stay below Linux's ephemeral port range (32768+).
+export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( ($$ % 101) + 1 ))}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 echo "demo: sim robot on scenario '$scenario' for ${duration} s + the onboard suite" \
      "(profile $profile, ROS_DOMAIN_ID=$ROS_DOMAIN_ID); Ctrl-C stops early and still writes" \

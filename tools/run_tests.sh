@@ -6,7 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
 . tools/env.sh
-export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}
+# 1..101: the IDs whose DDS ports stay below Linux's ephemeral port range (32768+).
+export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( ($$ % 101) + 1 ))}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_LOCALHOST_ONLY=  # superseded by the discovery range; an old 1 would warn
 echo "tests: ROS_DOMAIN_ID=$ROS_DOMAIN_ID"

@@ -36,6 +36,31 @@ def test_cv_bridge_is_used_only_when_it_gives_the_numpy_results():
         np.testing.assert_array_equal(decoder(msg), image_msg_to_rgb(msg))
 
 
+def test_a_cv_bridge_that_agrees_is_used(monkeypatch):
+    # without cv_bridge on this machine, the test above only sees the numpy path
+    from softmaint.ingestion_node import cv_bridge_decoder
+    from softmaint_core.image import image_msg_to_rgb, image_to_array
+
+    class Agreeing:   # converts like cv_bridge: native byte order, mono images without channels
+        calls = 0
+
+        def imgmsg_to_cv2(self, msg, desired_encoding):
+            Agreeing.calls += 1
+            image = image_to_array(msg.encoding, msg.height, msg.width, msg.step,
+                                   bool(msg.is_bigendian), msg.data)
+            return image[:, :, 0] if image.shape[2] == 1 else image
+
+    module = types.ModuleType('cv_bridge')
+    module.CvBridge = Agreeing
+    monkeypatch.setitem(sys.modules, 'cv_bridge', module)
+    decoder = cv_bridge_decoder()
+    assert decoder is not None
+    for msg in _images():
+        calls = Agreeing.calls
+        np.testing.assert_array_equal(decoder(msg), image_msg_to_rgb(msg))
+        assert Agreeing.calls == calls + 1, 'the decoder did not go through cv_bridge'
+
+
 def test_a_cv_bridge_that_disagrees_or_fails_is_not_used(monkeypatch):
     from softmaint.ingestion_node import cv_bridge_decoder
 

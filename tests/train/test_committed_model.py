@@ -87,7 +87,12 @@ def test_committed_checkpoint_rebuilds_the_committed_graph(committed):
 
 
 def test_each_model_was_trained_with_the_config_that_reproduces_it(committed):
-    """`softmaint-train reproduce --config <its config>` rebuilds the committed model."""
+    """
+    Its config file equals the training config in its metadata and exports to its path.
+
+    So `softmaint-train reproduce --config <its config>` uses its settings; that this
+    rebuilds the same model is not checked here.
+    """
     from dataclasses import asdict
 
     from softmaint_train.config import config_from_dict, load_config
@@ -97,7 +102,7 @@ def test_each_model_was_trained_with_the_config_that_reproduces_it(committed):
 
 
 @pytest.mark.parametrize('name', ['default', *sorted(p.stem for p in
-                                                      (REPO / 'config/profiles').glob('*.yaml'))])
+                                                     (REPO / 'config/profiles').glob('*.yaml'))])
 def test_each_profiles_student_card_carries_its_decision_figures(name):
     # written by python -m softmaint_sim.profile_eval ... --own-students --card (docs/profiles.md)
     from softmaint_core.profiles import student_of

@@ -35,4 +35,4 @@ def test_inputs_far_outside_the_training_range_do_not_drown_the_labels(
     before = accuracy(trained, deep)
     tuned = finetune_ewc(copy.deepcopy(trained), cfg, deep, stats, fisher, 0.0, steps=40,
                          progress=False)
-    assert accuracy(tuned, deep) >= before
+    assert before < accuracy(tuned, deep)   # it learns them: a no-op would not be better

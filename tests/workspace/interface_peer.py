@@ -1,15 +1,14 @@
 """A separate process for the interface round-trip tests.
 
     python interface_peer.py publish   publishes sample messages of every type until killed
-    python interface_peer.py inspect   serves softmaint/inspect: rejects duration <= 0 or
-                                       min_windows == 0, sends one feedback per 50 ms until
-                                       min_windows, honours cancel
+    python interface_peer.py inspect   serves softmaint/inspect: accepts every goal, sends one
+                                       feedback per 50 ms until min_windows, then a fixed result
 """
 import sys
 import time
 
 import rclpy
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -40,22 +39,13 @@ class InspectServer(Node):
 
     def __init__(self):
         super().__init__('interface_inspect_server')
-        self._server = ActionServer(
-            self, Inspect, 'softmaint/inspect',
-            goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
-            execute_callback=self._execute, callback_group=ReentrantCallbackGroup())
-
-    def _on_goal(self, goal):
-        valid = goal.duration > 0 and goal.min_windows > 0
-        return GoalResponse.ACCEPT if valid else GoalResponse.REJECT
+        self._server = ActionServer(self, Inspect, 'softmaint/inspect', self._execute,
+                                    callback_group=ReentrantCallbackGroup())
 
     def _execute(self, goal_handle):
         feedback = Inspect.Feedback()
         start = time.monotonic()
         for seen in range(1, goal_handle.request.min_windows + 1):
-            if goal_handle.is_cancel_requested:
-                goal_handle.canceled()
-                return Inspect.Result(windows_seen=seen - 1, summary='canceled')
             feedback.windows_seen = seen
             feedback.running_urgency = 0.1 * seen
             feedback.elapsed = time.monotonic() - start

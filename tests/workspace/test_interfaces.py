@@ -22,7 +22,8 @@ def test_every_message_round_trips_between_processes(ros_context, spawn):
     executor.add_node(node)
     try:
         assert spin_until(executor, lambda: len(received) == len(interface_samples.MESSAGES),
-                          timeout=20.0), f'missing: {set(interface_samples.MESSAGES) - set(received)}'
+                          timeout=20.0), \
+            f'missing: {set(interface_samples.MESSAGES) - set(received)}'
     finally:
         node.destroy_node()
     for name, msg in received.items():
@@ -37,7 +38,9 @@ def test_samples_are_not_defaults():
         assert interface_samples.differences(default, interface_samples.sample(name)), name
 
 
-def test_inspect_action_feedback_result_cancel_and_reject(ros_context, spawn):
+def test_inspect_action_goal_feedback_and_result_cross_processes(ros_context, spawn):
+    # only the types and the status: the real agent's rules (rejected goals, cancel) are
+    # tested in tests/nodes/test_agent_node.py
     from action_msgs.msg import GoalStatus
     from rclpy.action import ActionClient
     from rclpy.executors import SingleThreadedExecutor
@@ -50,15 +53,13 @@ def test_inspect_action_feedback_result_cancel_and_reject(ros_context, spawn):
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
 
-    def send(goal, feedback=None):
-        future = client.send_goal_async(goal, feedback_callback=feedback)
-        assert spin_until(executor, future.done, 10.0), 'goal response timed out'
-        return future.result()
-
     try:
         assert client.wait_for_server(timeout_sec=20.0)
         feedback = []
-        handle = send(Inspect.Goal(duration=1.0, min_windows=4), feedback.append)
+        future = client.send_goal_async(Inspect.Goal(duration=1.0, min_windows=4),
+                                        feedback_callback=feedback.append)
+        assert spin_until(executor, future.done, 10.0), 'goal response timed out'
+        handle = future.result()
         assert handle.accepted
         result_future = handle.get_result_async()
         assert spin_until(executor, result_future.done, 10.0)
@@ -68,21 +69,6 @@ def test_inspect_action_feedback_result_cancel_and_reject(ros_context, spawn):
         assert response.result.decision.action_name == 'schedule_maintenance'
         assert list(response.result.fatigue_probs) == pytest.approx([0.2, 0.3, 0.5])
         assert [f.feedback.windows_seen for f in feedback] == [1, 2, 3, 4]
-
-        assert not send(Inspect.Goal(duration=0.0, min_windows=3)).accepted
-        assert not send(Inspect.Goal(duration=1.0, min_windows=0)).accepted
-
-        feedback.clear()
-        handle = send(Inspect.Goal(duration=60.0, min_windows=1000), feedback.append)
-        assert handle.accepted
-        assert spin_until(executor, lambda: len(feedback) >= 2, 10.0)
-        cancel = handle.cancel_goal_async()
-        assert spin_until(executor, cancel.done, 10.0)
-        assert len(cancel.result().goals_canceling) == 1
-        result_future = handle.get_result_async()
-        assert spin_until(executor, result_future.done, 10.0)
-        assert result_future.result().status == GoalStatus.STATUS_CANCELED
-        assert result_future.result().result.windows_seen < 1000
     finally:
         client.destroy()
         node.destroy_node()
