@@ -1,6 +1,8 @@
 """softmaint-play and softmaint-record against bags written by `rosbags` (a third-party writer)."""
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from ros_helpers import spin_until
@@ -67,6 +69,22 @@ def test_ros_arguments_reach_the_players_node(tmp_path, ros_context, spawn):
            '--wait-for-subscribers', '20', '--ros-args', '-r', '/tactile:=/tactile_replayed'])
     assert spin_until(executor, lambda: len(received['/tactile_replayed']) == 5, 30.0)
     assert [m.data[0] for m in received['/tactile_replayed']] == list(range(5))
+    node.destroy_node()
+
+
+def test_a_signal_stops_playing_at_once_and_the_player_exits_cleanly(tmp_path, ros_context,
+                                                                      spawn):
+    bags.write_bag(tmp_path / 'bag', 'mcap', count=200, period=0.05)   # 10 s of bag
+    node, executor, received = _subscribe(ros_context, ['/tactile'])
+    player = spawn([*PLAYER, str(tmp_path / 'bag'), '--rate', '0.5', '--topics', '/tactile',
+                    '--wait-for-subscribers', '20'])
+    assert spin_until(executor, lambda: received['/tactile'], 30.0)
+    stopped = time.monotonic()
+    player.send_signal(signal.SIGINT)
+    output, _ = player.communicate(timeout=10)
+    assert player.returncode == 0, output
+    assert time.monotonic() - stopped < 5.0          # not after the 20 s the bag still holds
+    assert 'stopped by a signal' in output and 'Traceback' not in output
     node.destroy_node()
 
 

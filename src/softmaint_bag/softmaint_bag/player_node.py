@@ -17,6 +17,7 @@ is deterministic; offline evaluation uses the same rule.
 """
 import argparse
 import sys
+import threading
 import time
 
 import rclpy
@@ -24,8 +25,10 @@ from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from rosgraph_msgs.msg import Clock
+from softmaint_core.shutdown import stop_on_signals
 from softmaint_ros.message_types import message_class
 
 from .reading import Bag, BagError
@@ -61,23 +64,26 @@ class BagPlayer(Node):
         self._clock_ns = None     # last /clock published [ns of bag time]
         self.published = 0
 
-    def wait_for_subscribers(self, timeout: float) -> bool:
-        """Wait until every topic has a matched subscriber (or `timeout` s); return success."""
+    def wait_for_subscribers(self, timeout: float, stop: threading.Event) -> bool:
+        """Wait until every topic has a matched subscriber (or `timeout` s, or `stop`)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             if all(p.get_subscription_count() > 0 for p in self._topic_publishers.values()):
                 # Discovery is asymmetric: the subscriber may not know this publisher yet and
                 # would drop what it sends now. Give its side a moment to match as well.
-                time.sleep(DISCOVERY_SETTLE)
+                stop.wait(DISCOVERY_SETTLE)
                 return True
-            time.sleep(0.01)
+            stop.wait(0.01)
         return False
 
-    def play(self, bag: Bag, rate: float, start_offset: float, topics=None) -> None:
-        """Publish every selected record once, paced by `rate` (x real time)."""
+    def play(self, bag: Bag, rate: float, start_offset: float, topics,
+             stop: threading.Event) -> None:
+        """Publish every selected record once, paced by `rate` (x real time), until `stop`."""
         wall_start, bag_start = None, None
         self._clock_ns = None
         for record in bag.records(topics, start_offset):
+            if stop.is_set():
+                return
             publisher = self._topic_publishers.get(record.topic)
             if publisher is None:
                 self.skipped[record.topic] = self.skipped.get(record.topic, 0) + 1
@@ -85,7 +91,7 @@ class BagPlayer(Node):
             if wall_start is None:
                 wall_start, bag_start = time.monotonic(), record.stamp
                 self._publish_clock(record.stamp)
-                time.sleep(self._clock_settle)
+                stop.wait(self._clock_settle)
 
             def due(stamp):
                 return wall_start + (stamp - bag_start) / 1e9 / rate
@@ -93,10 +99,11 @@ class BagPlayer(Node):
             for tick in self._ticks_before(record.stamp):
                 # Before the tick: subscribers finish the messages recorded before it. After
                 # it: their timers due at the tick run before the later messages arrive.
-                _sleep_until(due(tick) + self._clock_settle)
+                _sleep_until(due(tick) + self._clock_settle, stop)
                 self._publish_clock(tick)
-                time.sleep(self._clock_settle)
-            _sleep_until(due(record.stamp))
+                stop.wait(self._clock_settle)
+            if _sleep_until(due(record.stamp), stop):
+                return
             publisher.publish(record.data)
             self.published += 1
 
@@ -120,10 +127,9 @@ class BagPlayer(Node):
             self._clock_ns = stamp_ns
 
 
-def _sleep_until(due: float) -> None:
-    remaining = due - time.monotonic()
-    if remaining > 0:
-        time.sleep(remaining)
+def _sleep_until(due: float, stop: threading.Event) -> bool:
+    """Wait until the monotonic time `due` or until `stop` is set; return whether it was."""
+    return stop.wait(max(0.0, due - time.monotonic()))
 
 
 def parse_args(argv):
@@ -155,29 +161,33 @@ def main(args=None):
     """Entry point of softmaint-play."""
     argv = sys.argv if args is None else ['softmaint-play', *args]
     options = parse_args(remove_ros_args(argv)[1:])
-    rclpy.init(args=argv)       # --ros-args (remapping, log level) reach the node
+    # --ros-args (remapping, log level) reach the node. Ctrl-C / SIGTERM set a flag that
+    # playing reads between messages instead of raising inside rclpy (softmaint_core.shutdown).
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = stop_on_signals()
     node = None
     try:
         with Bag(options.bag) as bag:
             node = BagPlayer(bag, options.topics, options.clock, options.clock_settle)
             if options.wait_for_subscribers and not node.wait_for_subscribers(
-                    options.wait_for_subscribers):
+                    options.wait_for_subscribers, stop):
                 node.get_logger().warning('not every topic has a subscriber; playing anyway')
             print(f'playing {options.bag}: {len(bag.topics)} topics, '
                   f'{(bag.end - bag.start) / 1e9:.1f} s at {options.rate}x', flush=True)
-            while True:
-                node.play(bag, options.rate, options.start_offset, options.topics)
+            while not stop.is_set():
+                node.play(bag, options.rate, options.start_offset, options.topics, stop)
                 if not options.loop:
                     break
         node.flush()
         skipped = sum(node.skipped.values())
         print(f'published {node.published} messages, skipped {skipped} '
-              f'({sorted(node.skipped)})', flush=True)
+              f'({sorted(node.skipped)}){", stopped by a signal" if stop.is_set() else ""}',
+              flush=True)
         return 0
     except BagError as err:
         print(f'softmaint-play: {err}', file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         return 0
     finally:
         if node is not None:
