@@ -2,47 +2,13 @@
 import json
 import math
 from pathlib import Path
-import sys
 
 import pytest
 
 from bag import bags
+from train.synthetic import tiny_student
 
-REPO = Path(__file__).resolve().parents[2]
 FATIGUE, DAMAGE, URGENCY = 2, 1, 0.9          # what the operator saw on the new arm
-
-
-def _tiny_student(tmp_path, seed, **overrides):
-    """A fresh small student checkpoint whose original data is a synthetic dataset.
-
-    The untrained weights come from `seed`, so whether they already happen to predict the
-    operator's labels is fixed by the test, not by the run (an unseeded one once did).
-    """
-    sys.path.insert(0, str(REPO / 'tests' / 'train'))
-    from synthetic import make_dataset
-    from softmaint_train.config import apply_override, config_from_dict
-    from softmaint_train.data import fit_normalisation, make_splits, open_dataset, Windows
-    from softmaint_train.checkpoints import build_student, save_checkpoint
-    from softmaint_train.train import seed_everything
-    import yaml
-    root = make_dataset(tmp_path / 'sim', episodes=40, windows=4)
-    data = yaml.safe_load((REPO / 'config' / 'train' / 'default.yaml').read_text())
-    for key, value in {'data.root': str(root), 'student.batch_size': 8, 'student.members': 2,
-                       'student.model.layers': 1, 'student.model.cnn_channels': [4, 8, 8],
-                       'threads': 1, **overrides}.items():
-        apply_override(data, key, value)
-    cfg = config_from_dict(data)
-    dataset = open_dataset(root)
-    splits = make_splits(dataset.array('episode'), dataset.array('domain'), cfg.data)
-    stats = fit_normalisation(Windows.load(dataset, 'field', splits.field_train))
-    calibration = {'conformal_alpha': 0.1, 'temperature_fatigue': 1.0,
-                   'temperature_damage': 1.0, 'conformal_fatigue': 1.0,
-                   'conformal_damage': 1.0}
-    seed_everything(seed)
-    path = tmp_path / 'student.pt'
-    save_checkpoint(path, 'student', build_student(cfg), cfg, stats=stats,
-                    calibration=calibration)
-    return path
 
 
 def _log(tmp_path, spans):
@@ -64,7 +30,7 @@ def _log(tmp_path, spans):
 @pytest.mark.slow
 def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp_path, capsys):
     from softmaint_train.finetune_bags import main
-    checkpoint = _tiny_student(tmp_path, seed=0)
+    checkpoint = tiny_student(tmp_path, seed=0)
     second = 10**9
     train_start, held_start, other_start = (bags.START_NS + k * 100 * second for k in range(3))
     bags.write_sensor_bag(tmp_path / 'train', 'mcap', seconds=10.0, seed=1,
@@ -116,7 +82,7 @@ def test_finetune_from_bags_improves_held_out_metrics_and_reports_forgetting(tmp
 def test_calibration_bags_refit_the_shipped_calibration(tmp_path, capsys):
     import torch
     from softmaint_train.finetune_bags import main
-    checkpoint = _tiny_student(tmp_path, seed=0)
+    checkpoint = tiny_student(tmp_path, seed=0)
     starts = [bags.START_NS + k * 100 * 10**9 for k in range(3)]
     labels = {'fatigue_label': FATIGUE, 'damage_label': DAMAGE, 'urgency_label': URGENCY}
     for name, start, seed in zip(('train', 'held', 'cal'), starts, (1, 2, 3)):
@@ -128,7 +94,7 @@ def test_calibration_bags_refit_the_shipped_calibration(tmp_path, capsys):
     assert main(command + ['--calibration', str(tmp_path / 'train')]) == 2
     assert 'calibrate on recordings of their own' in capsys.readouterr().err
     # a model with a miss-rate control needs 9 damaged windows for alpha 0.1; the bag has 5
-    strict = _tiny_student(tmp_path / 'strict', seed=0, **{'calibration.damage_miss_alpha': 0.1})
+    strict = tiny_student(tmp_path / 'strict', seed=0, **{'calibration.damage_miss_alpha': 0.1})
     assert main(['--checkpoint', str(strict)] + command[2:]
                 + ['--calibration', str(tmp_path / 'cal')]) == 2
     assert ('calibration bags hold 5 labelled damaged windows; the model\'s miss-rate control '

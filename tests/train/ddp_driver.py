@@ -22,10 +22,10 @@ def main(config: str, out: str) -> None:
     """Train every stage; save this rank's weights for the test."""
     from softmaint_train import distributed
     from softmaint_train.config import load_config
-    from softmaint_train.data import fit_normalisation, make_splits, open_dataset, Windows
+    from softmaint_train.data import (fit_normalisation, labelled_rows, make_splits,
+                                      open_dataset, Windows)
     from softmaint_train.pipeline import get_teacher, teacher_cache
-    from softmaint_train.train import (finetune_ewc, fisher_diagonal, student_pool,
-                                       train_student)
+    from softmaint_train.train import finetune_ewc, fisher_diagonal, train_student
     distributed.setup('cpu')
     rank, world = distributed.dist_info()
     torch.set_num_threads(1)
@@ -39,7 +39,8 @@ def main(config: str, out: str) -> None:
     splits = make_splits(episode, ds.array('domain'), cfg.data)
     teacher, t_stats = get_teacher(cfg, ds, splits, runs, progress=False)
     pool = np.sort(np.concatenate([splits.teacher_train, splits.field_train]))
-    _, labelled = student_pool(splits, episode, cfg, cfg.seed)
+    labelled = np.sort(labelled_rows(splits.field_train, episode, cfg.data.label_fraction,
+                                     cfg.seed))
     windows = Windows.load(ds, 'field', pool)
     stats = fit_normalisation(windows)
     t_out = teacher_cache(teacher, ds, pool, t_stats, runs / 'teacher-seed0-pool.npz')

@@ -14,6 +14,7 @@ from softmaint_core.dataset import write_shard
 from softmaint_core.spec import FIELD_SPEC, MODALITIES, TEACHER_SPEC
 
 PRIVILEGED = ('stiffness', 'leak_rate', 'crack_length')
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _view(rng, spec, damage, fatigue, lighting, strength):
@@ -80,3 +81,34 @@ def make_dataset(root, episodes=40, windows=4, seed=0, shards=2, missing=0.1):
         'episodes': episodes,
         'windows': int(len(ep)), 'privileged': list(PRIVILEGED)}))
     return root
+
+
+def tiny_student(tmp_path, seed, **overrides):
+    """A fresh small student checkpoint whose original data is a synthetic dataset.
+
+    The untrained weights come from `seed`, so whether they already happen to predict the
+    operator's labels is fixed by the test, not by the run (an unseeded one once did).
+    """
+    from softmaint_train.config import apply_override, config_from_dict
+    from softmaint_train.data import fit_normalisation, make_splits, open_dataset, Windows
+    from softmaint_train.checkpoints import build_student, save_checkpoint
+    from softmaint_train.train import seed_everything
+    import yaml
+    root = make_dataset(tmp_path / 'sim', episodes=40, windows=4)
+    data = yaml.safe_load((REPO / 'config' / 'train' / 'default.yaml').read_text())
+    for key, value in {'data.root': str(root), 'student.batch_size': 8, 'student.members': 2,
+                       'student.model.layers': 1, 'student.model.cnn_channels': [4, 8, 8],
+                       'threads': 1, **overrides}.items():
+        apply_override(data, key, value)
+    cfg = config_from_dict(data)
+    dataset = open_dataset(root)
+    splits = make_splits(dataset.array('episode'), dataset.array('domain'), cfg.data)
+    stats = fit_normalisation(Windows.load(dataset, 'field', splits.field_train))
+    calibration = {'conformal_alpha': 0.1, 'temperature_fatigue': 1.0,
+                   'temperature_damage': 1.0, 'conformal_fatigue': 1.0,
+                   'conformal_damage': 1.0}
+    seed_everything(seed)
+    path = tmp_path / 'student.pt'
+    save_checkpoint(path, 'student', build_student(cfg), cfg, stats=stats,
+                    calibration=calibration)
+    return path

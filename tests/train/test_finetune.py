@@ -36,3 +36,20 @@ def test_inputs_far_outside_the_training_range_do_not_drown_the_labels(
     tuned = finetune_ewc(copy.deepcopy(trained), cfg, deep, stats, fisher, 0.0, steps=40,
                          progress=False)
     assert before < accuracy(tuned, deep)   # it learns them: a no-op would not be better
+
+
+def test_finetune_command_reports_both_test_sets_and_marks_its_checkpoint(tmp_path, capsys):
+    """softmaint-train finetune: EWC on new episodes; the result must get a model id of its own."""
+    from softmaint_train.checkpoints import load_checkpoint
+    from softmaint_train.cli import main
+    from synthetic import make_dataset, tiny_student
+    checkpoint = tiny_student(tmp_path, seed=0)
+    new = make_dataset(tmp_path / 'new', episodes=40, windows=4, seed=1)
+    out = tmp_path / 'tuned.pt'
+    assert main(['finetune', '--checkpoint', str(checkpoint), '--new-data', str(new),
+                 '--steps', '3', '--out', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert 'old test: damage F1' in printed and 'new test: damage F1' in printed
+    assert load_checkpoint(out)[1]['finetuned_from'] == str(checkpoint)
+    assert main(['export', '--checkpoint', str(out)]) == 2
+    assert 'give it a model id of its own' in capsys.readouterr().err

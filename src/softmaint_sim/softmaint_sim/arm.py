@@ -37,7 +37,6 @@ FIELD_TAXELS = 8
 BEND_SENSORS = 4
 ACTUATORS = ('chamber_0', 'chamber_1')
 PRESSURE_UNITS = 'kPa'
-BEND_NAMES = tuple(f'bend_{i}' for i in range(BEND_SENSORS))
 POISSON = 0.5                  # elastomer: incompressible, so G = E / 3
 # Colour a microbial film gives the skin (dark green-brown), blended in with its cover.
 FOULING_RGBA = np.array([0.22, 0.30, 0.12, 1.0])
@@ -107,10 +106,6 @@ class ArmGeometry:
     def chamber_moment(self) -> float:
         """Bending moment of one chamber per kPa of gauge pressure [N m/kPa]."""
         return 1.0e3 * self.chamber_area * self.chamber_offset
-
-    def joint_arc(self) -> np.ndarray:
-        """Arc length of each joint from the clamp [m]: the segments' mid-points."""
-        return (np.arange(self.segments) + 0.5) * self.segment_length
 
 
 SIM_GEOMETRY = ArmGeometry()

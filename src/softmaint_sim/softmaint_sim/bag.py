@@ -3,7 +3,7 @@ Export dataset episodes to a rosbag2 bag (MCAP) on the field robot's topics.
 
 Each episode's field view becomes the messages a field robot would have published, on the
 topics of softmaint_core.topics: camera (sensor_msgs/Image rgb8), tactile (TactileArray 8x1, N),
-bend sensors (sensor_msgs/JointState, rad), actuation (ActuatorState, N), environment
+bend sensors (sensor_msgs/JointState, rad), actuation (ActuatorState, kPa), environment
 (EnvironmentReading), and one GroundTruth per episode at its start. Every binned step of the
 view is one message stamped at its bin centre, so binning the bag again with the view's spec
 (what the ingestion node does) gives back the dataset's arrays. Modalities missing from an

@@ -42,7 +42,7 @@ of area A_o, turbulent flow Q = C_d A_o sqrt(2 p / rho_air)); the air's stiffnes
 chamber volume V turns flow into pressure:
   dp/dt = (p_cmd(t - delay) - p) / tau - (K / V) C_d A_o sqrt(2 p / rho_air)
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 import functools
 import math
 from typing import Dict, List, Optional, Tuple
@@ -198,7 +198,7 @@ class Degradation:
             1.0 + BETA * softening / (1.0 - FAILURE_STIFFNESS))
 
     def damage_rate(self, accel: float, load: float) -> float:
-        """Growth of the labelled damage's severity per cycle (0 without damage)."""
+        """Severity growth per cycle of the damage that fails first, detectable or not (or 0)."""
         worst = self.worst_damage(accel, load)
         return worst.rate(accel, load, self.rate_factor, self.gain(worst)) if worst else 0.0
 
@@ -262,10 +262,6 @@ class Degradation:
             self.location, self.side = damage.location, damage.side
         else:
             self.extra.append(damage)
-
-    def to_dict(self) -> dict:
-        """Plain dict."""
-        return asdict(self)
 
 
 def cycles_to_soften(stiffness: float, accel: float, load: float, rate_factor: float,

@@ -5,7 +5,7 @@ The simulated soft arm as a ROS 2 robot: publishes the field robot's sensor topi
 
 Runs a scenario (config/scenarios/<name>.yaml or a path) through LiveSim and publishes camera
 (sensor_msgs/Image rgb8), tactile (TactileArray 8x1, N, NaN = dead taxel), the bend sensors
-(sensor_msgs/JointState, rad), actuation (ActuatorState, N), environment (EnvironmentReading)
+(sensor_msgs/JointState, rad), actuation (ActuatorState, kPa), environment (EnvironmentReading)
 and, for evaluation only, ground truth (GroundTruth). Header stamps are acquisition times on
 the node clock. With publish_clock the node also publishes /clock (simulated time), so nodes
 with use_sim_time follow it whatever rate_factor the CPU reaches.

@@ -12,7 +12,6 @@ from pathlib import Path
 import sys
 import time
 
-import numpy as np
 from softmaint_core.signing import SignatureError
 import torch
 
@@ -210,20 +209,18 @@ def cmd_bench(args) -> int:
 
 def cmd_finetune(args) -> int:
     """Fine-tune a student on new labelled field windows with (or without) EWC."""
+    from .checkpoints import load_checkpoint, remove_state, save_checkpoint
+    from .config import config_from_dict
     from .data import make_splits, open_dataset, Windows
     from .evaluate import labels_of, metrics_of, student_outputs
-    from .checkpoints import load_checkpoint, remove_state, save_checkpoint
+    from .finetune_bags import old_data_windows
     from .train import finetune_ewc, fisher_diagonal, is_main
     student, ckpt = load_checkpoint(args.checkpoint)
-    from .config import config_from_dict
     cfg = config_from_dict(ckpt['config'])
     torch.set_num_threads(cfg.threads)
-    old = open_dataset(args.old_data or cfg.data.root)
+    old_train, old_test = old_data_windows(args.old_data or cfg.data.root, cfg)
     new = open_dataset(args.new_data)
-    s_old = make_splits(old.array('episode'), old.array('domain'), cfg.data)
     s_new = make_splits(new.array('episode'), new.array('domain'), cfg.data)
-    old_train = Windows.load(old, 'field', np.sort(np.concatenate(
-        [s_old.teacher_train, s_old.field_train])))
     fisher = fisher_diagonal(student, old_train, ckpt['stats'], seed=cfg.seed)
     new_train = Windows.load(new, 'field', s_new.field_train)
     student = finetune_ewc(student, cfg, new_train, ckpt['stats'], fisher, args.ewc,
@@ -231,14 +228,13 @@ def cmd_finetune(args) -> int:
     if not is_main():
         return 0
     calib = ckpt['calibration']
-    for name, ds, rows in (('old', old, s_old.field_test), ('new', new, s_new.field_test)):
-        w = Windows.load(ds, 'field', rows)
+    for name, w in (('old', old_test), ('new', Windows.load(new, 'field', s_new.field_test))):
         m = metrics_of(student_outputs(student, w, ckpt['stats']), labels_of(w), calib)
         print(f"{name} test: damage F1 {m['damage.macro_f1']:.3f} fatigue F1 "
               f"{m['fatigue.macro_f1']:.3f} urgency MAE {m['urgency.mae']:.3f}")
     if args.out:
         save_checkpoint(args.out, 'student', student, cfg, stats=ckpt['stats'],
-                        calibration=calib)
+                        calibration=calib, finetuned_from=str(args.checkpoint))
         remove_state(Path(args.out + '.state'))
     return 0
 
@@ -291,8 +287,8 @@ def parser() -> argparse.ArgumentParser:
                      ('teacher', cmd_teacher)):
         s = sub.add_parser(name, help=fn.__doc__)
         _add_config(s)
-        s.add_argument('--no-export', action='store_true', help='skip the ONNX export')
         if fn is cmd_reproduce:
+            s.add_argument('--no-export', action='store_true', help='skip the ONNX export')
             _add_signing_key(s)
             s.add_argument('--summary', metavar='SUMMARY.json',
                            help="also write the recipe's headline figures here "

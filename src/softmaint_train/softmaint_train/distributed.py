@@ -14,8 +14,8 @@ loops of train.py run data-parallel with DistributedDataParallel:
   weighted means included. Only the rank's own slice carries gradient; the backward runs on
   world x loss, and DDP's average of the ranks' gradients is then the one-process gradient.
   A run therefore gives the same model on any number of processes up to floating-point
-  rounding, except for the model's dropout, whose masks each rank draws from its own seed
-  (`seed_rank`).
+  rounding, dropout included: the loops draw the masks of the whole global batch from a
+  generator seeded by seed and step and keep the rank's rows (models.RowDropout).
 * Rank 0 owns the files: it reads checkpoints and caches and sends them to the others
   (`from_main`), and it alone writes checkpoints, caches, metrics and reports. Nodes need
   no shared filesystem, only the dataset at the same path.
@@ -88,7 +88,12 @@ def is_main() -> bool:
 
 
 def seed_rank(seed: int) -> None:
-    """Seed torch per rank (the model's dropout); one process keeps its stream as it is."""
+    """
+    Seed torch's global generator per rank; one process keeps its stream as it is.
+
+    The training loops' dropout does not draw from it (RowDropout has its own generator);
+    whatever else draws from torch's global generator then differs between ranks.
+    """
     rank, world = dist_info()
     if world > 1:
         torch.manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))

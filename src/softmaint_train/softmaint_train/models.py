@@ -233,9 +233,10 @@ class Heads(nn.Module):
     """
     Fatigue, damage and urgency from the fused feature.
 
-    Urgency is not regressed directly: the head predicts z = log(RUL / horizon) / S (see
-    losses.log_rul_loss: the degradation rates multiply, so log RUL is nearly additive in the
-    inputs' effects) and urgency = clip(1 - exp(S z), 0, 1) follows in the graph.
+    Urgency, by `urgency_head` (ModelConfig.urgency_head): 'log_rul' predicts
+    z = log(RUL / horizon) / S (see losses.log_rul_loss: the degradation rates multiply, so log
+    RUL is nearly additive in the inputs' effects) and urgency = clip(1 - exp(S z), 0, 1)
+    follows in the graph; 'sigmoid' regresses urgency through a sigmoid.
     """
 
     def __init__(self, d_model: int, urgency_head: str = 'log_rul'):
@@ -298,7 +299,6 @@ class Teacher(nn.Module):
     def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig, privileged: int,
                  unimodal: bool = True):
         super().__init__()
-        self.cfg = cfg
         self.encoder = MultiModalEncoder(shapes, cfg)
         self.heads = Heads(cfg.d_model, cfg.urgency_head)
         self.privileged = nn.Linear(cfg.d_model, max(privileged, 1))
@@ -355,8 +355,6 @@ class Student(nn.Module):
     def __init__(self, shapes: Sequence[ModalityShape], cfg: ModelConfig, members: int,
                  teacher_dim: int, lighting_bins: int = 3, unimodal: bool = True):
         super().__init__()
-        self.cfg = cfg
-        self.names = tuple(s.name for s in shapes)
         self.members = nn.ModuleList(
             StudentMember(shapes, cfg, teacher_dim, lighting_bins, unimodal)
             for _ in range(members))
@@ -374,7 +372,6 @@ class OnnxStudent(nn.Module):
     def __init__(self, student: Student):
         super().__init__()
         self.student = student
-        self.names = student.names
 
     def forward(self, camera, tactile, proprio, environment, mask):
         """Run the ensemble; the argument names are the ONNX input names."""

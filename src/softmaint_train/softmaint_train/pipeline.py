@@ -26,12 +26,13 @@ from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
 from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
                      TrainConfig)
 from .data import (calibration_source, calibration_windows, DomainStats, fit_domain_stats,
-                   fit_normalisation, make_splits, onboard_stats, open_dataset, Windows)
+                   fit_normalisation, labelled_rows, make_splits, onboard_stats, open_dataset,
+                   Windows)
 from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
 from .export import check_parity, export_onnx, write_metadata
-from .train import (dist_info, is_main, student_pool, TEACHER_OUTPUTS,
+from .train import (dist_info, is_main, TEACHER_OUTPUTS,
                     teacher_outputs_from_dataset, train_student, train_teacher)
 
 
@@ -169,7 +170,8 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         t_stats = DomainStats(t_stats, fit_normalisation(
             Windows.load(ds, 'teacher', splits.field_train)))
     pool_all = np.sort(np.concatenate([splits.teacher_train, splits.field_train]))
-    pool, labelled = student_pool(splits, episode, cfg, cfg.seed)
+    labelled = np.sort(labelled_rows(splits.field_train, episode, cfg.data.label_fraction,
+                                     cfg.seed))
     _log(f'student: pool {len(pool_all)} windows, {len(labelled)} labelled '
          f'({cfg.data.label_fraction:g} of field-train episodes)')
     windows = Windows.load(ds, 'field', pool_all)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from . import distributed
 from .checkpoints import build_student, build_teacher, state_key, TrainingState
 from .config import TrainConfig
-from .data import (labelled_rows, lighting_bins, lighting_edges, make_inputs, make_targets,
+from .data import (lighting_bins, lighting_edges, make_inputs, make_targets,
                    privileged_stats, privileged_targets, Windows)
 from .distributed import dist_info, is_main
 from .losses import angle_encode, get_loss
@@ -448,18 +448,7 @@ def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stat
         resume.save(step + 1, total, model, opt, rng, order)
     _dropout_rows(model, None)
     model.eval()
-    model.lighting_edges = edges
     return model.cpu()
-
-
-def student_pool(splits, episode: np.ndarray, cfg: TrainConfig, seed: int):
-    """Dataset rows of the student's training pool and the labelled rows among them."""
-    labelled = labelled_rows(splits.field_train, episode, cfg.data.label_fraction, seed)
-    if cfg.distill.use_teacher:
-        pool = np.concatenate([splits.teacher_train, splits.field_train])
-    else:
-        pool = labelled
-    return np.sort(pool), np.sort(labelled)
 
 
 # ----------------------------------------------------------------------------- EWC fine-tuning
