@@ -7,8 +7,8 @@ from softmaint_train.config import DataConfig
 from softmaint_train.data import (calibration_source, calibration_windows, DataError,
                                   fit_normalisation, labelled_rows, make_inputs, make_splits,
                                   open_dataset, privileged_stats, privileged_targets, Windows)
+from softmaint_train.losses import modality_dropout
 from synthetic import make_dataset
-from softmaint_train.train import modality_dropout
 from softmaint_core.window import default_sources, normalise
 
 

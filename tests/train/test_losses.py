@@ -20,7 +20,7 @@ def test_registry_has_every_loss_with_a_paper_or_formula():
                 'privileged_mse', 'feature_cosine', 'feature_contrastive', 'rkd_distance',
                 'rkd_angle', 'product_state_fidelity', 'reconstruction_mse', 'unimodal_ce',
                 'domain_adversarial', 'ewc_penalty', 'sigmoid_schedule', 'linear_ramp',
-                'convex_mix', 'log_rul', 'log_rul_kd'}
+                'convex_mix', 'log_rul', 'log_rul_kd', 'dann_reversal', 'modality_dropout'}
     assert expected <= set(L.LOSSES)
     for name, fn in L.LOSSES.items():
         assert fn.__doc__ and ('=' in fn.__doc__), name
@@ -275,6 +275,9 @@ def test_schedules():
     assert L.sigmoid_schedule(0, 100, 10.0) == pytest.approx(0.006693, abs=1e-6)
     assert L.linear_ramp(25, 100, 0.5, 0.9) == pytest.approx(0.6)
     assert L.linear_ramp(200, 100, 0.5, 0.9) == pytest.approx(0.9)
+    assert L.dann_reversal(0, 100) == 0.0
+    assert L.dann_reversal(50, 100) == pytest.approx(2 / (1 + math.exp(-5)) - 1)   # 0.9866
+    assert L.dann_reversal(100, 100, gamma=1.0) == pytest.approx(0.462117, abs=1e-6)
 
 
 def test_convex_mix():

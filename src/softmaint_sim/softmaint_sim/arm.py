@@ -30,12 +30,12 @@ from typing import Optional, Tuple
 
 import mujoco
 import numpy as np
+from softmaint_core.topics import ACTUATORS
 
 SEGMENTS = 20
 TAXELS = 32
 FIELD_TAXELS = 8
 BEND_SENSORS = 4
-ACTUATORS = ('chamber_0', 'chamber_1')
 PRESSURE_UNITS = 'kPa'
 POISSON = 0.5                  # elastomer: incompressible, so G = E / 3
 # Colour a microbial film gives the skin (dark green-brown), blended in with its cover.

@@ -28,14 +28,9 @@ from .sensors import FIELD_NOISE, SIM_NOISE
 START_NS = 1_767_225_600 * 10 ** 9     # 2026-01-01T00:00:00Z: fixed, so exports are repeatable
 FRAME_ID = 'softmaint_arm'
 EPISODE_GAP = 1.0        # seconds between exported episodes
-TYPES = {
-    topics.CAMERA: 'sensor_msgs/msg/Image',
-    topics.TACTILE: 'softmaint_interfaces/msg/TactileArray',
-    topics.JOINT_STATES: 'sensor_msgs/msg/JointState',
-    topics.ACTUATION: 'softmaint_interfaces/msg/ActuatorState',
-    topics.ENVIRONMENT: 'softmaint_interfaces/msg/EnvironmentReading',
-    topics.GROUND_TRUTH: 'softmaint_interfaces/msg/GroundTruth',
-}
+# topic -> message type: the field robot's sensors, then the simulator's ground truth
+TYPES = {topic: msgtype for msgtype, topic in topics.SENSORS.values()} | {
+    topics.GROUND_TRUTH: 'softmaint_interfaces/msg/GroundTruth'}
 
 
 class ExportError(RuntimeError):

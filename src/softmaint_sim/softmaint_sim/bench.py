@@ -23,13 +23,14 @@ import tempfile
 import time
 
 import numpy as np
+from softmaint_core import topics
 
 from . import episode as ep
 from .live import LiveSim
 from .scenario import load
 
-NOMINAL_RATES = {'camera/image_raw': 5.0, 'tactile': 100.0, 'joint_states': 100.0,
-                 'actuation': 100.0, 'environment': 1.0, 'softmaint/ground_truth': 1.0}
+NOMINAL_RATES = {topics.CAMERA: 5.0, topics.TACTILE: 100.0, topics.JOINT_STATES: 100.0,
+                 topics.ACTUATION: 100.0, topics.ENVIRONMENT: 1.0, topics.GROUND_TRUTH: 1.0}
 
 
 def bench_generator(episodes: int, render: bool) -> dict:
@@ -85,12 +86,10 @@ def bench_node(seconds: float) -> dict:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image, JointState
-    from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, GroundTruth,
-                                          TactileArray)
-    classes = {'camera/image_raw': Image, 'tactile': TactileArray,
-               'joint_states': JointState, 'actuation': ActuatorState,
-               'environment': EnvironmentReading, 'softmaint/ground_truth': GroundTruth}
+    from softmaint_interfaces.msg import GroundTruth
+    from softmaint_ros.message_types import message_class
+    classes = {topic: message_class(msgtype) for msgtype, topic in topics.SENSORS.values()}
+    classes[topics.GROUND_TRUTH] = GroundTruth
     rclpy.init()
     node = rclpy.create_node('softmaint_sim_bench')
     arrivals = {topic: [] for topic in classes}   # (arrival, stamp) [s, wall clock]

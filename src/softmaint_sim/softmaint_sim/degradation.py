@@ -118,12 +118,16 @@ class Environment:
         return np.array([self.temperature, self.humidity, self.co2, self.pressure])
 
 
+def arrhenius(temperature: float) -> float:
+    """Ageing rate at `temperature` [degC] relative to T_REF (Arrhenius, activation EA)."""
+    return math.exp(EA / GAS_R * (1.0 / (T_REF + 273.15) - 1.0 / (temperature + 273.15)))
+
+
 def acceleration(env: Environment) -> float:
     """Environmental acceleration factor A of every degradation rate (1 at 20 degC, dry)."""
-    arrhenius = math.exp(EA / GAS_R * (1.0 / (T_REF + 273.15) - 1.0 / (env.temperature + 273.15)))
     humid = 1.0 + HUMIDITY_GAIN * max(0.0, env.humidity - 0.5)
     co2 = 1.0 + CO2_GAIN * max(0.0, env.co2 - 400.0) / 1600.0
-    return arrhenius * humid * co2
+    return arrhenius(env.temperature) * humid * co2
 
 
 def load_factor(peak_pressure: float) -> float:

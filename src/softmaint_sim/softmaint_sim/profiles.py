@@ -92,12 +92,6 @@ class SimProfile:
         return asdict(self)
 
 
-def arrhenius(temperature: float) -> float:
-    """Ageing rate at `temperature` [degC] relative to the reference (degradation.acceleration)."""
-    return math.exp(dg.EA / dg.GAS_R * (1.0 / (dg.T_REF + 273.15)
-                                        - 1.0 / (temperature + 273.15)))
-
-
 def gains(drivers: Drivers, env: dg.Environment, embrittlement: float = 0.0,
           fouling: float = 0.0) -> Tuple[float, Dict[str, float]]:
     """Fatigue gain G_f and damage gains G_d of a workplace (module docstring)."""
@@ -109,7 +103,7 @@ def gains(drivers: Drivers, env: dg.Environment, embrittlement: float = 0.0,
         damage['crack_tear'] *= 1.0 + 0.6 * ingress
         damage['puncture_leak'] *= 1.0 + 0.4 * ingress
     if drivers.sterilisation_interval:
-        per_cycle = arrhenius(STERILISATION_TEMPERATURE) * STERILISATION_AGEING
+        per_cycle = dg.arrhenius(STERILISATION_TEMPERATURE) * STERILISATION_AGEING
         heat = per_cycle / drivers.sterilisation_interval
         fatigue *= 1.0 + heat
         damage['crack_tear'] *= 1.0 + heat

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from softmaint_core.profiles import PROFILES
+from softmaint_core.spec import MODALITIES
 from softmaint_core.taxonomy import DAMAGE_TYPES
 import yaml
 
@@ -45,7 +46,7 @@ DOMAINS = ('sim', 'field')
 DEFAULT_AMPLITUDE = (150.0, 83.0)     # peak chamber pressures of the motion cycle [kPa]
 MAX_PRESSURE = SIM_GEOMETRY.pressure_max
 SENSOR_FAULTS = ('dropout', 'frozen', 'bias', 'dead_taxels', 'saturation', 'lighting')
-FAULT_MODALITIES = ('camera', 'tactile', 'proprio', 'environment')
+FAULT_MODALITIES = MODALITIES         # every field sensor can fail
 ENV_KEYS = {'temperature': (-20.0, 80.0), 'humidity': (0.0, 1.0), 'co2': (0.0, 10000.0),
             'pressure': (50.0, 120.0)}
 

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+from softmaint_core.spec import MODALITIES
 
 from .arm import BEND_SENSORS, FIELD_TAXELS, SEGMENTS, TAXELS
-
-MODALITIES = ('camera', 'tactile', 'proprio', 'environment')
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,12 @@ def make_splits(episode: np.ndarray, domain: np.ndarray, cfg: DataConfig) -> Spl
     sim = np.unique(episode[domain == SIM_DOMAIN])
     field = np.unique(episode[domain == FIELD_DOMAIN])
     if len(field) < 3:
-        raise DataError(f'need >= 3 field-domain episodes (domain 1), found {len(field)}')
+        raise DataError(f'need >= 3 field-domain episodes (domain 1), found {len(field)}: '
+                        'generate the dataset with softmaint-dataset generate --field-fraction '
+                        'above 0 and enough --episodes')
     if len(sim) < 2:
-        raise DataError(f'need >= 2 simulation episodes (domain 0), found {len(sim)}')
+        raise DataError(f'need >= 2 simulation episodes (domain 0), found {len(sim)}: generate '
+                        'the dataset with --field-fraction below 1 and enough --episodes')
     rng.shuffle(sim)
     rng.shuffle(field)
     if cfg.max_windows and len(episode) > cfg.max_windows:
@@ -116,7 +119,9 @@ class Windows:
             expected = spec.modality(name).shape
             if arrays[name].shape[1:] != expected:
                 raise DataError(f'{view}_{name} has window shape {arrays[name].shape[1:]}, '
-                                f'the {view} spec expects {expected}')
+                                f'the {view} spec expects {expected}: the dataset was made '
+                                'by another simulator version; regenerate it '
+                                '(softmaint-dataset generate)')
         for name in LABEL_NAMES + ('privileged',):
             arrays[name] = ds.take(name, rows)
         if view == 'field':
@@ -353,5 +358,7 @@ def open_dataset(root) -> Dataset:
     needed += list(LABEL_NAMES) + ['privileged', 'field_mask']
     missing = sorted(set(needed) - set(ds.names))
     if missing:
-        raise DataError(f'{root} lacks arrays {missing}')
+        raise DataError(f'{root} lacks arrays {missing}: not a complete softmaint dataset; '
+                        'generate one with softmaint-dataset generate (or finish an '
+                        'interrupted one by rerunning its command)')
     return ds

@@ -103,7 +103,10 @@ def check_parity(student: Student, path: Path, rtol: float = RTOL, atol: float =
             try:
                 np.testing.assert_allclose(got[name], expected[name], rtol=rtol, atol=atol)
             except AssertionError as err:
-                raise ParityError(f'{path.name}: output {name} differs from torch: {err}')
+                raise ParityError(f'{path.name}: output {name} differs from torch beyond '
+                                  f'rtol {rtol:g} / atol {atol:g}: {err}; the graph does not '
+                                  'compute what the checkpoint does: do not deploy it, try '
+                                  'another export.opset') from err
             worst = max(worst, float(np.abs(got[name] - expected[name]).max()))
     return worst
 

@@ -253,8 +253,9 @@ def main(args=None) -> int:
     parser.add_argument('--fisher-batches', type=int, default=20,
                         help='batches of original training data for the Fisher diagonal')
     parser.add_argument('--max-forgetting', type=float, default=0.02,
-                        help='largest drop of damage or fatigue macro F1 on the original '
-                        'held-out data that a fine-tuned student may show (default 0.02)')
+                        help='largest drop of damage or fatigue macro F1, on the original '
+                        "data's held-out split and on the held-out bags, that a fine-tuned "
+                        'student may show (default 0.02)')
     parser.add_argument('--out', type=Path,
                         help='fine-tuned checkpoint to write (only when it is accepted)')
     parser.add_argument('--report', type=Path, help='write the report JSON here')

@@ -8,6 +8,7 @@ Training code (train.py) calls every entry through get_loss(name), never the fun
 import math
 from typing import Callable, Dict, Iterable, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -349,7 +350,8 @@ def sigmoid_schedule(step: int, total: int, steepness: float = 10.0) -> float:
     """
     Progressive alignment weight w(t) = 1 / (1 + exp(-k (t / T - 1/2))), t = step, T = total.
 
-    Starts near 0 and ends near 1 (progressive/curriculum distillation).
+    Starts near 0 and ends near 1: easy (supervised) first, the alignment later, in the spirit
+    of curriculum learning (Bengio et al., ICML 2009); the sigmoid form is this project's.
     """
     x = step / max(total, 1) - 0.5
     return 1.0 / (1.0 + math.exp(-steepness * x))
@@ -357,8 +359,41 @@ def sigmoid_schedule(step: int, total: int, steepness: float = 10.0) -> float:
 
 @register('linear_ramp')
 def linear_ramp(step: int, total: int, start: float, end: float) -> float:
-    """Supervised-to-distillation ramp: a(t) = start + (end - start) * min(t / T, 1)."""
+    """
+    Supervised-to-distillation ramp: a(t) = start + (end - start) * min(t / T, 1).
+
+    A linear curriculum of the KD mixing weight (Bengio et al., ICML 2009); no single paper.
+    """
     return start + (end - start) * min(step / max(total, 1), 1.0)
+
+
+@register('dann_reversal')
+def dann_reversal(step: int, total: int, gamma: float = 10.0) -> float:
+    """
+    Gradient-reversal coefficient lambda(p) = 2 / (1 + exp(-gamma p)) - 1, p = step / total.
+
+    0 at the start, where the domain classifier is still noise, towards 1 at the end (Ganin &
+    Lempitsky, 'Unsupervised Domain Adaptation by Backpropagation', ICML 2015, gamma = 10).
+    """
+    progress = step / max(1, total)
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+@register('modality_dropout')
+def modality_dropout(mask: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """
+    Drop each available modality with probability p, keeping at least one (ModDrop).
+
+    kept = mask AND (u >= p), u ~ U(0, 1) per window and modality; a window left with none
+    keeps one of its available modalities at random (Neverova et al., 'ModDrop', IEEE TPAMI
+    2016). Rows with nothing available stay empty.
+    """
+    if p <= 0:
+        return mask.copy()
+    kept = mask & (rng.random(mask.shape) >= p)
+    for row in np.flatnonzero(~kept.any(axis=1) & mask.any(axis=1)):
+        kept[row, rng.choice(np.flatnonzero(mask[row]))] = True
+    return kept
 
 
 @register('convex_mix')

@@ -34,7 +34,6 @@ from softmaint_core.settings import Thresholds
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 import torch
 from torch import nn
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import FIELD_DOMAIN
@@ -296,7 +295,7 @@ def head_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Te
     """Cross-entropy of a class head; least squares of the sigmoid of the urgency head."""
     if name == URGENCY:
         return get_loss('urgency_mse')(torch.sigmoid(output[:, 0]), target)
-    return F.cross_entropy(output, target)
+    return get_loss('cross_entropy')(output, target)
 
 
 @torch.no_grad()

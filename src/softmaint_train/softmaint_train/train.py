@@ -227,20 +227,6 @@ def teacher_outputs_from_dataset(teacher, ds, rows, stats, chunk: int = 512, **k
 
 # ----------------------------------------------------------------------------- student stage
 
-def modality_dropout(mask: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
-    """
-    Drop each available modality with probability p, keeping at least one (ModDrop).
-
-    Neverova et al., 'ModDrop', IEEE TPAMI 2016. Rows with nothing available stay empty.
-    """
-    if p <= 0:
-        return mask.copy()
-    kept = mask & (rng.random(mask.shape) >= p)
-    for row in np.flatnonzero(~kept.any(axis=1) & mask.any(axis=1)):
-        kept[row, rng.choice(np.flatnonzero(mask[row]))] = True
-    return kept
-
-
 def _one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
     return F.one_hot(labels, classes).float()
 
@@ -255,7 +241,7 @@ def _student_batch(windows: Windows, index, labelled, teacher, stats, bins, cfg,
     """
     dc = cfg.distill
     data_mask = windows.arrays['mask'][index]
-    train_mask = modality_dropout(data_mask, dc.modality_dropout, rng)
+    train_mask = get_loss('modality_dropout')(data_mask, dc.modality_dropout, rng)
     targets = make_targets(windows, index)
     mixing = dc.mix.enabled and rng.random() < dc.mix.probability
     inputs, _ = make_inputs(windows, index if mixing else index[mine], stats)
@@ -439,8 +425,7 @@ def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stat
         batch = _to_device(_student_batch(windows, index, is_labelled[index],
                                           teacher if use_teacher else None, stats, bins, cfg,
                                           rng, mine))
-        progress_frac = step / max(1, total)
-        reversal = 2.0 / (1.0 + math.exp(-10.0 * progress_frac)) - 1.0  # DANN's schedule
+        reversal = get_loss('dann_reversal')(step, total)
         out = _sharded_forward(net, batch['inputs'], batch['mask'][mine], sizes, reversal)
         loss, terms = student_loss(out, batch, cfg, step, total)
         _optimiser_step(opt, model, loss, terms, desc, step, lr=_cosine_lr(step, total, sc.lr),
