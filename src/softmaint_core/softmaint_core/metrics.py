@@ -6,7 +6,7 @@ latency percentiles also by the inference node's diagnostics and the suite bench
 Calibration error comes from calibration.py (the same code the robot uses). numpy only.
 """
 import math
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,19 +31,24 @@ def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int) -> np.
     return cm
 
 
-def macro_f1(labels: np.ndarray, preds: np.ndarray, classes: int) -> float:
+def per_class_f1(cm: np.ndarray) -> List[Optional[float]]:
     """
-    Unweighted mean of per-class F1 over the classes present in labels or predictions.
+    F1 of every class of a confusion matrix; None for a class absent from both axes.
 
-    F1_c = 2 TP_c / (2 TP_c + FP_c + FN_c); a class absent from both is skipped.
+    F1_c = 2 TP_c / (2 TP_c + FP_c + FN_c).
     """
-    cm = confusion_matrix(labels, preds, classes)
     tp = np.diag(cm).astype(float)
-    fp = cm.sum(axis=0) - tp
-    fn = cm.sum(axis=1) - tp
+    fp, fn = cm.sum(axis=0) - tp, cm.sum(axis=1) - tp
     present = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
-    f1 = np.where(present, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-    return float(f1[present].mean()) if present.any() else 0.0
+    return [float(2 * t / max(2 * t + p + n, 1)) if ok else None
+            for t, p, n, ok in zip(tp, fp, fn, present)]
+
+
+def macro_f1(labels: np.ndarray, preds: np.ndarray, classes: int) -> float:
+    """Unweighted mean of per_class_f1 over the classes present in labels or predictions."""
+    present = [f1 for f1 in per_class_f1(confusion_matrix(labels, preds, classes))
+               if f1 is not None]
+    return float(np.mean(present)) if present else 0.0
 
 
 def missed_critical_rate(true_urgency: np.ndarray, pred_urgency: np.ndarray,

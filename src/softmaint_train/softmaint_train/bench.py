@@ -8,6 +8,7 @@ import time
 from typing import Dict
 
 import numpy as np
+from softmaint_core.metrics import percentiles
 from softmaint_core.spec import MASK_INPUT, MODALITIES, OUTPUTS
 import torch
 
@@ -17,8 +18,8 @@ from .models import OnnxStudent
 
 def _percentiles(samples) -> Dict[str, float]:
     ms = np.asarray(samples) * 1e3
-    return {'p50_ms': float(np.percentile(ms, 50)), 'p99_ms': float(np.percentile(ms, 99)),
-            'mean_ms': float(ms.mean())}
+    stats = percentiles(ms)
+    return {'p50_ms': stats['p50'], 'p99_ms': stats['p99'], 'mean_ms': float(ms.mean())}
 
 
 def bench(student, onnx_path, runs: int = 1000, warmup: int = 50, rounds: int = 5) -> Dict:

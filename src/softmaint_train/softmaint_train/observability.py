@@ -29,22 +29,22 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from softmaint_core.dataset import Dataset
 from softmaint_core.decisions import ground_truth_action
-from softmaint_core.metrics import confusion_matrix, macro_f1
+from softmaint_core.metrics import confusion_matrix, macro_f1, per_class_f1
 from softmaint_core.settings import Thresholds
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from .data import FIELD_DOMAIN
+from .data import FIELD_DOMAIN, MIN_STD
 from .losses import get_loss
 from .probe_models import CAMERA, PrivilegedProbe, SensorProbe
+from .train import cosine_lr
 
 NOT_SENSORS = ('mask',)     # field_mask: which modalities a window has, not a sensor
 LABELS = ('damage', 'fatigue', 'domain', 'episode')
 URGENCY = 'urgency'          # the regressed label (float; LABELS are integers)
 PROBES = ('privileged', 'sensors')
-MIN_STD = 1e-3
 LOAD_CHUNK = 256
 EVAL_CHUNK = 256
 
@@ -243,11 +243,6 @@ def sensor_inputs(data: ProbeData, train: np.ndarray):
 
 # ----------------------------------------------------------------------------- training
 
-def _lr(step: int, total: int, base: float) -> float:
-    """Cosine decay from `base` to 0 over `total` steps."""
-    return base * 0.5 * (1.0 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
-
-
 def _batch(inputs: Dict[str, torch.Tensor], index: np.ndarray) -> Dict[str, torch.Tensor]:
     idx = torch.from_numpy(index)
     return {k: v.index_select(0, idx) for k, v in inputs.items()}
@@ -280,7 +275,7 @@ def train_probe(model: nn.Module, inputs: Dict[str, torch.Tensor],
             loss = sum(head_loss(k, out[k], t[index]) for k, t in targets.items())
             check_finite(loss, desc, epoch, step)
             for group in opt.param_groups:
-                group['lr'] = _lr(step, epochs * per_epoch, cfg.lr)
+                group['lr'] = cosine_lr(step, epochs * per_epoch, cfg.lr, warmup=0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -311,15 +306,6 @@ def predict(model: nn.Module, inputs: Dict[str, torch.Tensor],
 
 
 # ----------------------------------------------------------------------------- metrics
-
-def per_class_f1(cm: np.ndarray) -> List[Optional[float]]:
-    """F1 of every class from a confusion matrix (None for a class absent from both axes)."""
-    tp = np.diag(cm).astype(float)
-    fp, fn = cm.sum(axis=0) - tp, cm.sum(axis=1) - tp
-    present = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
-    return [float(2 * t / max(2 * t + p + n, 1)) if ok else None
-            for t, p, n, ok in zip(tp, fp, fn, present)]
-
 
 def chance_f1(test_labels: np.ndarray, train_labels: np.ndarray, classes: int) -> float:
     """

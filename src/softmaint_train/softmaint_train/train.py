@@ -79,7 +79,8 @@ def _optimiser_step(opt, model: nn.Module, loss: torch.Tensor, terms: Dict[str, 
         bar.set_postfix(loss=f'{loss.item():.3f}')
 
 
-def _cosine_lr(step: int, total: int, base: float, warmup: int = 20) -> float:
+def cosine_lr(step: int, total: int, base: float, warmup: int = 20) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay from `base` to 0 at `total`."""
     if step < warmup:
         return base * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
@@ -194,7 +195,7 @@ def train_teacher(cfg: TrainConfig, windows: Windows, stats, progress: bool = Tr
                 _one_hot(targets['damage'], N_DAMAGE), _to_device(mask))
         loss = sum(terms.values())
         _optimiser_step(opt, model, loss, terms, 'teacher', step,
-                        lr=_cosine_lr(step, total, tc.lr), bar=bar,
+                        lr=cosine_lr(step, total, tc.lr), bar=bar,
                         objective=_ddp_objective(loss))
         resume.save(step + 1, total, model, opt, rng, order)
     _dropout_rows(model, None)
@@ -428,7 +429,7 @@ def train_student(cfg: TrainConfig, windows: Windows, labelled: np.ndarray, stat
         reversal = get_loss('dann_reversal')(step, total)
         out = _sharded_forward(net, batch['inputs'], batch['mask'][mine], sizes, reversal)
         loss, terms = student_loss(out, batch, cfg, step, total)
-        _optimiser_step(opt, model, loss, terms, desc, step, lr=_cosine_lr(step, total, sc.lr),
+        _optimiser_step(opt, model, loss, terms, desc, step, lr=cosine_lr(step, total, sc.lr),
                         bar=bar, objective=_ddp_objective(loss))
         resume.save(step + 1, total, model, opt, rng, order)
     _dropout_rows(model, None)
