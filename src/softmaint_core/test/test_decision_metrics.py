@@ -1,7 +1,8 @@
 """Decision figures against hand-counted windows and published Wilson intervals."""
 import numpy as np
 import pytest
-from softmaint_core.metrics import decision_confusion, decision_metrics, wilson_interval
+from softmaint_core.metrics import (confusion_matrix, decision_confusion, decision_metrics,
+                                    macro_f1, per_class_f1, wilson_interval)
 from softmaint_core.settings import Action
 
 C, R, S, X = (Action.CONTINUE_MONITORING, Action.REDUCE_WORKLOAD,
@@ -42,3 +43,12 @@ def test_decision_confusion_counts_true_against_decided_and_asked_apart():
     assert counts[S].tolist() == [0, 1, 1, 0, 1]          # windows 3, 2 and 7 (asked)
     assert counts[X].tolist() == [0, 0, 0, 1, 1]          # window 5, window 4 asked
     assert np.trace(counts[:, :4]) == 4                   # = decision_accuracy * windows
+
+
+def test_per_class_and_macro_f1_by_hand():
+    labels, preds = np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1])
+    # class 0: TP 1, FN 1 -> 2/3; class 1: TP 1, FP 2 -> 1/2; class 2: FN 1 -> 0; 3 absent
+    assert per_class_f1(confusion_matrix(labels, preds, 4)) == pytest.approx(
+        [2 / 3, 0.5, 0.0, None])
+    assert macro_f1(labels, preds, 4) == pytest.approx((2 / 3 + 0.5) / 3)
+    assert macro_f1(np.array([], int), np.array([], int), 3) == 0.0
