@@ -35,7 +35,7 @@ def run_node(make_node: Callable[[], Node], name: str, args=None,
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = stop_on_signals()
-    node = executor = None
+    node = None
     try:
         node = make_node()
         executor = make_executor()
@@ -48,19 +48,16 @@ def run_node(make_node: Callable[[], Node], name: str, args=None,
         rclpy.logging.get_logger(name).fatal(describe(err))
         return fatal_exit
     finally:
-        _close(node, executor, finish)
+        _close(node, finish)
     return 0
 
 
-def _close(node: Optional[Node], executor: Optional[Executor],
-           finish: Optional[Callable[[Node], None]]) -> None:
-    """Run `finish`, then release the executor, the node and the context even if it raised."""
+def _close(node: Optional[Node], finish: Optional[Callable[[Node], None]]) -> None:
+    """Run `finish`, then destroy the node and shut the context down even if it raised."""
     try:
         if node is not None and finish is not None:
             finish(node)
     finally:
-        if executor is not None:
-            executor.shutdown()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
