@@ -137,8 +137,8 @@ def plan(args: Dict[str, str]) -> List[NodePlan]:
     if _flag(args['monitor'], 'monitor'):
         nodes.append(NodePlan(PACKAGE, 'monitor', 'softmaint_monitor',
                               {**common, 'report_dir': args['report_dir'],
-                               'params_files': [str(path) for path in parameter_files(
-                                   args['params_file'], args['profile'], overlays_dir())]}))
+                               # bare node keys: it reads the agent's section by name
+                               'params_files': params_files({**args, 'namespace': ''})}))
     if _flag(args['foxglove'], 'foxglove'):
         nodes.append(NodePlan(PACKAGE, 'foxglove_view', 'softmaint_foxglove_view',
                               {**common, 'port': _port(args['foxglove_port'], 'foxglove_port')}))
