@@ -87,3 +87,27 @@ def test_card_carries_each_profiles_figures_for_the_model_that_ran_them(profile_
     # the card's other figures are kept
     kept = {k: v for k, v in json.loads(before)['metrics'].items() if not k.startswith('profile.')}
     assert kept.items() <= json.loads(default.with_suffix('.json').read_text())['metrics'].items()
+
+
+def test_urgency_band_coverage_is_the_share_of_true_urgencies_inside_the_band(profile_datasets):
+    from dataclasses import replace
+
+    import numpy as np
+    from softmaint_core.dataset import Dataset
+    from softmaint_core.student import StudentModel
+    from softmaint_sim.profile_eval import evaluate, predict, profile_policy
+    model = REPO / 'models' / 'student.onnx'
+    root = profile_datasets[0]
+    thresholds, actions = profile_policy(REPO / 'config', 'default')
+    data = Dataset(root)
+    index = np.flatnonzero(data.array('domain') == 1)
+    predictions, _ = predict(StudentModel(model), data, index)
+    error = np.abs(np.asarray(data.array('urgency')[index]) - [p.urgency for p in predictions])
+    stds = np.array([p.urgency_std for p in predictions])
+    shares = []
+    for band in (0.0, 0.5, 2.0, 5.0):
+        policy = (replace(thresholds, urgency_band=band), actions)
+        share = evaluate(model, root, policy)['decision.urgency_band_coverage']
+        assert share == pytest.approx(np.mean(error <= band * stds))
+        shares.append(share)
+    assert shares == sorted(shares) and shares[0] < shares[-1]

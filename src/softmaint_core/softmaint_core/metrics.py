@@ -130,7 +130,7 @@ def head_metrics(probs: np.ndarray, labels: np.ndarray, qhat: Threshold) -> Dict
         'ece': expected_calibration_error(probs, labels),
         'ece_ci_low': ece_low, 'ece_ci_high': ece_high,
         'ece_floor': ece_floor(probs),
-        **_rate(covered, 'coverage'),
+        **rate_with_interval(covered, 'coverage'),
         'coverage_worst_class': float(min(covered[labels == k].mean() for k in np.unique(labels))),
         'set_size': float(sets.sum(axis=-1).mean()),
         'aurc': risk_coverage(probs, labels)[2],
@@ -171,7 +171,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> Tuple[float, flo
     return centre - half, centre + half
 
 
-def _rate(flags: np.ndarray, name: str) -> Dict[str, float]:
+def rate_with_interval(flags: np.ndarray, name: str) -> Dict[str, float]:
+    """Share of True in `flags` as `name`, with its Wilson interval (`name`_ci_low, _ci_high)."""
     low, high = wilson_interval(int(flags.sum()), len(flags))
     rate = float(flags.mean()) if len(flags) else float('nan')
     return {name: rate, f'{name}_ci_low': low, f'{name}_ci_high': high}
@@ -217,9 +218,9 @@ def decision_metrics(decided: np.ndarray, asked: np.ndarray, truth: np.ndarray
     acting_now = critical(truth)
     right = (decided == truth) & ~asked
     return {'windows': int(len(truth)), 'critical_windows': int(acting_now.sum()),
-            **_rate(asked, 'assistance_rate'),
-            **_rate(missed(decided, truth)[acting_now], 'missed_critical_rate'),
-            **_rate(right, 'decision_accuracy'),
+            **rate_with_interval(asked, 'assistance_rate'),
+            **rate_with_interval(missed(decided, truth)[acting_now], 'missed_critical_rate'),
+            **rate_with_interval(right, 'decision_accuracy'),
             'decision_accuracy_alone': float(right[~asked].mean()) if (~asked).any()
             else float('nan'),
             'over_acting_rate': float(((decided > truth) & ~asked).mean())}

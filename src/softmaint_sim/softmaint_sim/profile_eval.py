@@ -19,7 +19,10 @@ assistance rate, missed critical and decision accuracy. A dataset labels a fault
 sensors can show it, so every window counts as "after the fault is detectable". The point
 estimate's accuracy (decisions.point_action: most probable classes and mean urgency, no sets,
 never asking) tells the model's errors from the policy's caution, and a table per dataset
-counts windows per true and decided level (metrics.decision_confusion).
+counts windows per true and decided level (metrics.decision_confusion). The urgency band's
+coverage is the share of windows whose true urgency lies in the band the policy holds
+possible (decisions.urgency_band: mean +- the profile's urgency_band ensemble stds): what
+that parameter means in probability.
 
 Inputs are built as the robot builds them: the dataset's raw field view, normalised with the
 model's input spec (softmaint_core.window.batch_inputs), an unsensed environment quantity (NaN
@@ -39,9 +42,9 @@ from typing import Dict, List, Tuple
 import numpy as np
 from softmaint_core.agent import summarise
 from softmaint_core.dataset import Dataset
-from softmaint_core.decisions import assess, ground_truth_action, point_action
+from softmaint_core.decisions import assess, ground_truth_action, point_action, urgency_band
 from softmaint_core.metrics import (decision_confusion, decision_metrics, head_metrics,
-                                    urgency_metrics)
+                                    rate_with_interval, urgency_metrics)
 from softmaint_core.profiles import (agent_actions, agent_thresholds, load_parameter_files,
                                      parameter_files, student_of)
 from softmaint_core.settings import ActionSettings, LEVELS, Thresholds
@@ -65,7 +68,8 @@ DECISION_COLUMNS = (('decision.assistance_rate', 'assistance'),
                     ('decision.decision_accuracy', 'decision accuracy'),
                     ('decision.decision_accuracy_alone', 'accuracy when deciding alone'),
                     ('decision.over_acting_rate', 'over-acting'),
-                    ('decision.point_accuracy', "point estimate's accuracy"))
+                    ('decision.point_accuracy', "point estimate's accuracy"),
+                    ('decision.urgency_band_coverage', 'urgency band holds the truth'))
 Policy = Tuple[Thresholds, ActionSettings]
 
 
@@ -88,7 +92,7 @@ def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, m
     """Decision figures of `policy` on the predictions against the true labels' decisions."""
     thresholds, actions = policy
     names = meta.input_spec.names
-    decided, asked, truth, point, reasons = [], [], [], [], Counter()
+    decided, asked, truth, point, held, reasons = [], [], [], [], [], Counter()
     for p, available, fatigue, damage, urgency in zip(
             predictions, mask, data.array('fatigue')[index], data.array('damage')[index],
             data.array('urgency')[index]):
@@ -99,6 +103,8 @@ def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, m
         asked.append(bool(assessment.reasons))
         reasons.update(assessment.reasons.keys())
         point.append(point_action(summary, thresholds))
+        low, high = urgency_band(summary, thresholds)
+        held.append(low <= urgency <= high)
         truth.append(ground_truth_action(meta.fatigue_classes[fatigue],
                                          meta.damage_classes[damage], float(urgency),
                                          thresholds))
@@ -107,6 +113,7 @@ def decisions(predictions, mask: np.ndarray, data: Dataset, index: np.ndarray, m
     return {**{f'decision.{k}': v for k, v in decision_metrics(decided, asked, truth).items()},
             'decision.point_accuracy': decision_metrics(np.array(point), never_asked,
                                                         truth)['decision_accuracy'],
+            **rate_with_interval(np.array(held), 'decision.urgency_band_coverage'),
             'decision.confusion': decision_confusion(decided, asked, truth).tolist(),
             'decision.asked_because': dict(sorted(reasons.items()))}
 
