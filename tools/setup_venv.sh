@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
 python=${PYTHON:-python3}
+TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 
 need_apt=()
 command -v cmake >/dev/null || need_apt+=(cmake)
@@ -29,8 +30,19 @@ if [ ! -e "$venv/.softmaint-installed" ] && [ "$free_mib" -lt "$need_mib" ]; the
 fi
 
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+# PyPI's torch==2.13.0 is the CUDA build (several GB); PyTorch's own index has the CPU build
+# (2.13.0+cpu, which the pin accepts and pip prefers). Where that index cannot be reached
+# (a mirror-only machine), torch comes from the configured indexes.
+torch_index=()
+if "$venv/bin/python" -c 'import urllib.request as r; r.urlopen("'"$TORCH_CPU_INDEX"'/torch/", timeout=5)' \
+    2>/dev/null; then
+  torch_index=(--extra-index-url "$TORCH_CPU_INDEX")
+else
+  echo "setup: $TORCH_CPU_INDEX not reachable: torch from the configured indexes" \
+       "(PyPI's is the CUDA build, several GB more)"
+fi
 echo "setup: installing pinned Python packages into $venv (first run takes about a minute)"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${torch_index[@]}" \
   -c requirements/constraints.txt \
   -r requirements/onboard.txt -r requirements/build.txt \
   -r requirements/offline.txt -r requirements/test.txt
