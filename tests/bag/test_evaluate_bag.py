@@ -134,6 +134,12 @@ def test_truncated_and_corrupt_bags_are_clear_errors(tmp_path, capsys):
     assert evaluate(tmp_path / 'nothing', tmp_path / 'out3') == 2
     assert 'does not exist' in capsys.readouterr().err
 
+    # a recording that was killed: the writer writes metadata.yaml only when it closes
+    bags.write_sensor_bag(tmp_path / 'killed', 'mcap', seconds=3.0)
+    (tmp_path / 'killed' / 'metadata.yaml').unlink()
+    assert evaluate(tmp_path / 'killed', tmp_path / 'out4') == 2
+    assert 'recording was not finished' in capsys.readouterr().err
+
 
 def test_undecodable_messages_and_out_of_order_stamps_are_counted(tmp_path, capsys):
     def edit(topic, k, msg):

@@ -52,6 +52,11 @@ class Bag:
         self.path = Path(path)
         if not self.path.exists():
             raise BagError(f'bag {self.path} does not exist')
+        if self.path.is_dir() and not (self.path / 'metadata.yaml').is_file():
+            # rosbag2 writes metadata.yaml when a recording is closed
+            raise BagError(f'bag {self.path} has no metadata.yaml: its recording was not '
+                           'finished (recorder killed?). `ros2 bag reindex` rebuilds it on a '
+                           'ROS 2 distro')
         self._reader = AnyReader([self.path], default_typestore=typestore())
 
     def __enter__(self):
