@@ -108,6 +108,9 @@ def test_bad_bags_give_clear_errors(tmp_path):
     assert wrong_topic.returncode == 2 and "topics ['/nope'] are not in" in wrong_topic.stderr
     bad_rate = _run([*PLAYER, str(tmp_path / 'ok'), '--rate', '0'])
     assert bad_rate.returncode == 2 and '--rate must be > 0' in bad_rate.stderr
+    # nothing after the offset: an error, also with --loop (which must not spin on it)
+    past_end = _run([*PLAYER, str(tmp_path / 'ok'), '--start-offset', '100', '--loop'])
+    assert past_end.returncode == 2 and 'nothing to play' in past_end.stderr
 
 
 def test_recorder_writes_mcap_that_rosbags_reads(tmp_path, ros_context, spawn):

@@ -19,6 +19,7 @@ import argparse
 import sys
 import threading
 import time
+from typing import List
 
 import rclpy
 from rclpy.duration import Duration
@@ -114,10 +115,12 @@ class BagPlayer(Node):
         first = (self._clock_ns // self._tick_ns + 1) * self._tick_ns
         return range(first, stamp_ns + 1, self._tick_ns)
 
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until reliable subscribers acknowledged everything published (before exit)."""
-        return all(p.wait_for_all_acked(Duration(seconds=timeout))
-                   for p in self._topic_publishers.values())
+    def flush(self, timeout: float = 5.0) -> List[str]:
+        """Wait until subscribers acknowledged what was published; return the topics not."""
+        deadline = time.monotonic() + timeout
+        return [name for name, p in self._topic_publishers.items()
+                if not p.wait_for_all_acked(Duration(seconds=max(0.0, deadline
+                                                                  - time.monotonic())))]
 
     def _publish_clock(self, stamp_ns: int) -> None:
         if self._clock is not None:
@@ -175,10 +178,19 @@ def main(args=None):
             print(f'playing {options.bag}: {len(bag.topics)} topics, '
                   f'{(bag.end - bag.start) / 1e9:.1f} s at {options.rate}x', flush=True)
             while not stop.is_set():
+                before = node.published
                 node.play(bag, options.rate, options.start_offset, options.topics, stop)
+                if node.published == before and not stop.is_set():
+                    raise BagError(f'nothing to play in {options.bag} from '
+                                   f'{options.start_offset} s on (of '
+                                   f'{(bag.end - bag.start) / 1e9:.1f} s) on the selected '
+                                   'topics whose types are installed')
                 if not options.loop:
                     break
-        node.flush()
+        unacknowledged = node.flush()
+        if unacknowledged:
+            node.get_logger().warning(f'subscribers did not acknowledge everything on '
+                                      f'{unacknowledged}: they may have missed messages')
         skipped = sum(node.skipped.values())
         print(f'published {node.published} messages, skipped {skipped} '
               f'({sorted(node.skipped)}){", stopped by a signal" if stop.is_set() else ""}',
