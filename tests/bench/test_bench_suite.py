@@ -58,7 +58,7 @@ def test_window_metrics_count_sequence_gaps_skipped_hops_and_missing_predictions
     assert metrics['sequence_gaps'] == 1          # sequence 2 never arrived
     assert metrics['skipped_hops'] == 2           # seconds 2 and 4 have no window
     assert metrics['unpredicted'] == 1
-    assert metrics['lost_windows'] == 4
+    assert metrics['lost_windows'] == 3           # seconds 2 and 4, and 6's prediction
     assert metrics['latency_ms']['input_to_prediction'] == pytest.approx([22.0] * 4)
     assert metrics['latency_ms']['input_to_decision'] == pytest.approx([24.0] * 4)
     assert len(metrics['latency_ms']['input_to_window']) == 5

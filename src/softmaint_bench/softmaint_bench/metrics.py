@@ -63,7 +63,13 @@ def load_average() -> Tuple[float, float, float]:
 
 
 def window_metrics(records: List[WindowRecord], hop_ns: int) -> dict:
-    """Lost windows and latencies [ms] of a robot's windows in one phase."""
+    """
+    Lost windows and latencies [ms] of a robot's windows in one phase.
+
+    A window is lost when its hop has no window (skipped_hops: ingestion did not publish it or
+    transport lost it; the lost in transport also leave a sequence gap, counted apart as
+    sequence_gaps) or when it got no prediction.
+    """
     sequence_gaps = sum(b.sequence - a.sequence - 1 for a, b in zip(records, records[1:]))
     skipped_hops = sum(max(0, round((b.end_ns - a.end_ns) / hop_ns) - 1)
                        for a, b in zip(records, records[1:]))
@@ -81,8 +87,8 @@ def window_metrics(records: List[WindowRecord], hop_ns: int) -> dict:
             'unavailable': dict(Counter(m for r in records for m in r.unavailable)),
             'decided': sum(r.decision_ns is not None for r in records),
             'sequence_gaps': sequence_gaps, 'skipped_hops': skipped_hops,
-            'unpredicted': unpredicted, 'lost_windows': sequence_gaps + skipped_hops
-            + unpredicted, 'latency_ms': latency}
+            'unpredicted': unpredicted, 'lost_windows': skipped_hops + unpredicted,
+            'latency_ms': latency}
 
 
 def usage_between(before: Dict[str, dict], after: Dict[str, dict], wall: float) -> dict:

@@ -50,9 +50,10 @@ def format_phase(phase: dict) -> List[str]:
                      f'(p99 {robot["generator"]["late_ms_p99"]:.1f} ms)')
         if 'windows' in robot:
             lines.append(f'   {ns}: windows {robot["windows"]} ({robot["complete_windows"]} '
-                         f'with every modality), lost {robot["lost_windows"]} (sequence gaps '
-                         f'{robot["sequence_gaps"]}, skipped hops {robot["skipped_hops"]}, '
-                         f'without prediction {robot["unpredicted"]}); decision seen for '
+                         f'with every modality), lost {robot["lost_windows"]} (hops without a '
+                         f'window {robot["skipped_hops"]}, of which never arrived '
+                         f'{robot["sequence_gaps"]}; without prediction '
+                         f'{robot["unpredicted"]}); decision seen for '
                          f'{robot["decided"]}')
             if robot['unavailable']:
                 lines.append(f'   {ns}: modalities not available (windows): '
