@@ -43,6 +43,21 @@ def test_process_usage_reads_this_process_and_none_for_a_gone_one():
     assert process_usage(proc.pid) is None
 
 
+def test_a_child_that_does_not_finish_is_a_timeout_error_naming_it_and_its_output():
+    from softmaint_bench.child import Child
+    child = Child('slow generator', [sys.executable, '-u', '-c',
+                                     'import time; print("started"); time.sleep(60)'],
+                  dict(os.environ))
+    try:
+        child.wait_for('started', 30.0)
+        with pytest.raises(TimeoutError, match='slow generator did not finish') as err:
+            child.json_result(0.2)
+        assert 'started' in str(err.value)
+    finally:
+        child.stop(5.0)
+    assert child.proc.returncode is not None
+
+
 def test_window_metrics_count_sequence_gaps_skipped_hops_and_missing_predictions():
     def window(sequence, second, predicted=True, unavailable=()):
         end = (100 + second) * HOP_NS

@@ -58,7 +58,11 @@ class Child:
 
     def json_result(self, timeout: float) -> dict:
         """Wait for the process to end and return its last output line as JSON."""
-        self.proc.wait(timeout)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f'{self.name} did not finish within {timeout:.0f} s:\n'
+                               f'{self.tail()}') from None
         self._reader.join(5.0)
         if self.proc.returncode != 0 or not self.lines:
             raise RuntimeError(f'{self.name} exited with {self.proc.returncode}:\n{self.tail()}')

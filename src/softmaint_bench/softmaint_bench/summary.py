@@ -54,6 +54,7 @@ def record_default_bag(out: Path, env: Dict[str, str]) -> Path:
         '--topics', *SENSOR_TOPICS, '/softmaint/ground_truth', '--ros-args', '-p',
         'use_sim_time:=true'],
         env)
+    robot = None
     try:
         recorder.wait_for('recording to', RECORD_TIMEOUT)
         robot = Child('sim robot', [
@@ -63,6 +64,8 @@ def record_default_bag(out: Path, env: Dict[str, str]) -> Path:
         if robot.proc.wait(BAG_SECONDS / BAG_RATE + RECORD_TIMEOUT) != 0:
             raise RuntimeError(f'the sim robot failed:\n{robot.tail()}')
     finally:
+        if robot is not None:       # still running when its wait timed out
+            robot.stop(10.0)
         recorder.stop(30.0)
     return out
 
