@@ -118,9 +118,11 @@ class BagPlayer(Node):
     def flush(self, timeout: float = 5.0) -> List[str]:
         """Wait until subscribers acknowledged what was published; return the topics not."""
         deadline = time.monotonic() + timeout
-        return [name for name, p in self._topic_publishers.items()
-                if not p.wait_for_all_acked(Duration(seconds=max(0.0, deadline
-                                                                  - time.monotonic())))]
+
+        def acked(publisher) -> bool:
+            left = max(0.0, deadline - time.monotonic())
+            return publisher.wait_for_all_acked(Duration(seconds=left))
+        return [name for name, p in self._topic_publishers.items() if not acked(p)]
 
     def _publish_clock(self, stamp_ns: int) -> None:
         if self._clock is not None:
