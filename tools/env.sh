@@ -2,6 +2,11 @@
 # colcon overlay). On a ROS 2 distro, source /opt/ros/$ROS_DISTRO/setup.bash and
 # install/setup.bash instead.
 _softmaint_root=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)
+if [ ! -f "$_softmaint_root/.venv/bin/activate" ]; then
+  echo "env.sh: no $_softmaint_root/.venv yet: run make setup first" >&2
+  unset _softmaint_root
+  return 1 2>/dev/null || exit 1
+fi
 # shellcheck disable=SC1091
 . "$_softmaint_root/.venv/bin/activate"
 # The wheels install a full ament prefix into the venv: CMake and ament_index look there.

@@ -141,6 +141,13 @@ def test_truncated_and_corrupt_bags_are_clear_errors(tmp_path, capsys):
     assert 'recording was not finished' in capsys.readouterr().err
 
 
+def test_a_report_directory_that_cannot_be_written_is_a_clear_error(tmp_path, capsys):
+    bags.write_sensor_bag(tmp_path / 'bag', 'mcap', seconds=3.0)
+    (tmp_path / 'a_file').write_text('not a directory')
+    assert evaluate(tmp_path / 'bag', tmp_path / 'a_file' / 'report') == 2
+    assert 'cannot write the report to' in capsys.readouterr().err
+
+
 def test_undecodable_messages_and_out_of_order_stamps_are_counted(tmp_path, capsys):
     def edit(topic, k, msg):
         if topic == '/tactile' and k in (50, 51, 52):

@@ -18,6 +18,7 @@ import sys
 from typing import Dict, List
 
 import numpy as np
+from softmaint_core.metrics import confusion_matrix
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
 from softmaint_core.timeline import against_truth_lines, latest_before
 
@@ -28,12 +29,12 @@ from .reading import BagError
 def confusion(evaluation: Evaluation, head: str) -> List[List[int]]:
     """Return counts [true class][predicted class] of `head` over windows with ground truth."""
     classes = FATIGUE_LEVELS if head == 'fatigue' else DAMAGE_TYPES
-    matrix = np.zeros((len(classes), len(classes)), int)
-    for predicted in evaluation.timeline.predictions:
-        truth = latest_before(evaluation.timeline.truth, predicted.stamp)
-        if truth is not None:
-            matrix[getattr(truth, head), getattr(predicted, head)] += 1
-    return matrix.tolist()
+    timeline = evaluation.timeline
+    judged = [(latest_before(timeline.truth, p.stamp), p) for p in timeline.predictions]
+    pairs = np.array([(getattr(truth, head), getattr(predicted, head))
+                      for truth, predicted in judged if truth is not None], dtype=int)
+    pairs = pairs.reshape(-1, 2)
+    return confusion_matrix(pairs[:, 0], pairs[:, 1], len(classes)).tolist()
 
 
 def metrics(evaluation: Evaluation) -> Dict[str, object]:
@@ -172,7 +173,12 @@ def main(args=None) -> int:
     except (BagError, EvaluationError, ModelError) as err:
         print(f'softmaint-evaluate-bag: {err}', file=sys.stderr)
         return 2
-    values = write_report(evaluation, options.out)
+    try:
+        values = write_report(evaluation, options.out)
+    except OSError as err:
+        print(f'softmaint-evaluate-bag: cannot write the report to {options.out}: {err}',
+              file=sys.stderr)
+        return 2
     print(f'{values["windows"]} windows, {values["predictions"]} predictions in '
           f'{values["wall_seconds"]:.2f} s ({values["windows_per_second"]:.1f} windows/s, '
           f'{values["realtime_factor"]:.1f}x real time); report in {options.out}', flush=True)
