@@ -31,7 +31,7 @@ DEESCALATE_WINDOWS = 4
 def _record(tmp_path, spawn) -> Path:
     from softmaint_bag.live_replay import SENSOR_TOPICS
     bag = tmp_path / 'run'
-    recorder = spawn(['-m', 'softmaint_bag.recorder_node', '--out', str(bag), '--best-effort',
+    recorder = spawn(['-m', 'softmaint_bag.recorder_node', '--out', str(bag),
                       '--topics', *SENSOR_TOPICS, '/softmaint/ground_truth',
                       '--ros-args', '-p', 'use_sim_time:=true'],
                      wait_for_line='recording to')

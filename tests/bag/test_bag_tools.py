@@ -142,3 +142,30 @@ def test_recorder_writes_mcap_that_rosbags_reads(tmp_path, ros_context, spawn):
                     for c, _, raw in reader.messages()]
     assert [float(m.data[0]) for m in messages] == [float(i) for i in range(25)]
     node.destroy_node()
+
+
+def test_recorder_keeps_a_latched_topic_latched_and_names_what_it_never_saw(
+        tmp_path, ros_context, spawn):
+    """As `ros2 bag record`: the publishers' QoS decides the subscription's and goes in the bag."""
+    from rclpy.duration import Duration
+    from rclpy.node import Node
+    from softmaint_bag.reading import Bag
+    from softmaint_interfaces.msg import TactileArray
+    from softmaint_ros.qos import LATCHED
+
+    node = Node('bag_test_latched_talker', context=ros_context)
+    publisher = node.create_publisher(TactileArray, '/tactile', LATCHED)
+    publisher.publish(TactileArray(rows=1, cols=1, units='N', data=[7.0]))  # before recording
+    out = tmp_path / 'recorded'
+    recorder = spawn([*RECORDER, '--out', str(out), '--topics', 'tactile', '/never_published',
+                      '--duration', '60'], wait_for_line='recording /tactile')
+    publisher.publish(TactileArray(rows=1, cols=1, units='N', data=[8.0]))
+    assert publisher.wait_for_all_acked(Duration(seconds=20))
+    recorder.send_signal(subprocess.signal.SIGINT)
+    output, _ = recorder.communicate(timeout=30)
+    assert "'/tactile': 2" in output, output
+    assert "no message recorded on ['/never_published']" in output
+    with Bag(out) as bag:
+        assert bag.topics['/tactile'].latched
+        assert [bag.decode(r).data[0] for r in bag.records()] == [7.0, 8.0]
+    node.destroy_node()

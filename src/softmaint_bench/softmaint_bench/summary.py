@@ -45,12 +45,12 @@ def record_default_bag(out: Path, env: Dict[str, str]) -> Path:
     """
     Record the sim robot's default scenario (its own /clock) into a rosbag2 directory.
 
-    Best effort, like the sensor-data QoS the sim robot publishes with (a reliable
-    subscription would match none of its sensor topics).
+    The recorder subscribes each topic with the QoS its publishers offer (the sim robot's
+    sensors best effort, its latched ground truth reliable and transient local).
     """
     from softmaint_bag.live_replay import SENSOR_TOPICS
     recorder = Child('recorder', [
-        sys.executable, '-m', 'softmaint_bag.recorder_node', '--out', str(out), '--best-effort',
+        sys.executable, '-m', 'softmaint_bag.recorder_node', '--out', str(out),
         '--topics', *SENSOR_TOPICS, '/softmaint/ground_truth', '--ros-args', '-p',
         'use_sim_time:=true'],
         env)
