@@ -42,7 +42,7 @@ import uuid
 
 from .settings import (Action, ActionSettings, DEFAULT_ACTIONS, LEVELS, Thresholds,
                        URGENT_REASONS)
-from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS, policy_class_error
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,16 @@ class PredictionSummary:
                 raise ValueError(f'{name} must be in [0, 1], got {value}')
         if not (math.isfinite(self.urgency_std) and self.urgency_std >= 0):
             raise ValueError(f'urgency_std must be finite and >= 0, got {self.urgency_std}')
-        for head, required in (('fatigue', ('medium', 'high')), ('damage', ('none',))):
+        classes_error = policy_class_error(self.fatigue_classes, self.damage_classes)
+        if classes_error:
+            raise ValueError(classes_error)
+        for head in ('fatigue', 'damage'):
             probs = getattr(self, f'{head}_probs')
             classes = getattr(self, f'{head}_classes')
             members = getattr(self, f'{head}_set')
-            if len(probs) != len(classes) or not set(required) <= set(classes):
+            if len(probs) != len(classes):
                 raise ValueError(f'{head}_probs must hold one probability per class of '
-                                 f'{classes} (which must include {required})')
+                                 f'{classes}')
             if not all(0.0 <= p <= 1.0 for p in probs) or abs(sum(probs) - 1.0) > 1e-3:
                 raise ValueError(f'{head}_probs must be probabilities summing to 1, got {probs}')
             if not members or not all(0 <= i < len(classes) for i in members):

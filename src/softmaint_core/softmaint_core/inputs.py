@@ -25,7 +25,7 @@ from .maintenance_log import KINDS
 from .messages import stamp_error, stamp_seconds
 from .settings import LEVELS
 from .spec import InputSpec, MODALITIES
-from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS, policy_class_error
 from .window import Status
 
 TEXT_LIMIT = 200          # characters of a refusal's text
@@ -266,6 +266,9 @@ def prediction_summary(msg, order: StreamOrder, now: float) -> Tuple[float, Pred
                 not all(map(_is_name, classes)):
             raise Rejected('classes', f'{head}_classes must be distinct printable names, got '
                            f'{len(classes)}: {brief(classes, 80)}')
+    classes_error = policy_class_error(msg.fatigue_classes, msg.damage_classes)
+    if classes_error:
+        raise Rejected('classes', classes_error)
     available = list(msg.input_modalities)
     names = available + [r.name for r in msg.reconstructed]
     if not names or len(set(names)) != len(names) or not set(names) <= set(MODALITIES):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
 from .spec import InputSpec, OUTPUTS, SpecError
-from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
+from .taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS, policy_class_error
 
 FORMAT_VERSION = 1
 
@@ -108,8 +108,9 @@ class ModelMetadata:
             raise MetadataError(f'damage_miss_alpha must be in (0, 1) and damage_miss_threshold '
                                 f'in [0, 1], got {self.damage_miss_alpha!r}, '
                                 f'{self.damage_miss_threshold!r}')
-        if 'none' not in self.damage_classes and self.damage_miss_threshold is not None:
-            raise MetadataError("damage_miss_threshold needs a 'none' damage class")
+        classes_error = policy_class_error(self.fatigue_classes, self.damage_classes)
+        if classes_error:
+            raise MetadataError(classes_error)
         if len(self.sha256) != 64:
             raise MetadataError('sha256 must be 64 hex digits')
 

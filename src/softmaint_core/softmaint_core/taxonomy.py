@@ -10,6 +10,22 @@ import math
 FATIGUE_LEVELS = ('low', 'medium', 'high')
 DAMAGE_TYPES = ('none', 'puncture_leak', 'crack_tear', 'delamination_bulge', 'actuator_clog')
 
+
+def policy_class_error(fatigue_classes, damage_classes):
+    """
+    Why a model's classes cannot drive the maintenance policy, or None when they can.
+
+    The policy maps each fatigue level to an action (so it knows no other level, and needs
+    medium and high) and tells damage from its absence (so `none` must be a class).
+    """
+    if not {'medium', 'high'} <= set(fatigue_classes) <= set(FATIGUE_LEVELS):
+        return (f'fatigue classes must be levels of {FATIGUE_LEVELS} including medium and '
+                f'high, got {tuple(fatigue_classes)}')
+    if 'none' not in damage_classes:
+        return f"damage classes must include 'none', got {tuple(damage_classes)}"
+    return None
+
+
 # Remaining stiffness fraction at or above which fatigue is 'low', resp. 'medium'.
 LOW_FATIGUE_MIN_STIFFNESS = 0.85
 MEDIUM_FATIGUE_MIN_STIFFNESS = 0.65

@@ -99,6 +99,8 @@ def test_prediction_summary_names_the_field_that_is_wrong():
                            ({'fatigue_probs': [0.5] * 100_000}, 'fatigue_probs'),
                            ({'damage_set': [7]}, 'damage_set'),
                            ({'fatigue_classes': ['low', 'low', 'high']}, 'classes'),
+                           ({'fatigue_classes': ['low', 'medium', 'severe']}, 'classes'),
+                           ({'damage_classes': ['crack_tear', 'puncture_leak']}, 'classes'),
                            ({'input_modalities': ['sonar']}, 'modalities'),
                            ({'input_modalities': ['tactile', 'tactile']}, 'modalities'),
                            ({'model_sha256': 'not hex'}, 'model'),

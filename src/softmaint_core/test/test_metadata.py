@@ -83,6 +83,20 @@ def test_damage_miss_threshold_round_trips_and_is_checked(tmp_path):
             load_verified(model)
 
 
+def test_classes_the_policy_cannot_act_on_are_refused(tmp_path):
+    model, _ = _write_model(tmp_path)
+    meta_file = tmp_path / 'student.json'
+    data = json.loads(meta_file.read_text())
+    for change, message in (({'fatigue_classes': ['low', 'medium', 'high', 'severe']},
+                             'fatigue classes must be levels'),
+                            ({'fatigue_classes': ['low', 'medium']}, 'including medium and high'),
+                            ({'damage_classes': ['crack_tear', 'puncture_leak']},
+                             "damage classes must include 'none'")):
+        meta_file.write_text(json.dumps({**data, **change}))
+        with pytest.raises(MetadataError, match=message):
+            load_verified(model)
+
+
 def test_onnx_io_must_match_the_spec(tmp_path):
     _, meta = _write_model(tmp_path)
     check_onnx_io(list(FIELD_SPEC.names) + ['mask'], OUTPUTS, meta)
