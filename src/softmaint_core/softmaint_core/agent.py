@@ -115,8 +115,15 @@ class AgentCore:
                                       self._make_request_id, self.settings.actions)
         return self._take(decision, now)
 
+    def _follow_clock(self, now: float) -> None:
+        """A clock that went back (a restarted simulation, a looped bag) starts a new timeline."""
+        if now < self.started or (self.last_prediction is not None
+                                  and now < self.last_prediction):
+            self.started, self.last_prediction, self._last_tick = now, None, -math.inf
+
     def watch(self, now: float) -> Optional[Step]:
         """One watchdog tick at `now`: the safe decision while predictions are stale."""
+        self._follow_clock(now)
         s = self.settings
         age = stale_age(self.last_prediction, self.started, now, s.stale_timeout,
                         s.startup_grace)
@@ -135,6 +142,7 @@ class AgentCore:
 
         Ticks are the multiples of WATCHDOG_TICK from the stale deadline on, each run once.
         """
+        self._follow_clock(now)
         s = self.settings
         due = stale_due(self.last_prediction, self.started, s.stale_timeout, s.startup_grace)
         tick = max(math.ceil(due / WATCHDOG_TICK - 1e-9), self._last_tick + 1)

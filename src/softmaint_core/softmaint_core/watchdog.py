@@ -27,7 +27,8 @@ def stale_age(last_prediction: Optional[float], started: float, now: float,
     Watchdog: age [s] of the newest prediction when it is stale (see stale_due), else None.
 
     Before the first prediction the age counts from `started`. A clock that went backwards
-    (a restarted simulation) gives a negative age, which is not stale.
+    (a restarted simulation) gives a negative age, which is not stale; agent.AgentCore starts
+    a new timeline then, so that the watchdog is not blind until the old stamps come round.
     """
     if now < stale_due(last_prediction, started, timeout, startup_grace):
         return None

@@ -316,3 +316,23 @@ def test_agent_core_reports_the_open_request_with_its_context():
     assert (core.open_request().opened, core.open_request().updated) == (3.0, 4.0)
     core.acknowledge(Action.REDUCE_WORKLOAD, 'ada', 'req-1')
     assert core.open_request() is None
+
+
+def test_agent_watchdog_follows_a_clock_that_went_back():
+    """A restarted simulation: stale a timeout after the jump, not when the old stamps return."""
+    from softmaint_core.agent import AgentCore, AgentSettings
+    settings = AgentSettings(thresholds=T, stale_timeout=3.0, startup_grace=2.0)
+    core = AgentCore(settings, started=0.0, make_request_id=ids())
+    core.predict(3600.0, window())
+    assert core.watch(3601.0) is None
+    assert core.watch(2.0) is None                       # the clock went back to 0 at 1.0 s
+    assert core.watch(6.9) is None                       # a new start-up grace from the jump
+    step = core.watch(7.0)
+    assert step is not None and step.decision.basis == 'stale'
+    # the same for the ticks a replay runs: counted from when the jump is seen
+    replay = AgentCore(settings, started=0.0, make_request_id=ids())
+    replay.predict(3600.0, window())
+    assert replay.watch_until(3601.0) == []
+    assert replay.watch_until(10.0) == []
+    ticks = replay.watch_until(20.0)
+    assert ticks and ticks[0][0] == pytest.approx(15.0)
