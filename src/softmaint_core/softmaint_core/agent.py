@@ -116,7 +116,7 @@ class AgentCore:
         return self._take(decision, now)
 
     def _follow_clock(self, now: float) -> None:
-        """A clock that went back (a restarted simulation, a looped bag) starts a new timeline."""
+        """Start a new timeline when the clock went back (restarted simulation, looped bag)."""
         if now < self.started or (self.last_prediction is not None
                                   and now < self.last_prediction):
             self.started, self.last_prediction, self._last_tick = now, None, -math.inf

@@ -114,19 +114,24 @@ class StreamOrder:
     The newest stamp of a stream: later ones must be newer and not from the future.
 
     A repeated stamp would count one window twice in the agent's hysteresis, an older one
-    would decide on the past. When the receiver's own clock is behind the newest stamp, its
-    clock went back (a restarted simulation, a bag replayed again): a new timeline starts.
+    would decide on the past. When the receiver's own clock goes back (a restarted simulation,
+    a bag replayed again), a new timeline starts. (Its clock being behind the newest stamp
+    says nothing: a stamp may be up to FUTURE_TOLERANCE ahead.)
     """
 
     def __init__(self):
         self.newest: Optional[float] = None
+        self._last_now: Optional[float] = None
 
     def check(self, stamp: float, now: float) -> None:
         """Raise Rejected unless a message stamped `stamp` may follow, received at `now`."""
         if stamp > now + FUTURE_TOLERANCE:
             raise Rejected('future_stamp', f'stamp {stamp:.3f} s is {stamp - now:.3f} s ahead '
                            f'of the clock ({now:.3f} s)')
-        if self.newest is None or now < self.newest:
+        if self._last_now is not None and now < self._last_now:
+            self.newest = None
+        self._last_now = now
+        if self.newest is None:
             return
         if stamp == self.newest:
             raise Rejected('duplicate', f'stamp {stamp:.3f} s was received already')

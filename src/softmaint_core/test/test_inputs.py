@@ -27,6 +27,13 @@ def test_stream_order_refuses_the_future_repeats_and_the_past_until_the_clock_go
     assert _reason(order.check, 99.0, 101.0) == 'out_of_order'
     order.check(101.0, 101.2)
     order.check(5.0, now=5.5)          # the receiver's clock went back: a new timeline
+    order.accept(5.0)
+    assert _reason(order.check, 5.0, 5.6) == 'duplicate'
+    # a stamp a little ahead of the receiver's clock keeps the checks on
+    order.check(6.4, now=5.7)
+    order.accept(6.4)
+    assert _reason(order.check, 6.4, 5.8) == 'duplicate'
+    assert _reason(order.check, 4.0, 5.9) == 'out_of_order'
 
 
 def test_window_stream_counts_lost_windows_but_not_refused_or_invented_ones():
