@@ -186,7 +186,7 @@ def _joint_cases():
         Case(topic, 'velocities_only', 'shape', _changed('joint_states', name=JOINTS,
                                                          position=[], velocity=[0.1] * 4)),
         Case(topic, 'missing_joint', 'missing_name', joints(JOINTS[:3], [0.1] * 3)),
-        Case(topic, 'names_in_capitals', 'missing_name', joints([n.upper() for n in JOINTS],
+        Case(topic, 'names_in_capitals', 'other_device', joints([n.upper() for n in JOINTS],
                                                                 [0.1] * 4)),
         Case(topic, 'oversize_name', 'missing_name', joints(JOINTS[:3] + ['b' * 100_000],
                                                             [0.1] * 4)),

@@ -58,8 +58,8 @@ from softmaint_core.inputs import brief
 from softmaint_core.messages import message_readers, push_message
 from softmaint_core.metadata import MetadataError, ModelMetadata
 from softmaint_core.spec import SpecError
-from softmaint_core.window import (HealthConfig, InputError, REJECT_REASONS, Status,
-                                   WindowAssembler)
+from softmaint_core.window import (HealthConfig, InputError, NOT_HELD_AGAINST, REJECT_REASONS,
+                                   Status, WindowAssembler)
 from softmaint_interfaces.msg import ModalityTensor, SensorWindow
 from softmaint_ros.diagnostics import declare_diagnostics_parameters, hardware_id, key_values
 from softmaint_ros.message_types import message_class
@@ -263,7 +263,7 @@ class IngestionNode(Node):
         if now <= 0.0:   # use_sim_time before the first /clock: no time to place it against
             return
         error = push_message(self.assembler, self._readers, source, msg, now)
-        if error is not None:
+        if error is not None and error.reason not in NOT_HELD_AGAINST:
             self._log_reject(source, error)
 
     def _log_reject(self, source: str, error: InputError) -> None:

@@ -91,6 +91,9 @@ def _by_name(names, values, wanted: Sequence[str], what: str) -> np.ndarray:
     if len(values) != len(names):
         raise InputError('shape', f'{len(values)} {what} values for {len(names)} names')
     missing = [n for n in wanted if n not in names]
+    if len(missing) == len(wanted):
+        raise InputError('other_device', f'{what} names none of {list(wanted)} (has '
+                         f'{names[:8]}): a message of another device')
     if missing:
         raise InputError('missing_name', f'{what} lacks {missing} (has {names})')
     repeated = [n for n in wanted if names.count(n) > 1]

@@ -71,7 +71,12 @@ REJECT_REASONS = (
     'units',          # readings in other units than the model's
     'duplicate_name',  # a joint or actuator the model needs is named twice
     'too_large',      # more names, readings or pixels than any sensor of the robot gives
+    'other_device',   # names none of the joints or actuators the model needs: another device
+                      # on the shared topic (a gripper's joint_states); counted, not held
+                      # against the source
 )
+# Reasons that do not make a source INVALID: the message was never meant for the model.
+NOT_HELD_AGAINST = ('other_device',)
 SOURCE_NAMES = ('camera', 'tactile', 'joint_states', 'actuation', 'environment')
 # Largest magnitude of any reading where no tighter physical limit is known.
 MAX_MAGNITUDE = 1e6
@@ -369,6 +374,8 @@ class _Buffer:
 
     def count_reject(self, reason: str, now: float, keep_after: float) -> None:
         self.rejected[reason] += 1
+        if reason in NOT_HELD_AGAINST:
+            return
         self.reject_times.append(now)
         while self.reject_times and self.reject_times[0] < keep_after:
             self.reject_times.popleft()
@@ -499,7 +506,10 @@ class WindowAssembler:
         timeout = self.timeout(buffer.source.name)
         if count == 0 or age > timeout:
             since = 'ever' if math.isinf(age) else f'for {age:.2f} s'
-            return Status.STALE, f'no sample {since} (timeout {timeout:.2f} s)'
+            others = buffer.rejected['other_device'] if not buffer.accepted else 0
+            named = (f'; {others} messages named none of the joints or actuators the model '
+                     'needs' if others else '')
+            return Status.STALE, f'no sample {since} (timeout {timeout:.2f} s){named}'
         if coverage < config.min_coverage:
             return Status.STALE, (f'samples in {coverage:.0%} of the time steps '
                                   f'(minimum {config.min_coverage:.0%})')

@@ -377,6 +377,7 @@ def test_message_readers():
     np.testing.assert_array_equal(read_joints(msg, joints), [0, 1, 2, 3])
     cases = [
         (lambda: read_joints(_joint_state(['bend_0'], [0.1]), joints), 'missing_name'),
+        (lambda: read_joints(_joint_state(['gripper'], [0.1]), joints), 'other_device'),
         (lambda: read_joints(_joint_state(list(joints), [0.1]), joints), 'shape'),
         (lambda: read_joints(_joint_state([], []), joints), 'empty'),
         (lambda: read_tactile(SimpleNamespace(rows=2, cols=4, data=[]), 8), 'empty'),
@@ -433,6 +434,35 @@ def test_push_message_checks_the_header_then_the_values():
                         (reading(2, 'boom'), 'frame_id'), (reading(1, 'mast'), 'duplicate_stamp')):
         assert push_message(assembler, readers, 'environment', msg, 2.0).reason == reason
     assert assembler.health(2.0)['environment'].accepted == 1
+
+
+def test_another_devices_joint_states_on_the_topic_do_not_spoil_the_bend_sensors():
+    """A gripper publishing its own joint_states beside the arm's, as many robots do."""
+    bends = ('bend_0', 'bend_1', 'bend_2', 'bend_3')
+
+    def joint_state(stamp, names, positions):
+        sec, nanosec = divmod(round(stamp * 1e9), 10**9)
+        header = SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=nanosec), frame_id='')
+        return SimpleNamespace(header=header, name=list(names), position=list(positions))
+
+    shared = WindowAssembler(SPEC)
+    readers = message_readers(shared, bends, ('chamber_0', 'chamber_1'))
+    for stamp, value in samples('joint_states', 0.0, 2.0):
+        assert push_message(shared, readers, 'joint_states',
+                            joint_state(stamp, bends, value), stamp) is None
+        gripper = joint_state(stamp + 1e-4, ['gripper'], [0.02])
+        assert push_message(shared, readers, 'joint_states', gripper,
+                            stamp).reason == 'other_device'
+    health = shared.health(2.0)['joint_states']
+    assert health.status == Status.AVAILABLE and health.rejected_in_window == 0
+    assert health.rejected['other_device'] == health.accepted
+    # joint names configured wrong: no sample, and the health says what arrived instead
+    misnamed = WindowAssembler(SPEC)
+    readers = message_readers(misnamed, ('elbow', 'wrist'), ('chamber_0', 'chamber_1'))
+    for stamp, value in samples('joint_states', 0.0, 2.0):
+        push_message(misnamed, readers, 'joint_states', joint_state(stamp, bends, value), stamp)
+    health = misnamed.health(2.0)['joint_states']
+    assert health.status == Status.STALE and 'named none of the joints' in health.detail
 
 
 def test_normalise_takes_batches_lighting_and_unsensed_quantities():
