@@ -29,6 +29,11 @@ class SpecError(ValueError):
     """An input spec or a tensor that does not match one."""
 
 
+def _positive(value: float) -> bool:
+    """Return whether `value` is finite and > 0 (NaN slips past a bare `<= 0` test)."""
+    return math.isfinite(value) and value > 0
+
+
 @dataclass(frozen=True)
 class ModalitySpec:
     """One modality as the model sees it."""
@@ -61,15 +66,15 @@ class ModalitySpec:
             raise SpecError(f'{self.name}.steps must be >= 1, got {self.steps}')
         if not self.features or any(int(d) < 1 for d in self.features):
             raise SpecError(f'{self.name}.features must be positive sizes, got {self.features}')
-        if self.rate <= 0:
-            raise SpecError(f'{self.name}.rate must be > 0 Hz, got {self.rate}')
+        if not _positive(self.rate):
+            raise SpecError(f'{self.name}.rate must be finite and > 0 Hz, got {self.rate}')
         if len(self.mean) != len(self.std):
             raise SpecError(f'{self.name}: mean and std must have the same length')
         if self.mean and len(self.mean) != self.channels:
             raise SpecError(
                 f'{self.name}: mean/std need {self.channels} channels, got {len(self.mean)}')
-        if any(s <= 0 for s in self.std):
-            raise SpecError(f'{self.name}.std must be > 0')
+        if not all(map(_positive, self.std)) or not all(map(math.isfinite, self.mean)):
+            raise SpecError(f'{self.name}: std must be finite and > 0, mean finite')
         if not 0 <= self.min_snr < math.inf or (self.min_snr and self.name != 'camera'):
             raise SpecError(f'{self.name}.min_snr must be finite and >= 0, and 0 but for the '
                             f'camera; got {self.min_snr}')
@@ -107,8 +112,9 @@ class InputSpec:
 
     def validate(self) -> None:
         """Raise SpecError naming the field that is wrong."""
-        if self.window <= 0 or self.hop <= 0:
-            raise SpecError(f'window and hop must be > 0 s, got {self.window}, {self.hop}')
+        if not (_positive(self.window) and _positive(self.hop)):
+            raise SpecError(f'window and hop must be finite and > 0 s, got {self.window}, '
+                            f'{self.hop}')
         if len(set(self.names)) != len(self.names):
             raise SpecError(f'modality names repeat: {self.names}')
         for spec in self.modalities:

@@ -23,6 +23,22 @@ def test_normalisation_changes_the_id_and_is_validated():
         FIELD_SPEC.with_normalisation({'tactile': ([0.0] * 3, [1.0] * 3)}).validate()
 
 
+def test_nan_and_infinite_sizes_and_statistics_are_refused():
+    """A bare `<= 0` test lets NaN through: a NaN window made the ingestion buffers grow."""
+    import dataclasses
+    import math
+    for bad in (math.nan, math.inf, 0.0):
+        for field in ('window', 'hop'):
+            with pytest.raises(SpecError, match='window and hop must be finite'):
+                dataclasses.replace(FIELD_SPEC, **{field: bad}).validate()
+        with pytest.raises(SpecError, match='rate must be finite'):
+            dataclasses.replace(FIELD_SPEC.modality('tactile'), rate=bad).validate()
+        with pytest.raises(SpecError, match='std must be finite and > 0'):
+            FIELD_SPEC.with_normalisation({'tactile': ([0.0] * 8, [1.0] * 7 + [bad])}).validate()
+    with pytest.raises(SpecError, match='mean finite'):
+        FIELD_SPEC.with_normalisation({'tactile': ([math.nan] * 8, [1.0] * 8)}).validate()
+
+
 def test_camera_min_snr_round_trips_and_leaves_older_specs_their_id():
     older = FIELD_SPEC.to_dict()          # as exports wrote it before min_snr existed
     assert 'min_snr' not in older['modalities'][0]
@@ -38,7 +54,7 @@ def test_camera_min_snr_round_trips_and_leaves_older_specs_their_id():
 @pytest.mark.parametrize('change, message', [
     ({'name': 'sonar'}, "modality name 'sonar'"),
     ({'steps': 0}, 'camera.steps must be >= 1'),
-    ({'rate': -1.0}, 'camera.rate must be > 0'),
+    ({'rate': -1.0}, 'camera.rate must be finite and > 0'),
     ({'features': (3, 0, 32)}, 'camera.features must be positive'),
     ({'min_snr': -1.0}, 'camera.min_snr must be finite and >= 0'),
     ({'min_snr': float('nan')}, 'camera.min_snr must be finite'),
