@@ -58,8 +58,8 @@ from softmaint_core.inputs import brief
 from softmaint_core.messages import message_readers, push_message
 from softmaint_core.metadata import MetadataError, ModelMetadata
 from softmaint_core.spec import SpecError
-from softmaint_core.window import (HealthConfig, InputError, NOT_HELD_AGAINST, REJECT_REASONS,
-                                   Status, WindowAssembler)
+from softmaint_core.window import (HealthConfig, InputError, MAX_FROZEN_MIN_SAMPLES,
+                                   NOT_HELD_AGAINST, REJECT_REASONS, Status, WindowAssembler)
 from softmaint_interfaces.msg import ModalityTensor, SensorWindow
 from softmaint_ros.diagnostics import declare_diagnostics_parameters, hardware_id, key_values
 from softmaint_ros.message_types import message_class
@@ -209,7 +209,7 @@ class IngestionNode(Node):
         self.declare_parameter('frozen_epsilon', defaults.frozen_epsilon, descriptor(
             'largest change that counts as no change (FROZEN detection)', floats=(0.0, 1e3)))
         self.declare_parameter('frozen_min_samples', defaults.frozen_min_samples, descriptor(
-            'equal samples needed to call a sensor FROZEN', ints=(2, 100000)))
+            'equal samples needed to call a sensor FROZEN', ints=(2, MAX_FROZEN_MIN_SAMPLES)))
         self.declare_parameter('max_future_stamp', defaults.max_future_stamp, descriptor(
             'stamps further ahead of the node clock than this [s] are rejected',
             floats=(0.0, 60.0)))

@@ -206,7 +206,8 @@ class MaintenanceLog:
                 try:
                     result = work()
                 except BaseException:
-                    self._conn.execute('ROLLBACK')
+                    if self._conn.in_transaction:   # SQLite rolls back by itself on a full disk
+                        self._conn.execute('ROLLBACK')
                     raise
                 self._conn.execute('COMMIT')
                 return result

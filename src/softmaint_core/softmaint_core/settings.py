@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Dict
 
+from .spec import MODALITIES
 from .taxonomy import CRITICAL_URGENCY
 
 
@@ -127,7 +128,7 @@ class Thresholds:
         'asked; a smaller spread takes the safest (a possible but uncertain shutdown always '
         'asks)')
     min_modalities: int = _threshold(
-        2, 0, 16, 'fewest available input modalities before a human is asked')
+        2, 0, len(MODALITIES), 'fewest available input modalities before a human is asked')
     escalate_windows: int = _threshold(
         3, 1, 100, 'consecutive windows that must call for a higher level before escalating')
     deescalate_windows: int = _threshold(

@@ -75,6 +75,9 @@ REJECT_REASONS = (
                       # on the shared topic (a gripper's joint_states); counted, not held
                       # against the source
 )
+# Every buffer keeps at least frozen_min_samples samples, however old: this bounds its memory
+# (1000 camera frames of 32x32 are 12 MB).
+MAX_FROZEN_MIN_SAMPLES = 1000
 # Reasons that do not make a source INVALID: the message was never meant for the model.
 NOT_HELD_AGAINST = ('other_device',)
 SOURCE_NAMES = ('camera', 'tactile', 'joint_states', 'actuation', 'environment')
@@ -145,7 +148,8 @@ class HealthConfig:
     stale_timeout: float = 0.5         # [s] minimum silence before a source is STALE ...
     stale_periods: float = 1.5         # ... or this many nominal sample periods, if longer
     frozen_epsilon: float = 1e-6       # largest change [units of the values] that is no change
-    frozen_min_samples: int = 3        # fewer equal samples than this are not called FROZEN
+    # fewer equal samples than this are not called FROZEN (each buffer keeps this many)
+    frozen_min_samples: int = 3
     max_future_stamp: float = 0.1      # [s] tolerated lead of a stamp over the receive time
     max_reject_fraction: float = 0.25  # of a window's samples, before the source is INVALID
     min_coverage: float = 0.5          # fraction of time steps with samples, else STALE
@@ -163,7 +167,8 @@ class HealthConfig:
             ('stale_timeout', self.stale_timeout >= 0.0, '>= 0 s'),
             ('stale_periods', self.stale_periods > 0.0, '> 0'),
             ('frozen_epsilon', self.frozen_epsilon >= 0.0, '>= 0'),
-            ('frozen_min_samples', self.frozen_min_samples >= 2, '>= 2'),
+            ('frozen_min_samples', 2 <= self.frozen_min_samples <= MAX_FROZEN_MIN_SAMPLES,
+             f'in [2, {MAX_FROZEN_MIN_SAMPLES}]'),
             ('max_future_stamp', self.max_future_stamp >= 0.0, '>= 0 s'),
             ('max_reject_fraction', 0.0 <= self.max_reject_fraction < 1.0, 'in [0, 1)'),
             ('min_coverage', 0.0 <= self.min_coverage <= 1.0, 'in [0, 1]'),

@@ -31,6 +31,18 @@ def test_wal_mode_and_round_trip(log):
     assert mode == 'wal'
 
 
+def test_a_full_disk_says_so_and_the_log_goes_on_afterwards(log):
+    pages = log._conn.execute('PRAGMA page_count').fetchone()[0]
+    log._conn.execute(f'PRAGMA max_page_count={pages + 2}')     # a disk with two pages left
+    with pytest.raises(LogError, match='database or disk is full'):
+        for k in range(20):
+            log.append('decision', 1.0 + k, 'reduce_workload', 'x' * 3000)
+    written = log.count()
+    log._conn.execute('PRAGMA max_page_count=100000')            # space freed
+    log.append('acknowledgement', 99.0, 'reduce_workload', 'answered')
+    assert log.count() == written + 1
+
+
 def test_query_by_kind_time_and_request(log):
     for i, kind in enumerate(['decision', 'decision', 'emergency_stop', 'model_change']):
         log.append(kind, 10.0 + i, request_id='r1' if i == 1 else '')

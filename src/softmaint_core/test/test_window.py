@@ -354,8 +354,9 @@ def test_assembly_is_deterministic_and_memory_is_bounded():
 
 
 def test_config_and_sources_are_validated():
-    with pytest.raises(ValueError, match='frozen_min_samples must be >= 2'):
-        HealthConfig(frozen_min_samples=1).validate()
+    for count in (1, 1001):    # every buffer keeps this many samples, however old
+        with pytest.raises(ValueError, match=r'frozen_min_samples must be in \[2, 1000\]'):
+            HealthConfig(frozen_min_samples=count).validate()
     with pytest.raises(ValueError, match='max_reject_fraction must be in'):
         WindowAssembler(SPEC, HealthConfig(max_reject_fraction=1.0))
     sources = (Source('camera', 'camera', (32, 32, 3)), Source('tactile', 'tactile', (8,)),
