@@ -129,7 +129,7 @@ class StreamOrder:
             raise Rejected('future_stamp', f'stamp {stamp:.3f} s is {stamp - now:.3f} s ahead '
                            f'of the clock ({now:.3f} s)')
         if self._last_now is not None and now < self._last_now:
-            self.newest = None
+            self._new_timeline()
         self._last_now = now
         if self.newest is None:
             return
@@ -143,6 +143,9 @@ class StreamOrder:
         """Take `stamp` as the newest (after check)."""
         self.newest = stamp
 
+    def _new_timeline(self) -> None:
+        self.newest = None
+
 
 class WindowStream(StreamOrder):
     """Order of the sensor windows and the windows lost in transit between accepted ones."""
@@ -155,6 +158,10 @@ class WindowStream(StreamOrder):
     def rejected(self) -> None:
         """Note a window that arrived but was refused (it is not lost)."""
         self._rejected_since += 1
+
+    def _new_timeline(self) -> None:
+        super()._new_timeline()     # no gap is counted across a clock that went back
+        self._sequence, self._rejected_since = None, 0
 
     def accept_window(self, stamp: float, sequence: int, hop: float) -> int:
         """

@@ -44,6 +44,16 @@ def test_window_stream_counts_lost_windows_but_not_refused_or_invented_ones():
     assert stream.accept_window(15.0, 5, hop=1.0) == 0                # one refused, not lost
     assert stream.accept_window(16.0, 2**32 - 1, hop=1.0) == 0        # no time for any
     assert stream.accept_window(17.0, 0, hop=1.0) == 0                # ingestion restarted
+    # the receiver's clock went back (a looped bag): its first window there is refused as
+    # ahead of the clock, the next one (a sequence gap) starts the new timeline
+    stream.check(18.0, now=18.2)
+    assert stream.accept_window(18.0, 1, hop=1.0) == 0
+    assert _reason(stream.check, 3.0, 1.0) == 'future_stamp'
+    stream.rejected()
+    stream.check(3.0, now=3.1)
+    assert stream.accept_window(3.0, 3, hop=1.0) == 0
+    stream.check(5.0, now=5.1)
+    assert stream.accept_window(5.0, 5, hop=1.0) == 1                 # counted again after it
 
 
 def _window(**change):
