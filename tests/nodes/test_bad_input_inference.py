@@ -247,6 +247,7 @@ RELOAD_CASES = [
     Case(RELOAD, 'a_directory', 'not_found', _path('/tmp')),
     Case(RELOAD, 'dev_zero', 'not_found', _path('/dev/zero')),
     Case(RELOAD, 'relative_path', 'not_found', _path('student.onnx')),
+    Case(RELOAD, 'home_of_no_user', 'path', _path('~no_such_user_here/student.onnx')),
 ]
 
 

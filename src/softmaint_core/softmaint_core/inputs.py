@@ -247,7 +247,10 @@ def model_path(text: str) -> Path:
     if len(text) > MAX_PATH:
         raise Rejected('path', f'model_path {brief(text, 80)!r} is longer than {MAX_PATH} '
                        'characters')
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError as err:     # '~user/...' of a user this machine does not have
+        raise Rejected('path', f'model_path {brief(text, 80)!r}: {err}') from err
     try:
         found = path.is_file()
     except OSError as err:               # a name longer than the file system allows

@@ -47,7 +47,10 @@ class StudentModel:
         passes only with allow_unsigned); without one, signatures are not looked at (offline
         tools reading their own models). `signed_by` is the key id, or None.
         """
-        self.path = Path(path).expanduser()
+        try:
+            self.path = Path(path).expanduser()
+        except RuntimeError as err:     # '~user/...' of a user this machine does not have
+            raise ModelError(f'cannot read {path}: {err}', 'io') from err
         self.signed_by: Optional[str] = None
         try:
             model_bytes = self._verify(public_key, allow_unsigned)

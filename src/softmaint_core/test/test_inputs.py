@@ -155,7 +155,8 @@ def test_acknowledgements_lists_goals_and_paths_are_checked():
                                       (-0.0, 1, 'duration'), (1.0, 0, 'min_windows')):
         assert _reason(check_inspect_goal, duration, windows, 10.0) == reason
     for text, reason in (('', 'path'), ('/' + 'p' * 5000, 'path'),
-                         ('/tmp/' + 'n' * 300, 'path'), ('/tmp', 'not_found')):
+                         ('/tmp/' + 'n' * 300, 'path'), ('/tmp', 'not_found'),
+                         ('~no_such_user_here/student.onnx', 'path')):
         assert _reason(model_path, text) == reason, text[:20]
 
 
