@@ -175,16 +175,27 @@ class MaintenanceLog:
             sql += ' LIMIT ?'
             params.append(int(limit))
         with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
-        return [Entry(*row[:-1], evidence=json.loads(row[-1])) for row in rows]
+            rows = self._read(sql, params)
+        try:
+            return [Entry(*row[:-1], evidence=json.loads(row[-1])) for row in rows]
+        except ValueError as err:
+            raise LogError(f'cannot read maintenance log {self.path}: evidence is not '
+                           f'JSON ({err})') from err
 
     def count(self) -> int:
         """Return the number of entries."""
         with self._lock:
-            return self._conn.execute('SELECT COUNT(*) FROM events').fetchone()[0]
+            return self._read('SELECT COUNT(*) FROM events')[0][0]
+
+    def _read(self, sql: str, params=()) -> list:
+        """Rows of a query; a damaged or unreadable file is a LogError like a failed write."""
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise LogError(f'cannot read maintenance log {self.path}: {err}') from err
 
     def _request_status(self, request_id: str) -> str:
-        kinds = {kind for (kind,) in self._conn.execute(
+        kinds = {kind for (kind,) in self._read(
             'SELECT DISTINCT kind FROM events WHERE request_id = ?', (request_id,))}
         if 'acknowledgement' in kinds:
             return 'answered'

@@ -108,6 +108,21 @@ def test_missing_or_foreign_files_are_refused(tmp_path):
     assert other.read_bytes() == before
 
 
+def test_a_damaged_file_is_a_log_error_for_reads_too(tmp_path):
+    """An operator's list_requests on a failing SD card must get an answer, not end the agent."""
+    path = tmp_path / 'maintenance.db'
+    with MaintenanceLog(path) as log:
+        for k in range(200):
+            log.append('decision', float(k), 'reduce_workload', 'x' * 200, evidence={'k': 'v'})
+    data = bytearray(path.read_bytes())
+    data[3 * 4096:5 * 4096] = b'\xff' * (2 * 4096)           # two pages of the table
+    path.write_bytes(bytes(data))
+    with MaintenanceLog(path) as log:
+        for read in (log.count, log.query, lambda: log.request_status('req-1')):
+            with pytest.raises(LogError, match='cannot read maintenance log .* malformed'):
+                read()
+
+
 WRITER = textwrap.dedent("""
     import sys
     from softmaint_core.maintenance_log import MaintenanceLog
