@@ -84,6 +84,11 @@ class ModelMetadata:
 
     def validate(self) -> None:
         """Check ranges; raise MetadataError naming the field."""
+        if not isinstance(self.model_id, str) or not self.model_id:
+            raise MetadataError(f'model_id must be a non-empty string, got {self.model_id!r}')
+        if not all(isinstance(c, str) for c in self.fatigue_classes + self.damage_classes):
+            raise MetadataError('class names must be strings, got '
+                                f'{self.fatigue_classes + self.damage_classes}')
         if self.members < 1:
             raise MetadataError(f'members must be >= 1, got {self.members}')
         for name in ('temperature_fatigue', 'temperature_damage'):

@@ -165,7 +165,7 @@ class InputSpec:
                        actuators=int(data['actuators']),
                        embedding=int(data.get('embedding', 32)),
                        description=str(data.get('description', '')))
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:   # int(inf) overflows
             raise SpecError(f'input spec is malformed: {err!r}') from err
         spec.validate()
         return spec

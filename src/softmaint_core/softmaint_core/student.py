@@ -136,8 +136,9 @@ class StudentModel:
                     'damage_logits': (1, k, len(self.meta.damage_classes)),
                     'urgency': (1, k), 'reconstruction': (1, k, len(names), e)}
         for mask in ([True] * len(names), [False] + [True] * (len(names) - 1)):
-            feeds = {m.name: np.zeros((1,) + m.shape, np.float32) for m in self.spec.modalities}
-            try:
+            try:        # a spec's shapes too large to allocate refuse the model as well
+                feeds = {m.name: np.zeros((1,) + m.shape, np.float32)
+                         for m in self.spec.modalities}
                 outputs, _ = self.run(feeds, mask)
             except Exception as err:  # any runtime failure of the graph refuses the model
                 raise ModelError(f'test inference failed: {err}', 'test_inference') from err

@@ -83,6 +83,21 @@ def test_damage_miss_threshold_round_trips_and_is_checked(tmp_path):
             load_verified(model)
 
 
+def test_values_that_would_end_the_node_later_are_refused_at_load(tmp_path):
+    """An infinite size overflowed int(); a non-string id aborted the process in rclpy's C."""
+    model, _ = _write_model(tmp_path)
+    meta_file = tmp_path / 'student.json'
+    good = json.loads(meta_file.read_text())
+    infinite_steps = json.loads(meta_file.read_text())
+    infinite_steps['input_spec']['modalities'][0]['steps'] = 1e999        # Infinity in JSON
+    for data, message in ((infinite_steps, 'input spec is malformed'),
+                          ({**good, 'model_id': 7}, 'model_id must be a non-empty string'),
+                          ({**good, 'damage_classes': ['none', 5]}, 'class names must be')):
+        meta_file.write_text(json.dumps(data))
+        with pytest.raises(MetadataError, match=message):
+            load_verified(model)
+
+
 def test_classes_the_policy_cannot_act_on_are_refused(tmp_path):
     model, _ = _write_model(tmp_path)
     meta_file = tmp_path / 'student.json'
