@@ -244,3 +244,19 @@ def test_a_foxglove_client_receives_every_channel_of_a_simulated_run(spawn, para
     text = output.text(10.0)
     assert proc.returncode == 0, text
     assert 'Traceback' not in text, text
+
+
+def test_a_stamp_that_is_not_a_time_is_an_input_error_not_an_overflow():
+    """A negative second overflowed foxglove's unsigned Timestamp and ended the view node."""
+    from types import SimpleNamespace
+
+    from softmaint.foxglove_view_node import timestamp
+    from softmaint_core.window import InputError
+
+    def header(sec, nanosec=0):
+        return SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=nanosec))
+    assert timestamp(header(5, 7)).sec == 5
+    for bad in (header(-1), header(1, 2_000_000_000)):
+        with pytest.raises(InputError) as err:
+            timestamp(bad)
+        assert err.value.reason == 'bad_stamp'

@@ -31,6 +31,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from softmaint_core import live_view, topics
 from softmaint_core.image import ImageError
+from softmaint_core.messages import header_stamp
 from softmaint_core.window import InputError
 from softmaint_interfaces.msg import MaintenanceDecision, MaintenancePrediction, TactileArray
 from softmaint_ros.node_main import run_node
@@ -52,7 +53,8 @@ JSON_STREAMS = {'prediction': live_view.PREDICTION, 'decision': live_view.DECISI
 
 
 def timestamp(header) -> Timestamp:
-    """Foxglove Timestamp of a std_msgs/Header's stamp."""
+    """Foxglove Timestamp of a std_msgs/Header's stamp; InputError when it is not a time."""
+    header_stamp(header)        # a negative second overflowed foxglove's unsigned field
     return Timestamp(header.stamp.sec, header.stamp.nanosec)
 
 

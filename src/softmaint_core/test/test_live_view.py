@@ -74,6 +74,13 @@ def test_heatmap_of_a_grid_its_data_do_not_fill_is_refused():
     assert err.value.reason == 'shape'
 
 
+def test_heatmap_of_more_taxels_than_a_sensor_has_is_refused():
+    """Its image grows by cell**2 pixels per taxel: 80 kB of readings made 35 MB."""
+    with pytest.raises(InputError) as err:
+        live_view.tactile_heatmap(_tactile([1.0] * 5000, 1, 5000), 24)
+    assert err.value.reason == 'too_large'
+
+
 def _image(pixels, encoding, bigendian, padding=0):
     step, data = array_to_image(pixels, encoding, bigendian, padding)
     return Msg(encoding=encoding, height=pixels.shape[0], width=pixels.shape[1], step=step,
