@@ -108,6 +108,10 @@ def test_monitor_judges_decisions_against_the_truth(ros_context, spawn, tmp_path
     lines.wait_for('DECISION SCHEDULE_MAINTENANCE')
     prediction.publish(MaintenancePrediction())      # malformed: skipped, the run goes on
     lines.wait_for('prediction skipped: 0 fatigue and 0 damage probabilities')
+    unknown_level = _truth(109.0, LEAK, 0.9)
+    unknown_level.fatigue_level = 7                 # not a level: skipped, not an IndexError
+    truth.publish(unknown_level)
+    lines.wait_for('ground truth skipped: fatigue level 7')
     prediction.publish(_prediction(110.0))     # the run ends at its last prediction
     lines.wait_for('predicted')
     node.destroy_node()

@@ -76,7 +76,14 @@ class Monitor(Node):
             return None
 
     def on_truth(self, msg: GroundTruth) -> None:
-        """Record ground truth."""
+        """Record ground truth (levels and types the taxonomy has)."""
+        if not (0 <= msg.fatigue_level < len(FATIGUE_LEVELS)
+                and 0 <= msg.damage_type < len(DAMAGE_TYPES)):
+            self.get_logger().warning(
+                f'ground truth skipped: fatigue level {msg.fatigue_level}, damage type '
+                f'{msg.damage_type} where the taxonomy has {len(FATIGUE_LEVELS)} and '
+                f'{len(DAMAGE_TYPES)}', throttle_duration_sec=5.0)
+            return
         self.truth = msg
         self.timeline.truth.append(Truth(stamp_seconds(msg.header.stamp), msg.fatigue_level,
                                          msg.damage_type, msg.urgency))
