@@ -16,8 +16,15 @@ class Inspection:
         self.changed = threading.Condition()
 
     def add(self, summary: PredictionSummary) -> None:
-        """Record one window and wake the goal's thread."""
+        """
+        Record one window and wake the goal's thread.
+
+        Windows of a model with other classes (reloaded during the inspection) are left out:
+        their probabilities cannot be averaged with the first model's.
+        """
         with self.changed:
+            if self.summaries and _classes(summary) != _classes(self.summaries[0]):
+                return
             self.summaries.append(summary)
             self.changed.notify_all()
 
@@ -26,6 +33,10 @@ class Inspection:
         with self.changed:
             self.changed.wait_for(lambda: len(self.summaries) > seen, timeout)
             return list(self.summaries)
+
+
+def _classes(summary: PredictionSummary):
+    return summary.fatigue_classes, summary.damage_classes
 
 
 def inspection_numbers(summaries: List[PredictionSummary],
