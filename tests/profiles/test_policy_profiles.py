@@ -92,7 +92,8 @@ def test_space_acts_on_its_own_where_default_asks():
     # fewer requests over a mixed run: degraded inputs, a possible shutdown, ambiguity, calm
     mixed = (degraded + [CRITICAL_UNCONFIRMED] + [window(damage_set=(0, 2))] * 3
              + [window()] * 4)
-    requests = {name: len({d.request_id for d in run(name, mixed) if d.request_id})
+    requests = {name: len({d.request_id for d in run(name, mixed)
+                           if d.action == Action.REQUEST_ASSISTANCE})
                 for name in ('default', 'space')}
     assert requests['space'] == 0 < requests['default']
 
@@ -104,6 +105,7 @@ def test_space_critical_unconfirmed_stows_and_holds():
     assert decision.reason.startswith('Immediate shutdown (stow and hold until the ground '
                                       'station answers): acting without assistance')
     assert decision.evidence['shutdown_mode'] == 'safe_hold'
+    assert decision.request_id        # latched: the ground station's answer lifts it
 
 
 def test_space_stale_predictions_reduce_workload_instead_of_asking():

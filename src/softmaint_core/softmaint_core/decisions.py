@@ -21,7 +21,9 @@ the ground truth implies (`ground_truth_action`), which evaluations compare agai
 
 Over windows (`decide`), the level escalates after escalate_windows consecutive windows above it
 (to the lowest level all of them called for) and de-escalates after deescalate_windows
-consecutive windows below it; immediate_shutdown needs no confirmation. An assistance request
+consecutive windows below it; immediate_shutdown needs no confirmation and is latched: it holds
+whatever later windows call for, and opens a request (`shutdown_latched`) whose answer by an
+operator is the only way back, as resetting an emergency stop takes a person. An assistance request
 opens after escalate_windows windows with a reason (at once when urgency is critical or
 predictions are stale) and is withdrawn after deescalate_windows windows without one. An
 operator's answer (`acknowledge`) sets the level and mutes the answered reasons while they last.
@@ -270,6 +272,9 @@ def _step_level(assessment: Assessment, state: PolicyState,
     """Apply hysteresis to the level; return the new state and why it is at that level."""
     target, driver = assessment.target, assessment.driver
     settled = {'up_windows': 0, 'down_windows': 0}
+    if state.level == Action.IMMEDIATE_SHUTDOWN:
+        return (replace(state, **settled), driver if target == state.level else
+                f'held until an operator lifts it (latest: {driver})')
     if target == Action.IMMEDIATE_SHUTDOWN or target == state.level:
         return replace(state, level=target, **settled), driver
     if target > state.level:
@@ -291,6 +296,14 @@ def _step_level(assessment: Assessment, state: PolicyState,
     return (replace(state, down_windows=down, down_ceiling=ceiling, up_windows=0),
             f'held while {target.label} is called for ({driver}) in {down} of '
             f'{t.deescalate_windows} windows needed to de-escalate')
+
+
+def _with_latch(reasons: Dict[str, str], state: PolicyState) -> Dict[str, str]:
+    """Add the open request of a shut-down arm: an operator's answer is what lifts it."""
+    if state.level != Action.IMMEDIATE_SHUTDOWN:
+        return reasons
+    return {**reasons, 'shutdown_latched': 'the arm is shut down until an operator lifts it '
+            '(answer with the level it may work at)'}
 
 
 def _step_assistance(reasons: Dict[str, str], state: PolicyState, t: Thresholds,
@@ -324,10 +337,10 @@ def _compose(state: PolicyState, t: Thresholds, reasons: Dict[str, str], driver:
                 'deescalation': f'{state.down_windows}/{t.deescalate_windows}',
                 'assistance_reasons': ','.join(reasons) or 'none'}
     if state.level == Action.IMMEDIATE_SHUTDOWN or not state.request_id:
-        level = state.level
+        level = state.level     # a shutdown carries the request that lifts it
         return Decision(level, LEVELS.index(level), f'{decision_title(level, actions)}: {driver}.',
                         with_shutdown_evidence(evidence, level, actions), t.workload(level),
-                        basis=basis)
+                        state.request_id, basis)
     present = [reasons[code] for code in state.request_reasons if code in reasons]
     why = '; '.join(present) or (f'raised for {", ".join(state.request_reasons)}, '
                                  f'{state.clear_windows} of {t.deescalate_windows} clear windows '
@@ -380,7 +393,8 @@ def decide(summary: PredictionSummary, thresholds: Thresholds, state: PolicyStat
     summary.validate()
     assessment = _answered(assess(summary, thresholds, actions), state)
     state, driver = _step_level(assessment, state, thresholds)
-    state = _step_assistance(assessment.reasons, state, thresholds, make_request_id)
+    state = _step_assistance(_with_latch(assessment.reasons, state), state, thresholds,
+                             make_request_id)
     state = replace(state, driver=driver)
     evidence = {**evidence_of(summary), 'target': assessment.target.label,
                 'candidates': ','.join(a.label for a in sorted(assessment.candidates))}
@@ -404,7 +418,7 @@ def stale_decision(state: PolicyState, thresholds: Thresholds, age: float, timeo
     why = f'no prediction for {age:.1f} s (timeout {timeout:.1f} s)'
     evidence = {'prediction_age': f'{age:.3f}', 'stale_timeout': f'{timeout:.3f}'}
     if safe_action == Action.REQUEST_ASSISTANCE and actions.assistance_available:
-        reasons = {'stale_predictions': why}
+        reasons = _with_latch({'stale_predictions': why}, state)
         state = _step_assistance(reasons, state, thresholds, make_request_id)
         return _compose(state, thresholds, reasons, why, evidence, 'stale', actions), state
     held = replace(state, level=max(state.level, Action.REDUCE_WORKLOAD))
@@ -426,7 +440,9 @@ def acknowledge(state: PolicyState, thresholds: Thresholds, action: Action, oper
                          f'{", ".join(f"{int(a)} ({a.label})" for a in LEVELS)}, not {action!r}')
     state = replace(state, level=Action(action), up_windows=0, down_windows=0,
                     assist_windows=0, clear_windows=0, request_id='', request_reasons=(),
-                    muted=state.muted | frozenset(state.request_reasons),
+                    # a shutdown confirmed by the operator opens its request again at once
+                    muted=state.muted | (frozenset(state.request_reasons)
+                                         - {'shutdown_latched'}),
                     driver=f'operator {operator} chose it answering {request_id}')
     return _compose(state, thresholds, {}, state.driver, {'operator': operator,
                                                           'answered': request_id},

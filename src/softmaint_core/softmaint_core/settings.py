@@ -32,7 +32,7 @@ class Action(IntEnum):
 LEVELS = (Action.CONTINUE_MONITORING, Action.REDUCE_WORKLOAD, Action.SCHEDULE_MAINTENANCE,
           Action.IMMEDIATE_SHUTDOWN)
 # Reasons that open an assistance request at once instead of after escalate_windows windows.
-URGENT_REASONS = ('critical_unconfirmed', 'stale_predictions')
+URGENT_REASONS = ('critical_unconfirmed', 'stale_predictions', 'shutdown_latched')
 
 
 class ThresholdError(ValueError):

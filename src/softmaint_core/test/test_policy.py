@@ -68,7 +68,8 @@ def test_each_rule_sets_the_level_once_confirmed(summary, target, driver):
     assert driver in decisions[-1].reason
     assert decisions[-1].priority == int(target)
     assert decisions[-1].workload_limit == T.workload(target)
-    assert decisions[-1].request_id == ''
+    # only a shutdown carries a request: the one whose answer lifts it
+    assert decisions[-1].request_id == ('req-1' if target == X else '')
 
 
 def test_escalation_needs_consecutive_windows_and_takes_the_lowest_level():
@@ -106,11 +107,31 @@ def test_critical_confident_shuts_down_at_once_and_holds():
     decisions, state = run([window(urgency=0.9)], state)
     assert decisions[0].action == X and decisions[0].workload_limit == 0.0
     assert decisions[0].priority == 3
-    decisions, state = run([window()] * 4, state)
-    assert actions(decisions) == [X] * 4                 # de-escalation hysteresis applies
+    assert decisions[0].request_id == 'req-1'            # the request that lifts it
+    assert 'shutdown_latched' in state.request_reasons
+    decisions, state = run([window()] * 2 * T.deescalate_windows, state)
+    assert actions(decisions) == [X] * 2 * T.deescalate_windows   # latched: calm windows
+    assert 'held until an operator lifts it' in decisions[-1].reason    # do not lift it
+    assert {d.request_id for d in decisions} == {'req-1'}
     # every state the set holds possible calls for a shutdown: no need to ask
     decisions, _ = run([window(urgency=0.9, damage_set=(0, 2))] * 3)
     assert actions(decisions) == [X] * 3
+
+
+def test_an_operator_lifts_a_shutdown_or_keeps_it_with_a_request_still_open():
+    make_id = ids()
+    decisions, state = run([window(urgency=0.9)], make_id=make_id)
+    assert decisions[0].action == X and decisions[0].request_id == 'req-1'
+    # the operator keeps it shut: the next window opens the request that lifts it again
+    _, kept = acknowledge(state, T, Action.IMMEDIATE_SHUTDOWN, 'ada', 'req-1')
+    decisions, kept = run([window()], kept, make_id=make_id)
+    assert decisions[0].action == X and decisions[0].request_id == 'req-2'
+    # after the repair the operator lifts it: from then on the usual hysteresis
+    decision, lifted = acknowledge(kept, T, Action.SCHEDULE_MAINTENANCE, 'bo', 'req-2')
+    assert decision.action == S and decision.basis == 'operator' and not lifted.request_id
+    decisions, lifted = run([window()] * T.deescalate_windows, lifted, make_id=make_id)
+    assert actions(decisions) == [S] * (T.deescalate_windows - 1) + [C]
+    assert {d.request_id for d in decisions} == {''}
 
 
 def test_a_possible_but_uncertain_shutdown_asks_a_human_at_once():
