@@ -111,3 +111,32 @@ def test_failure_is_terminal():
     assert truth[-1]['urgency'] == 1.0 and truth[-1]['damage_severity'] == 1.0
     failed = [d for d in truth if d['remaining_useful_life'] == 0.0]
     assert len(failed) >= 2 and len({d['cycles'] for d in failed}) == 1   # wear stopped
+
+
+def test_an_emergency_stop_holds_the_chambers_and_ends_the_wear():
+    from softmaint_sim.episode import BASE_PRESSURE
+    from softmaint_sim.live import LiveSim
+    from softmaint_sim.scenario import parse
+    sim = LiveSim(parse({'name': 'test', 'seed': 2, 'events': [], 'wear_acceleration': 50.0}),
+                  render=False)
+    try:
+        def run(seconds):
+            commands, cycles = [], []
+            end = sim.time + seconds
+            while sim.time < end - 1e-9:
+                for r in sim.step():
+                    if r.kind == 'proprio':
+                        commands.append(r.data['command'])
+                cycles.append(sim.state.cycles)
+            return np.array(commands), np.array(cycles)
+        moving, wear = run(1.0)
+        assert moving.max() > BASE_PRESSURE + 10 and wear[-1] > wear[0]
+        sim.emergency_stop()
+        stopped_at = sim.stopped_at
+        sim.emergency_stop()                       # a repeated call keeps the first stop
+        held, wear = run(1.0)
+        assert sim.stopped_at == stopped_at == pytest.approx(1.0)
+        np.testing.assert_allclose(held, BASE_PRESSURE)
+        assert (wear == wear[0]).all()
+    finally:
+        sim.close()

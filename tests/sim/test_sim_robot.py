@@ -169,3 +169,28 @@ def test_bad_scenario_and_parameters_exit_with_a_clear_error(tmp_path, spawn):
     proc = spawn([*NODE, '-p', 'duration:=90'])
     out = proc.communicate(timeout=30)[0]
     assert proc.returncode == 2 and "expecting type 'DOUBLE'" in out and 'duration:=90.0' in out
+
+
+@pytest.mark.slow
+def test_the_emergency_stop_service_stops_the_arm(tmp_path, ros_context, spawn):
+    """What the agent calls on a shutdown: confirmed, and the chambers stop cycling."""
+    from softmaint_core import topics
+    from std_srvs.srv import Trigger
+    listener = Listener(ros_context)
+    spawn([*NODE, '-p', f'scenario:={_scenario(tmp_path)}', '-p', 'rate_factor:=2.0'],
+          wait_for_line='running scenario')
+    try:
+        client = listener.node.create_client(Trigger, topics.EMERGENCY_STOP)
+        assert client.wait_for_service(timeout_sec=20.0)
+        actuation = listener.received[topics.ACTUATION]
+        assert listener.spin_until(lambda: len(actuation) > 100, 30.0)
+        future = client.call_async(Trigger.Request())
+        assert listener.spin_until(future.done, 20.0)
+        assert future.result().success and 'arm stopped at' in future.result().message
+        stopped = len(actuation)
+        assert listener.spin_until(lambda: len(actuation) > stopped + 100, 30.0)
+        # messages in flight when the stop arrived may still move; the last 50 may not
+        commands = np.array([m.command for m in actuation[-50:]])
+        assert np.ptp(commands, axis=0).max() < 1e-6
+    finally:
+        listener.close()

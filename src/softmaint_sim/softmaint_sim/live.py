@@ -81,6 +81,7 @@ class LiveSim:
         self.last: Dict[str, dict] = {}
         self.render = render
         self.actuator_state = None
+        self.stopped_at: Optional[float] = None     # emergency stop [s of sim time]
         self.arm.reset()
         self.arm.set_look(self.profile.look if self.profile is not None else
                           FIELD_LOOK if scenario.domain == 'field' else Look())
@@ -104,6 +105,11 @@ class LiveSim:
     def environment(self) -> dg.Environment:
         """Return the true environment now."""
         return dg.Environment(**self.env)
+
+    def emergency_stop(self) -> None:
+        """Stop the motion: both chambers held at base pressure, no more wear cycles."""
+        if self.stopped_at is None:
+            self.stopped_at = self.time
 
     def _apply_physics(self) -> None:
         physics, self.actuator = dg.apply(self.state, self.arm.geo)
@@ -212,8 +218,8 @@ class LiveSim:
         """Two physics steps with the actuator response; tactile and proprio readings."""
         dt = self.arm.model.opt.timestep
         steps = int(round(SAMPLE_PERIOD / dt))
-        cmd = commands(t + np.arange(steps) * dt, self.scenario.frequency,
-                       self.scenario.amplitude, 0.0)
+        amplitude = (0.0, 0.0) if self.stopped_at is not None else self.scenario.amplitude
+        cmd = commands(t + np.arange(steps) * dt, self.scenario.frequency, amplitude, 0.0)
         achieved, self.actuator_state = self.actuator.respond(cmd, dt, self.actuator_state)
         angles, taxels = np.zeros(len(self.arm.qadr)), np.zeros(self.arm.model.nsensordata)
         for k in range(steps):
@@ -232,8 +238,9 @@ class LiveSim:
 
     def _wear(self, accel: float) -> None:
         """Motion cycles of one period, compressed by the wear acceleration; drift."""
-        # Failure is terminal: the labels stay those of the failure that happened first.
-        if self.state.rul(accel, self.load) > 0:
+        # Failure is terminal: the labels stay those of the failure that happened first. A
+        # stopped arm makes no motion cycles.
+        if self.stopped_at is None and self.state.rul(accel, self.load) > 0:
             cycles = (self.scenario.frequency * SAMPLE_PERIOD
                       * self.scenario.wear_acceleration)
             self.state.advance(cycles, accel, self.load)

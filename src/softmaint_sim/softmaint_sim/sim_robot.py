@@ -8,7 +8,9 @@ Runs a scenario (config/scenarios/<name>.yaml or a path) through LiveSim and pub
 (sensor_msgs/JointState, rad), actuation (ActuatorState, kPa), environment (EnvironmentReading)
 and, for evaluation only, ground truth (GroundTruth). Header stamps are acquisition times on
 the node clock. With publish_clock the node also publishes /clock (simulated time), so nodes
-with use_sim_time follow it whatever rate_factor the CPU reaches.
+with use_sim_time follow it whatever rate_factor the CPU reaches. It serves the robot's
+emergency stop (std_srvs/Trigger `emergency_stop`, what the agent calls on a shutdown): the
+arm stops moving, both chambers held at base pressure, and wears no further; its sensors go on.
 """
 import sys
 import time
@@ -31,6 +33,7 @@ from softmaint_interfaces.msg import (ActuatorState, EnvironmentReading, GroundT
                                       TactileArray)
 from softmaint_ros.node_main import run_node
 from softmaint_ros.parameters import descriptor
+from std_srvs.srv import Trigger
 
 from .arm import PRESSURE_UNITS
 from .live import FORCE_UNITS, LiveSim, Pacer, Reading, SAMPLE_PERIOD, taxel_pitch
@@ -98,6 +101,7 @@ class SimRobot(Node):
         self.add_post_set_parameters_callback(self._on_parameters_set)
         self.finished = Future()
         self._last_truth = None
+        self.create_service(Trigger, topics.EMERGENCY_STOP, self._on_emergency_stop)
         self.create_timer(TICK, self._tick, clock=self._steady)
         duration, rate = param('duration').value, param('rate_factor').value
         self.get_logger().info(
@@ -126,6 +130,15 @@ class SimRobot(Node):
             if p.name == 'rate_factor' and self.pacer is not None:
                 self.pacer.set_rate(p.value, self._wall(), self.sim.time)
                 self.get_logger().info(f'rate factor now {p.value:g}')
+
+    def _on_emergency_stop(self, request, response):
+        """Stop the arm (idempotent: a repeated call confirms the stop that holds)."""
+        self.sim.emergency_stop()
+        response.success = True
+        response.message = (f'arm stopped at {self.sim.stopped_at:.2f} s of simulated time: '
+                            'chambers at base pressure, no motion')
+        self.get_logger().warning(f'emergency stop: {response.message}', once=True)
+        return response
 
     def stamp_ns(self, sim_time: float) -> int:
         """Return the node-clock stamp [ns] of a sample acquired at `sim_time`."""
