@@ -30,11 +30,11 @@ def confusion(evaluation: Evaluation, head: str) -> List[List[int]]:
     """Return counts [true class][predicted class] of `head` over windows with ground truth."""
     classes = FATIGUE_LEVELS if head == 'fatigue' else DAMAGE_TYPES
     timeline = evaluation.timeline
-    judged = [(latest_before(timeline.truth, p.stamp), p) for p in timeline.predictions]
-    pairs = np.array([(getattr(truth, head), getattr(predicted, head))
-                      for truth, predicted in judged if truth is not None], dtype=int)
-    pairs = pairs.reshape(-1, 2)
-    return confusion_matrix(pairs[:, 0], pairs[:, 1], len(classes)).tolist()
+    pairs = [(getattr(truth, head), getattr(predicted, head))
+             for predicted in timeline.predictions
+             if (truth := latest_before(timeline.truth, predicted.stamp)) is not None]
+    labels, preds = np.array(pairs, dtype=int).reshape(-1, 2).T
+    return confusion_matrix(labels, preds, len(classes)).tolist()
 
 
 def metrics(evaluation: Evaluation) -> Dict[str, object]:

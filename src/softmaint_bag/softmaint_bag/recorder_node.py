@@ -23,8 +23,7 @@ import rclpy
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
-                       ReliabilityPolicy)
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
@@ -58,13 +57,11 @@ def subscription_qos(offered, best_effort: bool = False) -> QoSProfile:
     """Return the QoS that matches every offered profile (reliable, latched where all are)."""
     reliable = not best_effort and all(
         p.reliability == ReliabilityPolicy.RELIABLE for p in offered)
-    if not reliable:
-        base = qos_profile_sensor_data
-        return QoSProfile(depth=1000, reliability=base.reliability, durability=base.durability)
-    latched = all(p.durability == DurabilityPolicy.TRANSIENT_LOCAL for p in offered)
-    return QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
-                      durability=DurabilityPolicy.TRANSIENT_LOCAL if latched
-                      else DurabilityPolicy.VOLATILE)
+    latched = reliable and all(p.durability == DurabilityPolicy.TRANSIENT_LOCAL for p in offered)
+    return QoSProfile(
+        depth=1000,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
 
 
 def topic_name(name: str) -> str:
@@ -137,9 +134,10 @@ def _close(node: Optional[BagRecorder]) -> None:
         if node is not None:
             node.close()
             print(f'recorded {node.counts}', flush=True)
-            if node.never_recorded():
-                node.get_logger().warning(f'no message recorded on {node.never_recorded()} '
-                                          '(no publisher, or a misspelt topic?)')
+            silent = node.never_recorded()
+            if silent:
+                node.get_logger().warning(f'no message recorded on {silent} (no publisher, or '
+                                          'a misspelt topic?)')
     finally:
         if node is not None:
             node.destroy_node()

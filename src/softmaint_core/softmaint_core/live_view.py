@@ -18,8 +18,7 @@ import numpy as np
 
 from . import topics
 from .image import array_to_image, check_layout, image_to_array
-from .messages import MAX_ELEMENTS, read_tactile
-from .window import InputError
+from .messages import read_tactile
 
 # Foxglove channel of the assistance requests (no ROS topic: they are decisions that ask).
 ASSISTANCE = 'softmaint/assistance_request'
@@ -146,8 +145,6 @@ def tactile_heatmap(msg, cell: int) -> dict:
     scaled by the sensor's range_max (by the frame's largest reading when it has none). Raises
     window.InputError for an array whose data does not fill its grid.
     """
-    if len(msg.data) > MAX_ELEMENTS:      # the image grows with cell**2 per taxel
-        raise InputError('too_large', f'{len(msg.data)} readings (at most {MAX_ELEMENTS})')
     force = read_tactile(msg, msg.rows * msg.cols).reshape(msg.rows, msg.cols)
     dead = np.isnan(force)
     scale = msg.range_max if msg.range_max > 0 else np.nanmax(np.append(force, 1e-9))

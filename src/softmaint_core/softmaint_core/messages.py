@@ -54,7 +54,14 @@ def _check_units(msg, expected: str) -> None:
 
 
 def read_tactile(msg, taxels: int) -> np.ndarray:
-    """Taxel readings [taxels] of a TactileArray (NaN = dead taxel, kept for push to judge)."""
+    """
+    Taxel readings [taxels] of a TactileArray (NaN = dead taxel, kept for push to judge).
+
+    More than MAX_ELEMENTS readings are refused before they are converted (a live view's heat
+    map grows with every taxel).
+    """
+    if len(msg.data) > MAX_ELEMENTS:
+        raise InputError('too_large', f'{len(msg.data)} readings (at most {MAX_ELEMENTS})')
     data = np.asarray(msg.data, dtype=np.float32)
     if data.size == 0:
         raise InputError('empty', 'tactile array without data')
@@ -69,11 +76,9 @@ def read_tactile_for_model(msg, taxels: int) -> np.ndarray:
     """
     Return read_tactile's readings if the model may take them (a live view draws them anyway).
 
-    Also refuses more than MAX_ELEMENTS readings, units other than the model's, and a reading
-    above the sensor's own saturation value range_max (when it states one).
+    Also refuses units other than the model's, and a reading above the sensor's own saturation
+    value range_max (when it states one).
     """
-    if len(msg.data) > MAX_ELEMENTS:
-        raise InputError('too_large', f'{len(msg.data)} readings (at most {MAX_ELEMENTS})')
     _check_units(msg, TACTILE_UNITS)
     data = read_tactile(msg, taxels)
     range_max = getattr(msg, 'range_max', 0.0)

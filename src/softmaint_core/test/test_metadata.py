@@ -17,6 +17,13 @@ def _write_model(tmp_path, content=b'onnx bytes'):
     return model, meta
 
 
+def _refused(model, data: dict, message: str) -> None:
+    """Write `data` as the model's card; loading it must fail with `message`."""
+    model.with_suffix('.json').write_text(json.dumps(data))
+    with pytest.raises(MetadataError, match=message):
+        load_verified(model)
+
+
 def test_round_trip_and_verification(tmp_path):
     model, meta = _write_model(tmp_path)
     loaded = load_verified(model)
@@ -60,10 +67,7 @@ def test_per_class_thresholds_round_trip_and_are_checked(tmp_path):
     for bad, message in (([0.8, 0.7], '2 per-class thresholds for 5 classes'),
                          ([0.8, 0.7, 0.9, 0.85, 1.5], 'q-hat in'), ('0.9', 'q-hat in'),
                          (-0.1, 'q-hat in')):
-        data['conformal_damage'] = bad
-        meta_file.write_text(json.dumps(data))
-        with pytest.raises(MetadataError, match=message):
-            load_verified(model)
+        _refused(model, {**data, 'conformal_damage': bad}, message)
 
 
 def test_damage_miss_threshold_round_trips_and_is_checked(tmp_path):
@@ -77,10 +81,8 @@ def test_damage_miss_threshold_round_trips_and_is_checked(tmp_path):
     for alpha, threshold, message in ((0.005, None, 'come together'),
                                       (0.0, 0.04, 'damage_miss_alpha must be in'),
                                       (0.005, 1.5, 'damage_miss_threshold')):
-        data.update(damage_miss_alpha=alpha, damage_miss_threshold=threshold)
-        meta_file.write_text(json.dumps(data))
-        with pytest.raises(MetadataError, match=message):
-            load_verified(model)
+        _refused(model, {**data, 'damage_miss_alpha': alpha, 'damage_miss_threshold': threshold},
+                 message)
 
 
 def test_values_that_would_end_the_node_later_are_refused_at_load(tmp_path):
@@ -93,9 +95,7 @@ def test_values_that_would_end_the_node_later_are_refused_at_load(tmp_path):
     for data, message in ((infinite_steps, 'input spec is malformed'),
                           ({**good, 'model_id': 7}, 'model_id must be a non-empty string'),
                           ({**good, 'damage_classes': ['none', 5]}, 'class names must be')):
-        meta_file.write_text(json.dumps(data))
-        with pytest.raises(MetadataError, match=message):
-            load_verified(model)
+        _refused(model, data, message)
 
 
 def test_classes_the_policy_cannot_act_on_are_refused(tmp_path):
@@ -107,9 +107,7 @@ def test_classes_the_policy_cannot_act_on_are_refused(tmp_path):
                             ({'fatigue_classes': ['low', 'medium']}, 'including medium and high'),
                             ({'damage_classes': ['crack_tear', 'puncture_leak']},
                              "damage classes must include 'none'")):
-        meta_file.write_text(json.dumps({**data, **change}))
-        with pytest.raises(MetadataError, match=message):
-            load_verified(model)
+        _refused(model, {**data, **change}, message)
 
 
 def test_onnx_io_must_match_the_spec(tmp_path):

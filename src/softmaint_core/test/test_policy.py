@@ -357,3 +357,14 @@ def test_agent_watchdog_follows_a_clock_that_went_back():
     assert replay.watch_until(10.0) == []
     ticks = replay.watch_until(20.0)
     assert ticks and ticks[0][0] == pytest.approx(15.0)
+
+
+def test_a_latched_shutdown_is_the_open_request_an_operator_lists_and_answers():
+    from softmaint_core.agent import AgentCore, AgentSettings
+    core = AgentCore(AgentSettings(thresholds=T), started=0.0, make_request_id=ids())
+    core.predict(1.0, window(urgency=0.9))
+    request = core.open_request()
+    assert request.request_id == 'req-1' and request.level == 'immediate_shutdown'
+    assert request.reasons == ('shutdown_latched',) and request.priority == 3
+    step = core.acknowledge(Action.SCHEDULE_MAINTENANCE, 'ada', 'req-1')
+    assert step.decision.action == S and core.open_request() is None
