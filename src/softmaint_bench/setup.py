@@ -19,5 +19,6 @@ setup(
     entry_points={'console_scripts': [
         'softmaint-bench-suite = softmaint_bench.suite:main',
         'softmaint-bench-soak = softmaint_bench.soak:main',
+        'softmaint-bench-frames = softmaint_bench.frames:main',
     ]},
 )

@@ -59,7 +59,8 @@ def image_to_array(encoding: str, height: int, width: int, step: int, is_bigendi
     rows = buffer.reshape(height, step)[:, :width * pixel]
     order = '>' if is_bigendian else '<'
     typed = np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(order))
-    return typed.reshape(height, width, channels).astype(np.dtype(dtype).newbyteorder('='))
+    return typed.reshape(height, width, channels).astype(np.dtype(dtype).newbyteorder('='),
+                                                         copy=False)
 
 
 def to_rgb_float(image: np.ndarray, encoding: str) -> np.ndarray:
@@ -71,8 +72,8 @@ def to_rgb_float(image: np.ndarray, encoding: str) -> np.ndarray:
     rgb /= np.float32(full_scale)   # in place: one 4-byte copy of a VGA frame, not two
     if encoding == 'bgr8':
         rgb = rgb[..., ::-1]
-    if rgb.shape[-1] == 1:
-        rgb = np.repeat(rgb, 3, axis=-1)
+    if rgb.shape[-1] == 1:   # a read-only view: three float copies of a 16 MP frame are 192 MB
+        rgb = np.broadcast_to(rgb, rgb.shape[:-1] + (3,))
     if np.issubdtype(dtype, np.integer):   # already in [0, 1] and finite: skip the scans
         return rgb
     if not np.isfinite(rgb).all():
@@ -106,7 +107,10 @@ def resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
     # Source rows (columns) of one target row (column) are contiguous: sum them block-wise.
     row_starts = np.searchsorted(rows, np.arange(height))
     col_starts = np.searchsorted(cols, np.arange(width))
-    summed = np.add.reduceat(image.astype(np.float64), row_starts, axis=0)
+    # Row blocks one at a time: a float64 copy of a whole 16 MP frame would be 384 MB.
+    row_ends = np.append(row_starts[1:], src_h)
+    summed = np.stack([image[start:end].sum(axis=0, dtype=np.float64)
+                       for start, end in zip(row_starts, row_ends)])
     summed = np.add.reduceat(summed, col_starts, axis=1)
     counts = np.bincount(rows, minlength=height)[:, None] * np.bincount(cols, minlength=width)
     counts = counts.reshape(counts.shape + (1,) * (image.ndim - 2))

@@ -421,9 +421,14 @@ def _checked_frame(values, source: Source) -> np.ndarray:
         raise InputError('empty', 'empty image')
     if image.ndim != 3 or image.shape[2] != 3:
         raise InputError('shape', f'image of shape {image.shape}, expected [height, width, 3]')
-    if not np.isfinite(image).all():
+    with np.errstate(invalid='ignore'):   # +inf and -inf in one block sum to NaN: refused below
+        resized = resize_area(image, source.shape[0], source.shape[1])
+    # Area sums carry a NaN or inf into the small frame (no full-size mask of a 16 MP frame);
+    # nearest-pixel upsampling may skip one, so a smaller frame is checked whole.
+    downsampled = image.shape[0] >= resized.shape[0] and image.shape[1] >= resized.shape[1]
+    if not np.isfinite(resized if downsampled else image).all():
         raise InputError('non_finite', 'image holds NaN or inf')
-    return resize_area(image, source.shape[0], source.shape[1])
+    return resized
 
 
 class WindowAssembler:

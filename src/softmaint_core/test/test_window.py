@@ -134,8 +134,16 @@ def test_normalised_inputs_match_an_independent_computation():
     assert window.modalities[1].data[0, 0] == pytest.approx((first - 0.5) / 1.0, abs=1e-6)
 
 
-def _bad(reason, source, value=None, stamp_shift=0.0):
-    return pytest.param(source, value, stamp_shift, reason, id=f'{source}-{reason}')
+def _bad(reason, source, value=None, stamp_shift=0.0, case=''):
+    return pytest.param(source, value, stamp_shift, reason, id=f'{source}-{reason}{case}')
+
+
+def _frame_with(shape, pixels):
+    """Return a grey frame with the given {(row, col, channel): value} pixels."""
+    frame = np.full(shape, 0.5, np.float32)
+    for where, value in pixels.items():
+        frame[where] = value
+    return frame
 
 
 BAD_SAMPLES = [
@@ -153,6 +161,15 @@ BAD_SAMPLES = [
     _bad('empty', 'camera', np.zeros((0, 64, 3))),
     _bad('shape', 'camera', np.zeros((64, 64))),
     _bad('non_finite', 'camera', np.full((64, 64, 3), np.nan)),
+    # One bad pixel: in a frame resized by whole blocks, by uneven ones, as +inf and -inf in
+    # the same block (their sum is NaN), and in a column nearest-pixel upsampling skips.
+    _bad('non_finite', 'camera', _frame_with((64, 64, 3), {(5, 7, 1): np.nan}), case='-block'),
+    _bad('non_finite', 'camera', _frame_with((67, 45, 3), {(66, 44, 2): np.inf}),
+         case='-uneven'),
+    _bad('non_finite', 'camera', _frame_with((64, 64, 3), {(0, 0, 0): np.inf,
+                                                           (1, 1, 0): -np.inf}), case='-pair'),
+    _bad('non_finite', 'camera', _frame_with((16, 64, 3), {(3, 1, 0): np.nan}),
+         case='-upsampled'),
 ]
 
 
