@@ -70,15 +70,15 @@ def to_rgb_float(image: np.ndarray, encoding: str) -> np.ndarray:
         image = image[..., None]
     rgb = image.astype(np.float32)
     rgb /= np.float32(full_scale)   # in place: one 4-byte copy of a VGA frame, not two
+    if not np.issubdtype(dtype, np.integer):   # integers scale into [0, 1]: no scans needed
+        if not np.isfinite(rgb).all():
+            raise ImageError('image holds NaN or inf', 'non_finite')
+        np.clip(rgb, 0.0, 1.0, out=rgb)
     if encoding == 'bgr8':
-        rgb = rgb[..., ::-1]
+        return rgb[..., ::-1]
     if rgb.shape[-1] == 1:   # a read-only view: three float copies of a 16 MP frame are 192 MB
-        rgb = np.broadcast_to(rgb, rgb.shape[:-1] + (3,))
-    if np.issubdtype(dtype, np.integer):   # already in [0, 1] and finite: skip the scans
-        return rgb
-    if not np.isfinite(rgb).all():
-        raise ImageError('image holds NaN or inf', 'non_finite')
-    return np.clip(rgb, 0.0, 1.0)
+        return np.broadcast_to(rgb, rgb.shape[:-1] + (3,))
+    return rgb
 
 
 def image_msg_to_rgb(msg) -> np.ndarray:
