@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from softmaint_train.cli import main
 from softmaint_train.config import config_from_dict, ConfigError, load_config, parse_override
-from softmaint_train.pipeline import ablation_runs, load_ablation
+from softmaint_train.pipeline import ablation_runs, load_ablation, plan_ablation
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,6 +37,14 @@ def test_committed_configs_validate():
     ({'data': {'label_fraction': 0.0}}, 'data.label_fraction'),
     ({'teacher': 3}, 'teacher: expected a mapping'),
     ({'distill': {'mix': {'enabled': 'yes'}}}, 'distill.mix.enabled: expected true/false'),
+    # numbers that would fail deep inside training, or train on nothing
+    ({'student': {'weight_decay': float('nan')}}, 'student.weight_decay: must be a finite'),
+    ({'distill': {'sigmoid_steepness': float('inf')}}, 'distill.sigmoid_steepness: must be a'),
+    ({'teacher': {'privileged_weight': -5}}, 'teacher.privileged_weight: must be a finite'),
+    ({'data': {'max_windows': -10}}, 'data.max_windows: must be a finite number >= 0'),
+    ({'student': {'model': {'cnn_channels': []}}}, 'student.model.cnn_channels: must be a list'),
+    ({'data': {'teacher_val': 1.0}}, 'data.teacher_val: must leave teacher training episodes'),
+    ({'export': {'opset': 3}}, 'export.opset: the exporter writes opsets 7-20'),
 ])
 def test_bad_fields_are_named(data, message):
     with pytest.raises(ConfigError) as err:
@@ -56,6 +64,51 @@ def test_overrides_and_cli_exit_code(tmp_path, capsys):
     assert main(['reproduce', '--config', str(REPO / 'config/train/default.yaml'),
                  '--signing-key', str(tmp_path / 'absent.key.pem')]) == 2
     assert 'cannot read the private key' in capsys.readouterr().err
+
+
+def test_overrides_read_numbers_and_refuse_what_is_not_a_field(tmp_path):
+    default = REPO / 'config/train/default.yaml'
+    # YAML 1.1 reads 1e-3 as a string; a number field takes it as the number it is
+    assert load_config(default, dict([parse_override('student.lr=1e-3')])).student.lr == 0.001
+    with pytest.raises(ConfigError, match='seed.x: seed is a value, not a group of fields'):
+        load_config(default, dict([parse_override('seed.x=1')]))
+    with pytest.raises(ConfigError, match="override 'data.root=\\[oops': the value is not valid"):
+        parse_override('data.root=[oops')
+    (tmp_path / 'base.yaml').write_text('base: 3\n')
+    with pytest.raises(ConfigError, match='base: expected the path of a config file, got 3'):
+        load_config(tmp_path / 'base.yaml')
+
+
+@pytest.mark.parametrize('text, message', [
+    (None, 'ablation config .* not found'),
+    ('seeds: 0\n', 'seeds: expected a list, got 0'),
+    ('variants: [a]\n', 'variants: expected a dict'),
+    ('[1, 2]\n', 'top level must be a mapping'),
+])
+def test_bad_ablation_files_are_config_errors(tmp_path, text, message):
+    path = tmp_path / 'ablation.yaml'
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        plan_ablation(path)
+
+
+def test_variants_sharing_a_teacher_must_not_change_it(tmp_path):
+    path = tmp_path / 'ablation.yaml'
+    head = f'base: {REPO}/config/train/default.yaml\nseeds: [0, 1]\nlabel_fractions: [0.01]\n'
+    # what only the student sees may vary; one teacher per seed serves them all
+    path.write_text(head + 'variants: {a: {}, b: {distill.use_teacher: false, '
+                    'data.calibration_root: other}}\n')
+    assert len(plan_ablation(path)[1]) == 4
+    path.write_text(head + 'variants: {a: {}, b: {teacher.epochs: 20}}\n')
+    with pytest.raises(ConfigError, match='run b-f0.01-seed0 changes teacher.epochs but shares '
+                                          'the teacher of seed 0 with a-f0.01-seed0'):
+        plan_ablation(path)
+    # with one teacher for every seed (teacher_seed), another seed's data counts too
+    path.write_text(head + 'teacher_seed: 0\nvariants: {a: {}}\n'
+                    'ablations: {b: {data.split_seed: 3}}\n')
+    with pytest.raises(ConfigError, match='changes data.split_seed'):
+        plan_ablation(path)
 
 
 def _differs(a, b):

@@ -107,13 +107,18 @@ class Dataset:
         if not card.is_file():
             raise DatasetError(f'{card} not found: generate the dataset first '
                                '(softmaint-dataset generate --out DIR)')
-        self.card = json.loads(card.read_text())
+        try:
+            self.card = json.loads(card.read_text())
+        except json.JSONDecodeError as err:
+            raise DatasetError(f'{card} is not valid JSON ({err}): generate the dataset '
+                               'again') from None
         indices = completed_shards(self.root)
         if not indices:
-            raise DatasetError(f'{self.root} has no complete shard')
+            raise DatasetError(f'{self.root} has no complete shard: generate the dataset '
+                               '(again) with softmaint-dataset generate')
         self._shards = [self.root / SHARDS / shard_name(i) for i in indices]
         self._maps: Dict[str, List[np.ndarray]] = {}
-        self._lengths = [len(np.load(s / 'episode.npy', mmap_mode='r')) for s in self._shards]
+        self._lengths = [len(part) for part in self._parts('episode')]
         self._offsets = np.concatenate([[0], np.cumsum(self._lengths)])
 
     def __len__(self) -> int:

@@ -100,8 +100,10 @@ def save_checkpoint(path: Path, kind: str, model: nn.Module, cfg: TrainConfig, *
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = getattr(model, 'module', model)
+    tmp = path.with_name(f'.{path.name}.tmp')   # a save cut off must not look like a checkpoint
     torch.save({'kind': kind, 'config': asdict(cfg), 'state_dict': model.state_dict(),
-                **extra}, path)
+                **extra}, tmp)
+    os.replace(tmp, path)
 
 
 def build_teacher(cfg: TrainConfig, privileged: int) -> Teacher:

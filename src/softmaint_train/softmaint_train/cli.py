@@ -12,6 +12,7 @@ from pathlib import Path
 import sys
 import time
 
+from softmaint_core.dataset import DatasetError
 from softmaint_core.signing import SignatureError
 import torch
 
@@ -66,6 +67,7 @@ def cmd_reproduce(args) -> int:
         raise ConfigError(f'data.calibration_root {cfg.data.calibration_root} was generated with '
                           f'the seed of the held-out --test-data {args.test_data}, so it holds '
                           'its episodes: calibrate on a dataset of another seed')
+    policy = _summary_inputs(args) if wants_summary else None
     signing_key = _signing_key(args)
     start = time.monotonic()
     out_dir = Path(cfg.runs_dir) / cfg.name
@@ -86,7 +88,7 @@ def cmd_reproduce(args) -> int:
           f"damage ECE {m['damage.ece']:.3f}, coverage {m['damage.coverage']:.3f}; "
           f"teacher damage F1 {record['teacher']['damage.macro_f1']:.3f}; report {report}")
     if wants_summary:
-        print(f'summary {_shipped_summary(args, cfg, record, command, signing_key)}')
+        print(f'summary {_shipped_summary(args, cfg, record, command, signing_key, policy)}')
     return 0
 
 
@@ -97,17 +99,30 @@ def _same_seed(root: str, other: str) -> bool:
         {generator_seed(json.loads(c.read_text())) for c in cards}) == 1
 
 
-def _shipped_summary(args, cfg, record, command: str, signing_key) -> Path:
+def _summary_inputs(args):
+    """Check what --summary reads after training (protocol, test data, policy); the policy."""
+    from softmaint_core.dataset import Dataset
+    from softmaint_sim.profile_eval import profile_policy
+    from .pipeline import plan_ablation
+    plan_ablation(args.protocol)
+    Dataset(args.test_data)
+    try:
+        return profile_policy(Path('config'), 'default')
+    except FileNotFoundError as err:
+        raise ConfigError(f'--summary decides with the default profile of config/softmaint.yaml '
+                          f'({err}): run from the repository root') from None
+
+
+def _shipped_summary(args, cfg, record, command: str, signing_key, policy) -> Path:
     """Run the 1 % protocol, evaluate the export on held-out data; write summary and card."""
-    from softmaint_sim.profile_eval import evaluate, profile_policy
+    from softmaint_sim.profile_eval import evaluate
     from .evaluate import load_records
     from softmaint_core.signing import add_to_card
     from .pipeline import ablate
     from .shipped_summary import card_metrics, summary
     out = Path(cfg.runs_dir) / Path(args.protocol).stem
     results = ablate(args.protocol, out, progress=not args.no_progress)
-    metrics = evaluate(Path(record['export']['path']), Path(args.test_data),
-                       profile_policy(Path('config'), 'default'))
+    metrics = evaluate(Path(record['export']['path']), Path(args.test_data), policy)
     reproduce = (f'{command} --protocol {args.protocol} --test-data {args.test_data} '
                  f'--summary {args.summary}')
     figures = summary(load_records(results), record['wall_seconds'],
@@ -371,6 +386,7 @@ def main(argv=None) -> int:
     """Entry point of the softmaint-train console script."""
     args = parser().parse_args(argv)
     from . import distributed
+    from .pipeline import ExportError
     try:
         if hasattr(args, 'device'):
             distributed.setup(args.device)
@@ -378,10 +394,10 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f'softmaint-train: config error: {err}', file=sys.stderr)
         return 2
-    except DataError as err:
+    except (DataError, DatasetError) as err:
         print(f'softmaint-train: data error: {err}', file=sys.stderr)
         return 2
-    except (distributed.DeviceError, SignatureError) as err:
+    except (distributed.DeviceError, SignatureError, ExportError, OSError) as err:
         print(f'softmaint-train: {err}', file=sys.stderr)
         return 2
     finally:

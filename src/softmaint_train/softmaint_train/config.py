@@ -8,7 +8,9 @@ report carries the full config it was made with (``asdict``).
 """
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 import difflib
+import math
 from pathlib import Path
+import re
 import typing
 from typing import Optional, Tuple
 
@@ -200,6 +202,10 @@ _POSITIVE = ('d_model', 'heads', 'layers', 'epochs', 'batch_size', 'members', 'e
              'temperature', 'contrastive_tau', 'beta', 'threads')
 
 
+ONNX_OPSETS = (7, 20)     # what torch's TorchScript exporter (dynamo=False, export.py) writes
+_EXPONENT = re.compile(r'[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+')
+
+
 def _coerce(value, hint, path):
     origin = typing.get_origin(hint)
     if is_dataclass(hint):
@@ -225,6 +231,8 @@ def _coerce(value, hint, path):
             raise ConfigError(f'{path}: expected an integer, got {value!r}')
         return value
     if hint is float:
+        if isinstance(value, str) and _EXPONENT.fullmatch(value):
+            value = float(value)   # YAML 1.1 reads 1e-3 (no dot, no sign) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f'{path}: expected a number, got {value!r}')
         return float(value)
@@ -249,7 +257,7 @@ def _build(cls, data: dict, prefix: str = ''):
 
 
 def _check(cfg: 'TrainConfig') -> None:
-    flat = _flatten(asdict(cfg))
+    flat = flatten_config(asdict(cfg))
     for path, choices in _CHOICES.items():
         if flat[path] not in choices:
             raise ConfigError(f'{path}: must be one of {choices}, got {flat[path]!r}')
@@ -259,6 +267,16 @@ def _check(cfg: 'TrainConfig') -> None:
     for path, value in flat.items():
         if path.rsplit('.', 1)[-1] in _POSITIVE and not value > 0:
             raise ConfigError(f'{path}: must be > 0, got {value}')
+        # Every number of the config is a count, rate, weight or fraction: NaN, inf or a
+        # negative one would only fail deep inside training, or train on nothing.
+        if _is_number(value) and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f'{path}: must be a finite number >= 0, got {value}')
+    low, high = ONNX_OPSETS
+    if not low <= cfg.export.opset <= high:
+        raise ConfigError(f'export.opset: the exporter writes opsets {low}-{high}, got '
+                          f'{cfg.export.opset}')
+    if cfg.data.teacher_val >= 1.0:
+        raise ConfigError('data.teacher_val: must leave teacher training episodes (< 1)')
     if cfg.checkpoint_every < 0:
         raise ConfigError(f'checkpoint_every: must be >= 0, got {cfg.checkpoint_every}')
     if not 0.0 < cfg.data.label_fraction <= 1.0:
@@ -267,16 +285,24 @@ def _check(cfg: 'TrainConfig') -> None:
         raise ConfigError('data.field_train + data.field_cal: must leave test episodes (< 1)')
     for which in ('teacher', 'student'):
         model = getattr(cfg, which).model
+        if not model.cnn_channels or min(model.cnn_channels) < 1:
+            raise ConfigError(f'{which}.model.cnn_channels: must be a list of counts >= 1, got '
+                              f'{list(model.cnn_channels)}')
         if model.d_model % model.heads:
             raise ConfigError(f'{which}.model.d_model: {model.d_model} is not divisible by '
                               f'{which}.model.heads = {model.heads}')
 
 
-def _flatten(data: dict, prefix: str = '') -> dict:
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def flatten_config(data: dict, prefix: str = '') -> dict:
+    """Return a nested mapping as {'a.b.c': value}."""
     out = {}
     for key, value in data.items():
         if isinstance(value, dict):
-            out.update(_flatten(value, f'{prefix}{key}.'))
+            out.update(flatten_config(value, f'{prefix}{key}.'))
         else:
             out[f'{prefix}{key}'] = value
     return out
@@ -321,6 +347,8 @@ def read_mapping(path: Path, seen: tuple = ()) -> dict:
     base = data.pop('base', None)
     if base is None:
         return data
+    if not isinstance(base, str):
+        raise ConfigError(f'{path}: base: expected the path of a config file, got {base!r}')
     return _merged(read_mapping(path.parent / base, seen + (path.resolve(),)), data)
 
 
@@ -336,8 +364,11 @@ def apply_override(data: dict, dotted: str, value) -> None:
     """Set data['a']['b'] = value for dotted = 'a.b' (creating mappings on the way)."""
     keys = dotted.split('.')
     node = data
-    for key in keys[:-1]:
+    for depth, key in enumerate(keys[:-1]):
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f'{dotted}: {".".join(keys[:depth + 1])} is a value, not a '
+                              'group of fields')
     node[keys[-1]] = value
 
 
@@ -346,4 +377,8 @@ def parse_override(text: str):
     if '=' not in text:
         raise ConfigError(f'override {text!r} must look like path.to.field=value')
     key, value = text.split('=', 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        raise ConfigError(f'override {text!r}: the value is not valid YAML: {err}') from None
+    return key.strip(), parsed

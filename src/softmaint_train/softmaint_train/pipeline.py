@@ -8,6 +8,7 @@ are already in the file are skipped, so an interrupted ablation resumes).
 from dataclasses import asdict, dataclass, field, replace
 import hashlib
 import json
+import os
 from pathlib import Path
 import shutil
 import time
@@ -15,7 +16,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 from softmaint_core.dataset import card_digest
-from softmaint_core.signing import sign_export
+from softmaint_core.metadata import metadata_path
+from softmaint_core.signing import sign_export, signature_path
 from softmaint_core.spec import FIELD_SPEC, MODALITIES
 from softmaint_core.window import unreadable
 import torch
@@ -23,15 +25,15 @@ import yaml
 
 from .calibrate import calibrate, camera_min_snr
 from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
-from .config import (apply_override, config_from_dict, ConfigError, read_mapping,
-                     TrainConfig)
-from .data import (calibration_source, calibration_windows, DomainStats, fit_domain_stats,
-                   fit_normalisation, labelled_rows, make_splits, onboard_stats, open_dataset,
-                   Windows)
+from .config import (apply_override, config_from_dict, ConfigError, flatten_config,
+                     read_mapping, TrainConfig)
+from .data import (calibration_source, calibration_windows, DataError, DomainStats,
+                   fit_domain_stats, fit_normalisation, labelled_rows, make_splits,
+                   onboard_stats, open_dataset, Windows)
 from .distributed import from_main, gather_objects
 from .evaluate import (evaluate_student, labels_of, save_predictions, student_outputs,
                        teacher_metrics)
-from .export import check_parity, export_onnx, write_metadata
+from .export import check_parity, export_onnx, ParityError, write_metadata
 from .train import (dist_info, is_main, TEACHER_OUTPUTS,
                     teacher_outputs_from_dataset, train_student, train_teacher)
 
@@ -254,6 +256,10 @@ def readable(windows: Windows, min_snr: Optional[float]) -> np.ndarray:
     return mask
 
 
+class ExportError(RuntimeError):
+    """An export that failed after training; the deployed model was left as it was."""
+
+
 def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint: Path,
                    signing_key=None) -> Dict:
     """
@@ -263,16 +269,24 @@ def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint:
     model is left unsigned and the log says how to sign it.
     """
     path = Path(cfg.export.out)
-    export_onnx(student, path, cfg.export.opset)
-    worst = check_parity(student, path)
-    flat = {f'test.{k}': v for k, v in metrics.items() if v == v}
-    flat['parity_max_abs_diff'] = worst
-    if 'windows' in calib:       # calibrations older than the count (kept by fine-tuning) lack it
-        flat['calibration_windows'] = calib['windows']
-    meta = write_metadata(path, cfg.export.model_id, stats, cfg.student.members, calib, flat,
-                          card_digest(cfg.data.root), asdict(cfg), _calibration_digest(cfg))
-    shutil.copyfile(checkpoint, path.with_suffix('.pt'))
-    signer = sign_export(path, signing_key)
+    # Everything is written and checked beside the deployed model first: a failed export
+    # (parity, metadata, opset, a full disk) leaves the model it would replace as it was.
+    staging = path.parent / f'.{path.name}.staging'
+    shutil.rmtree(staging, ignore_errors=True)
+    staged = staging / path.name
+    try:
+        try:
+            worst, meta, signer = _stage(cfg, student, stats, calib, metrics, checkpoint,
+                                         signing_key, staged)
+        except (ParityError, OSError) as err:
+            raise ExportError(f'export failed: {err}; {path} is unchanged. The trained student '
+                              f'is saved: once the cause is fixed, export it with '
+                              f'softmaint-train export --checkpoint {checkpoint}') from err
+        for name in (staged.with_suffix('.pt'), staged, metadata_path(staged),
+                     signature_path(staged)):
+            _install(name, path.parent / name.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     _log(f'exported {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {meta.sha256[:12]}, '
          f'parity max |diff| {worst:.2e}), '
          + (f'signed with key {signer}' if signer else
@@ -280,6 +294,29 @@ def export_student(cfg: TrainConfig, student, stats, calib, metrics, checkpoint:
             '--key PRIVATE.pem (docs/deployment.md)'))
     return {'path': str(path), 'sha256': meta.sha256, 'parity_max_abs_diff': worst,
             'bytes': path.stat().st_size, 'signed_by': signer}
+
+
+def _stage(cfg: TrainConfig, student, stats, calib, metrics, checkpoint: Path, signing_key,
+           staged: Path):
+    """Write and check the export at `staged`; return (parity, metadata, signer)."""
+    export_onnx(student, staged, cfg.export.opset)
+    worst = check_parity(student, staged)
+    flat = {f'test.{k}': v for k, v in metrics.items() if v == v}
+    flat['parity_max_abs_diff'] = worst
+    if 'windows' in calib:       # calibrations older than the count (kept by fine-tuning) lack it
+        flat['calibration_windows'] = calib['windows']
+    meta = write_metadata(staged, cfg.export.model_id, stats, cfg.student.members, calib, flat,
+                          card_digest(cfg.data.root), asdict(cfg), _calibration_digest(cfg))
+    shutil.copyfile(checkpoint, staged.with_suffix('.pt'))
+    return worst, meta, sign_export(staged, signing_key)
+
+
+def _install(staged: Path, target: Path) -> None:
+    """Move a staged export file over its target; remove the target if nothing was staged."""
+    if staged.is_file():
+        os.replace(staged, target)
+    else:                # an unsigned export: the old signature would call the new model altered
+        target.unlink(missing_ok=True)
 
 
 @dataclass
@@ -296,6 +333,11 @@ class AblationConfig:
     teacher_seed: Optional[int] = None      # one teacher for every run; None = one per seed
 
 
+_ABLATION_TYPES = {'base': (str,), 'seeds': (list,), 'label_fractions': (list,),
+                   'variants': (dict,), 'ablations': (dict,), 'overrides': (dict,),
+                   'ablation_fraction': (float, int), 'teacher_seed': (int, type(None))}
+
+
 def load_ablation(path: Path, base: Optional[Path] = None) -> Tuple[AblationConfig, dict]:
     """
     Read an ablation YAML; return it and the base config mapping.
@@ -304,11 +346,21 @@ def load_ablation(path: Path, base: Optional[Path] = None) -> Tuple[AblationConf
     run on another recipe.
     """
     path = Path(path)
-    data = yaml.safe_load(path.read_text()) or {}
+    if not path.is_file():
+        raise ConfigError(f'ablation config {path} not found')
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f'{path}: not valid YAML: {err}') from None
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: top level must be a mapping')
     known = set(AblationConfig.__dataclass_fields__)
-    for key in data:
+    for key, value in data.items():
         if key not in known:
             raise ConfigError(f'{path}: {key}: unknown field; known: {sorted(known)}')
+        if not isinstance(value, _ABLATION_TYPES.get(key, object)):
+            raise ConfigError(f'{path}: {key}: expected a {_ABLATION_TYPES[key][0].__name__}, '
+                              f'got {value!r}')
     abl = AblationConfig(**{k: (tuple(v) if k in ('seeds', 'label_fractions') else v)
                             for k, v in data.items()})
     return abl, read_mapping(Path(base) if base else path.parent / abl.base)
@@ -337,11 +389,18 @@ def ablation_runs(abl: AblationConfig, base: dict):
         yield f'{name}-f{frac:g}-seed{seed}', cfg
 
 
+def plan_ablation(path: Path, base: Optional[Path] = None):
+    """Read an ablation config; return it and its (tag, TrainConfig) runs, all checked."""
+    abl, base = load_ablation(path, base)
+    runs = list(ablation_runs(abl, base))
+    _check_shared_teachers(runs, abl.teacher_seed)
+    return abl, runs
+
+
 def ablate(path: Path, out_dir: Path, progress: bool = True,
            base: Optional[Path] = None) -> Path:
     """Run every ablation run not yet in out_dir/results.jsonl; return that file."""
-    abl, base = load_ablation(path, base)
-    runs = list(ablation_runs(abl, base))
+    abl, runs = plan_ablation(path, base)
     out_dir = Path(out_dir)
     if is_main():
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -350,6 +409,7 @@ def ablate(path: Path, out_dir: Path, progress: bool = True,
     teachers = {}
     for i, (tag, cfg) in enumerate(runs):
         if tag in done:
+            _check_same_dataset(results, tag, done[tag], cfg.data.root)
             continue
         _log(f'ablation run {i + 1}/{len(runs)}: {tag}')
         teacher_seed = cfg.seed if abl.teacher_seed is None else abl.teacher_seed
@@ -367,9 +427,54 @@ def ablate(path: Path, out_dir: Path, progress: bool = True,
     return results
 
 
-def _finished_runs(results: Path) -> set:
-    """Tags of the runs already recorded in results.jsonl."""
+def _teacher_inputs(cfg: TrainConfig) -> dict:
+    """Return the config fields a teacher is trained from: its own, the data but its labels."""
+    data = {k: v for k, v in asdict(cfg.data).items()
+            if k not in ('label_fraction', 'calibration_root')}
+    return flatten_config({'teacher': asdict(cfg.teacher), 'data': data})
+
+
+def _check_shared_teachers(runs, teacher_seed: Optional[int]) -> None:
+    """
+    Raise ConfigError if runs that share a teacher differ in what it is trained from.
+
+    An ablation trains one teacher per teacher seed and hands it to every run of that seed; a
+    variant with another teacher or data config would be recorded with a teacher it never had.
+    """
+    first = {}
+    for tag, cfg in runs:
+        seed = cfg.seed if teacher_seed is None else teacher_seed
+        inputs = _teacher_inputs(cfg)
+        other_tag, other = first.setdefault(seed, (tag, inputs))
+        changed = sorted(k for k in inputs if inputs[k] != other[k])
+        if changed:
+            raise ConfigError(f'ablation run {tag} changes {", ".join(changed)} but shares the '
+                              f'teacher of seed {seed} with {other_tag}: an ablation trains one '
+                              'teacher per seed; run this variant as an ablation of its own '
+                              '(another --out)')
+
+
+def _finished_runs(results: Path) -> Dict[str, str]:
+    """Tag -> dataset card digest of every run already recorded in results.jsonl."""
     if not results.is_file():
-        return set()
-    return {f"{r['variant']}-f{r['label_fraction']:g}-seed{r['seed']}"
-            for r in map(json.loads, results.read_text().splitlines()) if r}
+        return {}
+    done = {}
+    for number, line in enumerate(results.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            raise DataError(f'{results}, line {number}: not a complete record (a run cut off '
+                            'while writing it?): delete that line and run again') from None
+        done[f"{r['variant']}-f{r['label_fraction']:g}-seed{r['seed']}"] = \
+            r.get('dataset_card_sha256', '')
+    return done
+
+
+def _check_same_dataset(results: Path, tag: str, recorded: str, root: str) -> None:
+    """Raise DataError if a recorded run was trained on another dataset than the config's."""
+    if recorded and recorded != card_digest(root):
+        raise DataError(f'{results}: run {tag} was recorded on another dataset than {root} '
+                        '(its card digest differs; regenerated?): use another --out, or move '
+                        'the old results aside')
