@@ -327,6 +327,19 @@ def load_config(path, overrides: Optional[dict] = None) -> TrainConfig:
         raise ConfigError(f'{path}: {err}') from None
 
 
+def read_yaml_mapping(path: Path, kind: str) -> dict:
+    """Return the top-level mapping of a YAML file; ConfigError says what is wrong with it."""
+    if not path.is_file():
+        raise ConfigError(f'{kind} {path} not found')
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f'{path}: not valid YAML: {err}') from None
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: top level must be a mapping')
+    return data
+
+
 def read_mapping(path: Path, seen: tuple = ()) -> dict:
     """
     Return the mapping of a config YAML.
@@ -334,16 +347,9 @@ def read_mapping(path: Path, seen: tuple = ()) -> dict:
     `base: other.yaml` (a path beside it) is read first and this file's values are merged over
     it, mappings key by key, so a variant states only what differs.
     """
-    if not path.is_file():
-        raise ConfigError(f'config file {path} not found')
     if path.resolve() in seen:
         raise ConfigError(f'{path}: base configs form a cycle')
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f'{path}: not valid YAML: {err}') from err
-    if not isinstance(data, dict):
-        raise ConfigError(f'{path}: top level must be a mapping')
+    data = read_yaml_mapping(path, 'config file')
     base = data.pop('base', None)
     if base is None:
         return data

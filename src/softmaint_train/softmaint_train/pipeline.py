@@ -21,12 +21,11 @@ from softmaint_core.signing import sign_export, signature_path
 from softmaint_core.spec import FIELD_SPEC, MODALITIES
 from softmaint_core.window import unreadable
 import torch
-import yaml
 
 from .calibrate import calibrate, camera_min_snr
 from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
 from .config import (apply_override, config_from_dict, ConfigError, flatten_config,
-                     read_mapping, TrainConfig)
+                     read_mapping, read_yaml_mapping, TrainConfig)
 from .data import (calibration_source, calibration_windows, DataError, DomainStats,
                    fit_domain_stats, fit_normalisation, labelled_rows, make_splits,
                    onboard_stats, open_dataset, Windows)
@@ -346,14 +345,7 @@ def load_ablation(path: Path, base: Optional[Path] = None) -> Tuple[AblationConf
     run on another recipe.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f'ablation config {path} not found')
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f'{path}: not valid YAML: {err}') from None
-    if not isinstance(data, dict):
-        raise ConfigError(f'{path}: top level must be a mapping')
+    data = read_yaml_mapping(path, 'ablation config')
     known = set(AblationConfig.__dataclass_fields__)
     for key, value in data.items():
         if key not in known:
