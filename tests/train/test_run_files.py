@@ -99,25 +99,32 @@ def _ablation(tmp_path, root):
     return path
 
 
-def _record(digest):
+def _record(dataset, config=None):
     return json.dumps({'variant': 'distilled', 'label_fraction': 0.5, 'seed': 0,
-                       'dataset_card_sha256': digest})
+                       'dataset_card_sha256': dataset, **({'config_sha256': config}
+                                                          if config else {})})
 
 
-def test_a_resumed_ablation_refuses_a_broken_record_or_another_dataset(synthetic_root,
-                                                                       tmp_path):
+def test_a_resumed_ablation_refuses_a_broken_record_or_another_dataset_or_config(
+        synthetic_root, tmp_path):
     from softmaint_core.dataset import card_digest
     path, out = _ablation(tmp_path, synthetic_root), tmp_path / 'out'
     out.mkdir()
     results = out / 'results.jsonl'
-    # every run recorded on this dataset (blank lines are no records): nothing to train
-    results.write_text(_record(card_digest(synthetic_root)) + '\n\n')
-    assert pipeline.ablate(path, out, progress=False) == results
-    results.write_text(_record('0' * 64) + '\n')
-    with pytest.raises(DataError, match='run distilled-f0.5-seed0 was recorded on another '
-                                        'dataset'):
-        pipeline.ablate(path, out, progress=False)
-    results.write_text(_record(card_digest(synthetic_root)) + '\n{"variant": "dist')
+    dataset = card_digest(synthetic_root)
+    config = checkpoints.config_digest(pipeline.plan_ablation(path)[1][0][1])
+    # the run recorded with this dataset and config (or before configs were recorded; blank
+    # lines are no records): nothing to train
+    for record in (_record(dataset, config), _record(dataset)):
+        results.write_text(record + '\n\n')
+        assert pipeline.ablate(path, out, progress=False) == results
+    for record, changed in ((_record('0' * 64), 'dataset'), (_record(dataset, 'f' * 64), 'config'),
+                            (_record('0' * 64, 'f' * 64), 'dataset and config')):
+        results.write_text(record + '\n')
+        with pytest.raises(DataError, match=f'run distilled-f0.5-seed0 was recorded with another '
+                                            f'{changed} than this one'):
+            pipeline.ablate(path, out, progress=False)
+    results.write_text(_record(dataset) + '\n{"variant": "dist')
     with pytest.raises(DataError, match='line 2: not a complete record.*delete that line'):
         pipeline.ablate(path, out, progress=False)
 

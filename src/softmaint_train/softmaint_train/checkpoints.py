@@ -80,10 +80,19 @@ class TrainingState:
         os.replace(tmp, self.path)
 
 
+def _result_fields(cfg: TrainConfig) -> dict:
+    """Return the config a run's results depend on: not how often or where it saves."""
+    return {k: v for k, v in asdict(cfg).items() if k not in ('checkpoint_every', 'runs_dir')}
+
+
+def config_digest(cfg: TrainConfig) -> str:
+    """SHA-256 of the config a run's results depend on (recorded, compared on resume)."""
+    return hashlib.sha256(json.dumps(_result_fields(cfg), sort_keys=True).encode()).hexdigest()
+
+
 def state_key(stage: str, cfg: TrainConfig, windows: Windows, *arrays) -> str:
     """Return what a resumable state must match: stage, config, dataset rows, teacher outputs."""
-    config = {k: v for k, v in asdict(cfg).items() if k != 'checkpoint_every'}
-    digest = hashlib.sha256(json.dumps([stage, config], sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps([stage, _result_fields(cfg)], sort_keys=True).encode())
     for array in (windows.arrays['row'],) + arrays:
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()

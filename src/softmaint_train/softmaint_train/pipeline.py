@@ -23,7 +23,7 @@ from softmaint_core.window import unreadable
 import torch
 
 from .calibrate import calibrate, camera_min_snr
-from .checkpoints import model_from_checkpoint, remove_state, save_checkpoint
+from .checkpoints import config_digest, model_from_checkpoint, remove_state, save_checkpoint
 from .config import (apply_override, config_from_dict, ConfigError, flatten_config,
                      read_mapping, read_yaml_mapping, TrainConfig)
 from .data import (calibration_source, calibration_windows, DataError, DomainStats,
@@ -212,6 +212,7 @@ def run(cfg: TrainConfig, out_dir: Path, export: bool = False, progress: bool = 
         'teacher_seconds': teacher_seconds, 'train_seconds': train_time,
         'total_seconds': time.monotonic() - started,
         'world_size': world, 'dataset_card_sha256': card_digest(cfg.data.root),
+        'config_sha256': config_digest(cfg),
         'calibration_card_sha256': _calibration_digest(cfg),
     }
     save_predictions(out_dir / f'predictions-{tag}.npz', test_out, labels_of(test), calib)
@@ -401,7 +402,7 @@ def ablate(path: Path, out_dir: Path, progress: bool = True,
     teachers = {}
     for i, (tag, cfg) in enumerate(runs):
         if tag in done:
-            _check_same_dataset(results, tag, done[tag], cfg.data.root)
+            _check_recorded_run(results, tag, done[tag], cfg)
             continue
         _log(f'ablation run {i + 1}/{len(runs)}: {tag}')
         teacher_seed = cfg.seed if abl.teacher_seed is None else abl.teacher_seed
@@ -446,8 +447,8 @@ def _check_shared_teachers(runs, teacher_seed: Optional[int]) -> None:
                               '(another --out)')
 
 
-def _finished_runs(results: Path) -> Dict[str, str]:
-    """Tag -> dataset card digest of every run already recorded in results.jsonl."""
+def _finished_runs(results: Path) -> Dict[str, dict]:
+    """Tag -> record of every run already recorded in results.jsonl."""
     if not results.is_file():
         return {}
     done = {}
@@ -459,14 +460,22 @@ def _finished_runs(results: Path) -> Dict[str, str]:
         except json.JSONDecodeError:
             raise DataError(f'{results}, line {number}: not a complete record (a run cut off '
                             'while writing it?): delete that line and run again') from None
-        done[f"{r['variant']}-f{r['label_fraction']:g}-seed{r['seed']}"] = \
-            r.get('dataset_card_sha256', '')
+        done[f"{r['variant']}-f{r['label_fraction']:g}-seed{r['seed']}"] = r
     return done
 
 
-def _check_same_dataset(results: Path, tag: str, recorded: str, root: str) -> None:
-    """Raise DataError if a recorded run was trained on another dataset than the config's."""
-    if recorded and recorded != card_digest(root):
-        raise DataError(f'{results}: run {tag} was recorded on another dataset than {root} '
-                        '(its card digest differs; regenerated?): use another --out, or move '
-                        'the old results aside')
+def _check_recorded_run(results: Path, tag: str, record: dict, cfg: TrainConfig) -> None:
+    """
+    Raise DataError if a recorded run came from another dataset or config than this one.
+
+    Records written before the config digest existed are checked on their dataset only.
+    """
+    differs = []
+    if record.get('dataset_card_sha256', '') not in ('', card_digest(cfg.data.root)):
+        differs.append('dataset')
+    if record.get('config_sha256', '') not in ('', config_digest(cfg)):
+        differs.append('config')
+    if differs:
+        raise DataError(f'{results}: run {tag} was recorded with another '
+                        f'{" and ".join(differs)} than this one (changed since?): use another '
+                        '--out, or move the old results aside')
