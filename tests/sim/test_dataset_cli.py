@@ -162,14 +162,49 @@ def test_refuses_other_arguments_on_an_existing_dataset_and_bad_values(small_dat
     assert junk.returncode == 2 and 'is not empty and has no card.json' in junk.stderr
     for flag, value, text in (('--episodes', '0', '--episodes must be >= 1'),
                               ('--field-fraction', '1.5', '--field-fraction must be in [0, 1]'),
-                              ('--workers', '0', '--workers must be >= 1')):
+                              ('--workers', '0', '--workers must be >= 1'),
+                              ('--seed', '-1', '--seed must be >= 0'),
+                              ('--shard-size', '0', '--shard-size must be >= 1')):
         args = {'--episodes': '2', '--field-fraction': '0.1', '--workers': '1', flag: value}
         bad = run('generate', '--out', str(tmp_path / 'new'), '--seed', '1',
                   *[x for kv in args.items() for x in kv])
         assert bad.returncode == 2 and text in bad.stderr, bad.stderr
     assert not (tmp_path / 'new').exists()
+    shards = run('generate', '--out', str(tmp_path / 'new'), '--episodes', '2', '--seed', '1',
+                 '--shard-size', '0', '--shards', '0:1')
+    assert shards.returncode == 2 and '--shard-size must be >= 1' in shards.stderr
     missing = run('card', str(tmp_path / 'nothing'))
     assert missing.returncode == 2 and 'generate the dataset first' in missing.stderr
+    (tmp_path / 'afile').write_text('mine')
+    afile = run('generate', '--out', str(tmp_path / 'afile'), '--episodes', '1', '--seed', '1')
+    assert afile.returncode == 2 and 'afile is a file: --out must be a directory' in afile.stderr
+    for card in ('{', '[]'):
+        (tmp_path / 'odd').mkdir(exist_ok=True)
+        (tmp_path / 'odd' / 'card.json').write_text(card)
+        odd = run('generate', '--out', str(tmp_path / 'odd'), '--episodes', '1', '--seed', '1')
+        assert odd.returncode == 2 and 'odd/card.json is not a' in odd.stderr, odd.stderr
+    for start in ('-5', '1e11', 'nan'):
+        late = run('export-bag', str(small_dataset), '--episodes', '0', '--out',
+                   str(tmp_path / 'bag'), '--start', start)
+        assert late.returncode == 2 and '--start must be seconds since the epoch' in late.stderr
+    assert not (tmp_path / 'bag').exists()
+
+
+def test_a_rerun_without_the_profile_does_not_resume_a_profile_dataset(tmp_path):
+    from softmaint_sim import dataset_cli
+    common = dict(episodes=2, seed=1, workers=1, field_fraction=0.5, shard_size=1,
+                  progress=False)
+    dataset_cli.generate(tmp_path / 'space', profile='space', shards=range(0, 1), **common)
+    with pytest.raises(dataset_cli.CliError, match="profile: existing 'space' vs requested None"):
+        dataset_cli.generate(tmp_path / 'space', **common)
+    dataset_cli.generate(tmp_path / 'default', shards=range(1, 2), **common)
+    with pytest.raises(dataset_cli.CliError, match='parameters differ .*profile'):
+        dataset_cli.merge(tmp_path / 'merged', [tmp_path / 'space', tmp_path / 'default'])
+    # an unfinished part exports no episodes by position: they are not its episode numbers
+    bag = subprocess.run([*CLI, 'export-bag', str(tmp_path / 'default'), '--episodes', '0',
+                          '--out', str(tmp_path / 'bag')], capture_output=True, text=True,
+                         timeout=60)
+    assert bag.returncode == 2 and 'is incomplete: rerun its generate command' in bag.stderr
 
 
 def _part(root, shards, seed=3):

@@ -13,8 +13,8 @@ as the inference node does. Exit status 0 on success, 1 on failure, 2 on a usage
 import argparse
 import sys
 
-from .signing import (generate_keypair, key_id, load_private_key, load_public_key, sign_model,
-                      SignatureError, verify_model)
+from .signing import (DEVELOPMENT_KEY_ID, generate_keypair, key_id, load_private_key,
+                      load_public_key, sign_model, SignatureError, verify_model)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +33,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn_if_development(signer: str) -> None:
+    """Say so when a signature is the development key's, which anyone can make."""
+    if signer == DEVELOPMENT_KEY_ID:
+        print(f'softmaint-sign: warning: key {signer} is the DEVELOPMENT key, whose private half '
+              'is in the repository: anyone can make this signature. Sign models for robots '
+              'with a key of your own (softmaint-sign keygen, docs/deployment.md)',
+              file=sys.stderr)
+
+
 def main(argv=None) -> int:
     """Run the command; return the exit status."""
     args = _parser().parse_args(argv)
@@ -45,10 +54,13 @@ def main(argv=None) -> int:
         elif args.command == 'sign':
             private_key = load_private_key(args.key)
             path = sign_model(args.model, private_key)
-            print(f'wrote {path} (key id {key_id(private_key.public_key())})')
+            signer = key_id(private_key.public_key())
+            print(f'wrote {path} (key id {signer})')
+            _warn_if_development(signer)
         else:
             signer = verify_model(args.model, load_public_key(args.public_key))
             print(f'{args.model}: signature of key {signer} verified')
+            _warn_if_development(signer)
         return 0
     except (SignatureError, OSError) as err:   # FileExistsError from keygen is an OSError
         print(f'softmaint-sign: {err}', file=sys.stderr)

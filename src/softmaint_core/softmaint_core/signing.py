@@ -32,7 +32,7 @@ import os
 from pathlib import Path
 from typing import Dict, NamedTuple, Optional, Tuple
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
                                                                Ed25519PublicKey)
@@ -127,7 +127,9 @@ def _load_pem(path, loader, kind: str, **kwargs):
         raise SignatureError(f'cannot read the {kind} key {path}: {err.strerror}') from err
     try:
         return loader(data, **kwargs)
-    except (ValueError, TypeError) as err:   # TypeError: a key encrypted with a passphrase
+    # TypeError: a key encrypted with a passphrase; UnsupportedAlgorithm: e.g. an EC curve
+    # the cryptography build lacks
+    except (ValueError, TypeError, UnsupportedAlgorithm) as err:
         raise SignatureError(f'{path} is not an unencrypted {kind} key in PEM: {err}') from err
 
 

@@ -133,6 +133,14 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(t
     assert not files.private.exists() and files.public.read_bytes() == before[1]
 
 
+# A throwaway EC key on secp112r1, a curve cryptography refuses (UnsupportedAlgorithm).
+SECP112R1_PEM = b"""-----BEGIN EC PRIVATE KEY-----
+MD4CAQEEDqMa6zfiGTMKRmO2HZsfoAcGBSuBBAAGoSADHgAEbuFQm5e2PBwdQ3vq
+A/4aF0gZH8yrBEHqkq8pSQ==
+-----END EC PRIVATE KEY-----
+"""
+
+
 @pytest.mark.parametrize('content, message', [
     (None, 'cannot read the public key .*none.pem: No such file'),
     (b'not a key', 'is not an unencrypted public key in PEM'),
@@ -143,6 +151,13 @@ def test_unusable_public_keys_are_reported(tmp_path, content, message):
         path.write_bytes(content)
     with pytest.raises(SignatureError, match=message):
         load_public_key(path)
+
+
+def test_a_key_of_a_curve_cryptography_lacks_is_reported(tmp_path):
+    path = tmp_path / 'ec112.pem'
+    path.write_bytes(SECP112R1_PEM)
+    with pytest.raises(SignatureError, match='is not an unencrypted private key in PEM'):
+        load_private_key(path)
 
 
 def test_a_private_key_is_no_public_key(keys):
@@ -186,3 +201,16 @@ def test_command_line_keygen_sign_verify(tmp_path):
     wrong_key = _sign_cli('sign', model, '--key', public)      # the public half cannot sign
     assert wrong_key.returncode == 1 and 'private key in PEM' in wrong_key.stderr
     assert _sign_cli('sign').returncode == 2                   # usage error
+    assert 'DEVELOPMENT key' not in verified.stderr
+
+
+def test_command_line_warns_about_the_development_key(tmp_path):
+    model = tmp_path / 'student.onnx'
+    shutil.copyfile(COMMITTED, model)
+    shutil.copyfile(metadata_path(COMMITTED), metadata_path(model))
+    keys = REPO / 'config' / 'keys'
+    signed = _sign_cli('sign', model, '--key', keys / 'softmaint_dev.key.pem')
+    verified = _sign_cli('verify', model, '--public-key', keys / 'softmaint_dev.pub.pem')
+    for done in (signed, verified):
+        assert done.returncode == 0 and f'key {DEVELOPMENT_KEY_ID} is the DEVELOPMENT key' \
+            in done.stderr and 'anyone can make this signature' in done.stderr

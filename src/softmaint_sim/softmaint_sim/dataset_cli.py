@@ -24,6 +24,7 @@ from concurrent.futures import as_completed, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 import json
+import math
 import multiprocessing
 import os
 from pathlib import Path
@@ -44,6 +45,10 @@ from . import profiles
 from . import sensors
 from .arm import FIELD_GEOMETRY, SIM_GEOMETRY
 from .bag import export_episodes, ExportError, START_NS
+
+# Latest --start of export-bag [s]: stamps are int64 nanoseconds, and a bag of many episodes
+# must still fit after it (9.2e9 s is their limit; this is the year 2096).
+MAX_START_S = 4e9
 
 DEFAULT_SHARD_SIZE = 100
 _GENERATOR: Optional[ep.EpisodeGenerator] = None
@@ -113,16 +118,32 @@ def make_shard(root: str, shard: int, indices: range, seed: int, field_fraction:
     return shard
 
 
+def _read_card(path: Path) -> dict:
+    """Return the card at `path`; CliError when it is not one."""
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CliError(f'{path} is not a readable dataset card ({err}): generate into a new '
+                       'directory') from None
+    if not isinstance(card, dict) or not isinstance(card.get('parameters', {}), dict):
+        raise CliError(f'{path} is not a dataset card: generate into a new directory')
+    return card
+
+
 def _check_card(root: Path, params: dict) -> Optional[dict]:
+    if root.exists() and not root.is_dir():
+        raise CliError(f'{root} is a file: --out must be a directory (new, or one to resume)')
     card_path = root / ds.CARD
     if not card_path.exists():
         if root.exists() and any(root.iterdir()):
             raise CliError(f'{root} is not empty and has no {ds.CARD}: choose an empty or new '
                            'directory')
         return None
-    card = json.loads(card_path.read_text())
+    card = _read_card(card_path)
     old = card.get('parameters', {})
-    diff = {k: (old.get(k), v) for k, v in params.items() if old.get(k) != v}
+    # Every key of either side: a default-profile run has no 'profile' key to compare.
+    diff = {k: (old.get(k), params.get(k)) for k in sorted(set(old) | set(params))
+            if old.get(k) != params.get(k)}
     if diff:
         text = ', '.join(f'{k}: existing {a!r} vs requested {b!r}' for k, (a, b) in diff.items())
         raise CliError(f'{root} holds a dataset generated with other parameters ({text}); '
@@ -193,8 +214,9 @@ def generate(out: Path, episodes: int, seed: int, workers: int, field_fraction: 
     """
     if episodes < 1:
         raise CliError(f'--episodes must be >= 1, got {episodes}')
-    if shard_size < 1:
-        raise CliError(f'--shard-size must be >= 1, got {shard_size}')
+    if seed < 0:
+        raise CliError(f'--seed must be >= 0, got {seed}')
+    check_shard_size(shard_size)
     if not 0.0 <= field_fraction <= 1.0:
         raise CliError(f'--field-fraction must be in [0, 1], got {field_fraction}')
     if workers < 1:
@@ -241,8 +263,15 @@ def generate(out: Path, episodes: int, seed: int, workers: int, field_fraction: 
                       workers=workers)
 
 
+def check_shard_size(shard_size: int) -> None:
+    """Raise CliError unless shard_size is a usable number of episodes per shard."""
+    if shard_size < 1:
+        raise CliError(f'--shard-size must be >= 1, got {shard_size}')
+
+
 def parse_shards(text: str, episodes: int, shard_size: int) -> range:
     """'A:B' -> the shard indices A..B-1 of a dataset of `episodes` in shards of shard_size."""
+    check_shard_size(shard_size)
     count = len(shard_ranges(episodes, shard_size))
     try:
         a, b = (int(x) for x in text.split(':'))
@@ -293,7 +322,7 @@ def merge(out: Path, parts: Sequence[Path]) -> dict:
         path = part / ds.CARD
         if not path.is_file():
             raise CliError(f'{path} not found: {part} is not a dataset part')
-        cards.append(json.loads(path.read_text()))
+        cards.append(_read_card(path))
     first = cards[0]
     for part, card in zip(parts[1:], cards[1:]):
         for field in ('parameters', 'physics'):
@@ -435,11 +464,14 @@ def main(argv=None) -> int:
                 raise CliError(f'{path} not found: generate the dataset first')
             print(ds.card_digest(args.dir) if args.digest else path.read_text())
         else:
-            data = ds.Dataset(args.dir)
+            if not (math.isfinite(args.start) and 0 <= args.start <= MAX_START_S):
+                raise CliError(f'--start must be seconds since the epoch in [0, '
+                               f'{MAX_START_S:.0f}], got {args.start}')
+            data = load(args.dir)   # a part's positions are not its episode numbers
             indices = parse_range(args.episodes, len(data))
             count = export_episodes(data, indices, args.out, round(args.start * 1e9))
             print(f'wrote {count} messages of {len(indices)} episodes to {args.out}')
-    except (CliError, ds.DatasetError, ExportError) as err:
+    except (CliError, ds.DatasetError, ExportError, OSError) as err:
         print(f'softmaint-dataset: error: {err}', file=sys.stderr)
         return 2
     return 0
