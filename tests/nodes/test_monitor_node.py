@@ -112,6 +112,10 @@ def test_monitor_judges_decisions_against_the_truth(ros_context, spawn, tmp_path
     unknown_level.fatigue_level = 7                 # not a level: skipped, not an IndexError
     truth.publish(unknown_level)
     lines.wait_for('ground truth skipped: fatigue level 7')
+    # a foreign publisher's name: skipped, not a KeyError that loses the report at shutdown
+    # (an unknown level likewise: test_timeline; the warning is throttled, so one case here)
+    decision.publish(_decision(109.2, 'CONTINUE_MONITORING', ''))
+    lines.wait_for("decision skipped: unknown action 'CONTINUE_MONITORING'")
     prediction.publish(_prediction(110.0))     # the run ends at its last prediction
     lines.wait_for('predicted')
     node.destroy_node()

@@ -163,9 +163,14 @@ def test_bad_scenario_and_parameters_exit_with_a_clear_error(tmp_path, spawn):
     out = proc.communicate(timeout=30)[0]
     assert proc.returncode == 2
     assert "bad.yaml.domain: 'moon' is not allowed; allowed: ['sim', 'field']" in out
-    proc = spawn([*NODE, '-p', 'rate_factor:=500.0'])
+    proc = spawn([*NODE, '-p', 'rate_factor:=60.0'])   # the pacing runs 50x at most
     out = proc.communicate(timeout=30)[0]
-    assert proc.returncode == 2 and 'rate_factor' in out and 'Max: 100.0' in out
+    assert proc.returncode == 2 and 'rate_factor' in out and 'Max: 50.0' in out
+    binary = tmp_path / 'binary.yaml'
+    binary.write_bytes(b'domain: \xd0\x00\xff')      # not UTF-8: the scenario, not a traceback
+    proc = spawn([*NODE, '-p', f'scenario:={binary}'])
+    out = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 2 and 'binary.yaml: cannot read the scenario' in out
     proc = spawn([*NODE, '-p', 'duration:=90'])
     out = proc.communicate(timeout=30)[0]
     assert proc.returncode == 2 and "expecting type 'DOUBLE'" in out and 'duration:=90.0' in out

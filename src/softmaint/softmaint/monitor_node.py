@@ -9,7 +9,6 @@ and summary.md, which embeds them, into `report_dir`. Given the parameter files 
 with (`params_files`), the summary also judges every decision, for as long as it held,
 against the level the truth implies under the agent's thresholds.
 """
-import json
 from pathlib import Path
 from typing import Tuple
 
@@ -21,8 +20,8 @@ from softmaint_core import topics
 from softmaint_core.messages import stamp_seconds
 from softmaint_core.profiles import AGENT, agent_thresholds, load_parameter_files
 from softmaint_core.taxonomy import DAMAGE_TYPES, FATIGUE_LEVELS
-from softmaint_core.timeline import (against_truth_lines, Decided, Predicted, Timeline,
-                                     Truth)
+from softmaint_core.timeline import (against_truth_lines, Decided, Predicted, summary_json,
+                                     Timeline, Truth)
 from softmaint_core.timeline_plot import plot_faults, plot_timeline
 from softmaint_interfaces.msg import GroundTruth, MaintenanceDecision, MaintenancePrediction
 from softmaint_ros.node_main import run_node
@@ -115,8 +114,12 @@ class Monitor(Node):
         """Record a decision; show it when it changes."""
         last = self.timeline.decisions[-1].action if self.timeline.decisions else None
         level = next((kv.value for kv in msg.evidence if kv.key == 'level'), '')
-        self.timeline.decisions.append(Decided(stamp_seconds(msg.header.stamp), msg.action_name,
-                                               level))
+        decided = Decided(stamp_seconds(msg.header.stamp), msg.action_name, level)
+        if decided.error():    # counted, it would end the report at shutdown
+            self.get_logger().warning(f'decision skipped: {decided.error()}',
+                                      throttle_duration_sec=5.0)
+            return
+        self.timeline.decisions.append(decided)
         if msg.action_name != last:
             self.get_logger().info(f'DECISION {msg.action_name.upper()} '
                                    f'(priority {msg.priority}): {msg.reason}')
@@ -126,7 +129,7 @@ class Monitor(Node):
         out = Path(self.get_parameter('report_dir').value)
         out.mkdir(parents=True, exist_ok=True)
         summary = self.timeline.summary(self.thresholds)
-        (out / 'summary.json').write_text(json.dumps(summary, indent=2))
+        (out / 'summary.json').write_text(summary_json(summary))
         figures = []
         if self.timeline.predictions:
             figures.append(plot_timeline(self.timeline, out / 'timeline.png',

@@ -11,6 +11,7 @@ truth at its time implies (decisions.ground_truth_action, as offline evaluations
 """
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+import json
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -54,6 +55,14 @@ class Decided:
     action: str
     level: str = ''             # the level held while asking for assistance ('' = action)
 
+    def error(self) -> str:
+        """Return why the timeline cannot count this decision ('' when it can)."""
+        if self.action not in {a.label for a in Action}:
+            return f'unknown action {self.action[:40]!r}'
+        if self.level not in {''} | {a.label for a in LEVELS}:
+            return f'unknown level {self.level[:40]!r}'
+        return ''
+
     def held_level(self) -> Action:
         """
         Return the level the robot is at under this decision.
@@ -64,6 +73,19 @@ class Decided:
         if self.action != 'request_assistance':
             return Action[self.action.upper()]
         return Action[(self.level or 'continue_monitoring').upper()]
+
+
+def summary_json(summary: dict) -> str:
+    """Return a run summary as strict JSON: a figure the run could not measure (NaN) is null."""
+    def strict(value):
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strict(v) for v in value]
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+    return json.dumps(strict(summary), indent=2, allow_nan=False)
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Timeline of a run: fault onsets, time to detect and to act, decision durations."""
+import json
 import math
 
 import pytest
 from softmaint_core.settings import Thresholds
-from softmaint_core.timeline import Decided, Predicted, Timeline, Truth
+from softmaint_core.timeline import Decided, Predicted, summary_json, Timeline, Truth
 
 NONE, LEAK = 0, 1
 
@@ -96,6 +97,29 @@ def test_a_run_without_truth_is_not_judged():
     t = _run()
     t.truth = []
     assert 'decisions_against_truth' not in t.summary(Thresholds())
+
+
+def test_a_run_without_predictions_writes_strict_json_with_null_figures():
+    summary = Timeline(truth=[Truth(0.0, 0, 0, 0.0)]).summary()
+    assert math.isnan(summary['urgency_mae'])
+
+    def refuse(constant):
+        raise ValueError(f'{constant} is not JSON')
+    written = json.loads(summary_json(summary), parse_constant=refuse)
+    assert written['urgency_mae'] is None
+    assert written.keys() == summary.keys()
+
+
+@pytest.mark.parametrize('action, level, error', [
+    ('continue_monitoring', '', ''),
+    ('request_assistance', 'immediate_shutdown', ''),
+    ('CONTINUE_MONITORING', '', "unknown action 'CONTINUE_MONITORING'"),
+    ('', '', "unknown action ''"),
+    ('request_assistance', 'hold', "unknown level 'hold'"),
+    ('request_assistance', 'request_assistance', "unknown level 'request_assistance'"),
+])
+def test_decisions_the_timeline_cannot_count_say_why(action, level, error):
+    assert Decided(0.0, action, level).error() == error
 
 
 def test_one_close_up_per_fault_onset(tmp_path):

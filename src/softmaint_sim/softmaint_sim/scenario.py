@@ -329,4 +329,6 @@ def load(name_or_path: str) -> Scenario:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ScenarioError(f'{path}: not valid YAML: {err}') from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(f'{path}: cannot read the scenario: {err}') from err
     return parse(data, path.name)

@@ -41,6 +41,9 @@ from .scenario import load, ScenarioError
 
 TICK = 0.01              # pacing timer period [s of wall time]
 MAX_STEPS_PER_TICK = 50  # sensor periods per tick at most, so the executor stays responsive
+# Fastest the pacing can run: MAX_STEPS_PER_TICK sensor periods per tick (50x real time);
+# asked for more, it fell behind, skipped ahead and ran slower than asked (18x at 100).
+MAX_RATE_FACTOR = MAX_STEPS_PER_TICK * SAMPLE_PERIOD / TICK
 MAX_LAG = 1.0            # [s of sim time] behind schedule: skip ahead instead of catching up
 CLOCK_STEPS = 5          # publish /clock at least every 5 sensor periods (50 ms simulated)
 GROUND_TRUTH_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
@@ -63,7 +66,7 @@ class SimRobot(Node):
             'scenario name in config/scenarios (or $SOFTMAINT_SCENARIOS) or a .yaml path',
             read_only=True))
         self.declare_parameter('rate_factor', 1.0, descriptor(
-            'simulated seconds per wall-clock second', floats=(0.05, 100.0)))
+            'simulated seconds per wall-clock second', floats=(0.05, MAX_RATE_FACTOR)))
         self.declare_parameter('publish_clock', False, descriptor(
             'publish /clock with simulated time (for nodes with use_sim_time)', read_only=True))
         self.declare_parameter('camera_size', 64, descriptor(
