@@ -17,8 +17,9 @@ def test_the_command_measures_every_size_and_encoding(tmp_path):
     assert [(r['frame'], r['encoding']) for r in rows] == \
         [(name, enc) for name, _, _ in SIZES for enc in BENCH_ENCODINGS]
     for row in rows:
-        # The float frame alone is 4 bytes per message byte (rgb8) or 12 (mono8, as RGB).
-        assert row['peak_mib'] >= row['message_mib'] and row['push_ms'] > 0.0
+        # The float32 copy of the frame (4 bytes per 8-bit sample; mono's RGB is a view) is
+        # traced: a peak below it would mean the measurement misses numpy's buffers.
+        assert row['peak_to_message'] >= 4.0 and row['push_ms'] > 0.0
     assert result.stdout.count('MiB') == 2 * len(rows)
 
 

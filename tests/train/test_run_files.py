@@ -43,7 +43,7 @@ def _files(folder):
 
 def test_a_failed_export_leaves_the_deployed_model_as_it_was(trained, monkeypatch,
                                                              signing_keys):
-    cfg, _, checkpoint = trained
+    checkpoint = trained[2]
     models = checkpoint.parents[1] / 'models'
     _export(trained, load_private_key(signing_keys.private))
     before = _files(models)

@@ -115,9 +115,9 @@ class Monitor(Node):
         last = self.timeline.decisions[-1].action if self.timeline.decisions else None
         level = next((kv.value for kv in msg.evidence if kv.key == 'level'), '')
         decided = Decided(stamp_seconds(msg.header.stamp), msg.action_name, level)
-        if decided.error():    # counted, it would end the report at shutdown
-            self.get_logger().warning(f'decision skipped: {decided.error()}',
-                                      throttle_duration_sec=5.0)
+        error = decided.error()
+        if error:              # counted, it would end the report at shutdown
+            self.get_logger().warning(f'decision skipped: {error}', throttle_duration_sec=5.0)
             return
         self.timeline.decisions.append(decided)
         if msg.action_name != last:
